@@ -1,0 +1,22 @@
+"""Exceptions shared across the package.
+
+`InputError` is what every bad user input becomes: a message that names the file, the field
+and what was expected.  The CLI turns it into exit code 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input (scenario file, dataset, CLI argument)."""
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.source = source
+        self.field = field
+        parts = [p for p in (source, field) if p]
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class DataError(InputError):
+    """A dataset could not be read or does not have the expected shape."""
