@@ -1,0 +1,195 @@
+"""The simulated chain: mempool, block producer, execution and receipts on one SimPy clock.
+
+Blocks are sealed on slot boundaries ``k * block_time_s``.  The producer sleeps while the mempool
+is empty (no empty blocks are ticked) and, when a transaction arrives at time ``t``, seals the
+block of the first slot strictly after ``t``.  Pending transactions are ordered by gas price
+(highest first) then arrival, so a higher bid is included first: front-running is possible and
+visible.  A block holds at most ``block_gas_limit`` gas (counted by the transactions' gas limits,
+as a block builder must before executing them).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import simpy
+
+from sumsim.chain.gas import GasSchedule
+from sumsim.chain.ledger import Ledger
+from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
+
+FEE_SINK = "fee_sink"
+
+
+class CallContext:
+    """What contract code sees of the transaction executing it: sender, value, block, gas."""
+
+    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "schedule")
+
+    def __init__(self, sender: str, value: int, now: float, block: int, gas_limit: int,
+                 schedule: GasSchedule):
+        self.sender = sender
+        self.value = value
+        self.now = now
+        self.block = block
+        self.gas_used = 0
+        self.gas_limit = gas_limit
+        self.schedule = schedule
+
+    def charge(self, gas: int) -> None:
+        """Consume gas; running past the limit reverts (before any state was written)."""
+        self.gas_used += gas
+        if self.gas_used > self.gas_limit:
+            self.gas_used = self.gas_limit
+            raise OutOfGas()
+
+
+class Contract(Protocol):
+    address: str
+
+    def execute(self, ctx: CallContext, method: str, args: tuple[Any, ...]) -> Any: ...
+
+
+class Chain:
+    """Ledger + mempool + block producer.  Contracts are registered by address."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        *,
+        block_time_s: float = 12.0,
+        block_gas_limit: int = 30_000_000,
+        gas_price_wei: int = 4 * 10**9,
+        schedule: GasSchedule | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        if block_time_s <= 0:
+            raise ValueError("block_time_s must be positive")
+        self.env = env
+        self.block_time_s = block_time_s
+        self.block_gas_limit = block_gas_limit
+        self.gas_price_wei = gas_price_wei
+        self.schedule = schedule or GasSchedule()
+        self.ledger = ledger or Ledger()
+        if FEE_SINK not in self.ledger.balances:
+            self.ledger.open(FEE_SINK, 0)
+        self.contracts: dict[str, Contract] = {}
+        self.block_number = 0
+        self.block_timestamp = 0.0
+        self.receipts: list[tuple[Tx, Receipt]] = []
+        self.block_hooks: list[Callable[[Chain], None]] = []
+        self._mempool: list[tuple[int, int, Tx]] = []
+        self._seq = 0
+        self._wakeup: simpy.Event | None = None
+        self.total_gas = 0
+        self.total_fees = 0
+        env.process(self._producer())
+
+    # -- set-up -------------------------------------------------------------------------
+    def deploy(self, contract: Contract, balance: int = 0) -> None:
+        self.ledger.open(contract.address, balance)
+        self.contracts[contract.address] = contract
+
+    # -- submission -----------------------------------------------------------------------
+    def _cannot_pay(self, tx: Tx) -> bool:
+        need = tx.gas_limit * tx.gas_price + tx.value
+        return self.ledger.balances.get(tx.sender, -1) < need
+
+    def submit(self, tx: Tx) -> Tx:
+        """Put ``tx`` in the mempool (or reject it at once if its sender cannot pay)."""
+        tx.seq = self._seq
+        self._seq += 1
+        tx.submitted_at = self.env.now
+        if type(tx.value) is not int or tx.value < 0:
+            raise TypeError("transaction value must be a non-negative int (wei)")
+        if self._cannot_pay(tx):
+            self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
+                                     0, 0, -1, self.env.now))
+            return tx
+        heapq.heappush(self._mempool, (-tx.gas_price, tx.seq, tx))
+        if self._wakeup is not None and not self._wakeup.triggered:
+            self._wakeup.succeed()
+        return tx
+
+    @property
+    def pending(self) -> list[Tx]:
+        """Mempool contents in inclusion order (a public view: front-runners watch this)."""
+        return [t for _, _, t in sorted(self._mempool)]
+
+    # -- block production -----------------------------------------------------------------
+    def _producer(self):  # type: ignore[no-untyped-def]
+        env = self.env
+        bt = self.block_time_s
+        while True:
+            if not self._mempool:
+                self._wakeup = env.event()
+                yield self._wakeup
+                self._wakeup = None
+            nxt = (math.floor(env.now / bt) + 1) * bt
+            yield env.timeout(nxt - env.now)
+            self._seal()
+
+    def _seal(self) -> None:
+        self.block_number += 1
+        self.block_timestamp = self.env.now
+        for hook in self.block_hooks:
+            hook(self)
+        room = self.block_gas_limit
+        deferred: list[tuple[int, int, Tx]] = []
+        pool = self._mempool
+        while pool:
+            item = heapq.heappop(pool)
+            tx = item[2]
+            if tx.gas_limit > room:
+                deferred.append(item)
+                if room < self.schedule.intrinsic:
+                    break
+                continue
+            if self._cannot_pay(tx):
+                self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
+                                         0, 0, -1, self.block_timestamp))
+                continue
+            receipt = self._execute(tx)
+            room -= receipt.gas_used
+            self._finish(tx, receipt)
+        for item in deferred:
+            heapq.heappush(pool, item)
+
+    def _execute(self, tx: Tx) -> Receipt:
+        ledger = self.ledger
+        now = self.block_timestamp
+        ctx = CallContext(tx.sender, tx.value, now, self.block_number, tx.gas_limit, self.schedule)
+        contract = self.contracts.get(tx.to)
+        if contract is not None:
+            ledger.transfer(tx.sender, tx.to, tx.value, now)
+        try:
+            ctx.charge(self.schedule.intrinsic)
+            if contract is None:
+                raise Revert(f"No contract at {tx.to}.")
+            result = contract.execute(ctx, tx.method, tx.args)
+            status, reason = SUCCESS, ""
+        except Revert as r:
+            if contract is not None and tx.value:
+                ledger.transfer(tx.to, tx.sender, tx.value, now)
+            result, status, reason = None, REVERTED, r.reason
+        gas = ctx.gas_used
+        fee = gas * tx.gas_price
+        ledger.transfer(tx.sender, FEE_SINK, fee, now)
+        self.total_gas += gas
+        self.total_fees += fee
+        return Receipt(status, reason, gas, fee, self.block_number, now, result)
+
+    def _finish(self, tx: Tx, receipt: Receipt) -> None:
+        tx.receipt = receipt
+        self.receipts.append((tx, receipt))
+        if tx.on_receipt is not None:
+            tx.on_receipt(tx, receipt)
+
+    # -- free views ---------------------------------------------------------------------------
+    def view(self, address: str, method: str, *args: Any) -> Any:
+        """Read-only call at the latest block: no transaction, no gas, no fee."""
+        contract = self.contracts[address]
+        return getattr(contract, "view_" + method)(self.block_timestamp, *args)

@@ -1,0 +1,62 @@
+"""Transactions, receipts and the revert signal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Revert(Exception):
+    """Raised by contract code to abort a call; ``reason`` goes into the receipt."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OutOfGas(Revert):
+    def __init__(self) -> None:
+        super().__init__("Out of gas.")
+
+
+SUCCESS = "success"
+REVERTED = "reverted"
+REJECTED = "rejected"  # never included: the sender could not cover gas_limit * gas_price + value
+
+
+@dataclass(slots=True)
+class Receipt:
+    status: str
+    reason: str
+    gas_used: int
+    fee: int
+    block: int
+    timestamp: float
+    result: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCESS
+
+
+@dataclass(slots=True)
+class Tx:
+    """A transaction to ``to`` (a contract address) calling ``method`` with ``args``.
+
+    ``on_receipt`` is called synchronously when the transaction is mined (or rejected); it is how
+    agents learn the outcome without a SimPy event per transaction.
+    """
+
+    sender: str
+    to: str
+    method: str
+    args: tuple[Any, ...]
+    value: int
+    gas_limit: int
+    gas_price: int
+    on_receipt: Callable[[Tx, Receipt], None] | None = None
+    tag: str = ""
+    seq: int = -1
+    submitted_at: float = 0.0
+    receipt: Receipt | None = field(default=None)

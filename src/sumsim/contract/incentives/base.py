@@ -1,0 +1,44 @@
+"""The interface between the trainer and an incentive mechanism.
+
+Each hook validates first (raising :class:`~sumsim.chain.Revert` with a reason) and only then
+returns what to do; the trainer applies the state changes, so a revert leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from sumsim.contract.data_handler import Contribution
+
+
+class IncentiveMechanism(ABC):
+    kind: str = ""
+
+    @abstractmethod
+    def required_deposit(self, now: float) -> int:
+        """Wei a contribution must carry if included in a block stamped ``now``."""
+
+    @abstractmethod
+    def check_add(self, now: float, value: int) -> int:
+        """Validate an add paying ``value``; return the deposit kept (the rest is returned)."""
+
+    @abstractmethod
+    def on_add(self, now: float) -> None:
+        """Record a successful add."""
+
+    @abstractmethod
+    def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
+        """Validate a refund; return the amount paid to the author."""
+
+    @abstractmethod
+    def on_refund(self, rec: Contribution, sender: str, amount: int) -> None: ...
+
+    @abstractmethod
+    def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
+                     owner: str) -> int:
+        """Validate a report; return the amount the reporter takes."""
+
+    def state(self) -> dict[str, Any]:
+        """Public state for views and invariant checks."""
+        return {}

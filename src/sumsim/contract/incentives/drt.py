@@ -1,0 +1,111 @@
+"""Deposit, Refund and Take (self-assessment): the core SUM incentive mechanism.
+
+- Deposit at block time ``now``: ``0`` if ``w == 0``, else ``w * 3600 // isqrt(dt)`` with
+  ``dt = now - last_update_time`` (``isqrt(0)`` taken as 1).  A successful add sets
+  ``last_update_time = now``, so a second add in the same block pays the full ``w * 3600``.
+- Refund by the author after ``t_r`` if the model agrees: the whole claimable amount; counts as
+  good data (``num_valid[author] += 1``, ``total_good += 1``).
+- Report: after ``t_o`` for the contract owner, or after ``t_a`` for anyone, take all that is
+  claimable; otherwise, after ``t_r``, a non-author with good data who has not claimed this
+  contribution, while the model disagrees with it, takes
+  ``initial_deposit * num_valid[reporter] // total_good`` (all that is claimable when that is 0
+  or more than what is left).
+"""
+
+from __future__ import annotations
+
+from math import isqrt
+from typing import Any
+
+from sumsim.chain.tx import Revert
+from sumsim.contract.data_handler import Contribution
+from sumsim.contract.incentives.base import IncentiveMechanism
+
+NOT_ENOUGH_DEPOSIT = "Didn't pay enough for the deposit."
+TOO_SOON = "Not enough time has passed."
+MODEL_DISAGREES = "The model doesn't agree with your contribution."
+MODEL_AGREES = "The model should not agree with the contribution."
+NOTHING_CLAIMABLE = "There is no reward left to claim."
+ALREADY_CLAIMED = "Already claimed."
+NOT_AUTHOR = "Only the author can refund a contribution."
+OWN_DATA = "Can't report your own contribution before the any-address wait."
+NO_GOOD_DATA = "Only addresses with refunded good data can report."
+
+
+class DepositRefundTake(IncentiveMechanism):
+    kind = "deposit_refund_take"
+
+    def __init__(self, *, refund_wait_s: float, owner_claim_wait_s: float,
+                 any_address_claim_wait_s: float, cost_weight: int, start_time: float = 0.0):
+        if type(cost_weight) is not int or cost_weight < 0:
+            raise ValueError("cost_weight is a non-negative integer (wei)")
+        if not 0 <= refund_wait_s <= owner_claim_wait_s <= any_address_claim_wait_s:
+            raise ValueError("need 0 <= refund_wait_s <= owner_claim_wait_s <= "
+                             "any_address_claim_wait_s")
+        self.t_r = refund_wait_s
+        self.t_o = owner_claim_wait_s
+        self.t_a = any_address_claim_wait_s
+        self.w = cost_weight
+        self.last_update_time = start_time
+        self.num_valid: dict[str, int] = {}
+        self.total_good = 0
+
+    def required_deposit(self, now: float) -> int:
+        if self.w == 0:
+            return 0
+        dt = int(now - self.last_update_time)
+        divisor = 1 if dt <= 0 else isqrt(dt)
+        return self.w * 3600 // divisor
+
+    def check_add(self, now: float, value: int) -> int:
+        cost = self.required_deposit(now)
+        if value < cost:
+            raise Revert(NOT_ENOUGH_DEPOSIT)
+        return cost
+
+    def on_add(self, now: float) -> None:
+        self.last_update_time = now
+
+    def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
+        if rec.author != sender:
+            raise Revert(NOT_AUTHOR)
+        if rec.claimable <= 0:
+            raise Revert(NOTHING_CLAIMABLE)
+        if sender in rec.claimed_by:
+            raise Revert(ALREADY_CLAIMED)
+        if now - rec.added_time < self.t_r:
+            raise Revert(TOO_SOON)
+        if not agrees:
+            raise Revert(MODEL_DISAGREES)
+        return rec.claimable
+
+    def on_refund(self, rec: Contribution, sender: str, amount: int) -> None:
+        self.num_valid[sender] = self.num_valid.get(sender, 0) + 1
+        self.total_good += 1
+
+    def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
+                     owner: str) -> int:
+        if rec.claimable <= 0:
+            raise Revert(NOTHING_CLAIMABLE)
+        age = now - rec.added_time
+        if (age >= self.t_o and reporter == owner) or age >= self.t_a:
+            return rec.claimable
+        if reporter == rec.author:
+            raise Revert(OWN_DATA)
+        if reporter in rec.claimed_by:
+            raise Revert(ALREADY_CLAIMED)
+        if age < self.t_r:
+            raise Revert(TOO_SOON)
+        if agrees:
+            raise Revert(MODEL_AGREES)
+        n = self.num_valid.get(reporter, 0)
+        if n <= 0:
+            raise Revert(NO_GOOD_DATA)
+        reward = rec.initial_deposit * n // self.total_good
+        if reward == 0 or reward > rec.claimable:
+            reward = rec.claimable
+        return reward
+
+    def state(self) -> dict[str, Any]:
+        return {"last_update_time": self.last_update_time, "total_good": self.total_good,
+                "num_valid": dict(self.num_valid)}

@@ -1,0 +1,134 @@
+"""`CollaborativeTrainer`: incentive mechanism + data handler + model, as one contract.
+
+Every public method validates and charges all its gas before it writes anything, so a revert
+(including out-of-gas) leaves the state exactly as it was; the chain then charges only the fee.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sumsim.chain.chain import CallContext
+from sumsim.chain.gas import abi_array_calldata
+from sumsim.chain.ledger import Ledger
+from sumsim.chain.tx import Revert
+from sumsim.contract.data_handler import RECORD_SLOTS, Contribution, DataHandler
+from sumsim.contract.incentives.base import IncentiveMechanism
+from sumsim.models.base import Model
+
+UNKNOWN_CONTRIBUTION = "No such contribution."
+BAD_LABEL = "Unknown class."
+UNKNOWN_METHOD = "Unknown method."
+DENSE_SCALE = 10**9
+
+
+class CollaborativeTrainer:
+    """The SUM contract.  ``owner`` may take unclaimed deposits after the owner wait."""
+
+    def __init__(self, address: str, ledger: Ledger, model: Model, im: IncentiveMechanism,
+                 owner: str) -> None:
+        self.address = address
+        self.ledger = ledger
+        self.model = model
+        self.im = im
+        self.owner = owner
+        self.data = DataHandler()
+        self._dispatch = {"add_data": self.add_data, "refund": self.refund, "report": self.report}
+
+    # -- transactions --------------------------------------------------------------------
+    def execute(self, ctx: CallContext, method: str, args: tuple[Any, ...]) -> Any:
+        fn = self._dispatch.get(method)
+        if fn is None:
+            raise Revert(UNKNOWN_METHOD)
+        ctx.charge(ctx.schedule.call_overhead)
+        return fn(ctx, *args)
+
+    def _calldata_gas(self, ctx: CallContext, x: np.ndarray, extra_words: int) -> int:
+        encoded = x if self.model.sparse_input else np.rint(np.asarray(x) * DENSE_SCALE)
+        nonzero, total = abi_array_calldata(encoded, extra_words, extra_nonzero=extra_words)
+        return ctx.schedule.calldata(nonzero, total)
+
+    def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
+        s = ctx.schedule
+        ctx.charge(self._calldata_gas(ctx, x, 1))
+        if type(y) is not int or not 0 <= y < self.model.n_classes:
+            raise Revert(BAD_LABEL)
+        ctx.charge(s.storage(cold_reads=1))
+        cost = self.im.check_add(ctx.now, ctx.value)
+        plan = self.model.plan_update(x, y)
+        ctx.charge(s.storage(new=RECORD_SLOTS + plan.new_slots,
+                             update=1 + plan.updated_slots,
+                             cold_reads=self.model.read_slots(x)))
+        excess = ctx.value - cost
+        if excess:
+            ctx.charge(s.value_transfer)
+        # -- no revert past this point --
+        self.im.on_add(ctx.now)
+        rec = self.data.add(ctx.sender, x, y, ctx.now, cost)
+        self.model.apply_update(x, y, plan)
+        if excess:
+            self.ledger.transfer(self.address, ctx.sender, excess, ctx.now)
+        return rec.id
+
+    def _record(self, ctx: CallContext, cid: int) -> Contribution:
+        rec = self.data.get(cid)
+        if rec is None:
+            raise Revert(UNKNOWN_CONTRIBUTION)
+        ctx.charge(self._calldata_gas(ctx, rec.x, 3))
+        ctx.charge(ctx.schedule.storage(cold_reads=RECORD_SLOTS + 1))
+        return rec
+
+    def refund(self, ctx: CallContext, cid: int) -> int:
+        rec = self._record(ctx, cid)
+        s = ctx.schedule
+        ctx.charge(s.storage(cold_reads=self.model.read_slots(rec.x)))
+        agrees = self.model.predict(rec.x) == rec.y
+        amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
+        ctx.charge(self._claim_gas(ctx, ctx.sender, refund=True) + s.value_transfer)
+        rec.claimable -= amount
+        rec.refunded += amount
+        rec.claimed_by.add(ctx.sender)
+        self.im.on_refund(rec, ctx.sender, amount)
+        self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
+        return amount
+
+    def report(self, ctx: CallContext, cid: int) -> int:
+        rec = self._record(ctx, cid)
+        s = ctx.schedule
+        ctx.charge(s.storage(cold_reads=self.model.read_slots(rec.x) + 2))
+        agrees = self.model.predict(rec.x) == rec.y
+        amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
+        ctx.charge(self._claim_gas(ctx, ctx.sender, refund=False) + s.value_transfer)
+        rec.claimable -= amount
+        rec.taken += amount
+        rec.claimed_by.add(ctx.sender)
+        self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
+        return amount
+
+    def _claim_gas(self, ctx: CallContext, sender: str, *, refund: bool) -> int:
+        """claimable update + claimed-by flag (+ good-data counters on a refund)."""
+        s = ctx.schedule
+        gas = s.storage(new=1, update=1)
+        if refund:
+            counters = getattr(self.im, "num_valid", {})
+            fresh = int(counters.get(sender, 0) == 0) + int(getattr(self.im, "total_good", 1) == 0)
+            gas += s.storage(new=fresh, update=2 - fresh)
+        return gas
+
+    # -- free views -----------------------------------------------------------------------
+    def view_required_deposit(self, now: float, at: float | None = None) -> int:
+        return self.im.required_deposit(now if at is None else at)
+
+    def view_predict(self, now: float, x: np.ndarray) -> int:
+        return self.model.predict(x)
+
+    def view_confidence(self, now: float, x: np.ndarray, label: int) -> float:
+        return self.model.confidence(x, label)
+
+    def view_contribution(self, now: float, cid: int) -> Contribution | None:
+        return self.data.get(cid)
+
+    def view_num_contributions(self, now: float) -> int:
+        return len(self.data.records)

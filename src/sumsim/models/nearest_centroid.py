@@ -1,0 +1,105 @@
+"""Nearest centroid: one running mean per class, predict the class of the nearest (Euclidean).
+
+Fixed-point mode stores centroids as int64 scaled by ``SCALE`` and updates them with floor
+division, ``c <- (c * n + x * SCALE) // (n + 1)``, as integer contract code would; otherwise
+float64.  Squared distances use ``|x|^2 - 2 x.c + |c|^2`` so one sparse dot product per class
+suffices.  Confidence is relative distance: ``(1/d_label) / sum_k (1/d_k)``.
+
+An update rewrites every centroid coordinate that changes (a dense write), which is why this
+model is the expensive one to train on-chain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sumsim.data.base import Matrix
+from sumsim.models.base import Model, UpdatePlan, as_matrix
+
+SCALE = 10**9
+
+
+class NearestCentroid(Model):
+    kind = "nearest_centroid"
+
+    def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
+                 fixed_point: bool = False):
+        super().__init__(n_features, n_classes, sparse_input=sparse_input)
+        self.fixed_point = fixed_point
+        self.scale = SCALE if fixed_point else 1
+        self.centroids = np.zeros((self.n_classes, self.n_features),
+                                  dtype=np.int64 if fixed_point else np.float64)
+        self.counts = np.zeros(self.n_classes, dtype=np.int64)
+        self._sq = np.zeros(self.n_classes)
+
+    def _real(self) -> np.ndarray:
+        return self.centroids / self.scale if self.fixed_point else self.centroids
+
+    def _refresh(self) -> None:
+        c = self._real()
+        self._sq = np.einsum("ij,ij->i", c, c)
+
+    def _sq_dist(self, x: np.ndarray) -> np.ndarray:
+        c = self._real()
+        if self.sparse_input:
+            return len(x) - 2.0 * c[:, x].sum(axis=1) + self._sq
+        return float(x @ x) - 2.0 * (c @ x) + self._sq
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        d = self._sq_dist(x)
+        return np.where(self.counts > 0, -d, -np.inf)
+
+    def confidence(self, x: np.ndarray, label: int) -> float:
+        d = np.sqrt(np.maximum(self._sq_dist(x), 0.0))
+        if np.any(d == 0):
+            return float(d[label] == 0) / float(np.count_nonzero(d == 0))
+        inv = 1.0 / d
+        return float(inv[label] / inv.sum())
+
+    def read_slots(self, x: np.ndarray) -> int:
+        return self.n_classes * (self.n_features + 1)
+
+    def _new_centroid(self, x: np.ndarray, y: int) -> np.ndarray:
+        n = int(self.counts[y])
+        dense = np.zeros(self.n_features, dtype=self.centroids.dtype)
+        if self.sparse_input:
+            dense[x] = self.scale
+        else:
+            dense[:] = x * self.scale if not self.fixed_point else np.rint(x * self.scale)
+        if self.fixed_point:
+            return (self.centroids[y] * n + dense) // (n + 1)
+        return (self.centroids[y] * n + dense) / (n + 1)
+
+    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
+        old = self.centroids[y]
+        new = self._new_centroid(x, y)
+        changed = old != new
+        fresh = int(np.count_nonzero(changed & (old == 0))) + int(self.counts[y] == 0)
+        return UpdatePlan(fresh, int(np.count_nonzero(changed)) + 1 - fresh + 0, True)
+
+    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
+        self.centroids[y] = self._new_centroid(x, y)
+        self.counts[y] += 1
+        self._refresh()
+
+    def scores_many(self, x: Matrix) -> np.ndarray:
+        mat = as_matrix(x)
+        c = self._real()
+        xc = np.asarray(mat @ c.T)
+        xx = np.asarray(mat.multiply(mat).sum(axis=1)).reshape(-1, 1) if hasattr(mat, "multiply") \
+            else np.einsum("ij,ij->i", mat, mat).reshape(-1, 1)
+        d = xx - 2.0 * xc + self._sq
+        return np.where(self.counts > 0, -d, -np.inf)
+
+    def fit(self, x: Matrix, y: np.ndarray) -> NearestCentroid:
+        mat = as_matrix(x)
+        y = np.asarray(y)
+        for k in range(self.n_classes):
+            sel = y == k
+            n = int(sel.sum())
+            self.counts[k] = n
+            if n:
+                mean = np.asarray(mat[sel].mean(axis=0)).ravel()
+                self.centroids[k] = np.floor(mean * SCALE) if self.fixed_point else mean
+        self._refresh()
+        return self

@@ -1,0 +1,100 @@
+"""Online sparse perceptron: ``score = b + sum(w[i] for i in x)``, predict 1 when ``score >= 0``.
+
+It trains only when wrong: ``w[i] += lr * s`` for the present features and ``b += lr * s``, with
+``s = +1`` for class 1 and ``-1`` for class 0.  In fixed-point mode (the default) weights and bias
+are int64 and ``lr`` an integer, as in a contract; otherwise float64.
+
+Off-chain fit: the same rule, in data order, for ``epochs`` passes starting from zero weights.
+
+Confidence: the logistic of the margin scaled by ``1/sqrt(max(1, |x|))`` (``|x|`` = number of
+present features, or the L2 norm for dense input) so that long and short samples are comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from sumsim.data.base import Matrix
+from sumsim.models.base import Model, UpdatePlan, as_matrix
+
+
+class Perceptron(Model):
+    kind = "perceptron"
+
+    def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
+                 learning_rate: float = 1, fixed_point: bool = True, epochs: int = 1):
+        super().__init__(n_features, n_classes, sparse_input=sparse_input)
+        if n_classes != 2:
+            raise ValueError("the perceptron is a binary classifier")
+        dtype = np.int64 if fixed_point else np.float64
+        self.fixed_point = fixed_point
+        self.lr = int(learning_rate) if fixed_point else float(learning_rate)
+        if fixed_point and self.lr != learning_rate:
+            raise ValueError("fixed-point perceptron needs an integer learning rate")
+        self.w = np.zeros(self.n_features, dtype=dtype)
+        self.b = dtype(0)
+        self.epochs = epochs
+
+    def margin(self, x: np.ndarray) -> float:
+        return float(self.b + self._dot(x, self.w))
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        m = self.margin(x)
+        return np.array([0.0, 1.0]) if m >= 0 else np.array([1.0, 0.0])
+
+    def predict(self, x: np.ndarray) -> int:
+        return 1 if self.b + self._dot(x, self.w) >= 0 else 0
+
+    def confidence(self, x: np.ndarray, label: int) -> float:
+        size = len(x) if self.sparse_input else float(np.linalg.norm(x))
+        z = self.margin(x) / np.sqrt(max(1.0, size))
+        p1 = 1.0 / (1.0 + np.exp(-z))
+        return float(p1 if label == 1 else 1.0 - p1)
+
+    def read_slots(self, x: np.ndarray) -> int:
+        return (len(x) if self.sparse_input else self.n_features) + 1
+
+    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
+        if self.predict(x) == y:
+            return UpdatePlan(0, 0, False)
+        if self.sparse_input:
+            touched = self.w[x]
+        else:
+            touched = self.w[np.flatnonzero(x)]
+        new = int(np.count_nonzero(touched == 0)) + (1 if self.b == 0 else 0)
+        return UpdatePlan(new, len(touched) + 1 - new, True)
+
+    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
+        if not plan.trains:
+            return
+        step = self.lr if y == 1 else -self.lr
+        if self.sparse_input:
+            self.w[x] += step
+        else:
+            self.w += (step * x).astype(self.w.dtype)
+        self.b = self.b + step
+
+    def scores_many(self, x: Matrix) -> np.ndarray:
+        m = self.margins_many(x)
+        s = (m >= 0).astype(np.float64)
+        return np.column_stack([1.0 - s, s])
+
+    def margins_many(self, x: Matrix) -> np.ndarray:
+        return np.asarray(as_matrix(x) @ self.w, dtype=np.float64) + float(self.b)
+
+    def predict_many(self, x: Matrix) -> np.ndarray:
+        return (self.margins_many(x) >= 0).astype(np.int64)
+
+    def fit(self, x: Matrix, y: np.ndarray) -> Perceptron:
+        """``epochs`` passes of the online rule, in data order, from zero weights."""
+        self.w[:] = 0
+        self.b = self.w.dtype.type(0)
+        mat = as_matrix(x)
+        y = np.asarray(y)
+        is_sparse = sparse.issparse(mat)
+        for _ in range(self.epochs):
+            for i in range(mat.shape[0]):
+                xi = mat.indices[mat.indptr[i]:mat.indptr[i + 1]] if is_sparse else mat[i]
+                self.update(xi, int(y[i]))
+        return self
