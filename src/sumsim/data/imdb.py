@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -294,6 +295,7 @@ def _seen_dir(name: str) -> tuple[str, int] | None:
 def _read_archive(path: Path, progress: bool) -> tuple[Reviews, set[tuple[str, int]]]:
     reviews: Reviews = {(s, k): [] for s in SPLITS for k in range(len(LABEL_DIRS))}
     seen: set[tuple[str, int]] = set()
+    has_root = False
     size = path.stat().st_size
     try:
         with (
@@ -304,6 +306,8 @@ def _read_archive(path: Path, progress: bool) -> tuple[Reviews, set[tuple[str, i
             for i, member in enumerate(tf):
                 if i % 1000 == 0:
                     advance(raw.tell())
+                if not has_root:
+                    has_root = "aclImdb" in member.name.split("/")
                 if member.isdir():
                     where = _seen_dir(member.name)
                     if where:
@@ -327,9 +331,9 @@ def _read_archive(path: Path, progress: bool) -> tuple[Reviews, set[tuple[str, i
             "aclImdb_v1.tar.gz archive or an extracted aclImdb/ folder",
             source=str(path),
         ) from exc
-    if not seen and not any(reviews.values()):
+    if not has_root:
         raise DataError(
-            "archive has no aclImdb/ folder with train/ and test/ reviews (expected the "
+            "archive has no aclImdb/ folder (expected the "
             "aclImdb_v1.tar.gz layout: aclImdb/train/pos, aclImdb/train/neg, aclImdb/test/pos, "
             "aclImdb/test/neg)",
             source=str(path),
@@ -383,7 +387,7 @@ def _cache_file(cache_dir: Path, num_words: int, fingerprint: str) -> tuple[Path
 
 
 def _save(path: Path, key: str, ds: Dataset) -> None:
-    arrays: dict[str, np.ndarray] = {"key": np.array(key)}
+    arrays: dict[str, Any] = {"key": np.array(key)}
     for part in ("train", "test"):
         x = getattr(ds, f"x_{part}")
         arrays[f"x_{part}_indptr"] = x.indptr

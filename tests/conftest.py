@@ -1,0 +1,42 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+# The labelled IMDB archive lives next to the project, never inside it.
+IMDB_ARCHIVE = Path(__file__).parents[2] / "shared/data/aclImdb_v1-labelled.tar.gz"
+
+
+def require_imdb_archive() -> Path:
+    """The real IMDB archive, or skip the calling test with the reason."""
+    if not IMDB_ARCHIVE.is_file():
+        pytest.skip(f"IMDB archive not found at {IMDB_ARCHIVE} (needed by tests marked 'imdb')")
+    return IMDB_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def imdb_real_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
+    """Load the real IMDB archive once per session into a fresh cache.
+
+    Returns ``(archive, cache_dir, seconds of that first, uncached load)``.
+    """
+    from sumsim.data.imdb import load_imdb
+
+    archive = require_imdb_archive()
+    cache_dir = tmp_path_factory.mktemp("imdb-cache")
+    start = time.perf_counter()
+    load_imdb(archive, cache_dir=cache_dir)
+    return archive, cache_dir, time.perf_counter() - start
+
+
+@pytest.fixture(scope="session")
+def imdb_real(imdb_real_cache: tuple[Path, Path, float]):
+    """The real IMDB dataset (1000 words), loaded from the session cache."""
+    from sumsim.data.imdb import load_imdb
+
+    archive, cache_dir, _ = imdb_real_cache
+    return load_imdb(archive, cache_dir=cache_dir)

@@ -1,0 +1,304 @@
+"""CSV/Parquet loader: hand-checked text and numeric features, the split, and every error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from sumsim.data.base import Dataset, Matrix, rows
+from sumsim.data.tabular import load_table
+from sumsim.errors import DataError, InputError
+
+TEXT_CSV = """id,text,label
+0,"Good film, good!",pos
+1,"Bad film.<br />Awful.",neg
+2,Good acting,pos
+3,bad bad plot,neg
+4,Fine,pos
+"""
+# default_rng(0).permutation(5) == [2, 4, 3, 0, 1]: with test_fraction 0.2 the training rows
+# are 2, 4, 3, 0 (in that order) and the test row is 1.
+TRAIN_ROWS = [2, 4, 3, 0]
+TEST_ROWS = [1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def index_lists(x: Matrix) -> list[list[int]]:
+    return [r.tolist() for r in rows(x)]
+
+
+def assert_same(a: Dataset, b: Dataset) -> None:
+    assert a.feature_names == b.feature_names and a.class_names == b.class_names
+    for part in ("train", "test"):
+        xa, xb = getattr(a, f"x_{part}"), getattr(b, f"x_{part}")
+        if a.is_sparse:
+            assert index_lists(xa) == index_lists(xb)
+        else:
+            np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(getattr(a, f"y_{part}"), getattr(b, f"y_{part}"))
+
+
+def test_split_assumption() -> None:
+    assert np.random.default_rng(0).permutation(5).tolist() == TRAIN_ROWS + TEST_ROWS
+
+
+# --------------------------------------------------------------------------- text features
+
+
+def test_text_top_n_by_hand(tmp_path: Path) -> None:
+    ds = load_table(
+        write(tmp_path / "reviews.csv", TEXT_CSV),
+        label_column="label",
+        text_column="text",
+        num_words=3,
+    )
+    assert ds.name == "reviews"
+    assert ds.class_names == ("neg", "pos")
+    # Training texts (rows 2, 4, 3, 0): "good acting", "fine", "bad bad plot", "good film good"
+    # -> good 3, bad 2, then acting/film/fine/plot once each (alphabetical tie-break).
+    assert ds.feature_names == ("good", "bad", "acting")
+    assert ds.is_sparse and ds.x_train.shape == (4, 3) and ds.x_test.shape == (1, 3)
+    assert index_lists(ds.x_train) == [[0, 2], [], [1], [0]]
+    np.testing.assert_array_equal(ds.y_train, [1, 1, 0, 1])
+    # Test row 1 "bad film awful": only "bad" is in the vocabulary.
+    assert index_lists(ds.x_test) == [[1]]
+    np.testing.assert_array_equal(ds.y_test, [0])
+    assert set(ds.x_train.data.tolist()) == {1.0}
+
+
+def test_text_vocabulary_ignores_test_rows(tmp_path: Path) -> None:
+    ds = load_table(
+        write(tmp_path / "reviews.csv", TEXT_CSV),
+        label_column="label",
+        text_column="text",
+        num_words=100,
+    )
+    assert ds.feature_names == ("good", "bad", "acting", "film", "fine", "plot")
+    assert "awful" not in ds.feature_names and "br" not in ds.feature_names
+
+
+def test_text_hashed_by_hand(tmp_path: Path) -> None:
+    ds = load_table(
+        write(tmp_path / "reviews.csv", TEXT_CSV),
+        label_column="label",
+        text_column="text",
+        text_features="hashed",
+        num_words=8,
+    )
+    # zlib.crc32(word) % 8: good 2, film 2, fine 2, bad 3, plot 1, acting 7, awful 7
+    assert ds.feature_names == tuple(f"hash:{b}" for b in range(8))
+    assert ds.x_train.shape == (4, 8)
+    assert index_lists(ds.x_train) == [[2, 7], [2], [1, 3], [2]]
+    assert index_lists(ds.x_test) == [[2, 3, 7]]
+
+
+def test_missing_text_counts_as_empty(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", "text,label\ngood,a\n,b\ngood good,a\nbad,b\n")
+    ds = load_table(path, label_column="label", text_column="text", test_fraction=0.25)
+    assert ds.x_train.shape[0] + ds.x_test.shape[0] == 4
+
+
+def test_seed_changes_split(tmp_path: Path) -> None:
+    path = write(tmp_path / "reviews.csv", TEXT_CSV)
+    a = load_table(path, label_column="label", text_column="text", num_words=3, seed=0)
+    b = load_table(path, label_column="label", text_column="text", num_words=3, seed=0)
+    assert_same(a, b)
+    # default_rng(1).permutation(5) == [4, 0, 1, 2, 3]: training rows "fine", "good film good",
+    # "bad film awful", "good acting" -> good 3, film 2, then acting (alphabetically first).
+    c = load_table(path, label_column="label", text_column="text", num_words=3, seed=1)
+    assert c.feature_names == ("good", "film", "acting")
+    assert index_lists(c.x_train) == [[], [0, 1], [1], [0, 2]]
+    np.testing.assert_array_equal(c.y_train, [1, 1, 0, 1])
+    assert index_lists(c.x_test) == [[]]  # row 3 "bad bad plot"
+    np.testing.assert_array_equal(c.y_test, [0])
+
+
+# --------------------------------------------------------------------------- numeric
+
+
+NUMERIC_CSV = """a,b,flag,label
+1.5,10,true,2
+2.5,20,false,10
+3.5,30,true,2
+4.5,40,false,10
+5.5,50,true,2
+"""
+
+
+def test_numeric_all_other_columns(tmp_path: Path) -> None:
+    ds = load_table(write(tmp_path / "num.csv", NUMERIC_CSV), label_column="label")
+    assert not ds.is_sparse
+    assert ds.feature_names == ("a", "b", "flag")
+    # Classes sort by value (2 < 10), named by their string form.
+    assert ds.class_names == ("2", "10")
+    assert ds.x_train.dtype == np.float64
+    np.testing.assert_array_equal(
+        ds.x_train, [[3.5, 30.0, 1.0], [5.5, 50.0, 1.0], [4.5, 40.0, 0.0], [1.5, 10.0, 1.0]]
+    )
+    np.testing.assert_array_equal(ds.y_train, [0, 0, 1, 0])
+    np.testing.assert_array_equal(ds.x_test, [[2.5, 20.0, 0.0]])
+    np.testing.assert_array_equal(ds.y_test, [1])
+
+
+def test_numeric_selected_columns(tmp_path: Path) -> None:
+    path = write(tmp_path / "num.csv", "name,x,y,label\nA,1,2,u\nB,3,4,v\nC,5,6,u\nD,7,8,v\n")
+    ds = load_table(path, label_column="label", feature_columns=["y"], test_fraction=0.25)
+    assert ds.feature_names == ("y",)
+    assert sorted(np.concatenate([ds.x_train[:, 0], ds.x_test[:, 0]]).tolist()) == [2, 4, 6, 8]
+    assert ds.x_test.shape == (1, 1)
+
+
+# --------------------------------------------------------------------------- parquet
+
+
+def test_parquet_round_trip(tmp_path: Path) -> None:
+    csv_path = write(tmp_path / "reviews.csv", TEXT_CSV)
+    pq_path = tmp_path / "reviews.parquet"
+    pl.read_csv(csv_path).write_parquet(pq_path)
+    for mode in ("top_n", "hashed"):
+        assert_same(
+            load_table(csv_path, label_column="label", text_column="text", text_features=mode),
+            load_table(pq_path, label_column="label", text_column="text", text_features=mode),
+        )
+
+
+def test_parquet_numeric_round_trip(tmp_path: Path) -> None:
+    csv_path = write(tmp_path / "num.csv", NUMERIC_CSV)
+    pq_path = tmp_path / "num.PARQUET"
+    pl.read_csv(csv_path).write_parquet(pq_path)
+    assert_same(
+        load_table(csv_path, label_column="label"), load_table(pq_path, label_column="label")
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
+        load_table(tmp_path / "nope.csv", label_column="label")
+
+
+def test_unsupported_suffix(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.tsv", "a\tlabel\n1\tx\n")
+    with pytest.raises(
+        DataError, match=r"data\.tsv: unsupported file type '\.tsv'.*\.csv, \.parquet"
+    ):
+        load_table(path, label_column="label")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"empty\.csv: file is empty"):
+        load_table(write(tmp_path / "empty.csv", ""), label_column="label")
+    with pytest.raises(DataError, match=r"empty\.parquet: file is empty"):
+        load_table(write(tmp_path / "empty.parquet", ""), label_column="label")
+
+
+def test_no_rows(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"header\.csv: no data rows"):
+        load_table(write(tmp_path / "header.csv", "text,label\n"), label_column="label")
+    pq = tmp_path / "norows.parquet"
+    pl.DataFrame({"x": [1.0], "label": ["a"]}).head(0).write_parquet(pq)
+    with pytest.raises(DataError, match=r"norows\.parquet: no data rows"):
+        load_table(pq, label_column="label")
+
+
+def test_corrupt_csv(tmp_path: Path) -> None:
+    path = write(tmp_path / "ragged.csv", "a,label\n1,x\n2,y,extra\n")
+    with pytest.raises(DataError, match=r"ragged\.csv: could not parse as CSV"):
+        load_table(path, label_column="label")
+    unclosed = write(tmp_path / "quote.csv", 'a,label\n"1,x\n2,y\n')
+    with pytest.raises(DataError, match=r"quote\.csv: could not parse as CSV"):
+        load_table(unclosed, label_column="label")
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.parquet", "this is not parquet")
+    with pytest.raises(DataError, match=r"bad\.parquet: could not parse as Parquet"):
+        load_table(path, label_column="label")
+
+
+def test_label_column_absent_lists_columns(tmp_path: Path) -> None:
+    path = write(tmp_path / "reviews.csv", TEXT_CSV)
+    with pytest.raises(DataError, match="label column 'sentiment' not found") as info:
+        load_table(path, label_column="sentiment", text_column="text")
+    assert "available columns: 'id', 'text', 'label'" in str(info.value)
+    assert info.value.field == "label_column"
+
+
+def test_text_column_absent(tmp_path: Path) -> None:
+    path = write(tmp_path / "reviews.csv", TEXT_CSV)
+    with pytest.raises(DataError, match="text column 'review' not found.*'id', 'text', 'label'"):
+        load_table(path, label_column="label", text_column="review")
+
+
+def test_feature_column_absent(tmp_path: Path) -> None:
+    path = write(tmp_path / "num.csv", NUMERIC_CSV)
+    with pytest.raises(DataError, match="feature column 'c' not found.*'a', 'b'"):
+        load_table(path, label_column="label", feature_columns=["a", "c"])
+
+
+def test_only_one_class(tmp_path: Path) -> None:
+    path = write(tmp_path / "one.csv", "x,label\n1,yes\n2,yes\n3,yes\n")
+    with pytest.raises(DataError, match=r"one\.csv: label: only one class \('yes'\)"):
+        load_table(path, label_column="label")
+
+
+def test_non_numeric_feature_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "mixed.csv", "x,name,label\n1,ann,a\n2,bob,b\n3,cy,a\n")
+    with pytest.raises(DataError, match=r"mixed\.csv: name: feature column 'name' is not numeric"):
+        load_table(path, label_column="label")
+    with pytest.raises(DataError, match="feature column 'name' is not numeric"):
+        load_table(path, label_column="label", feature_columns=["x", "name"])
+    # Selecting only the numeric column is fine.
+    assert load_table(path, label_column="label", feature_columns=["x"]).n_features == 1
+
+
+def test_missing_feature_values(tmp_path: Path) -> None:
+    path = write(tmp_path / "holes.csv", "x,label\n1,a\n,b\n3,a\n")
+    with pytest.raises(DataError, match="feature column 'x' has 1 missing value"):
+        load_table(path, label_column="label")
+
+
+def test_null_labels(tmp_path: Path) -> None:
+    path = write(tmp_path / "nulls.csv", "x,label\n1,a\n2,\n3,b\n4,\n")
+    with pytest.raises(
+        DataError, match=r"nulls\.csv: label: 2 missing label\(s\) \(first rows: \[1, 3\]\)"
+    ):
+        load_table(path, label_column="label")
+
+
+def test_only_label_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "bare.csv", "label\na\nb\n")
+    with pytest.raises(DataError, match="no feature columns"):
+        load_table(path, label_column="label")
+
+
+def test_too_few_rows_to_split(tmp_path: Path) -> None:
+    path = write(tmp_path / "tiny.csv", "x,label\n1,a\n2,b\n")
+    with pytest.raises(DataError, match=r"tiny\.csv: 2 row\(s\) are too few to split"):
+        load_table(path, label_column="label", test_fraction=0.9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"text_features": "tfidf"}, "text_features"),
+        ({"test_fraction": 0.0}, "test_fraction"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+        ({"num_words": 0}, "num_words"),
+        ({"feature_columns": ["a"], "text_column": "text"}, "feature_columns"),
+        ({"feature_columns": []}, "feature_columns"),
+    ],
+)
+def test_bad_arguments(tmp_path: Path, kwargs: dict, field: str) -> None:
+    path = write(tmp_path / "num.csv", NUMERIC_CSV)
+    with pytest.raises(InputError, match=field):
+        load_table(path, label_column="label", **kwargs)
