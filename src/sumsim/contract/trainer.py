@@ -132,3 +132,10 @@ class CollaborativeTrainer:
 
     def view_num_contributions(self, now: float) -> int:
         return len(self.data.records)
+
+    def view_contributions(self, now: float, start: int = 0) -> list[Contribution]:
+        """Contributions from index ``start`` on (the public event log)."""
+        return self.data.records[start:]
+
+    def view_num_valid(self, now: float, address: str) -> int:
+        return int(getattr(self.im, "num_valid", {}).get(address, 0))

@@ -50,7 +50,12 @@ class NearestCentroid(Model):
         return np.where(self.counts > 0, -d, -np.inf)
 
     def confidence(self, x: np.ndarray, label: int) -> float:
-        d = np.sqrt(np.maximum(self._sq_dist(x), 0.0))
+        trained = self.counts > 0
+        if not trained.any():
+            return 1.0 / self.n_classes
+        if not trained[label]:
+            return 0.0
+        d = np.where(trained, np.sqrt(np.maximum(self._sq_dist(x), 0.0)), np.inf)
         if np.any(d == 0):
             return float(d[label] == 0) / float(np.count_nonzero(d == 0))
         inv = 1.0 / d
@@ -75,7 +80,7 @@ class NearestCentroid(Model):
         new = self._new_centroid(x, y)
         changed = old != new
         fresh = int(np.count_nonzero(changed & (old == 0))) + int(self.counts[y] == 0)
-        return UpdatePlan(fresh, int(np.count_nonzero(changed)) + 1 - fresh + 0, True)
+        return UpdatePlan(fresh, int(np.count_nonzero(changed)) + 1 - fresh, True)
 
     def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
         self.centroids[y] = self._new_centroid(x, y)

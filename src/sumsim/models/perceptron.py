@@ -7,7 +7,7 @@ are int64 and ``lr`` an integer, as in a contract; otherwise float64.
 Off-chain fit: the same rule, in data order, for ``epochs`` passes starting from zero weights.
 
 Confidence: the logistic of the margin scaled by ``1/sqrt(max(1, |x|))`` (``|x|`` = number of
-present features, or the L2 norm for dense input) so that long and short samples are comparable.
+present features, or the squared L2 norm for dense input: the same for binary data) so that long and short samples are comparable.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Perceptron(Model):
         return 1 if self.b + self._dot(x, self.w) >= 0 else 0
 
     def confidence(self, x: np.ndarray, label: int) -> float:
-        size = len(x) if self.sparse_input else float(np.linalg.norm(x))
+        size = len(x) if self.sparse_input else float(np.dot(x, x))
         z = self.margin(x) / np.sqrt(max(1.0, size))
         p1 = 1.0 / (1.0 + np.exp(-z))
         return float(p1 if label == 1 else 1.0 - p1)

@@ -1,0 +1,5 @@
+import sys
+
+from sumsim.cli import main
+
+sys.exit(main())

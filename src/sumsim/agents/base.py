@@ -1,0 +1,272 @@
+"""What every agent shares: a wallet, a schedule, the shared pool, and the claim book.
+
+Agents observe only public state (free view calls: predictions, required deposit, the list of
+contributions) and act only through transactions.  The :class:`ClaimBook` is the bookkeeping a
+real participant would keep off-chain: which contributions to look at again, and when.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+from pydantic import Field
+
+from sumsim.chain import Chain, Receipt, Tx
+from sumsim.data.base import Matrix, row
+from sumsim.scenario.schema import Section
+from sumsim.scenario.units import Distribution, Ether, Gwei
+
+
+class AgentConfig(Section):
+    """Options every agent has."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str
+    balance: Ether = Field(description="Starting balance (ether).")
+    max_deposit: Ether | None = Field(None, description="Skip a turn when the required "
+                                      "deposit is above this (ether); default: no cap.")
+    interval_s: Distribution = Field(
+        default_factory=lambda: {"dist": "exponential", "mean": 3600},
+        description="Time between the agent's turns.")
+    start_s: float = Field(0, ge=0, description="First turn no earlier than this.")
+    stop_s: float | None = Field(None, ge=0, description="No new contributions after this.")
+    gas_tip_gwei: Gwei = Field(0, description="Added to the chain's gas price.")
+    claim_refunds: bool = Field(True, description="Claim own refunds after t_r.")
+    report: bool = Field(True, description="Take others' deposits when the model disagrees.")
+    take_expired: bool = Field(True, description="Take what is left after t_a.")
+    recheck_s: float = Field(86_400, gt=0, description="How long to wait before looking "
+                             "again at a contribution that cannot be claimed yet.")
+
+
+class Pool:
+    """The contribution pool, drawn from in order without replacement, shared by all agents."""
+
+    def __init__(self, x: Matrix, y: np.ndarray, ambiguous: np.ndarray | None = None):
+        self.x = x
+        self.y = np.asarray(y)
+        self.n = len(self.y)
+        self.used = np.zeros(self.n, dtype=bool)
+        self.ambiguous = ambiguous if ambiguous is not None else np.zeros(self.n, dtype=bool)
+        self._cursor = 0
+        self.remaining = self.n
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining == 0
+
+    def _advance(self) -> None:
+        while self._cursor < self.n and self.used[self._cursor]:
+            self._cursor += 1
+
+    def peek(self) -> int | None:
+        self._advance()
+        return self._cursor if self._cursor < self.n else None
+
+    def take(self, i: int | None = None) -> int | None:
+        """Take sample ``i`` (default: the next one in order); None when exhausted."""
+        if i is None:
+            i = self.peek()
+            if i is None:
+                return None
+        if self.used[i]:
+            raise ValueError(f"pool sample {i} already taken")
+        self.used[i] = True
+        self.remaining -= 1
+        return i
+
+    def next_where(self, mask: np.ndarray) -> int | None:
+        """Index of the next unused sample where ``mask`` holds (not taken)."""
+        self._advance()
+        cand = np.flatnonzero(mask[self._cursor:] & ~self.used[self._cursor:])
+        return int(cand[0]) + self._cursor if cand.size else None
+
+    def sample(self, i: int) -> np.ndarray:
+        return row(self.x, i)
+
+
+@dataclass
+class World:
+    """What the engine hands to agents: the clock, the chain, the contract and the pool."""
+
+    env: simpy.Environment
+    chain: Chain
+    contract: str
+    pool: Pool
+    refund_wait_s: float
+    any_address_claim_wait_s: float
+    tx_gas_limit: int
+    n_classes: int = 2
+    #: Last published test accuracy (the public dashboard agents may consult).
+    public_accuracy: float = float("nan")
+    #: Contributions by pool index, for the metrics (the truth agents don't reveal).
+    truth: dict[int, int] = field(default_factory=dict)
+    #: cid -> pool index, filled from receipts.
+    pool_index: dict[int, int] = field(default_factory=dict)
+
+
+class ClaimBook:
+    """Which contributions to examine again, and when (a heap of (due time, cid))."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int]] = []
+        self.cursor = 0
+
+    def push(self, due: float, cid: int) -> None:
+        heapq.heappush(self._heap, (due, cid))
+
+    def pop_due(self, now: float) -> list[int]:
+        out = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            out.append(heapq.heappop(heap)[1])
+        return out
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class Agent:
+    """Base agent: schedule, wallet, claim handling.  Subclasses decide what to contribute."""
+
+    config: AgentConfig
+    is_attacker = False
+
+    def __init__(self, config: AgentConfig, world: World, rng: np.random.Generator):
+        self.config = config
+        self.name = config.name
+        self.world = world
+        self.rng = rng
+        self.book = ClaimBook()
+        self.inflight: set[int] = set()
+        self.pending_adds = 0
+        self.initial_balance = config.balance
+        self.stopped = False
+
+    # -- helpers ------------------------------------------------------------------------
+    @property
+    def balance(self) -> int:
+        return self.world.chain.ledger.balances[self.name]
+
+    @property
+    def gas_price(self) -> int:
+        return self.world.chain.gas_price_wei + self.config.gas_tip_gwei
+
+    def view(self, method: str, *args: Any) -> Any:
+        return self.world.chain.view(self.world.contract, method, *args)
+
+    def next_block_time(self) -> float:
+        bt = self.world.chain.block_time_s
+        return (math.floor(self.world.env.now / bt) + 1) * bt
+
+    def send(self, method: str, args: tuple[Any, ...], value: int = 0, tag: str = "") -> Tx:
+        tx = Tx(self.name, self.world.contract, method, args, value,
+                self.world.tx_gas_limit, self.gas_price, self._on_receipt, tag)
+        return self.world.chain.submit(tx)
+
+    def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
+        if tx.method == "add_data":
+            self.pending_adds -= 1
+            pool_i = int(tx.tag) if tx.tag else -1
+            if receipt.ok and pool_i >= 0:
+                self.world.pool_index[receipt.result] = pool_i
+        else:
+            self.inflight.discard(tx.args[0])
+        self.on_receipt(tx, receipt)
+
+    def on_receipt(self, tx: Tx, receipt: Receipt) -> None:
+        """Hook for strategies that learn from outcomes."""
+
+    def affordable(self, value: int) -> bool:
+        return self.balance >= value + self.world.tx_gas_limit * self.gas_price
+
+    # -- contributing -------------------------------------------------------------------
+    def add(self, pool_i: int, x: np.ndarray, label: int) -> bool:
+        """Submit ``(x, label)`` paying the deposit required at the next block, if allowed."""
+        deposit = self.view("required_deposit", self.next_block_time())
+        cap = self.config.max_deposit
+        if (cap is not None and deposit > cap) or not self.affordable(deposit):
+            return False
+        self.pending_adds += 1
+        self.send("add_data", (x, int(label)), deposit, tag=str(pool_i))
+        return True
+
+    def wants_to_contribute(self) -> bool:
+        stop = self.config.stop_s
+        return not self.stopped and (stop is None or self.world.env.now < stop)
+
+    def contribute(self) -> None:
+        """One turn's contribution; subclasses implement."""
+
+    # -- claiming ---------------------------------------------------------------------
+    def settle(self) -> None:
+        """Look at new contributions, then at every contribution that is due for a look."""
+        w = self.world
+        now = w.env.now
+        records = self.view("contributions", self.book.cursor)
+        for rec in records:
+            if rec.author == self.name or self.config.report or self.config.take_expired:
+                self.book.push(rec.added_time + w.refund_wait_s, rec.id)
+        self.book.cursor += len(records)
+        for cid in self.book.pop_due(now):
+            if cid in self.inflight:
+                self.book.push(now + self.config.recheck_s, cid)
+                continue
+            rec = self.view("contribution", cid)
+            if rec.claimable <= 0:
+                continue
+            self._consider(rec, now)
+
+    def _consider(self, rec: Any, now: float) -> None:
+        cfg = self.config
+        age = now - rec.added_time
+        expired = age >= self.world.any_address_claim_wait_s
+        if expired:
+            if cfg.take_expired:
+                self._claim("report", rec.id)
+            return
+        agrees = self.view("predict", rec.x) == rec.y
+        if rec.author == self.name:
+            if agrees and cfg.claim_refunds and self.name not in rec.claimed_by:
+                self._claim("refund", rec.id)
+                return
+        elif (cfg.report and not agrees and self.name not in rec.claimed_by
+              and self.view("num_valid", self.name) > 0):
+            self._claim("report", rec.id)
+            if rec.claimable > 0 and cfg.take_expired:
+                self.book.push(rec.added_time + self.world.any_address_claim_wait_s, rec.id)
+            return
+        nxt = min(now + cfg.recheck_s, rec.added_time + self.world.any_address_claim_wait_s)
+        if cfg.take_expired or nxt < rec.added_time + self.world.any_address_claim_wait_s:
+            self.book.push(nxt, rec.id)
+
+    def _claim(self, method: str, cid: int) -> None:
+        if not self.affordable(0):
+            return
+        self.inflight.add(cid)
+        self.send(method, (cid,))
+
+    # -- the process ------------------------------------------------------------------
+    def done(self) -> bool:
+        return (not self.wants_to_contribute() or self.world.pool.exhausted) and \
+            not self.inflight and not self.pending_adds and len(self.book) == 0
+
+    def process(self) -> Generator[simpy.Event, Any, None]:
+        env = self.world.env
+        if self.config.start_s:
+            yield env.timeout(self.config.start_s)
+        while True:
+            self.settle()
+            if self.wants_to_contribute() and not self.world.pool.exhausted:
+                self.contribute()
+            if self.done():
+                # One last look at contributions that appeared meanwhile.
+                self.settle()
+                if self.done():
+                    return
+            yield env.timeout(self.config.interval_s.sample(self.rng))

@@ -1,0 +1,170 @@
+"""`sumsim run | validate | schema | plugins` — a thin layer over the library.
+
+Exit codes: 0 ok, 1 a run failed unexpectedly, 2 bad input (message names file and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sumsim.errors import InputError
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--set expects PATH=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = tomllib.loads(f"v = {v}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+class _Progress:
+    """A rich progress bar over contributions, quiet when stderr is not a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.enabled = enabled
+        self.total = total
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                TextColumn("{task.completed}/{task.total} contributions"),
+                                TextColumn("day {task.fields[day]:.1f}"),
+                                TextColumn("acc {task.fields[acc]:.3f}"),
+                                TimeElapsedColumn(), transient=False)
+            self.task = self.bar.add_task("simulating", total=total, day=0.0, acc=0.0)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+    def __call__(self, now: float, contributions: int, acc: float) -> None:
+        if self.enabled:
+            self.bar.update(self.task, completed=min(contributions, self.total),
+                            day=now / 86_400, acc=acc)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sumsim import engine
+    from sumsim.datasets import load_dataset
+    from sumsim.engine import make_split
+    from sumsim.outputs import write_run
+    from sumsim.scenario.loader import load_scenario
+
+    sc = load_scenario(args.scenario, _parse_set(args.set))
+    seed = sc.scenario.seed if args.seed is None else args.seed
+    base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
+    out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
+    ds = load_dataset(sc.data, seed, args.data_path, base)
+    tty = sys.stderr.isatty() and not args.quiet
+    pool_size = len(make_split(sc, ds, seed).y_pool)
+    with _Progress(pool_size, tty) as bar:
+        res = engine.run(sc, seed=seed, dataset=ds, progress=bar)
+    summ = write_run(res, out)
+    if not args.quiet:
+        _print_summary(summ, out)
+    return EXIT_OK
+
+
+def _print_summary(s: dict[str, Any], out: Path) -> None:
+    acc = s["accuracy"]
+    base = acc["baseline_all_data"]
+    print(f"{s['scenario']} (seed {s['seed']}): {s['days']:.1f} simulated days, "
+          f"{s['contract']['contributions']} contributions, {s['transactions']['count']} txs")
+    print(f"  accuracy: initial {acc['initial']:.4f}  final {acc['final']:.4f}  "
+          f"min {acc['min']:.4f}  time-avg {acc['time_avg']:.4f}"
+          + (f"  all-data baseline {base:.4f}" if base is not None else ""))
+    for name, a in s["agents"].items():
+        print(f"  {name:>12} ({a['kind']}): {a['final_pct_of_start']:.1f}% of start, "
+              f"profit {a['profit_eth']:+.4f} ETH")
+    print(f"  contract balance left: {s['contract']['final_balance_wei']} wei "
+          f"(unexplained {s['contract']['unexplained_wei']})")
+    print(f"  outputs: {out}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sumsim.scenario.loader import load_scenario
+
+    status = EXIT_OK
+    for path in args.scenarios:
+        try:
+            sc = load_scenario(path)
+            print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
+        except InputError as e:
+            print(str(e), file=sys.stderr)
+            status = EXIT_INPUT
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sumsim.scenario.loader import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from sumsim.scenario.registry import AGENTS, DEFENSES, load_plugins
+
+    load_plugins()
+    for title, table in (("agents", AGENTS), ("defenses", DEFENSES)):
+        print(f"{title}:")
+        for kind, p in sorted(table.items()):
+            print(f"  {kind:<22} {p.description}  [{p.origin}]")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sumsim", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run one scenario (default: the bundled quickstart)")
+    r.add_argument("scenario", nargs="?", help="scenario TOML file (or a bundled name)")
+    r.add_argument("--out", help="output folder (default: sumsim-out/NAME-seedN)")
+    r.add_argument("--seed", type=int, help="override scenario.seed")
+    r.add_argument("--data-path", help="dataset archive/folder/file (overrides data.path)")
+    r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field, e.g. --set agents[1].balance=500")
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.set_defaults(fn=cmd_run)
+    v = sub.add_parser("validate", help="validate scenario files")
+    v.add_argument("scenarios", nargs="+")
+    v.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("schema", help="print the scenario JSON Schema")
+    s.set_defaults(fn=cmd_schema)
+    pl = sub.add_parser("plugins", help="list installed agents and defenses")
+    pl.set_defaults(fn=cmd_plugins)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

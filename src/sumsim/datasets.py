@@ -1,0 +1,52 @@
+"""Turning a scenario's ``[data]`` section into a Dataset (with an in-process cache)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from sumsim.data.base import Dataset
+from sumsim.errors import DataError
+from sumsim.scenario.schema import DataSection
+
+
+@lru_cache(maxsize=8)
+def _cached(key: str, section_json: str, data_seed: int, path: str | None) -> Dataset:
+    sec = DataSection.model_validate_json(section_json)
+    if sec.dataset == "synthetic":
+        from sumsim.data.synthetic import make_synthetic
+
+        params = sec.synthetic.model_dump(exclude={"seed"})
+        return make_synthetic(seed=data_seed, **params)
+    if sec.dataset == "imdb":
+        from sumsim.data.imdb import load_imdb
+
+        return load_imdb(path, num_words=sec.num_words)
+    from sumsim.data.tabular import load_table
+
+    if path is None:
+        raise DataError(f"dataset {sec.dataset!r} needs a path", field="data.path")
+    return load_table(path, label_column=sec.label_column, text_column=sec.text_column,
+                      feature_columns=sec.feature_columns, text_features=sec.text_features,
+                      num_words=sec.num_words, test_fraction=sec.test_fraction, seed=data_seed)
+
+
+def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None = None,
+                 base_dir: Path | None = None) -> Dataset:
+    """Build (or fetch from the in-process cache) the dataset a scenario names.
+
+    For IMDB the path comes from ``path_override`` (``--data-path``), then ``SUMSIM_IMDB``,
+    then the scenario's ``data.path`` (relative to the scenario file), then the loader's own
+    cache/download.
+    """
+    path = path_override
+    if path is None and sec.dataset == "imdb":
+        path = os.environ.get("SUMSIM_IMDB")
+    if path is None and sec.path:
+        p = Path(sec.path).expanduser()
+        path = str(p if p.is_absolute() or base_dir is None else base_dir / p)
+    data_seed = sec.synthetic.seed if sec.synthetic.seed is not None else scenario_seed
+    relevant = sec.model_dump_json(exclude={"init_train_fraction", "shuffle", "max_pool",
+                                            "max_test"})
+    return _cached(relevant + str(data_seed) + str(path), relevant, data_seed, path)

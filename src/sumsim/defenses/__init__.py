@@ -1,0 +1,1 @@
+"""Defenses that wrap or run beside the contract's acceptance path."""

@@ -1,0 +1,156 @@
+"""Builds the SimPy world a scenario describes and runs it.
+
+Seeds: every random stream is a child of the scenario seed keyed by its purpose (data, split,
+each agent by name), so removing the attackers for the counterfactual leaves the honest
+agents' draws unchanged.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sumsim.agents.base import Agent, Pool, World
+from sumsim.chain import FEE_SINK, Chain, GasSchedule, Ledger
+from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.data.base import Dataset, Split, split
+from sumsim.datasets import load_dataset
+from sumsim.metrics import Recorder
+from sumsim.models import MODELS, Model
+from sumsim.scenario.registry import AGENTS
+from sumsim.scenario.schema import ScenarioBase
+
+CONTRACT = "contract"
+OWNER = "owner"
+
+
+def stream(seed: int, purpose: str) -> np.random.Generator:
+    """A generator for one purpose, derived from the scenario seed (stable across runs)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]))
+
+
+def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
+    m = sc.model
+    cls = MODELS[m.kind]
+    kw: dict[str, Any] = {"sparse_input": ds.is_sparse}
+    if m.kind == "perceptron":
+        kw.update(learning_rate=m.learning_rate, fixed_point=m.fixed_point, epochs=m.epochs)
+    elif m.kind == "naive_bayes":
+        kw.update(alpha=m.alpha)
+    else:
+        kw.update(fixed_point=m.fixed_point)
+    return cls(ds.n_features, ds.n_classes, **kw)
+
+
+def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
+    d = sc.data
+    sp = split(ds, d.init_train_fraction, stream(seed, "split") if d.shuffle else None)
+    if d.max_pool is not None and d.max_pool < len(sp.y_pool):
+        sp = Split(sp.x_init, sp.y_init, sp.x_pool[: d.max_pool], sp.y_pool[: d.max_pool],
+                   sp.x_test, sp.y_test, sp.ambiguous_pool[: d.max_pool])
+    if d.max_test is not None and d.max_test < len(sp.y_test):
+        sp = Split(sp.x_init, sp.y_init, sp.x_pool, sp.y_pool, sp.x_test[: d.max_test],
+                   sp.y_test[: d.max_test], sp.ambiguous_pool)
+    return sp
+
+
+@dataclass
+class RunResult:
+    scenario: ScenarioBase
+    seed: int
+    chain: Chain
+    contract: CollaborativeTrainer
+    agents: list[Agent]
+    world: World
+    recorder: Recorder
+    split: Split
+    dataset: Dataset
+    baseline_accuracy: float | None
+    end_time: float
+    counterfactual: RunResult | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = None,
+        base_dir: Path | None = None, with_attackers: bool = True,
+        progress: Callable[[float, int, float], None] | None = None,
+        dataset: Dataset | None = None) -> RunResult:
+    """Run one scenario to completion (pool exhausted and deposits settled, or duration_s)."""
+    seed = sc.scenario.seed if seed is None else seed
+    ds = dataset or load_dataset(sc.data, seed, data_path, base_dir)
+    sp = make_split(sc, ds, seed)
+
+    model = make_model(sc, ds)
+    if len(sp.y_init):
+        model.fit(sp.x_init, sp.y_init)
+
+    env = simpy.Environment()
+    ch = sc.chain
+    schedule = GasSchedule().replace(**ch.gas.model_dump(exclude_none=True))
+    ledger = Ledger()
+    specs = [a for a in sc.agents if with_attackers or not _is_attacker(a.kind)]
+    for a in specs:
+        ledger.open(a.name, a.balance)
+    inc = sc.incentive
+    owner = inc.owner or OWNER
+    if owner not in ledger.balances:
+        ledger.open(owner, 0)
+    chain = Chain(env, block_time_s=ch.block_time_s, block_gas_limit=ch.block_gas_limit,
+                  gas_price_wei=ch.gas_price_gwei, schedule=schedule, ledger=ledger)
+    t_a = inc.any_address_claim_wait_s
+    im = DepositRefundTake(
+        refund_wait_s=inc.refund_wait_s,
+        owner_claim_wait_s=t_a if inc.owner_claim_wait_s is None else inc.owner_claim_wait_s,
+        any_address_claim_wait_s=t_a, cost_weight=inc.cost_weight)
+    contract = CollaborativeTrainer(CONTRACT, ledger, model, im, owner)
+    chain.deploy(contract)
+
+    pool = Pool(sp.x_pool, sp.y_pool, sp.ambiguous_pool)
+    world = World(env, chain, CONTRACT, pool, inc.refund_wait_s, t_a, ch.tx_gas_limit,
+                  n_classes=ds.n_classes)
+    agents: list[Agent] = []
+    for a in specs:
+        impl = AGENTS[a.kind].impl
+        agents.append(impl(a, world, stream(seed, "agent:" + a.name)))
+
+    recorder = Recorder(env, chain, contract, world, agents, sp, sc.metrics.eval_every_s,
+                        progress=progress)
+    procs = [env.process(ag.process()) for ag in agents]
+    finished = simpy.AllOf(env, procs)
+    until: simpy.Event = finished
+    if sc.scenario.duration_s is not None:
+        until = env.any_of([finished, env.timeout(sc.scenario.duration_s)])
+    env.run(until=until)
+    end = env.now
+    recorder.sample()
+
+    baseline = None
+    if sc.metrics.baseline:
+        bm = make_model(sc, ds)
+        from scipy import sparse as sps
+
+        stack = sps.vstack if ds.is_sparse else np.vstack
+        bm.fit(stack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
+        baseline = bm.accuracy(sp.x_test, sp.y_test)
+
+    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, ds, baseline, end)
+    if with_attackers and sc.metrics.counterfactual and any(a.is_attacker for a in agents):
+        cf_sc = sc.model_copy(deep=True)
+        cf_sc.metrics.counterfactual = False
+        cf_sc.metrics.baseline = False
+        result.counterfactual = run(cf_sc, seed=seed, dataset=ds, with_attackers=False)
+    return result
+
+
+def _is_attacker(kind: str) -> bool:
+    impl = AGENTS[kind].impl
+    return bool(getattr(impl, "is_attacker", False))
+
+
+__all__ = ["CONTRACT", "FEE_SINK", "OWNER", "RunResult", "make_model", "run", "stream"]
