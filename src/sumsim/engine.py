@@ -40,7 +40,8 @@ def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
     cls = MODELS[m.kind]
     kw: dict[str, Any] = {"sparse_input": ds.is_sparse}
     if m.kind == "perceptron":
-        kw.update(learning_rate=m.learning_rate, fixed_point=m.fixed_point, epochs=m.epochs)
+        kw.update(learning_rate=m.learning_rate, fixed_point=m.fixed_point, epochs=m.epochs,
+                  init_learning_rate=m.init_learning_rate)
     elif m.kind == "naive_bayes":
         kw.update(alpha=m.alpha)
     else:

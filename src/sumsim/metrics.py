@@ -122,43 +122,55 @@ def transactions_frame(chain: Chain) -> pl.DataFrame:
 
 
 def contributions_frame(res: RunResult) -> pl.DataFrame:
-    claims: dict[int, list[dict[str, Any]]] = {}
+    """One row per contribution; ``claims`` lists every refund/take (time, by, kind, amount)."""
+    ccols: dict[str, list[Any]] = {"id": [], "time_s": [], "by": [], "kind": [],
+                                   "amount_wei": []}
     for tx, r in res.chain.receipts:
         if r.ok and tx.method in ("refund", "report"):
-            claims.setdefault(tx.args[0], []).append(
-                {"time_s": float(r.timestamp), "by": tx.sender, "kind": tx.method,
-                 "amount_wei": str(r.result)})
+            ccols["id"].append(tx.args[0])
+            ccols["time_s"].append(float(r.timestamp))
+            ccols["by"].append(tx.sender)
+            ccols["kind"].append(tx.method)
+            ccols["amount_wei"].append(str(r.result))
+    claims = pl.DataFrame(ccols, schema={"id": pl.Int64, "time_s": pl.Float64, "by": pl.Utf8,
+                                         "kind": pl.Utf8, "amount_wei": pl.Utf8})
+    claims = claims.group_by("id", maintain_order=True).agg(
+        pl.struct("time_s", "by", "kind", "amount_wei").alias("claims"))
+    recs = res.contract.data.records
     y_pool = res.split.y_pool
     amb = res.split.ambiguous_pool
-    rows = []
-    for rec in res.contract.data.records:
-        pi = res.world.pool_index.get(rec.id, -1)
-        true = int(y_pool[pi]) if pi >= 0 else None
-        if rec.refunded and not rec.taken:
-            outcome = "refunded"
-        elif rec.taken and rec.claimable == 0:
-            outcome = "taken"
-        elif rec.taken:
-            outcome = "partly_taken"
-        else:
-            outcome = "unclaimed"
-        rows.append({
-            "id": rec.id, "author": rec.author, "label": rec.y, "true_label": true,
-            "ambiguous": bool(amb[pi]) if pi >= 0 else None,
-            "pool_index": pi, "added_s": float(rec.added_time), "n_features": len(rec.x),
-            "deposit_wei": rec.initial_deposit, "refunded_wei": rec.refunded,
-            "taken_wei": rec.taken, "claimable_wei": rec.claimable, "outcome": outcome,
-            "claims": claims.get(rec.id, []),
-        })
-    schema = {
-        "id": pl.Int64, "author": pl.Utf8, "label": pl.Int64, "true_label": pl.Int64,
-        "ambiguous": pl.Boolean, "pool_index": pl.Int64, "added_s": pl.Float64,
-        "n_features": pl.Int64, "deposit_wei": pl.Int128, "refunded_wei": pl.Int128,
-        "taken_wei": pl.Int128, "claimable_wei": pl.Int128, "outcome": pl.Utf8,
-        "claims": pl.List(pl.Struct({"time_s": pl.Float64, "by": pl.Utf8, "kind": pl.Utf8,
-                                     "amount_wei": pl.Utf8})),
-    }
-    return _with_wei(pl.DataFrame(rows or None, schema=schema))
+    pool_index = res.world.pool_index
+    pi = np.array([pool_index.get(r.id, -1) for r in recs], dtype=np.int64)
+    known = pi >= 0
+    refunded = [r.refunded for r in recs]
+    taken = [r.taken for r in recs]
+    claimable = [r.claimable for r in recs]
+    outcome = [
+        "refunded" if rf and not tk else "taken" if tk and not cl else
+        "partly_taken" if tk else "unclaimed"
+        for rf, tk, cl in zip(refunded, taken, claimable, strict=True)
+    ]
+    df = pl.DataFrame({
+        "id": pl.Series([r.id for r in recs], dtype=pl.Int64),
+        "author": pl.Series([r.author for r in recs], dtype=pl.Utf8),
+        "label": pl.Series([r.y for r in recs], dtype=pl.Int64),
+        "true_label": pl.Series(np.where(known, y_pool[np.maximum(pi, 0)], 0),
+                                dtype=pl.Int64).scatter(np.flatnonzero(~known), None)
+        if len(recs) else pl.Series([], dtype=pl.Int64),
+        "ambiguous": pl.Series(amb[np.maximum(pi, 0)] & known if len(recs) else [],
+                               dtype=pl.Boolean),
+        "pool_index": pl.Series(pi, dtype=pl.Int64),
+        "added_s": pl.Series([float(r.added_time) for r in recs], dtype=pl.Float64),
+        "n_features": pl.Series([len(r.x) for r in recs], dtype=pl.Int64),
+        "deposit_wei": pl.Series([r.initial_deposit for r in recs], dtype=pl.Int128),
+        "refunded_wei": pl.Series(refunded, dtype=pl.Int128),
+        "taken_wei": pl.Series(taken, dtype=pl.Int128),
+        "claimable_wei": pl.Series(claimable, dtype=pl.Int128),
+        "outcome": pl.Series(outcome, dtype=pl.Utf8),
+    })
+    df = df.join(claims, on="id", how="left", maintain_order="left").with_columns(
+        pl.col("claims").fill_null(pl.lit([], dtype=claims.schema["claims"])))
+    return _with_wei(df)
 
 
 def _eth(wei: int) -> float:

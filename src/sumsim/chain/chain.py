@@ -77,6 +77,7 @@ class Chain:
         if FEE_SINK not in self.ledger.balances:
             self.ledger.open(FEE_SINK, 0)
         self.contracts: dict[str, Contract] = {}
+        self._views: dict[tuple[str, str], Callable[..., Any]] = {}
         self.block_number = 0
         self.block_timestamp = 0.0
         self.receipts: list[tuple[Tx, Receipt]] = []
@@ -191,5 +192,7 @@ class Chain:
     # -- free views ---------------------------------------------------------------------------
     def view(self, address: str, method: str, *args: Any) -> Any:
         """Read-only call at the latest block: no transaction, no gas, no fee."""
-        contract = self.contracts[address]
-        return getattr(contract, "view_" + method)(self.block_timestamp, *args)
+        fn = self._views.get((address, method))
+        if fn is None:
+            fn = self._views[(address, method)] = getattr(self.contracts[address], "view_" + method)
+        return fn(self.block_timestamp, *args)

@@ -52,21 +52,28 @@ def int64_nonzero_bytes(values: np.ndarray) -> int:
     v = np.asarray(values, dtype=np.int64)
     if v.size == 0:
         return 0
+    top = int(v.max())
+    if int(v.min()) >= 0:
+        # Feature indices: non-negative, usually one or two bytes each.
+        count = 0
+        for k in range((top.bit_length() + 7) // 8):
+            count += int(np.count_nonzero((v >> (8 * k)) & 0xFF))
+        return count
+    # Sign extension: a negative int64 fills the 24 high bytes of its word with 0xff.
+    count = 24 * int(np.count_nonzero(v < 0))
     u = v.view(np.uint64)
-    count = 0
     for k in range(8):
         count += int(np.count_nonzero((u >> np.uint64(8 * k)) & np.uint64(0xFF)))
-    # Sign extension: a negative int64 fills the 24 high bytes of its word with 0xff.
-    count += 24 * int(np.count_nonzero(v < 0))
     return count
 
 
-def abi_array_calldata(values: np.ndarray, extra_words: int, extra_nonzero: int = 0) -> tuple[int, int]:
-    """(non-zero bytes, total bytes) of a call taking one ``int64[]`` plus ``extra_words`` words.
+def abi_array_calldata(n: int, array_nonzero: int, extra_words: int,
+                       extra_nonzero: int = 0) -> tuple[int, int]:
+    """(non-zero bytes, total bytes) of a call taking one ``int64[]`` of ``n`` elements (with
+    ``array_nonzero`` non-zero bytes) plus ``extra_words`` words.
 
     Includes the 4-byte selector (assumed all non-zero), the array's offset and length words.
     """
-    n = int(len(values))
     total = 4 + WORD * (2 + n + extra_words)
-    nonzero = 4 + int64_nonzero_bytes(values) + extra_nonzero + 1 + (1 if n else 0)
+    nonzero = 4 + array_nonzero + extra_nonzero + 1 + (1 if n else 0)
     return nonzero, total

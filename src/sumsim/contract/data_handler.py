@@ -22,6 +22,8 @@ class Contribution:
     claimed_by: set[str] = field(default_factory=set)
     refunded: int = 0
     taken: int = 0
+    #: Non-zero bytes of ``x`` ABI-encoded (calldata gas of later refund/report calls).
+    x_nonzero_bytes: int = 0
 
 
 class DataHandler:
@@ -30,8 +32,10 @@ class DataHandler:
     def __init__(self) -> None:
         self.records: list[Contribution] = []
 
-    def add(self, author: str, x: np.ndarray, y: int, now: float, deposit: int) -> Contribution:
-        rec = Contribution(len(self.records), author, x, y, now, deposit, deposit)
+    def add(self, author: str, x: np.ndarray, y: int, now: float, deposit: int,
+            x_nonzero_bytes: int = 0) -> Contribution:
+        rec = Contribution(len(self.records), author, x, y, now, deposit, deposit,
+                           x_nonzero_bytes=x_nonzero_bytes)
         self.records.append(rec)
         return rec
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sumsim.chain.chain import CallContext
-from sumsim.chain.gas import abi_array_calldata
+from sumsim.chain.gas import abi_array_calldata, int64_nonzero_bytes
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import RECORD_SLOTS, Contribution, DataHandler
@@ -45,14 +45,19 @@ class CollaborativeTrainer:
         ctx.charge(ctx.schedule.call_overhead)
         return fn(ctx, *args)
 
-    def _calldata_gas(self, ctx: CallContext, x: np.ndarray, extra_words: int) -> int:
+    def _x_nonzero_bytes(self, x: np.ndarray) -> int:
         encoded = x if self.model.sparse_input else np.rint(np.asarray(x) * DENSE_SCALE)
-        nonzero, total = abi_array_calldata(encoded, extra_words, extra_nonzero=extra_words)
+        return int64_nonzero_bytes(encoded)
+
+    @staticmethod
+    def _calldata_gas(ctx: CallContext, n: int, x_nonzero: int, extra_words: int) -> int:
+        nonzero, total = abi_array_calldata(n, x_nonzero, extra_words, extra_words)
         return ctx.schedule.calldata(nonzero, total)
 
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
         s = ctx.schedule
-        ctx.charge(self._calldata_gas(ctx, x, 1))
+        x_nonzero = self._x_nonzero_bytes(x)
+        ctx.charge(self._calldata_gas(ctx, len(x), x_nonzero, 1))
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
         ctx.charge(s.storage(cold_reads=1))
@@ -66,7 +71,7 @@ class CollaborativeTrainer:
             ctx.charge(s.value_transfer)
         # -- no revert past this point --
         self.im.on_add(ctx.now)
-        rec = self.data.add(ctx.sender, x, y, ctx.now, cost)
+        rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero)
         self.model.apply_update(x, y, plan)
         if excess:
             self.ledger.transfer(self.address, ctx.sender, excess, ctx.now)
@@ -76,7 +81,7 @@ class CollaborativeTrainer:
         rec = self.data.get(cid)
         if rec is None:
             raise Revert(UNKNOWN_CONTRIBUTION)
-        ctx.charge(self._calldata_gas(ctx, rec.x, 3))
+        ctx.charge(self._calldata_gas(ctx, len(rec.x), rec.x_nonzero_bytes, 3))
         ctx.charge(ctx.schedule.storage(cold_reads=RECORD_SLOTS + 1))
         return rec
 

@@ -96,7 +96,10 @@ class DataSection(Section):
 
 class ModelSection(Section):
     kind: Literal["perceptron", "naive_bayes", "nearest_centroid"] = "perceptron"
-    learning_rate: float = Field(1, gt=0, description="Perceptron step.")
+    learning_rate: float = Field(1, gt=0, description="Perceptron step on-chain.")
+    init_learning_rate: float | None = Field(
+        None, gt=0, description="Perceptron step of the off-chain initial training (default: "
+        "learning_rate); larger gives the deployed model inertia.")
     fixed_point: bool = Field(True, description="Integer (int64) arithmetic as in a contract "
                               "(perceptron, nearest centroid).")
     epochs: int = Field(1, ge=1, description="Off-chain passes for the initial perceptron.")
