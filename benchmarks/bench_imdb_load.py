@@ -13,19 +13,16 @@ sections are kept).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _results import ARCHIVE, RESULTS, machine, record, stamp
+
 from sumsim.data.imdb import load_imdb
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_ARCHIVE = HERE.parents[1] / "shared" / "data" / "aclImdb_v1-labelled.tar.gz"
-RESULTS = HERE / "RESULTS.md"
+DEFAULT_ARCHIVE = ARCHIVE
 SECTION = "IMDB load"
 
 
@@ -52,7 +49,7 @@ def measure(archive: Path, num_words: int) -> dict[str, float | int]:
 
 
 def section_text(r: dict[str, float | int], archive: Path, command: str) -> str:
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    when = stamp()
     return "\n".join(
         [
             f"## {SECTION}",
@@ -60,8 +57,7 @@ def section_text(r: dict[str, float | int], archive: Path, command: str) -> str:
             f"- Date: {when}",
             f"- Command: `{command}`",
             f"- Archive: `{archive.name}` ({archive.stat().st_size / 1e6:.1f} MB)",
-            f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-            f"Python {platform.python_version()} on {platform.system()}",
+            f"- Machine: {machine()}",
             f"- Data: {r['n_train']:,} train / {r['n_test']:,} test reviews, "
             f"{r['n_features']} features, {r['nnz']:,} stored entries, "
             f"cache file {r['cache_mb']:.1f} MB",
@@ -74,25 +70,6 @@ def section_text(r: dict[str, float | int], archive: Path, command: str) -> str:
             "",
         ]
     )
-
-
-def record(section: str, path: Path = RESULTS) -> None:
-    """Replace (or append) this benchmark's section, keeping every other section intact."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    heading = f"## {SECTION}"
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == heading)
-    except StopIteration:
-        body = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        before = "\n".join(lines[:start]).rstrip("\n")
-        after = "\n".join(lines[end:]).strip("\n")
-        body = (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
-    path.write_text(body.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             command += f" --num-words {args.num_words}"
         if args.archive != DEFAULT_ARCHIVE:
             command += f" --archive {args.archive}"
-        record(section_text(r, args.archive, command + " --record"))
+        record(SECTION, section_text(r, args.archive, command + " --record"))
         print(f"recorded in {RESULTS}")
     return 0
 
