@@ -1,0 +1,147 @@
+"""Malformed scenario files: `sumsim validate` exits 2 with one line naming the file and field.
+
+Each file in ``tests/bad_scenarios/`` is a small valid scenario with one thing wrong (said in its
+first line).  The table gives the dotted field path the message must name (alternatives where a
+cross-field rule may fairly be reported at the section or at one of its fields) and a fragment
+of what the message must say.  For TOML syntax errors there is no field; the line is named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sumsim.cli import main
+
+BAD = Path(__file__).parent / "bad_scenarios"
+
+# (file, accepted field paths or None for a syntax error, fragments the message must contain)
+CASES: list[tuple[str, tuple[str, ...] | None, tuple[str, ...]]] = [
+    ("wrong_type_block_time.toml", ("chain.block_time_s",), ("number", "'twelve'")),
+    ("list_seed.toml", ("scenario.seed",), ("integer",)),
+    ("unknown_section.toml", ("network",), ("unknown field",)),
+    ("unknown_key_in_section.toml", ("chain.block_time",), ("unknown field",)),
+    ("unknown_key_in_agent.toml", ("agents[1].greed",), ("unknown field",)),
+    ("unknown_agent_kind.toml", ("agents[0].kind", "agents[0]"),
+     ("'saboteur'", "'honest'", "'label_flip'")),
+    ("missing_agent_name.toml", ("agents[0].name",), ("required",)),
+    ("missing_agent_balance.toml", ("agents[0].balance",), ("required",)),
+    ("negative_balance.toml", ("agents[0].balance",), ("negative",)),
+    ("too_many_decimals.toml", ("agents[0].max_deposit",), ("decimal places",)),
+    ("negative_gas_price.toml", ("chain.gas_price_gwei",), ("negative",)),
+    ("bad_distribution_name.toml", ("agents[0].interval_s.dist", "agents[0].interval_s"),
+     ("'poisson'", "'normal'", "'exponential'")),
+    ("distribution_missing_parameter.toml", ("agents[0].interval_s.sd",), ("required",)),
+    ("uniform_high_below_low.toml", ("agents[0].interval_s", "agents[0].interval_s.high"),
+     ("high", "low")),
+    ("init_train_fraction_one.toml", ("data.init_train_fraction",), ("less than 1",)),
+    ("duplicate_agent_names.toml", ("agents", "agents[1].name"), ("unique", "'good'")),
+    ("refund_wait_after_any_address_wait.toml",
+     ("incentive", "incentive.refund_wait_s", "incentive.any_address_claim_wait_s"),
+     ("refund_wait_s", "any_address_claim_wait_s")),
+    ("unknown_dataset_kind.toml", ("data.dataset",), ("'mnist'", "'csv'")),
+    ("csv_without_path.toml", ("data.path", "data"), ("data.path",)),
+    ("invalid_toml.toml", None, ("TOML", "line 3")),
+    ("empty_agents.toml", ("agents",), ("at least 1",)),
+    ("owner_not_an_agent.toml", ("incentive.owner",), ("'alice'", "agent")),
+    ("tx_gas_limit_above_block_limit.toml",
+     ("chain", "chain.tx_gas_limit", "chain.block_gas_limit"),
+     ("tx_gas_limit", "block_gas_limit")),
+    ("mistake_rate_above_one.toml", ("agents[0].mistake_rate",), ("1", "1.5")),
+]
+
+
+def test_table_covers_every_file() -> None:
+    on_disk = sorted(p.name for p in BAD.glob("*.toml"))
+    assert sorted(name for name, _, _ in CASES) == on_disk
+    assert len(on_disk) >= 18
+    for p in BAD.glob("*.toml"):
+        first = p.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("# Wrong: "), p.name
+
+
+def one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    lines = out.err.splitlines()
+    assert len(lines) == 1, out.err
+    assert out.err == lines[0] + "\n"
+    return lines[0]
+
+
+@pytest.mark.parametrize(("name", "fields", "fragments"), CASES, ids=[c[0] for c in CASES])
+def test_validate_names_file_and_field(capsys: pytest.CaptureFixture[str], name: str,
+                                       fields: tuple[str, ...] | None,
+                                       fragments: tuple[str, ...]) -> None:
+    path = str(BAD / name)
+    line = one_line(capsys, ["validate", path])
+    assert line.startswith(path + ": "), line
+    rest = line[len(path) + 2:]
+    if fields is not None:
+        where = rest.split(": ", 1)[0]
+        assert where in fields, f"field path {where!r}, expected one of {fields}: {line}"
+    for fragment in fragments:
+        assert fragment in rest, f"{fragment!r} missing from: {line}"
+    # values are quoted once, not twice
+    assert "\"'" not in line, line
+
+
+def test_validate_reports_each_bad_file_and_keeps_going(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    good = Path(__file__).parents[1] / "scenarios" / "quickstart.toml"
+    bad = [BAD / "negative_balance.toml", BAD / "invalid_toml.toml"]
+    assert main(["validate", str(bad[0]), str(good), str(bad[1])]) == 2
+    out = capsys.readouterr()
+    assert out.out.startswith(f"{good}: ok")
+    errs = out.err.splitlines()
+    assert len(errs) == 2
+    assert errs[0].startswith(f"{bad[0]}: agents[0].balance: ")
+    assert errs[1].startswith(f"{bad[1]}: ")
+
+
+def test_several_errors_are_joined_on_one_line(capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    f = tmp_path / "two_errors.toml"
+    f.write_text('[chain]\nblock_time_s = "x"\n\n[[agents]]\nname = "a"\nkind = "honest"\n'
+                 "balance = -1\n", encoding="utf-8")
+    line = one_line(capsys, ["validate", str(f)])
+    assert line.startswith(f"{f}: ")
+    assert "chain.block_time_s" in line and "agents[0].balance" in line
+
+
+def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    line = one_line(capsys, ["validate", str(missing)])
+    assert str(missing) in line and "not found" in line
+
+
+def test_run_with_a_missing_dataset_file(capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path) -> None:
+    f = tmp_path / "missing_data.toml"
+    f.write_text('[data]\ndataset = "csv"\npath = "nope.csv"\n\n[[agents]]\nname = "a"\n'
+                 'kind = "honest"\nbalance = 100\n', encoding="utf-8")
+    out = tmp_path / "out"
+    line = one_line(capsys, ["run", str(f), "--out", str(out), "-q"])
+    assert "nope.csv" in line and "no such file" in line
+    assert str(tmp_path / "nope.csv") in line   # resolved next to the scenario file
+    assert not out.exists()
+
+
+def test_run_with_a_missing_scenario_file(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    out = tmp_path / "out"
+    line = one_line(capsys, ["run", str(missing), "--out", str(out), "-q"])
+    assert str(missing) in line and "not found" in line
+    assert not out.exists()
+
+
+def test_run_with_a_bad_override(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    line = one_line(capsys, ["run", "--out", str(out), "-q", "--set", "agents[0].balance=-1"])
+    assert "agents[0].balance" in line and "negative" in line
+    line = one_line(capsys, ["run", "--out", str(out), "-q", "--set", "agents[9].balance=1"])
+    assert "agents[9].balance" in line
+    assert not out.exists()
