@@ -73,7 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     seed = sc.scenario.seed if args.seed is None else args.seed
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
-    ds = load_dataset(sc.data, seed, args.data_path, base)
+    try:
+        ds = load_dataset(sc.data, seed, args.data_path, base)
+    except InputError as e:
+        where = args.scenario or "<bundled quickstart>"
+        field = "--data-path" if args.data_path else "data.path"
+        raise InputError(f"{where}: {field}: {e}") from None
     tty = sys.stderr.isatty() and not args.quiet
     pool_size = len(make_split(sc, ds, seed).y_pool)
     with _Progress(pool_size, tty) as bar:
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(str(e), file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

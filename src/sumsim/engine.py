@@ -21,9 +21,10 @@ from sumsim.chain import FEE_SINK, Chain, GasSchedule, Ledger
 from sumsim.contract import CollaborativeTrainer, DepositRefundTake
 from sumsim.data.base import Dataset, Split, split
 from sumsim.datasets import load_dataset
+from sumsim.defenses.base import Gate
 from sumsim.metrics import Recorder
 from sumsim.models import MODELS, Model
-from sumsim.scenario.registry import AGENTS
+from sumsim.scenario.registry import AGENTS, DEFENSES
 from sumsim.scenario.schema import ScenarioBase
 
 CONTRACT = "contract"
@@ -62,6 +63,26 @@ def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
 
 
 @dataclass
+class Wiring:
+    """What a defense may connect to when the world is built."""
+
+    env: simpy.Environment
+    chain: Chain
+    contract: CollaborativeTrainer
+    world: World
+    owner: str
+    seed: int
+
+    def rng(self, name: str) -> np.random.Generator:
+        return stream(self.seed, "defense:" + name)
+
+    def truth(self, cid: int) -> int | None:
+        """The true label of a contribution's sample (simulation knowledge, for reviewers)."""
+        pi = self.world.pool_index.get(cid)
+        return None if pi is None else int(self.world.pool.y[pi])
+
+
+@dataclass
 class RunResult:
     scenario: ScenarioBase
     seed: int
@@ -74,6 +95,7 @@ class RunResult:
     dataset: Dataset
     baseline_accuracy: float | None
     end_time: float
+    gates: list[Gate] = field(default_factory=list)
     counterfactual: RunResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,9 +117,13 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     ch = sc.chain
     schedule = GasSchedule().replace(**ch.gas.model_dump(exclude_none=True))
     ledger = Ledger()
-    specs = [a for a in sc.agents if with_attackers or not _is_attacker(a.kind)]
-    for a in specs:
-        ledger.open(a.name, a.balance)
+    specs: list[tuple[Any, type[Agent], float, str]] = []
+    for a in sc.agents:
+        if with_attackers or not _is_attacker(a.kind):
+            for cfg, cls, scale in AGENTS[a.kind].impl.expand(a):
+                specs.append((cfg, cls, scale, a.name))
+    for cfg, *_ in specs:
+        ledger.open(cfg.name, cfg.balance)
     inc = sc.incentive
     owner = inc.owner or OWNER
     if owner not in ledger.balances:
@@ -116,12 +142,22 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     world = World(env, chain, CONTRACT, pool, inc.refund_wait_s, t_a, ch.tx_gas_limit,
                   n_classes=ds.n_classes)
     agents: list[Agent] = []
-    for a in specs:
-        impl = AGENTS[a.kind].impl
-        agents.append(impl(a, world, stream(seed, "agent:" + a.name)))
+    for cfg, cls, scale, group in specs:
+        agent = cls(cfg, world, stream(seed, "agent:" + cfg.name))
+        agent.interval_scale = scale
+        agent.group = group
+        agents.append(agent)
+
+    wiring = Wiring(env, chain, contract, world, owner, seed)
+    gates: list[Gate] = []
+    for d in sc.defenses:
+        gate = DEFENSES[d.kind].impl(d)
+        gate.wire(wiring)
+        gates.append(gate)
+    contract.gates = gates
 
     recorder = Recorder(env, chain, contract, world, agents, sp, sc.metrics.eval_every_s,
-                        progress=progress)
+                        progress=progress, gates=gates)
     procs = [env.process(ag.process()) for ag in agents]
     finished = simpy.AllOf(env, procs)
     until: simpy.Event = finished
@@ -140,7 +176,8 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
         bm.fit(stack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
         baseline = bm.accuracy(sp.x_test, sp.y_test)
 
-    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, ds, baseline, end)
+    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, ds, baseline, end,
+                       gates)
     if with_attackers and sc.metrics.counterfactual and any(a.is_attacker for a in agents):
         cf_sc = sc.model_copy(deep=True)
         cf_sc.metrics.counterfactual = False

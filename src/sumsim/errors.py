@@ -20,3 +20,15 @@ class InputError(ValueError):
 
 class DataError(InputError):
     """A dataset could not be read or does not have the expected shape."""
+
+
+class FieldError(ValueError):
+    """Raised inside schema validators that check several fields: names the field at fault.
+
+    ``path`` is relative to the model being validated, e.g. ``("owner",)`` on the incentive
+    section or ``("agents", 2, "name")`` on the whole scenario.
+    """
+
+    def __init__(self, message: str, *path: str | int):
+        super().__init__(message)
+        self.path = path

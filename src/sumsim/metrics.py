@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sumsim.agents.base import Agent, World
     from sumsim.contract import CollaborativeTrainer
     from sumsim.data.base import Split
+    from sumsim.defenses.base import Gate
     from sumsim.engine import RunResult
 
 WEI = pl.Decimal(38, 0)
@@ -39,7 +40,8 @@ class Recorder:
 
     def __init__(self, env: simpy.Environment, chain: Chain, contract: CollaborativeTrainer,
                  world: World, agents: list[Agent], split: Split, eval_every_s: float,
-                 progress: Callable[[float, int, float], None] | None = None):
+                 progress: Callable[[float, int, float], None] | None = None,
+                 gates: list[Gate] | None = None):
         self.env = env
         self.chain = chain
         self.contract = contract
@@ -48,6 +50,7 @@ class Recorder:
         self.split = split
         self.every = eval_every_s
         self.progress = progress
+        self.gates = gates or []
         self.rows: list[dict[str, Any]] = []
         self.sample()
         env.process(self._loop())
@@ -77,13 +80,15 @@ class Recorder:
         }
         for a in self.agents:
             row[f"balance_wei:{a.name}"] = bal[a.name]
+        for g in self.gates:
+            row.update(g.sample())
         self.rows.append(row)
         if self.progress is not None:
             self.progress(now, len(self.contract.data.records), acc)
 
     def frame(self) -> pl.DataFrame:
         schema = {c: (pl.Int128 if "_wei" in c else None) for c in self.rows[0]}
-        return _with_wei(pl.DataFrame(self.rows, schema_overrides={
+        return _with_wei(pl.DataFrame(self.rows, infer_schema_length=None, schema_overrides={
             c: t for c, t in schema.items() if t is not None}))
 
 
@@ -146,9 +151,10 @@ def contributions_frame(res: RunResult) -> pl.DataFrame:
     taken = [r.taken for r in recs]
     claimable = [r.claimable for r in recs]
     outcome = [
-        "refunded" if rf and not tk else "taken" if tk and not cl else
-        "partly_taken" if tk else "unclaimed"
-        for rf, tk, cl in zip(refunded, taken, claimable, strict=True)
+        "forfeited" if r.forfeited else
+        "refunded" if r.refunded and not r.taken else "taken" if r.taken and not r.claimable else
+        "partly_taken" if r.taken else "unclaimed"
+        for r in recs
     ]
     df = pl.DataFrame({
         "id": pl.Series([r.id for r in recs], dtype=pl.Int64),
@@ -166,6 +172,8 @@ def contributions_frame(res: RunResult) -> pl.DataFrame:
         "refunded_wei": pl.Series(refunded, dtype=pl.Int128),
         "taken_wei": pl.Series(taken, dtype=pl.Int128),
         "claimable_wei": pl.Series(claimable, dtype=pl.Int128),
+        "forfeited_wei": pl.Series([r.forfeited for r in recs], dtype=pl.Int128),
+        "status": pl.Series([r.status for r in recs], dtype=pl.Utf8),
         "outcome": pl.Series(outcome, dtype=pl.Utf8),
     })
     df = df.join(claims, on="id", how="left", maintain_order="left").with_columns(
@@ -206,14 +214,22 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
             victim = author[tx.args[0]]
             if victim != tx.sender and victim in flows:
                 flows[victim]["lost_to_others"] += r.result
+    forfeits: dict[str, int] = {}
+    for g in res.gates:
+        recipient = getattr(g, "recipient", None)
+        if recipient is not None:
+            forfeits[recipient] = forfeits.get(recipient, 0) + sum(
+                rec.forfeited for rec in res.contract.data.records)
     out: dict[str, dict[str, Any]] = {}
     for a in res.agents:
         f = flows[a.name]
         start, final = a.initial_balance, ledger.balances[a.name]
-        explained = start - f["deposits"] - f["fees"] + f["refunds"] + f["takes"]
+        received = forfeits.get(a.name, 0)
+        explained = start - f["deposits"] - f["fees"] + f["refunds"] + f["takes"] + received
         profit = final - start
         out[a.name] = {
             "kind": a.config.kind,
+            "group": a.group,
             "attacker": a.is_attacker,
             "start_wei": start,
             "final_wei": final,
@@ -229,6 +245,7 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
             "takes_wei": f["takes"],
             "lost_to_others_wei": f["lost_to_others"],
             "fees_wei": f["fees"],
+            "forfeits_received_wei": received,
             "unexplained_wei": final - explained,
         }
     return out
@@ -289,6 +306,18 @@ def summary(res: RunResult) -> dict[str, Any]:
         },
         "pool": {"size": res.world.pool.n, "used": int(res.world.pool.used.sum())},
     }
+    groups: dict[str, dict[str, Any]] = {}
+    for acc_ in accounts.values():
+        g = groups.setdefault(acc_["group"], {"addresses": 0, "attacker": acc_["attacker"],
+                                              "start_wei": 0, "final_wei": 0, "profit_wei": 0})
+        g["addresses"] += 1
+        for k in ("start_wei", "final_wei", "profit_wei"):
+            g[k] += acc_[k]
+    for g in groups.values():
+        g["final_pct_of_start"] = 100.0 * g["final_wei"] / g["start_wei"] if g["start_wei"] \
+            else float("nan")
+    out["groups"] = groups
+    out["defenses"] = defense_summary(res, accounts)
     cf = res.counterfactual
     if cf is not None:
         cf_t = np.array([r["time_s"] for r in cf.recorder.rows])
@@ -304,4 +333,55 @@ def summary(res: RunResult) -> dict[str, Any]:
             "attacker_spend_eth_per_point_lost": (_eth(attacker_spend) / (100 * damage))
             if damage > 0 else None,
         }
+    return out
+
+
+def _pool_index(tag: str) -> int:
+    try:
+        return int(tag)
+    except ValueError:
+        return -1
+
+
+def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per defense: what it flagged, how often it hit correct (honest) data, and its cost."""
+    attackers = {n for n, a in accounts.items() if a["attacker"]}
+    y = res.world.pool.y
+    honest_fee_by_reason: dict[str, int] = {}
+    for tx, r in res.chain.receipts:
+        if r.status == REVERTED and tx.method == "add_data" and tx.sender not in attackers:
+            honest_fee_by_reason[r.reason] = honest_fee_by_reason.get(r.reason, 0) + r.fee
+    forfeited_honest = sum(rec.forfeited for rec in res.contract.data.records
+                           if rec.author not in attackers)
+    out: dict[str, Any] = {}
+    total_cost = 0
+    for g in res.gates:
+        flags = g.log.flags
+        correct = [f for f in flags if 0 <= _pool_index(f.tag) < len(y)
+                   and int(y[_pool_index(f.tag)]) == f.label]
+        by_honest = [f for f in flags if f.sender not in attackers]
+        honest_checked = sum(c for s, c in g.log.checked_by.items() if s not in attackers)
+        verdicts: dict[str, int] = {}
+        for f in flags:
+            verdicts[f.verdict.value] = verdicts.get(f.verdict.value, 0) + 1
+        reason = g.reason
+        cost = g.cost_wei()
+        total_cost += cost
+        out[g.name] = {
+            "kind": g.config.kind,
+            "checked": g.log.checked,
+            "flagged": len(flags),
+            "verdicts": verdicts,
+            "flagged_with_correct_label": len(correct),
+            "flagged_honest": len(by_honest),
+            "honest_checked": honest_checked,
+            "honest_false_positive_rate": len(by_honest) / honest_checked if honest_checked
+            else None,
+            "honest_fees_lost_wei": honest_fee_by_reason.get(reason, 0),
+            "cost_wei": cost,
+            **g.metrics(),
+        }
+        if g.config.kind == "review_queue":
+            out[g.name]["honest_deposits_forfeited_wei"] = forfeited_honest
+    out["total_cost_wei"] = total_cost
     return out

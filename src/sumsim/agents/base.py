@@ -147,6 +147,15 @@ class Agent:
         self.pending_adds = 0
         self.initial_balance = config.balance
         self.stopped = False
+        #: Multiplies every sampled interval (a sybil spreading one rate over many addresses).
+        self.interval_scale = 1.0
+        #: The strategy this agent belongs to when one strategy runs many addresses.
+        self.group = config.name
+
+    @classmethod
+    def expand(cls, config: AgentConfig) -> list[tuple[AgentConfig, type[Agent], float]]:
+        """The addresses this configuration runs: (config, class, interval scale) each."""
+        return [(config, cls, 1.0)]
 
     # -- helpers ------------------------------------------------------------------------
     @property
@@ -269,4 +278,4 @@ class Agent:
                 self.settle()
                 if self.done():
                     return
-            yield env.timeout(self.config.interval_s.sample(self.rng))
+            yield env.timeout(self.config.interval_s.sample(self.rng) * self.interval_scale)

@@ -33,7 +33,8 @@ class Honest(Agent):
     def contribute(self) -> None:
         cfg = self.config
         acc = self.world.public_accuracy
-        if cfg.accuracy_gated and acc == acc and self.rng.random() >= min(1.0, acc + cfg.accuracy_bonus):
+        gate = min(1.0, acc + cfg.accuracy_bonus)
+        if cfg.accuracy_gated and acc == acc and self.rng.random() >= gate:
             return
         pool = self.world.pool
         if cfg.skip_ambiguous:

@@ -27,10 +27,10 @@ FEE_SINK = "fee_sink"
 class CallContext:
     """What contract code sees of the transaction executing it: sender, value, block, gas."""
 
-    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "schedule")
+    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "schedule", "tag")
 
     def __init__(self, sender: str, value: int, now: float, block: int, gas_limit: int,
-                 schedule: GasSchedule):
+                 schedule: GasSchedule, tag: str = ""):
         self.sender = sender
         self.value = value
         self.now = now
@@ -38,6 +38,8 @@ class CallContext:
         self.gas_used = 0
         self.gas_limit = gas_limit
         self.schedule = schedule
+        #: Simulation metadata of the transaction (for metrics only; contract logic ignores it).
+        self.tag = tag
 
     def charge(self, gas: int) -> None:
         """Consume gas; running past the limit reverts (before any state was written)."""
@@ -106,6 +108,10 @@ class Chain:
         tx.submitted_at = self.env.now
         if type(tx.value) is not int or tx.value < 0:
             raise TypeError("transaction value must be a non-negative int (wei)")
+        if tx.gas_limit > self.block_gas_limit:
+            self._finish(tx, Receipt(REJECTED, "Gas limit exceeds the block gas limit.",
+                                     0, 0, -1, self.env.now))
+            return tx
         if self._cannot_pay(tx):
             self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
                                      0, 0, -1, self.env.now))
@@ -134,16 +140,19 @@ class Chain:
             self._seal()
 
     def _seal(self) -> None:
-        self.block_number += 1
-        self.block_timestamp = self.env.now
-        for hook in self.block_hooks:
-            hook(self)
+        """Include what fits in this slot's block; a slot with nothing to include is no block."""
+        now = self.env.now
         room = self.block_gas_limit
         deferred: list[tuple[int, int, Tx]] = []
         pool = self._mempool
+        opened = False
         while pool:
             item = heapq.heappop(pool)
             tx = item[2]
+            if tx.submitted_at >= now:
+                # Sent in the same instant the slot opened: it belongs to the next block.
+                deferred.append(item)
+                continue
             if tx.gas_limit > room:
                 deferred.append(item)
                 if room < self.schedule.intrinsic:
@@ -151,8 +160,14 @@ class Chain:
                 continue
             if self._cannot_pay(tx):
                 self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
-                                         0, 0, -1, self.block_timestamp))
+                                         0, 0, -1, now))
                 continue
+            if not opened:
+                opened = True
+                self.block_number += 1
+                self.block_timestamp = now
+                for hook in self.block_hooks:
+                    hook(self)
             receipt = self._execute(tx)
             room -= receipt.gas_used
             self._finish(tx, receipt)
@@ -162,7 +177,8 @@ class Chain:
     def _execute(self, tx: Tx) -> Receipt:
         ledger = self.ledger
         now = self.block_timestamp
-        ctx = CallContext(tx.sender, tx.value, now, self.block_number, tx.gas_limit, self.schedule)
+        ctx = CallContext(tx.sender, tx.value, now, self.block_number, tx.gas_limit, self.schedule,
+                          tx.tag)
         contract = self.contracts.get(tx.to)
         if contract is not None:
             ledger.transfer(tx.sender, tx.to, tx.value, now)

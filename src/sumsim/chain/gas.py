@@ -38,7 +38,8 @@ class GasSchedule:
     def calldata(self, nonzero: int, total: int) -> int:
         return nonzero * self.calldata_nonzero_byte + (total - nonzero) * self.calldata_zero_byte
 
-    def storage(self, new: int = 0, update: int = 0, cold_reads: int = 0, warm_reads: int = 0) -> int:
+    def storage(self, new: int = 0, update: int = 0, cold_reads: int = 0,
+                warm_reads: int = 0) -> int:
         return (
             new * self.sstore_new
             + update * self.sstore_update

@@ -24,6 +24,10 @@ class Contribution:
     taken: int = 0
     #: Non-zero bytes of ``x`` ABI-encoded (calldata gas of later refund/report calls).
     x_nonzero_bytes: int = 0
+    #: "accepted", "untrained" (stored without training), "in_review" or "rejected" (review).
+    status: str = "accepted"
+    #: Deposit forfeited by a review rejection.
+    forfeited: int = 0
 
 
 class DataHandler:
@@ -33,9 +37,9 @@ class DataHandler:
         self.records: list[Contribution] = []
 
     def add(self, author: str, x: np.ndarray, y: int, now: float, deposit: int,
-            x_nonzero_bytes: int = 0) -> Contribution:
+            x_nonzero_bytes: int = 0, status: str = "accepted") -> Contribution:
         rec = Contribution(len(self.records), author, x, y, now, deposit, deposit,
-                           x_nonzero_bytes=x_nonzero_bytes)
+                           x_nonzero_bytes=x_nonzero_bytes, status=status)
         self.records.append(rec)
         return rec
 

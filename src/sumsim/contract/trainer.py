@@ -6,7 +6,7 @@ Every public method validates and charges all its gas before it writes anything,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,11 +16,22 @@ from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import RECORD_SLOTS, Contribution, DataHandler
 from sumsim.contract.incentives.base import IncentiveMechanism
-from sumsim.models.base import Model
+from sumsim.defenses.base import Flag, Gate, Verdict
+from sumsim.models.base import Model, UpdatePlan
+
+NO_UPDATE = UpdatePlan(0, 0, False)
+_STATUS = {Verdict.ACCEPT: "accepted", Verdict.NO_TRAIN: "untrained",
+           Verdict.REVIEW: "in_review"}
+
+
+class Reviewer(Protocol):
+    def enqueue(self, rec: Contribution) -> None: ...
 
 UNKNOWN_CONTRIBUTION = "No such contribution."
 BAD_LABEL = "Unknown class."
 UNKNOWN_METHOD = "Unknown method."
+UNDER_REVIEW = "Contribution is under review."
+NOT_PAYABLE = "This method does not accept ether."
 DENSE_SCALE = 10**9
 
 
@@ -35,6 +46,10 @@ class CollaborativeTrainer:
         self.im = im
         self.owner = owner
         self.data = DataHandler()
+        #: Defenses consulted by `add_data`, in order (see sumsim.defenses.base).
+        self.gates: list[Gate] = []
+        #: Receives contributions a gate sent to human review.
+        self.reviewer: Reviewer | None = None
         self._dispatch = {"add_data": self.add_data, "refund": self.refund, "report": self.report}
 
     # -- transactions --------------------------------------------------------------------
@@ -43,6 +58,8 @@ class CollaborativeTrainer:
         if fn is None:
             raise Revert(UNKNOWN_METHOD)
         ctx.charge(ctx.schedule.call_overhead)
+        if ctx.value and method != "add_data":
+            raise Revert(NOT_PAYABLE)
         return fn(ctx, *args)
 
     def _x_nonzero_bytes(self, x: np.ndarray) -> int:
@@ -62,7 +79,8 @@ class CollaborativeTrainer:
             raise Revert(BAD_LABEL)
         ctx.charge(s.storage(cold_reads=1))
         cost = self.im.check_add(ctx.now, ctx.value)
-        plan = self.model.plan_update(x, y)
+        verdict, flagged_by = self._screen(ctx, x, y)
+        plan = self.model.plan_update(x, y) if verdict is Verdict.ACCEPT else NO_UPDATE
         ctx.charge(s.storage(new=RECORD_SLOTS + plan.new_slots,
                              update=1 + plan.updated_slots,
                              cold_reads=self.model.read_slots(x)))
@@ -71,16 +89,54 @@ class CollaborativeTrainer:
             ctx.charge(s.value_transfer)
         # -- no revert past this point --
         self.im.on_add(ctx.now)
-        rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero)
+        status = _STATUS[verdict]
+        rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status)
         self.model.apply_update(x, y, plan)
         if excess:
             self.ledger.transfer(self.address, ctx.sender, excess, ctx.now)
+        for gate in self.gates:
+            gate.on_accepted(ctx, rec, verdict)
+        if flagged_by is not None:
+            flagged_by.log.flags.append(Flag(ctx.now, ctx.sender, y, verdict, ctx.tag, rec.id))
+        if verdict is Verdict.REVIEW:
+            if self.reviewer is None:
+                raise RuntimeError("a defense asked for review but no review queue is set up")
+            self.reviewer.enqueue(rec)
         return rec.id
+
+    def _screen(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, Gate | None]:
+        """Ask every gate; the first that does not simply accept decides."""
+        for gate in self.gates:
+            gate.log.count(ctx.sender)
+            verdict, reason = gate.check(ctx, x, y)
+            if verdict is Verdict.ACCEPT:
+                continue
+            if verdict is Verdict.REJECT:
+                gate.log.flags.append(Flag(ctx.now, ctx.sender, y, verdict, ctx.tag))
+                raise Revert(reason)
+            return verdict, gate
+        return Verdict.ACCEPT, None
+
+    def resolve_review(self, cid: int, approved: bool, recipient: str, now: float) -> None:
+        """Apply a reviewer's verdict: train on the contribution, or forfeit its deposit."""
+        rec = self.data.records[cid]
+        if rec.status != "in_review":
+            raise RuntimeError(f"contribution {cid} is not under review")
+        if approved:
+            self.model.update(rec.x, rec.y)
+            rec.status = "accepted"
+            return
+        rec.status = "rejected"
+        amount, rec.claimable = rec.claimable, 0
+        rec.forfeited += amount
+        self.ledger.transfer(self.address, recipient, amount, now)
 
     def _record(self, ctx: CallContext, cid: int) -> Contribution:
         rec = self.data.get(cid)
         if rec is None:
             raise Revert(UNKNOWN_CONTRIBUTION)
+        if rec.status == "in_review":
+            raise Revert(UNDER_REVIEW)
         ctx.charge(self._calldata_gas(ctx, len(rec.x), rec.x_nonzero_bytes, 3))
         ctx.charge(ctx.schedule.storage(cold_reads=RECORD_SLOTS + 1))
         return rec
@@ -132,8 +188,18 @@ class CollaborativeTrainer:
     def view_confidence(self, now: float, x: np.ndarray, label: int) -> float:
         return self.model.confidence(x, label)
 
+    def view_confidence_many(self, now: float, x: Any, labels: np.ndarray) -> np.ndarray:
+        """Many free confidence calls at once (as a batch of eth_calls would be)."""
+        return self.model.confidence_many(x, labels)
+
     def view_contribution(self, now: float, cid: int) -> Contribution | None:
         return self.data.get(cid)
+
+    def view_model_info(self, now: float) -> dict[str, Any]:
+        """Public facts about the model: its kind, feature count, classes, input form."""
+        m = self.model
+        return {"kind": m.kind, "n_features": m.n_features, "n_classes": m.n_classes,
+                "sparse_input": m.sparse_input}
 
     def view_num_contributions(self, now: float) -> int:
         return len(self.data.records)

@@ -22,7 +22,7 @@ from sumsim.data.base import Matrix
 
 @dataclass(frozen=True, slots=True)
 class UpdatePlan:
-    """Storage an update would write: fresh (zero) slots, overwritten slots, and whether it trains."""
+    """Storage an update would write: fresh (zero) and overwritten slots; whether it trains."""
 
     new_slots: int
     updated_slots: int
@@ -52,6 +52,13 @@ class Model(ABC):
     @abstractmethod
     def confidence(self, x: np.ndarray, label: int) -> float:
         """The model's confidence in ``label`` for ``x``, in [0, 1] (defenses threshold on it)."""
+
+    def confidence_many(self, x: Matrix, labels: np.ndarray) -> np.ndarray:
+        """``confidence(x_i, labels_i)`` for every row (models override with matrix code)."""
+        from sumsim.data.base import rows
+
+        return np.array([self.confidence(xi, int(li)) for xi, li in zip(rows(x), labels,
+                                                                         strict=True)])
 
     @abstractmethod
     def read_slots(self, x: np.ndarray) -> int:

@@ -54,6 +54,13 @@ class NaiveBayes(Model):
         p = np.exp(s)
         return float(p[label] / p.sum())
 
+    def confidence_many(self, x: Matrix, labels: np.ndarray) -> np.ndarray:
+        s = self.scores_many(x)
+        s = s - s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        p /= p.sum(axis=1, keepdims=True)
+        return p[np.arange(len(p)), np.asarray(labels)]
+
     def read_slots(self, x: np.ndarray) -> int:
         per_class = len(x) if self.sparse_input else self.n_features
         return self.n_classes * (per_class + 2)

@@ -13,7 +13,8 @@ original SUM simulation used scikit-learn's ``learning_rate="optimal"``, whose s
 far below its baseline.
 
 Confidence: the logistic of the margin scaled by ``1/sqrt(max(1, |x|))`` (``|x|`` = number of
-present features, or the squared L2 norm for dense input: the same for binary data) so that long and short samples are comparable.
+present features, or the squared L2 norm for dense input: the same for binary data) so that
+long and short samples are comparable.
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ class Perceptron(Model):
         z = self.margin(x) / np.sqrt(max(1.0, size))
         p1 = 1.0 / (1.0 + np.exp(-z))
         return float(p1 if label == 1 else 1.0 - p1)
+
+    def confidence_many(self, x: Matrix, labels: np.ndarray) -> np.ndarray:
+        mat = as_matrix(x)
+        if sparse.issparse(mat):
+            size = np.diff(mat.indptr).astype(np.float64)
+        else:
+            size = np.einsum("ij,ij->i", mat, mat)
+        z = self.margins_many(mat) / np.sqrt(np.maximum(1.0, size))
+        p1 = 1.0 / (1.0 + np.exp(-z))
+        return np.where(np.asarray(labels) == 1, p1, 1.0 - p1)
 
     def read_slots(self, x: np.ndarray) -> int:
         return (len(x) if self.sparse_input else self.n_features) + 1

@@ -13,58 +13,85 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from sumsim.errors import InputError
-from sumsim.scenario.registry import AGENTS, DEFENSES
+from sumsim.errors import FieldError, InputError
 from sumsim.scenario.schema import ScenarioBase, scenario_model
 
 BUNDLED = ("quickstart", "paper-imdb-perceptron-drt")
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    """``('agents', 0, 'honest', 'balance')`` -> ``agents[0].balance`` (drops union tags)."""
+def _dotted(loc: tuple[Any, ...], data: Any) -> str:
+    """``('agents', 0, 'honest', 'balance')`` -> ``agents[0].balance``.
+
+    Walks the input alongside the path to drop the parts pydantic inserts that are not fields:
+    discriminated-union tags (an agent's ``kind``, a distribution's ``dist``) and validator
+    names.
+    """
     out = ""
-    prev: Any = None
+    node = data
     for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and (
+                node.get("kind") == part or node.get("dist") == part):
+            continue
+        text = str(part)
+        if "function-" in text or ("[" in text and not isinstance(part, int)):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
-        elif prev is not None and isinstance(prev, int) and (part in AGENTS or part in DEFENSES):
-            pass
-        elif "[" in str(part) or "function-" in str(part):
-            pass
         else:
-            out += ("." if out else "") + str(part)
-        prev = part
+            out += ("." if out else "") + text
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
     return out or "(top level)"
 
 
-def format_validation_error(err: ValidationError, source: str) -> InputError:
-    lines = []
-    for e in err.errors():
-        msg = e["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] == "union_tag_invalid":
-            msg = f"unknown kind {e['input'].get('kind')!r}; expected one of " + \
-                ", ".join(repr(k) for k in e["ctx"]["expected_tags"].split(", "))
-        elif e["type"] == "missing":
-            msg = "field required"
-        inp = e.get("input")
-        shown = f" (got {inp!r})" if not isinstance(inp, dict | list) and e["type"] not in (
-            "missing", "extra_forbidden") else ""
-        lines.append(f"{source}: {_dotted(tuple(e['loc']))}: {msg}{shown}")
-    first = lines[0]
-    more = f" (+{len(lines) - 1} more: " + "; ".join(
-        ln.split(": ", 1)[1] for ln in lines[1:]) + ")" if len(lines) > 1 else ""
-    return InputError(first + more)
+def _describe(e: Any, data: Any) -> tuple[str, str]:
+    """(dotted field path, message) of one pydantic error."""
+    loc = tuple(e["loc"])
+    msg = e["msg"]
+    ctx = e.get("ctx") or {}
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    kind = e["type"]
+    err = ctx.get("error")
+    if isinstance(err, FieldError):
+        loc = loc + tuple(err.path)
+    if kind == "extra_forbidden":
+        msg = "unknown field"
+    elif kind == "union_tag_invalid":
+        disc = ctx.get("discriminator", "kind").strip("'")
+        loc = loc + (disc,)
+        msg = f"unknown {disc} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+    elif kind == "union_tag_not_found":
+        disc = ctx.get("discriminator", "kind").strip("'")
+        loc = loc + (disc,)
+        msg = "field required"
+    elif kind == "missing":
+        msg = "field required"
+    inp = e.get("input")
+    if kind not in ("missing", "extra_forbidden", "union_tag_invalid", "union_tag_not_found") \
+            and not isinstance(inp, dict | list) and repr(inp) not in msg:
+        msg += f" (got {inp!r})"
+    return _dotted(loc, data), msg
+
+
+def format_validation_error(err: ValidationError, source: str, data: Any = None) -> InputError:
+    """All of a validation's errors on one line, the first one leading."""
+    parts = [_describe(e, data) for e in err.errors()]
+    first = f"{source}: {parts[0][0]}: {parts[0][1]}"
+    if len(parts) > 1:
+        first += f" (+{len(parts) - 1} more: " + "; ".join(f"{p}: {m}" for p, m in parts[1:]) + ")"
+    return InputError(first)
 
 
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> ScenarioBase:
     try:
         return scenario_model().model_validate(data)
     except ValidationError as err:
-        raise format_validation_error(err, source) from None
+        raise format_validation_error(err, source, data) from None
 
 
 def read_toml(path: Path | str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from sumsim.errors import FieldError
 from sumsim.scenario.registry import AGENTS, DEFENSES, load_plugins
 from sumsim.scenario.units import Ether, Gwei
 
@@ -53,7 +54,7 @@ class ChainSection(Section):
     @model_validator(mode="after")
     def _limits(self) -> ChainSection:
         if self.tx_gas_limit > self.block_gas_limit:
-            raise ValueError("tx_gas_limit must not exceed block_gas_limit")
+            raise FieldError("must not exceed block_gas_limit", "tx_gas_limit")
         return self
 
 
@@ -90,7 +91,7 @@ class DataSection(Section):
     @model_validator(mode="after")
     def _path(self) -> DataSection:
         if self.dataset in ("csv", "parquet") and not self.path:
-            raise ValueError(f"dataset {self.dataset!r} needs data.path")
+            raise FieldError(f"dataset {self.dataset!r} needs a path", "path")
         return self
 
 
@@ -122,8 +123,8 @@ class DRTSection(Section):
         t_o = self.any_address_claim_wait_s if self.owner_claim_wait_s is None \
             else self.owner_claim_wait_s
         if not self.refund_wait_s <= t_o <= self.any_address_claim_wait_s:
-            raise ValueError("need refund_wait_s <= owner_claim_wait_s <= "
-                             "any_address_claim_wait_s")
+            raise FieldError("need refund_wait_s <= owner_claim_wait_s <= "
+                             "any_address_claim_wait_s", "refund_wait_s")
         return self
 
 
@@ -149,12 +150,26 @@ class ScenarioBase(Section):
         names = [a.name for a in agents]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise ValueError(f"agent names must be unique; repeated: {sorted(dup)}")
+            first = next(i for i, n in enumerate(names) if n in dup and names.index(n) != i)
+            raise FieldError(f"agent names must be unique; repeated: {sorted(dup)}",
+                             "agents", first, "name")
         reserved = {"owner", "fee_sink", "contract"} & set(names)
         if reserved:
-            raise ValueError(f"agent names {sorted(reserved)} are reserved")
+            first = next(i for i, n in enumerate(names) if n in reserved)
+            raise FieldError(f"agent names {sorted(reserved)} are reserved", "agents", first,
+                             "name")
         if self.incentive.owner is not None and self.incentive.owner not in names:
-            raise ValueError(f"incentive.owner {self.incentive.owner!r} is not an agent name")
+            raise FieldError(f"{self.incentive.owner!r} is not an agent name", "incentive",
+                             "owner")
+        defenses: list[Any] = getattr(self, "defenses", [])
+        kinds = [d.kind for d in defenses]
+        wants_review = [i for i, d in enumerate(defenses) if getattr(d, "action", "") == "review"]
+        if wants_review and "review_queue" not in kinds:
+            raise FieldError("'review' needs a review_queue defense", "defenses",
+                             wants_review[0], "action")
+        if kinds.count("review_queue") > 1:
+            second = [i for i, k in enumerate(kinds) if k == "review_queue"][1]
+            raise FieldError("at most one review_queue defense", "defenses", second, "kind")
         return self
 
 

@@ -20,44 +20,57 @@ from pydantic import (
     model_validator,
 )
 
+from sumsim.errors import FieldError
+
 WEI_PER_ETHER = 10**18
 WEI_PER_GWEI = 10**9
 
 
 def to_wei(value: Any, unit: int = WEI_PER_ETHER) -> int:
-    """Convert an amount in ether (or gwei with ``unit=WEI_PER_GWEI``) exactly to integer wei."""
+    """Convert an amount in ether (or gwei with ``unit=WEI_PER_GWEI``) exactly to integer wei.
+
+    Integer arithmetic on the decimal digits, so no precision limit applies.
+    """
     if isinstance(value, bool):
         raise ValueError("expected an amount (number or decimal string), got a boolean")
     if isinstance(value, int):
         return value * unit
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("expected a finite amount")
         dec = Decimal(repr(value))
     elif isinstance(value, str):
         try:
             dec = Decimal(value.strip().replace("_", ""))
         except InvalidOperation:
             raise ValueError(f"expected a decimal amount, got {value!r}") from None
-        if not dec.is_finite():
-            raise ValueError("expected a finite amount")
     elif isinstance(value, Decimal):
         dec = value
     else:
-        raise ValueError(f"expected an amount (number or decimal string), got {type(value).__name__}")
-    wei = dec * unit
-    if wei != wei.to_integral_value():
-        digits = len(str(unit)) - 1
-        raise ValueError(f"amount {value!r} has more decimal places than {digits} "
-                         "(it cannot be represented in wei)")
-    return int(wei)
+        kind = type(value).__name__
+        raise ValueError(f"expected an amount (number or decimal string), got {kind}")
+    if not dec.is_finite():
+        raise ValueError("expected a finite amount")
+    sign, digits, exponent = dec.as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = int("".join(map(str, digits)) or "0")
+    scaled = mantissa * unit
+    if exponent >= 0:
+        wei = scaled * 10**exponent
+    else:
+        wei, rest = divmod(scaled, 10**-exponent)
+        if rest:
+            places = len(str(unit)) - 1
+            raise ValueError(f"has more decimal places than {places}: wei cannot represent it")
+    return -wei if sign else wei
 
 
 def from_wei(wei: int, unit: int = WEI_PER_ETHER) -> str:
     """Exact decimal string of a wei amount in ether (or gwei)."""
-    d = Decimal(wei) / Decimal(unit)
-    s = format(d.normalize(), "f")
-    return s
+    whole, frac = divmod(abs(wei), unit)
+    sign = "-" if wei < 0 else ""
+    if not frac:
+        return f"{sign}{whole}"
+    width = len(str(unit)) - 1
+    return f"{sign}{whole}." + str(frac).rjust(width, "0").rstrip("0")
 
 
 def _non_negative_wei(unit: int):  # type: ignore[no-untyped-def]
@@ -130,7 +143,7 @@ class Uniform(_Dist):
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
         if self.high < self.low:
-            raise ValueError("high must be >= low")
+            raise FieldError("must be >= low", "high")
         return self
 
     def sample(self, rng: np.random.Generator) -> float:

@@ -1,0 +1,74 @@
+"""Duplicate filter: reject contributions within a Hamming radius of a recent one.
+
+Feature sets are compared exactly: for binary samples ``A`` and ``B`` the Hamming distance is
+``|A| + |B| - 2 |A & B|``.  The last ``window`` stored contributions are kept as rows of a dense
+0/1 matrix, so the overlap with every one of them is one gather and one row sum (no Python loop
+over candidates).  ``radius = 0`` catches exact copies only.  With ``same_label_only`` a copy
+under the other label is not a duplicate (it is a disagreement, for other defenses to judge).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import Field
+
+from sumsim.defenses.base import DefenseConfig, Gate, Verdict
+
+if TYPE_CHECKING:
+    from sumsim.chain.chain import CallContext
+    from sumsim.contract.data_handler import Contribution
+    from sumsim.engine import Wiring
+
+DUPLICATE = "Rejected: duplicate of a recent contribution."
+
+
+class DuplicateFilterConfig(DefenseConfig):
+    kind: Literal["duplicate_filter"]
+    radius: int = Field(4, ge=0, description="Largest Hamming distance counted as a duplicate.")
+    window: int = Field(2000, ge=1, description="How many recent contributions to compare.")
+    same_label_only: bool = False
+
+
+class DuplicateFilter(Gate):
+    config: DuplicateFilterConfig
+    reason = DUPLICATE
+
+    def wire(self, wiring: Wiring) -> None:
+        n = wiring.contract.model.n_features
+        w = self.config.window
+        self._rows = np.zeros((w, n), dtype=np.int16)
+        self._sizes = np.full(w, -1, dtype=np.int64)  # -1: empty slot
+        self._labels = np.zeros(w, dtype=np.int64)
+        self._next = 0
+        self.sparse = wiring.contract.model.sparse_input
+
+    def _present(self, x: np.ndarray) -> np.ndarray:
+        return x if self.sparse else np.flatnonzero(x)
+
+    def nearest(self, x: np.ndarray, y: int) -> int:
+        """Smallest Hamming distance to a remembered contribution (a large number if none)."""
+        idx = self._present(x)
+        live = self._sizes >= 0
+        if self.config.same_label_only:
+            live &= self._labels == y
+        if not live.any():
+            return 1 << 30
+        overlap = self._rows[:, idx].sum(axis=1, dtype=np.int64)
+        dist = self._sizes + len(idx) - 2 * overlap
+        return int(dist[live].min())
+
+    def check(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, str]:
+        if self.nearest(x, y) <= self.config.radius:
+            return Verdict.REJECT, DUPLICATE
+        return Verdict.ACCEPT, ""
+
+    def on_accepted(self, ctx: CallContext, rec: Contribution, verdict: Verdict) -> None:
+        slot = self._next
+        self._rows[slot] = 0
+        idx = self._present(rec.x)
+        self._rows[slot, idx] = 1
+        self._sizes[slot] = len(idx)
+        self._labels[slot] = rec.y
+        self._next = (slot + 1) % self.config.window
