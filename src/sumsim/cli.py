@@ -1,4 +1,4 @@
-"""`sumsim run | validate | schema | plugins` — a thin layer over the library.
+"""`sumsim run | sweep | report | validate | schema | plugins` — a thin layer over the library.
 
 Exit codes: 0 ok, 1 a run failed unexpectedly, 2 bad input (message names file and field).
 """
@@ -105,6 +105,40 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     print(f"  outputs: {out}")
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sumsim.report import sweep_figures
+    from sumsim.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = Path(args.out) if args.out else Path("sumsim-out") / sweep.spec.sweep.name
+    tty = sys.stderr.isatty() and not args.quiet
+    df = run_sweep(sweep, out, executor=args.executor, workers=args.workers,
+                   scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed)
+    failed = df.filter(df["status"] != "ok").height if len(df) else 0
+    if not args.no_report:
+        sweep_figures(df, out / "figures")
+    if not args.quiet:
+        print(f"{sweep.spec.sweep.name}: {len(df)} runs ({failed} failed) -> {out}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from sumsim.report import sweep_figures
+
+    folder = Path(args.sweep_dir)
+    table = folder / "results.parquet"
+    if not table.exists():
+        raise InputError("no results.parquet here (run `sumsim sweep` first)", source=str(folder))
+    df = pl.read_parquet(table)
+    paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
+                          args.metric or None)
+    for p in paths:
+        print(p)
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from sumsim.scenario.loader import load_scenario
 
@@ -154,6 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
     s = sub.add_parser("schema", help="print the scenario JSON Schema")
     s.set_defaults(fn=cmd_schema)
+    w = sub.add_parser("sweep", help="run a sweep file (grid/list of overrides x seeds)")
+    w.add_argument("sweep")
+    w.add_argument("--out", help="sweep folder (default: sumsim-out/NAME)")
+    w.add_argument("--executor", choices=["local", "process", "dask"], default="process")
+    w.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    w.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
+    w.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    w.add_argument("--no-report", action="store_true", help="skip the figures")
+    w.add_argument("-q", "--quiet", action="store_true")
+    w.set_defaults(fn=cmd_sweep)
+    rp = sub.add_parser("report", help="draw the standard figures of a sweep folder")
+    rp.add_argument("sweep_dir")
+    rp.add_argument("--out", help="figure folder (default: SWEEP_DIR/figures)")
+    rp.add_argument("--metric", action="append", help="metric column(s) to draw")
+    rp.set_defaults(fn=cmd_report)
     pl = sub.add_parser("plugins", help="list installed agents and defenses")
     pl.set_defaults(fn=cmd_plugins)
     return p

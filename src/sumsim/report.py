@@ -1,9 +1,9 @@
-"""Figures (matplotlib, headless) for single runs."""
+"""Figures (matplotlib, headless): single runs and sweep tables."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -54,3 +54,125 @@ def run_figure(res: RunResult, path: Path) -> None:
     atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png",
                                              metadata={"Software": None}))
     plt.close(fig)
+
+
+# -- sweeps -----------------------------------------------------------------------------------
+#: Metrics drawn by default when present (and varying) in a sweep table.
+STANDARD_METRICS = (
+    "accuracy.time_avg", "accuracy.min", "accuracy.final",
+    "counterfactual.accuracy_damage_time_avg", "counterfactual.attacker_spend_eth_per_point_lost",
+    "honest_deposits_lost_eth", "attacker_spend_eth", "defenses.total_cost_eth",
+)
+
+
+def _group_metrics(df: Any) -> list[str]:
+    cols = [c for c in df.columns if c.startswith("groups.") and
+            (c.endswith(".final_pct_of_start") or c.endswith(".profit_eth"))]
+    return sorted(cols)
+
+
+def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, int]:
+    """Mean and half-width of a Student-t confidence interval over seeds."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    if n == 1:
+        return float(v[0]), 0.0, 1
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / np.sqrt(n)
+    return float(v.mean()), float(half), n
+
+
+def aggregate(df: Any, params: list[str], metric: str) -> Any:
+    """Per parameter combination: mean, CI half-width and count of ``metric`` over seeds."""
+    import polars as pl
+
+    rows = []
+    for key, part in df.filter(pl.col("status") == "ok").group_by(params, maintain_order=True):
+        m, h, n = mean_ci(part[metric].to_list())
+        rows.append({**dict(zip(params, key, strict=True)), "mean": m, "ci": h, "n": n})
+    out = pl.DataFrame(rows)
+    return out.sort(params) if len(out) else out
+
+
+def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> list[Path]:
+    """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
+    of a second), and heatmaps for two-parameter grids.  Returns the files written."""
+    import numpy as np
+
+    params = [c for c in df.columns if c.startswith("param:") and df[c].n_unique() > 1]
+    if metrics is None:
+        metrics = [m for m in STANDARD_METRICS if m in df.columns] + _group_metrics(df)
+    metrics = [m for m in metrics if m in df.columns and df[m].dtype.is_numeric()
+               and df[m].drop_nulls().n_unique() > 1]
+    written: list[Path] = []
+    if not params or not metrics:
+        return written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x = params[0]
+    hue = params[1] if len(params) > 1 else None
+    for metric in metrics:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        hues = [None] if hue is None else sorted(df[hue].unique().to_list(), key=str)
+        for h in hues:
+            part = df if h is None else df.filter(df[hue] == h)
+            agg = aggregate(part, [x], metric)
+            if not len(agg):
+                continue
+            xs = agg[x].to_list()
+            numeric = all(isinstance(v, int | float) for v in xs)
+            pos = xs if numeric else list(range(len(xs)))
+            mean, ci = agg["mean"].to_numpy(), agg["ci"].to_numpy()
+            label = None if h is None else f"{hue.removeprefix('param:')} = {h}"
+            ax.plot(pos, mean, marker="o", lw=1.6, label=label)
+            ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
+            if not numeric:
+                ax.set_xticks(pos, [str(v) for v in xs], rotation=20)
+        n = int(aggregate(df, [x] + ([hue] if hue else []), metric)["n"].min())
+        ax.set_xlabel(x.removeprefix("param:"))
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} (mean, 95% CI over {n}+ seeds)", fontsize=10)
+        ax.grid(alpha=0.3)
+        if hue is not None:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{_slug(metric)}_vs_{_slug(x)}.png"
+        atomic_write(path, lambda p, f=fig: f.savefig(p, dpi=110, format="png",
+                                                       metadata={"Software": None}))
+        plt.close(fig)
+        written.append(path)
+        if hue is not None:
+            agg2 = aggregate(df, [x, hue], metric)
+            xs = sorted(agg2[x].unique().to_list(), key=lambda v: (str(type(v)), v))
+            hs = sorted(agg2[hue].unique().to_list(), key=lambda v: (str(type(v)), v))
+            grid = np.full((len(hs), len(xs)), np.nan)
+            for r in agg2.iter_rows(named=True):
+                grid[hs.index(r[hue]), xs.index(r[x])] = r["mean"]
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
+            ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20)
+            ax.set_yticks(range(len(hs)), [str(v) for v in hs])
+            ax.set_xlabel(x.removeprefix("param:"))
+            ax.set_ylabel(hue.removeprefix("param:"))
+            for (i, j), v in np.ndenumerate(grid):
+                if v == v:
+                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                            color="white")
+            fig.colorbar(im, ax=ax, label=metric)
+            ax.set_title(f"{metric} (mean over seeds)", fontsize=10)
+            fig.tight_layout()
+            path = out_dir / f"{_slug(metric)}_heatmap.png"
+            atomic_write(path, lambda p, f=fig: f.savefig(p, dpi=110, format="png",
+                                                           metadata={"Software": None}))
+            plt.close(fig)
+            written.append(path)
+    return written
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9]+", "_", name.removeprefix("param:")).strip("_")

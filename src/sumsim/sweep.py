@@ -1,0 +1,369 @@
+"""Sweeps: a base scenario x a grid (or list) of overrides x seeds, run by one of three executors.
+
+A sweep file (TOML)::
+
+    [sweep]
+    name = "flip-budget"
+    base = "label-flip-drt.toml"    # relative to the sweep file, or a bundled scenario name
+    seeds = 3                       # replicates per point
+    seed = 0                        # the sweep seed
+    metrics = []                    # dotted summary paths to keep; empty: every scalar
+
+    [grid]                          # cartesian product of dotted-path overrides
+    "agents[1].budget" = [100, 1000]
+
+    [[points]]                      # and/or an explicit list (combined with the grid)
+    "model.kind" = "naive_bayes"
+
+Each run's seed is derived from the sweep seed and the run's parameters (not its position),
+so adding points never changes other runs.  A manifest of finished runs is rewritten
+atomically after each one; a killed sweep resumes with only the missing runs.  A run that
+raises is recorded as failed with its message; the others go on.  Rows are independent of the
+executor and of completion order, so the table is identical whichever runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sumsim.errors import InputError
+from sumsim.io import write_json, write_parquet
+from sumsim.scenario.loader import (
+    BUNDLED,
+    apply_overrides,
+    bundled_text,
+    format_validation_error,
+    parse_scenario,
+    read_toml,
+)
+
+MANIFEST = "manifest.json"
+RESULTS = "results.parquet"
+Executor = Literal["local", "process", "dask"]
+
+
+class SweepSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "sweep"
+    base: str = Field(description="Base scenario: a path relative to the sweep file or a "
+                      "bundled scenario name.")
+    seeds: int = Field(1, ge=1, le=10_000)
+    seed: int = Field(0, ge=0)
+    metrics: list[str] = Field(default_factory=list)
+    write_runs: bool = Field(False, description="Also write each run's output folder.")
+
+
+class SweepFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sweep: SweepSection
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    points: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Task:
+    index: int
+    run_id: str
+    params: dict[str, Any]
+    replicate: int
+    seed: int
+
+
+@dataclass
+class Sweep:
+    spec: SweepFile
+    source: str
+    base_data: dict[str, Any]
+    base_dir: Path
+    tasks: list[Task]
+
+    @property
+    def param_names(self) -> list[str]:
+        names: list[str] = list(self.spec.grid)
+        for p in self.spec.points:
+            names += [k for k in p if k not in names]
+        return names
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def derive_seed(sweep_seed: int, params: dict[str, Any], replicate: int) -> int:
+    """A run's seed: a hash of the sweep seed, its parameters and its replicate number."""
+    digest = hashlib.sha256(_canonical([sweep_seed, params, replicate]).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _combinations(spec: SweepFile) -> list[dict[str, Any]]:
+    keys = list(spec.grid)
+    grid = [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(spec.grid[k] for k in keys))] or [{}]
+    points = spec.points or [{}]
+    return [{**g, **p} for p in points for g in grid]
+
+
+def load_sweep(path: Path | str) -> Sweep:
+    """Read and validate a sweep file, including every point's scenario (before any run)."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        spec = SweepFile.model_validate(raw)
+    except ValidationError as e:
+        raise format_validation_error(e, str(path), raw) from None
+    base_path = path.parent / spec.sweep.base
+    if base_path.exists():
+        base_data = read_toml(base_path)
+        base_src, run_dir = str(base_path), base_path.parent
+    elif spec.sweep.base.removesuffix(".toml") in BUNDLED:
+        base_data = tomllib.loads(bundled_text(spec.sweep.base.removesuffix(".toml")))
+        base_src, run_dir = spec.sweep.base, path.parent
+    else:
+        raise InputError(f"base scenario {spec.sweep.base!r} not found", source=str(path),
+                         field="sweep.base")
+    tasks: list[Task] = []
+    for params in _combinations(spec):
+        try:
+            parse_scenario(apply_overrides(base_data, params), f"{base_src} with {params}")
+        except InputError as e:
+            raise InputError(f"{path}: point {params}: {e}") from None
+        for r in range(spec.sweep.seeds):
+            seed = derive_seed(spec.sweep.seed, params, r)
+            run_id = hashlib.sha256(_canonical([params, r]).encode()).hexdigest()[:12]
+            tasks.append(Task(len(tasks), run_id, params, r, seed))
+    return Sweep(spec, str(path), base_data, run_dir, tasks)
+
+
+# -- one run ----------------------------------------------------------------------------------
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Scalar leaves of a nested summary as ``dotted.path`` keys (per-address detail dropped)."""
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not prefix and k == "agents":
+                continue
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, bool | int | float | str) or obj is None:
+        out[prefix] = obj
+    return out
+
+
+def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list[str],
+             out_dir: str | None) -> dict[str, Any]:
+    """Run one task; never raises (a failure becomes a row with its error)."""
+    from sumsim import engine
+    from sumsim.metrics import summary
+
+    start = time.perf_counter()
+    row: dict[str, Any] = {"run_index": task.index, "run_id": task.run_id,
+                           "replicate": task.replicate, "seed": task.seed}
+    try:
+        sc = parse_scenario(apply_overrides(base_data, task.params), "sweep point")
+        res = engine.run(sc, seed=task.seed, base_dir=Path(base_dir))
+        if out_dir is not None:
+            from sumsim.outputs import write_run
+
+            summ = write_run(res, Path(out_dir) / task.run_id)
+        else:
+            summ = summary(res)
+        flat = flatten(summ)
+        if metrics:
+            missing = [m for m in metrics if m not in flat]
+            if missing:
+                raise KeyError(f"metrics not in the summary: {missing}")
+            flat = {m: flat[m] for m in metrics}
+        row.update(status="ok", error="", metrics=flat)
+    except Exception as e:  # recorded, not fatal to the sweep
+        row.update(status="failed", error=f"{type(e).__name__}: {e}", metrics={},
+                   traceback=traceback.format_exc(limit=5))
+    row["elapsed_s"] = time.perf_counter() - start
+    return row
+
+
+# -- executors ------------------------------------------------------------------------------
+Runner = Callable[[Task], dict[str, Any]]
+
+
+def _local(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
+           ) -> Iterator[dict[str, Any]]:
+    for t in tasks:
+        yield fn(t)
+
+
+def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
+             ) -> Iterator[dict[str, Any]]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(fn, t) for t in tasks]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _dask(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
+          ) -> Iterator[dict[str, Any]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("the dask executor needs `pip install 'sumsim[dask]'`") from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = client.map(fn, tasks, pure=False)
+        for f in as_completed(futures):
+            yield f.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+EXECUTORS: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
+    "local": _local, "process": _process, "dask": _dask}
+
+
+class _Bound:
+    """`run_task` with the sweep's constant arguments bound (picklable for every executor)."""
+
+    def __init__(self, base_data: dict[str, Any], base_dir: str, metrics: list[str],
+                 out_dir: str | None):
+        self.args = (base_data, base_dir)
+        self.metrics = metrics
+        self.out_dir = out_dir
+
+    def __call__(self, task: Task) -> dict[str, Any]:
+        return run_task(*self.args, task, self.metrics, self.out_dir)
+
+
+# -- the manifest and the table -------------------------------------------------------------
+def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
+    p = out / MANIFEST
+    if not p.exists():
+        return {}
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"corrupt manifest: {e}", source=str(p)) from None
+    return {r["run_id"]: r for r in data.get("runs", [])}
+
+
+def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
+    """One row per run, ordered by run index: parameters, seed, status, metrics."""
+    names = sweep.param_names
+    by_index = sorted(rows, key=lambda r: r["run_index"])
+    records = []
+    for r in by_index:
+        task = sweep.tasks[r["run_index"]]
+        rec: dict[str, Any] = {"run_index": r["run_index"], "run_id": r["run_id"],
+                               "replicate": r["replicate"], "seed": r["seed"]}
+        for n in names:
+            v = task.params.get(n)
+            rec[f"param:{n}"] = v if isinstance(v, bool | int | float | str) or v is None \
+                else _canonical(v)
+        rec["status"] = r["status"]
+        rec["error"] = r["error"]
+        for k, v in r["metrics"].items():
+            if k.endswith("_wei") and isinstance(v, int):
+                rec[k] = str(v)
+                rec[k[:-4] + "_eth"] = v / 10**18
+            else:
+                rec[k] = v
+        records.append(rec)
+    df = pl.from_dicts(records, infer_schema_length=None) if records else pl.DataFrame()
+    casts = [pl.col(c).cast(pl.Decimal(38, 0)) for c in df.columns
+             if c.endswith("_wei") and df.schema[c] == pl.Utf8]
+    return df.with_columns(casts) if casts else df
+
+
+def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
+              workers: int | None = None, scheduler: str | None = None,
+              progress: bool = False, retry_failed: bool = False,
+              on_row: Callable[[dict[str, Any]], None] | None = None) -> pl.DataFrame:
+    """Run what the manifest in ``out`` does not have yet; return the full results table."""
+    out.mkdir(parents=True, exist_ok=True)
+    done = read_manifest(out)
+    if retry_failed:
+        done = {k: v for k, v in done.items() if v["status"] == "ok"}
+    known = {t.run_id for t in sweep.tasks}
+    done = {k: v for k, v in done.items() if k in known}
+    todo = [t for t in sweep.tasks if t.run_id not in done]
+    workers = workers or os.cpu_count() or 1
+    fn = _Bound(sweep.base_data, str(sweep.base_dir), sweep.spec.sweep.metrics,
+                str(out / "runs") if sweep.spec.sweep.write_runs else None)
+
+    def save() -> None:
+        write_json(out / MANIFEST, {"sweep": sweep.spec.model_dump(mode="json"),
+                                    "source": sweep.source,
+                                    "runs": sorted(done.values(), key=lambda r: r["run_index"])})
+
+    bar = _bar(len(sweep.tasks), len(sweep.tasks) - len(todo), progress)
+    try:
+        if todo:
+            for row in EXECUTORS[executor](fn, todo, workers, scheduler):
+                done[row["run_id"]] = row
+                save()
+                bar.advance(row)
+                if on_row is not None:
+                    on_row(row)
+        else:
+            save()
+    finally:
+        bar.close()
+    df = table(sweep, done.values())
+    write_parquet(out / RESULTS, df)
+    return df
+
+
+class _bar:
+    def __init__(self, total: int, completed: int, enabled: bool):
+        self.enabled = enabled
+        self.failed = 0
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.p = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                              TextColumn("ETA"), TimeRemainingColumn())
+            self.task = self.p.add_task("runs", total=total, completed=completed, failed=0)
+            self.p.start()
+
+    def advance(self, row: dict[str, Any]) -> None:
+        if self.enabled:
+            self.failed += row["status"] != "ok"
+            self.p.update(self.task, advance=1, failed=self.failed)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()
