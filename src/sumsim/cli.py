@@ -113,7 +113,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("sumsim-out") / sweep.spec.sweep.name
     tty = sys.stderr.isatty() and not args.quiet
     df = run_sweep(sweep, out, executor=args.executor, workers=args.workers,
-                   scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed)
+                   scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed,
+                   data_path=args.data_path)
     failed = df.filter(df["status"] != "ok").height if len(df) else 0
     if not args.no_report:
         sweep_figures(df, out / "figures")
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     w.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     w.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    w.add_argument("--data-path", help="dataset archive/folder/file for every run")
     w.add_argument("--no-report", action="store_true", help="skip the figures")
     w.add_argument("-q", "--quiet", action="store_true")
     w.set_defaults(fn=cmd_sweep)

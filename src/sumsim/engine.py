@@ -139,8 +139,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     chain.deploy(contract)
 
     pool = Pool(sp.x_pool, sp.y_pool, sp.ambiguous_pool)
-    world = World(env, chain, CONTRACT, pool, inc.refund_wait_s, t_a, ch.tx_gas_limit,
-                  n_classes=ds.n_classes)
+    world = World(env, chain, CONTRACT, pool, ch.tx_gas_limit, n_classes=ds.n_classes)
     agents: list[Agent] = []
     for cfg, cls, scale, group in specs:
         agent = cls(cfg, world, stream(seed, "agent:" + cfg.name))

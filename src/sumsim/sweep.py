@@ -162,7 +162,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list[str],
-             out_dir: str | None) -> dict[str, Any]:
+             out_dir: str | None, data_path: str | None = None) -> dict[str, Any]:
     """Run one task; never raises (a failure becomes a row with its error)."""
     from sumsim import engine
     from sumsim.metrics import summary
@@ -172,7 +172,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
                            "replicate": task.replicate, "seed": task.seed}
     try:
         sc = parse_scenario(apply_overrides(base_data, task.params), "sweep point")
-        res = engine.run(sc, seed=task.seed, base_dir=Path(base_dir))
+        res = engine.run(sc, seed=task.seed, base_dir=Path(base_dir), data_path=data_path)
         if out_dir is not None:
             from sumsim.outputs import write_run
 
@@ -251,13 +251,14 @@ class _Bound:
     """`run_task` with the sweep's constant arguments bound (picklable for every executor)."""
 
     def __init__(self, base_data: dict[str, Any], base_dir: str, metrics: list[str],
-                 out_dir: str | None):
+                 out_dir: str | None, data_path: str | None):
         self.args = (base_data, base_dir)
         self.metrics = metrics
         self.out_dir = out_dir
+        self.data_path = data_path
 
     def __call__(self, task: Task) -> dict[str, Any]:
-        return run_task(*self.args, task, self.metrics, self.out_dir)
+        return run_task(*self.args, task, self.metrics, self.out_dir, self.data_path)
 
 
 # -- the manifest and the table -------------------------------------------------------------
@@ -303,6 +304,7 @@ def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
 def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
               workers: int | None = None, scheduler: str | None = None,
               progress: bool = False, retry_failed: bool = False,
+              data_path: str | None = None,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> pl.DataFrame:
     """Run what the manifest in ``out`` does not have yet; return the full results table."""
     out.mkdir(parents=True, exist_ok=True)
@@ -314,7 +316,7 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
     todo = [t for t in sweep.tasks if t.run_id not in done]
     workers = workers or os.cpu_count() or 1
     fn = _Bound(sweep.base_data, str(sweep.base_dir), sweep.spec.sweep.metrics,
-                str(out / "runs") if sweep.spec.sweep.write_runs else None)
+                str(out / "runs") if sweep.spec.sweep.write_runs else None, data_path)
 
     def save() -> None:
         write_json(out / MANIFEST, {"sweep": sweep.spec.model_dump(mode="json"),

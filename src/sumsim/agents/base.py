@@ -98,8 +98,6 @@ class World:
     chain: Chain
     contract: str
     pool: Pool
-    refund_wait_s: float
-    any_address_claim_wait_s: float
     tx_gas_limit: int
     n_classes: int = 2
     #: Last published test accuracy (the public dashboard agents may consult).
@@ -215,43 +213,40 @@ class Agent:
     # -- claiming ---------------------------------------------------------------------
     def settle(self) -> None:
         """Look at new contributions, then at every contribution that is due for a look."""
-        w = self.world
-        now = w.env.now
+        now = self.world.env.now
+        cfg = self.config
         records = self.view("contributions", self.book.cursor)
         for rec in records:
-            if rec.author == self.name or self.config.report or self.config.take_expired:
-                self.book.push(rec.added_time + w.refund_wait_s, rec.id)
+            if rec.author == self.name or cfg.report or cfg.take_expired:
+                self.book.push(self.view("claim_times", rec.id)[0], rec.id)
         self.book.cursor += len(records)
         for cid in self.book.pop_due(now):
             if cid in self.inflight:
-                self.book.push(now + self.config.recheck_s, cid)
+                self.book.push(now + cfg.recheck_s, cid)
                 continue
-            rec = self.view("contribution", cid)
-            if rec.claimable <= 0:
-                continue
-            self._consider(rec, now)
+            if self.view("is_open", cid):
+                self._consider(self.view("contribution", cid), now)
 
     def _consider(self, rec: Any, now: float) -> None:
+        """Refund, report or look again later, deciding by simulating the call (free)."""
         cfg = self.config
-        age = now - rec.added_time
-        expired = age >= self.world.any_address_claim_wait_s
-        if expired:
-            if cfg.take_expired:
+        _, expiry = self.view("claim_times", rec.id)
+        expired = now >= expiry
+        mine = rec.author == self.name
+        at = self.next_block_time()
+        if mine and cfg.claim_refunds and \
+                self.view("try", "refund", rec.id, self.name, at) is not None:
+            self._claim("refund", rec.id)
+            return
+        if (cfg.take_expired and expired) or (cfg.report and not expired and not mine):
+            amount = self.view("try", "report", rec.id, self.name, at)
+            if amount is not None:
                 self._claim("report", rec.id)
-            return
-        agrees = self.view("predict", rec.x) == rec.y
-        if rec.author == self.name:
-            if agrees and cfg.claim_refunds and self.name not in rec.claimed_by:
-                self._claim("refund", rec.id)
+                if not expired and amount < rec.claimable and cfg.take_expired:
+                    self.book.push(expiry, rec.id)
                 return
-        elif (cfg.report and not agrees and self.name not in rec.claimed_by
-              and self.view("num_valid", self.name) > 0):
-            self._claim("report", rec.id)
-            if rec.claimable > 0 and cfg.take_expired:
-                self.book.push(rec.added_time + self.world.any_address_claim_wait_s, rec.id)
-            return
-        nxt = min(now + cfg.recheck_s, rec.added_time + self.world.any_address_claim_wait_s)
-        if cfg.take_expired or nxt < rec.added_time + self.world.any_address_claim_wait_s:
+        nxt = min(now + cfg.recheck_s, expiry)
+        if nxt < expiry or (cfg.take_expired and not expired and expiry < float("inf")):
             self.book.push(nxt, rec.id)
 
     def _claim(self, method: str, cid: int) -> None:

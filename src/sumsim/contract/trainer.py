@@ -165,6 +165,7 @@ class CollaborativeTrainer:
         rec.claimable -= amount
         rec.taken += amount
         rec.claimed_by.add(ctx.sender)
+        self.im.on_report(rec, ctx.sender, amount)
         self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
         return amount
 
@@ -194,6 +195,30 @@ class CollaborativeTrainer:
 
     def view_contribution(self, now: float, cid: int) -> Contribution | None:
         return self.data.get(cid)
+
+    def view_try(self, now: float, method: str, cid: int, sender: str,
+                 at: float | None = None) -> int | None:
+        """Simulate a refund or report by ``sender`` on the latest state, as if included in a
+        block stamped ``at`` (default: the latest block), like ``eth_call`` on the pending
+        block: the amount it would pay, or None if it would revert."""
+        now = now if at is None else at
+        rec = self.data.get(cid)
+        if rec is None or rec.status == "in_review":
+            return None
+        agrees = self.model.predict(rec.x) == rec.y
+        try:
+            if method == "refund":
+                return self.im.check_refund(rec, sender, now, agrees)
+            return self.im.check_report(rec, sender, now, agrees, self.owner)
+        except Revert:
+            return None
+
+    def view_is_open(self, now: float, cid: int) -> bool:
+        rec = self.data.get(cid)
+        return rec is not None and self.im.is_open(rec, now)
+
+    def view_claim_times(self, now: float, cid: int) -> tuple[float, float]:
+        return self.im.claim_times(self.data.records[cid])
 
     def view_model_info(self, now: float) -> dict[str, Any]:
         """Public facts about the model: its kind, feature count, classes, input form."""

@@ -39,6 +39,18 @@ class IncentiveMechanism(ABC):
                      owner: str) -> int:
         """Validate a report; return the amount the reporter takes."""
 
+    def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:
+        """Record a successful report (mechanisms that keep score)."""
+
+    def is_open(self, rec: Contribution, now: float) -> bool:
+        """Whether anything can still be claimed from ``rec``."""
+        return rec.claimable > 0
+
+    @abstractmethod
+    def claim_times(self, rec: Contribution) -> tuple[float, float]:
+        """(earliest time a claim can succeed, time from which anyone may take what is left;
+        ``inf`` when that never comes)."""
+
     def state(self) -> dict[str, Any]:
         """Public state for views and invariant checks."""
         return {}

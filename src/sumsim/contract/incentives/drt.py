@@ -106,6 +106,9 @@ class DepositRefundTake(IncentiveMechanism):
             reward = rec.claimable
         return reward
 
+    def claim_times(self, rec: Contribution) -> tuple[float, float]:
+        return rec.added_time + self.t_r, rec.added_time + self.t_a
+
     def state(self) -> dict[str, Any]:
         return {"last_update_time": self.last_update_time, "total_good": self.total_good,
                 "num_valid": dict(self.num_valid)}
