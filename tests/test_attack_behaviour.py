@@ -1,0 +1,214 @@
+"""What the attacks and defenses do in the shipped scenarios, as measured inequalities.
+
+Every inequality here was measured first over seeds 1-10 (``scenario.seed``, which also seeds
+the synthetic data) and is asserted on seeds 1-3; the docstrings give the measured numbers,
+including the seeds where an inequality does not hold.  Some expectations one might hold are
+false in this model and are asserted the way they are: a confidence threshold makes boundary
+poisoning *worse*, and mislabelling the samples nearest the decision boundary costs *more* per
+point of accuracy than plain label flipping with the perceptron.  Unmeasured or unstable
+effects (e.g. whether review lowers the accuracy damage: it does in 8 of 10 seeds) are not
+asserted.
+
+The last test runs every shipped scenario but the IMDB one, shortened, and checks that all money
+is accounted for to the wei.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import deque
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sumsim.engine import run
+from sumsim.metrics import summary
+from sumsim.scenario.loader import load_scenario
+
+SCENARIOS = Path(__file__).parents[1] / "scenarios"
+SEEDS = (1, 2, 3)
+LIMITED = "Rate limit exceeded for this address."
+ETHER = 10**18
+
+
+@cache
+def outcome(name: str, seed: int, counterfactual: bool = False) -> dict[str, Any]:
+    """Summary of one shipped scenario at ``seed``, plus per-address add_data outcomes."""
+    sc = load_scenario(SCENARIOS / f"{name}.toml", {
+        "scenario.seed": seed, "metrics.counterfactual": counterfactual,
+        "metrics.baseline": False})
+    res = run(sc)
+    out = summary(res)
+    adds: dict[str, dict[str, Any]] = {}
+    for tx, r in res.chain.receipts:
+        if tx.method != "add_data" or r.status == "rejected":
+            continue
+        a = adds.setdefault(tx.sender, {"attempts": 0, "accepted": 0, "limited": 0,
+                                        "accepted_at": []})
+        a["attempts"] += 1
+        a["limited"] += r.reason == LIMITED
+        if r.ok:
+            a["accepted"] += 1
+            a["accepted_at"].append(r.timestamp)
+    out["adds"] = adds
+    return out
+
+
+def profit_eth(s: dict[str, Any], group: str) -> float:
+    return s["groups"][group]["profit_wei"] / ETHER
+
+
+def per_point(s: dict[str, Any]) -> float:
+    value = s["counterfactual"]["attacker_spend_eth_per_point_lost"]
+    assert value is not None, "the attack did no damage"
+    return float(value)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_label_flipper_loses_and_honest_contributor_profits(seed: int) -> None:
+    """label-flip-drt, 1,000-ether budget.  Measured profit (ETH), honest / flipper:
+    seed 1 +580 / -586, 2 +629 / -635, 3 +650 / -655, 4 +641 / -647, 5 +564 / -570,
+    6 +662 / -668, 7 +683 / -688, 8 +651 / -657, 9 +587 / -592, 10 +517 / -523."""
+    s = outcome("label-flip-drt", seed)
+    assert profit_eth(s, "flipper") < -100
+    assert profit_eth(s, "good") > 100
+    # part of what it lost was taken by others' reports, not only left to expire
+    assert s["agents"]["flipper"]["lost_to_others_wei"] > 0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_duplicate_filter_cuts_the_near_duplicate_farmers_profit(seed: int) -> None:
+    """near-duplicate vs near-duplicate-filter (radius 4, window 2,000), same seed.
+    Measured farmer profit (ETH) without / with the filter, and the honest contributor's:
+    seed 1 +408 / +22 (honest -417 / -28), 2 +415 / +9 (-424 / -14), 3 +357 / +38 (-365 / -43),
+    4 +322 / +47, 5 +415 / +37, 6 +430 / +12, 7 +329 / +15, 8 +279 / +55, 9 +457 / +57,
+    10 +323 / +27.  Without the filter the farmer always profits at the honest contributor's
+    expense; with it none of its copies is accepted (0 of ~1,600 in every seed), and what it
+    still earns comes from taking expired deposits."""
+    plain = outcome("near-duplicate", seed)
+    filtered = outcome("near-duplicate-filter", seed)
+    assert profit_eth(plain, "farmer") > 200 and profit_eth(plain, "good") < -200
+    assert profit_eth(filtered, "farmer") < profit_eth(plain, "farmer") / 4
+    assert profit_eth(filtered, "good") > profit_eth(plain, "good")
+    assert filtered["agents"]["farmer"]["contributions"] == 0
+    f = filtered["defenses"]["duplicate_filter"]
+    assert f["flagged"] > 1000 and f["honest_false_positive_rate"] == 0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_review_queue_raises_the_boundary_poisoners_cost_per_point(seed: int) -> None:
+    """boundary vs boundary-review (threshold 0.4 routes to one reviewer, ~30 min, 95% right).
+    Measured attacker spend per point of time-averaged accuracy lost (ETH/point), without /
+    with review: seed 1 98 / 197, 2 73 / 109, 3 67 / 124, 4 86 / 105, 5 96 / 140, 7 63 / 188,
+    8 47 / 125, 9 68 / 178, 10 107 / 129 -- but seed 6 reverses it, 74 / 63.  (The damage is
+    measured against the same seed without the attacker but with the same defenses.)
+    Spend (ETH) rises too: seed 1 617 / 966, 2 583 / 818, 3 567 / 830 (seed 6: 591 / 561)."""
+    plain = outcome("boundary", seed, counterfactual=True)
+    reviewed = outcome("boundary-review", seed, counterfactual=True)
+    assert per_point(reviewed) > 1.2 * per_point(plain)
+    assert reviewed["attacker_spend_wei"] > plain["attacker_spend_wei"]
+    q = reviewed["defenses"]["review_queue"]
+    assert q["reviews"] > 0 and q["cost_wei"] == q["reviews"] * ETHER // 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_confidence_threshold_makes_boundary_poisoning_worse(seed: int) -> None:
+    """boundary vs boundary-threshold (reject below 0.3): the threshold LOWERS the minimum
+    accuracy.  Boundary samples sit near confidence 0.5 and pass, while honest corrections the
+    drifting model disagrees with are rejected.  Measured minimum accuracy without / with the
+    threshold: seed 1 0.529 / 0.485, 2 0.514 / 0.503, 3 0.558 / 0.484, 4 0.558 / 0.498,
+    5 0.597 / 0.508, 6 0.594 / 0.492, 7 0.600 / 0.526, 8 0.573 / 0.479, 9 0.592 / 0.503,
+    10 0.544 / 0.506.  Honest false-positive rate: 0.49, 0.50, 0.25 (seeds 1-3; 0.24-0.51
+    over all ten)."""
+    plain = outcome("boundary", seed, counterfactual=True)
+    gated = outcome("boundary-threshold", seed)
+    assert gated["accuracy"]["min"] < plain["accuracy"]["min"]
+    t = gated["defenses"]["confidence_threshold"]
+    assert t["honest_false_positive_rate"] > 0.2
+    assert t["flagged_honest"] > 0.5 * t["flagged"]  # most of what it turns away is honest
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_boundary_poisoning_costs_more_per_point_than_label_flipping(seed: int) -> None:
+    """boundary vs label-flip-drt, same 1,000-ether budget and rate, no defense.  Measured
+    attacker spend per point of time-averaged accuracy lost (ETH/point), label flip / boundary:
+    seed 1 67 / 98, 2 66 / 73, 3 56 / 67, 4 61 / 86, 5 54 / 96, 6 73.6 / 73.7, 8 43 / 47,
+    9 55 / 68, 10 61 / 107; seed 7 reverses it, 69 / 63.  The boundary attacker spends about
+    as much but removes less accuracy (time-averaged damage, label flip / boundary: seed 1
+    0.087 / 0.063, 2 0.097 / 0.080, 3 0.116 / 0.085; lower in all ten seeds)."""
+    flip = outcome("label-flip-drt", seed, counterfactual=True)
+    boundary = outcome("boundary", seed, counterfactual=True)
+    assert per_point(boundary) > per_point(flip)
+    assert boundary["counterfactual"]["accuracy_damage_time_avg"] < \
+        flip["counterfactual"]["accuracy_damage_time_avg"]
+
+
+def most_in_window(times: list[float], window: float) -> int:
+    """Largest number of ``times`` inside any half-open window ``(t - window, t]``."""
+    q: deque[float] = deque()
+    most = 0
+    for t in times:
+        q.append(t)
+        while q[0] <= t - window:
+            q.popleft()
+        most = max(most, len(q))
+    return most
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sybil_swarm_slips_past_the_rate_limit(seed: int) -> None:
+    """sybil-rate-limit: 10 contributions per address per hour.  The lone flipper (one attempt
+    a minute) and the swarm (same rate over 6 addresses).  Measured share of add_data attempts
+    accepted, lone / lowest swarm address / whole swarm: seed 1 0.20 / 0.80 / 0.86,
+    2 0.19 / 0.79 / 0.92, 3 0.24 / 0.84 / 0.89, and 0.19-0.24 / >= 0.77 / >= 0.84 over seeds
+    1-10.  Accepted in total, lone / swarm: 391 / 445, 225 / 843, 449 / 536.  No address ever
+    had more than 10 accepted in an hour.  The limit does not protect the honest contributor:
+    it lost 96, 367, 345 ETH (seeds 1-3; it lost money in all ten)."""
+    s = outcome("sybil-rate-limit", seed)
+    adds = s["adds"]
+    lone = adds["lone"]
+    swarm = [adds[f"swarm-{i}"] for i in range(6)]
+    lone_share = lone["accepted"] / lone["attempts"]
+    assert lone_share < 0.3 and lone["limited"] > lone["attempts"] / 2
+    for a in swarm:
+        assert a["accepted"] / a["attempts"] > lone_share + 0.4
+    assert sum(a["accepted"] for a in swarm) > lone["accepted"]
+    for name, a in adds.items():
+        assert most_in_window(a["accepted_at"], 3600) <= 10, name
+    assert profit_eth(s, "good") < 0
+
+
+def shipped() -> list[Path]:
+    out = []
+    for p in sorted(SCENARIOS.glob("*.toml")):
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        if data.get("data", {}).get("dataset") != "imdb":
+            out.append(p)
+    return out
+
+
+def test_the_imdb_scenario_is_the_only_one_left_out() -> None:
+    left_out = sorted(set(SCENARIOS.glob("*.toml")) - set(shipped()))
+    assert [p.name for p in left_out] == ["paper-imdb-perceptron-drt.toml"]
+    assert len(shipped()) >= 9
+
+
+@pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
+def test_every_scenario_runs_to_completion_with_every_wei_explained(path: Path) -> None:
+    sc = load_scenario(path, {"metrics.counterfactual": False, "data.max_pool": 300})
+    res = run(sc)
+    s = summary(res)
+    assert s["pool"]["size"] == 300
+    assert s["end_time_s"] > 0
+    if sc.scenario.duration_s is None:
+        # ran until every agent was done: nothing pending, nothing left unexamined
+        assert all(a.done() for a in res.agents)
+        assert not res.chain.pending
+    assert s["contract"]["unexplained_wei"] == 0
+    assert s["contract"]["final_balance_wei"] == s["contract"]["claimable_wei"]
+    for name, a in s["agents"].items():
+        assert a["unexplained_wei"] == 0, name
+    assert s["supply"]["initial_wei"] == s["supply"]["final_total_wei"]
+    assert s["supply"]["fee_sink_wei"] >= s["gas"]["fees_wei"] > 0
