@@ -469,8 +469,6 @@ def test_rate_limit_per_address_sliding_window() -> None:
     assert [(f.time, f.sender) for f in gate.log.flags] == rejected
 
 
-@pytest.mark.xfail(strict=True, reason="_screen lets the first non-accepting gate decide, so a "
-                   "contribution routed to review skips the duplicate filter and rate limit")
 def test_later_gates_still_reject_a_contribution_flagged_for_review() -> None:
     """Three identical contributions from one address within a minute, against a rate limit of
     one an hour and an exact-duplicate filter: only the first may be stored, whatever the

@@ -18,17 +18,21 @@ import simpy
 
 from sumsim.agents.base import Agent, Pool, World
 from sumsim.chain import FEE_SINK, Chain, GasSchedule, Ledger
+from sumsim.chain import Tx
 from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.contract.incentives.points import Points
+from sumsim.contract.incentives.prediction_market import PredictionMarket, piece_hash
 from sumsim.data.base import Dataset, Split, split
 from sumsim.datasets import load_dataset
 from sumsim.defenses.base import Gate
 from sumsim.metrics import Recorder
 from sumsim.models import MODELS, Model
 from sumsim.scenario.registry import AGENTS, DEFENSES
-from sumsim.scenario.schema import ScenarioBase
+from sumsim.scenario.schema import PointsSection, PredictionMarketSection, ScenarioBase
 
 CONTRACT = "contract"
 OWNER = "owner"
+PROVIDER = "provider"
 
 
 def stream(seed: int, purpose: str) -> np.random.Generator:
@@ -48,6 +52,60 @@ def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
     else:
         kw.update(fixed_point=m.fixed_point)
     return cls(ds.n_features, ds.n_classes, **kw)
+
+
+def make_incentive(inc: Any) -> Any:
+    """The incentive mechanism a scenario's ``[incentive]`` section describes."""
+    if isinstance(inc, PointsSection):
+        return Points(refund_wait_s=inc.refund_wait_s,
+                      any_address_claim_wait_s=inc.any_address_claim_wait_s,
+                      points_good=inc.points_good, points_bad=inc.points_bad)
+    if isinstance(inc, PredictionMarketSection):
+        return PredictionMarket(provider=PROVIDER, min_stake=inc.min_stake,
+                                participation_s=inc.participation_s,
+                                any_address_claim_wait_s=inc.any_address_claim_wait_s,
+                                group_by_contributor=inc.group_by_contributor)
+    t_a = inc.any_address_claim_wait_s
+    return DepositRefundTake(
+        refund_wait_s=inc.refund_wait_s,
+        owner_claim_wait_s=t_a if inc.owner_claim_wait_s is None else inc.owner_claim_wait_s,
+        any_address_claim_wait_s=t_a, cost_weight=inc.cost_weight)
+
+
+def market_operator(inc: PredictionMarketSection, chain: Chain, sp: Split,
+                    rng: np.random.Generator, gas_limit: int):  # type: ignore[no-untyped-def]
+    """The bounty provider: commits the test pieces and locks the bounty at the start, reveals
+    them when participation ends, then withdraws what is left of the bounty."""
+    env = chain.env
+    n = len(sp.y_test)
+    bounds = np.linspace(0, n, inc.test_pieces + 1).astype(int)
+    pieces = [(sp.x_test[a:b], sp.y_test[a:b]) for a, b in zip(bounds[:-1], bounds[1:],
+                                                               strict=True)]
+    salt = rng.bytes(16)
+    hashes = [piece_hash(x, y, salt) for x, y in pieces]
+    price = chain.gas_price_wei
+
+    def send(method: str, args: tuple[Any, ...], value: int = 0) -> Tx:
+        return chain.submit(Tx(PROVIDER, CONTRACT, method, args, value, gas_limit, price))
+
+    tx = send("start_market", (hashes,), inc.bounty)
+    yield env.timeout(chain.block_time_s)
+    start = tx.receipt.timestamp if tx.receipt is not None else env.now
+    yield env.timeout(max(0.0, start + inc.participation_s - env.now) + chain.block_time_s)
+    reveal = list(pieces)
+    if inc.reveal_wrong_piece:
+        x0, y0 = reveal[-1]
+        reveal[-1] = (x0, 1 - y0)
+        bad = send("end_market", (reveal, salt))
+        yield env.timeout(2 * chain.block_time_s)
+        assert bad.receipt is not None and not bad.receipt.ok
+        reveal = list(pieces)
+    end = send("end_market", (reveal, salt))
+    yield env.timeout(2 * chain.block_time_s)
+    if end.receipt is not None and end.receipt.ok:
+        yield env.timeout(inc.any_address_claim_wait_s + chain.block_time_s)
+        send("collect_bounty", ())
+        yield env.timeout(2 * chain.block_time_s)
 
 
 def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
@@ -125,17 +183,14 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     for cfg, *_ in specs:
         ledger.open(cfg.name, cfg.balance)
     inc = sc.incentive
-    owner = inc.owner or OWNER
+    owner = getattr(inc, "owner", None) or OWNER
     if owner not in ledger.balances:
         ledger.open(owner, 0)
+    if isinstance(inc, PredictionMarketSection):
+        ledger.open(PROVIDER, inc.bounty + inc.provider_gas)
     chain = Chain(env, block_time_s=ch.block_time_s, block_gas_limit=ch.block_gas_limit,
                   gas_price_wei=ch.gas_price_gwei, schedule=schedule, ledger=ledger)
-    t_a = inc.any_address_claim_wait_s
-    im = DepositRefundTake(
-        refund_wait_s=inc.refund_wait_s,
-        owner_claim_wait_s=t_a if inc.owner_claim_wait_s is None else inc.owner_claim_wait_s,
-        any_address_claim_wait_s=t_a, cost_weight=inc.cost_weight)
-    contract = CollaborativeTrainer(CONTRACT, ledger, model, im, owner)
+    contract = CollaborativeTrainer(CONTRACT, ledger, model, make_incentive(inc), owner)
     chain.deploy(contract)
 
     pool = Pool(sp.x_pool, sp.y_pool, sp.ambiguous_pool)
@@ -158,6 +213,9 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     recorder = Recorder(env, chain, contract, world, agents, sp, sc.metrics.eval_every_s,
                         progress=progress, gates=gates)
     procs = [env.process(ag.process()) for ag in agents]
+    if isinstance(inc, PredictionMarketSection):
+        procs.append(env.process(market_operator(inc, chain, sp, stream(seed, "provider"),
+                                                 ch.tx_gas_limit)))
     finished = simpy.AllOf(env, procs)
     until: simpy.Event = finished
     if sc.scenario.duration_s is not None:

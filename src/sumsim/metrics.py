@@ -151,7 +151,7 @@ def contributions_frame(res: RunResult) -> pl.DataFrame:
     taken = [r.taken for r in recs]
     claimable = [r.claimable for r in recs]
     outcome = [
-        "forfeited" if r.forfeited else
+        "forfeited" if r.forfeited else "pooled" if r.pooled else
         "refunded" if r.refunded and not r.taken else "taken" if r.taken and not r.claimable else
         "partly_taken" if r.taken else "unclaimed"
         for r in recs
@@ -173,6 +173,7 @@ def contributions_frame(res: RunResult) -> pl.DataFrame:
         "taken_wei": pl.Series(taken, dtype=pl.Int128),
         "claimable_wei": pl.Series(claimable, dtype=pl.Int128),
         "forfeited_wei": pl.Series([r.forfeited for r in recs], dtype=pl.Int128),
+        "pooled_wei": pl.Series([r.pooled for r in recs], dtype=pl.Int128),
         "status": pl.Series([r.status for r in recs], dtype=pl.Utf8),
         "outcome": pl.Series(outcome, dtype=pl.Utf8),
     })
@@ -258,6 +259,7 @@ def summary(res: RunResult) -> dict[str, Any]:
     accounts = agent_accounts(res)
     ledger = res.chain.ledger
     claimable = res.contract.data.total_claimable()
+    held = res.contract.im.held()
     contract_bal = ledger.balances[res.contract.address]
     honest_lost = sum(v["lost_to_others_wei"] for v in accounts.values() if not v["attacker"])
     attacker_spend = sum(max(0, -v["profit_wei"]) for v in accounts.values() if v["attacker"])
@@ -287,7 +289,8 @@ def summary(res: RunResult) -> dict[str, Any]:
         "contract": {
             "final_balance_wei": contract_bal,
             "claimable_wei": claimable,
-            "unexplained_wei": contract_bal - claimable,
+            "held_by_mechanism_wei": held,
+            "unexplained_wei": contract_bal - claimable - held,
             "contributions": len(res.contract.data.records),
         },
         "supply": {
@@ -317,6 +320,7 @@ def summary(res: RunResult) -> dict[str, Any]:
         g["final_pct_of_start"] = 100.0 * g["final_wei"] / g["start_wei"] if g["start_wei"] \
             else float("nan")
     out["groups"] = groups
+    out["incentive"] = {"kind": res.contract.im.kind, **res.contract.im.state()}
     out["defenses"] = defense_summary(res, accounts)
     cf = res.counterfactual
     if cf is not None:

@@ -143,6 +143,8 @@ class Agent:
         self.book = ClaimBook()
         self.inflight: set[int] = set()
         self.pending_adds = 0
+        #: Deposits plus maximum fees of adds sent but not yet mined.
+        self.committed = 0
         self.initial_balance = config.balance
         self.stopped = False
         #: Multiplies every sampled interval (a sybil spreading one rate over many addresses).
@@ -179,6 +181,7 @@ class Agent:
     def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
         if tx.method == "add_data":
             self.pending_adds -= 1
+            self.committed -= tx.value + tx.gas_limit * tx.gas_price
             pool_i = int(tx.tag) if tx.tag else -1
             if receipt.ok and pool_i >= 0:
                 self.world.pool_index[receipt.result] = pool_i
@@ -195,17 +198,26 @@ class Agent:
     # -- contributing -------------------------------------------------------------------
     def add(self, pool_i: int, x: np.ndarray, label: int) -> bool:
         """Submit ``(x, label)`` paying the deposit required at the next block, if allowed."""
-        deposit = self.view("required_deposit", self.next_block_time())
+        at = self.next_block_time()
+        if self.view("accepting", at) != "open":
+            return False
+        deposit = self.view("required_deposit", at)
         cap = self.config.max_deposit
         if (cap is not None and deposit > cap) or not self.affordable(deposit):
             return False
         self.pending_adds += 1
+        self.committed += deposit + self.world.tx_gas_limit * self.gas_price
         self.send("add_data", (x, int(label)), deposit, tag=str(pool_i))
         return True
 
     def wants_to_contribute(self) -> bool:
         stop = self.config.stop_s
-        return not self.stopped and (stop is None or self.world.env.now < stop)
+        if self.stopped or (stop is not None and self.world.env.now >= stop):
+            return False
+        if self.view("accepting", self.next_block_time()) == "closed":
+            self.stopped = True
+            return False
+        return True
 
     def contribute(self) -> None:
         """One turn's contribution; subclasses implement."""
@@ -224,12 +236,16 @@ class Agent:
             if cid in self.inflight:
                 self.book.push(now + cfg.recheck_s, cid)
                 continue
-            if self.view("is_open", cid):
+            if self.view("is_open", cid, self.next_block_time()):
                 self._consider(self.view("contribution", cid), now)
 
     def _consider(self, rec: Any, now: float) -> None:
         """Refund, report or look again later, deciding by simulating the call (free)."""
         cfg = self.config
+        if self.inflight and not self.view("claims_per_contribution"):
+            # Balances are per contributor: one claim at a time.
+            self.book.push(now + cfg.recheck_s, rec.id)
+            return
         _, expiry = self.view("claim_times", rec.id)
         expired = now >= expiry
         mine = rec.author == self.name
@@ -256,8 +272,12 @@ class Agent:
         self.send(method, (cid,))
 
     # -- the process ------------------------------------------------------------------
+    def has_material(self) -> bool:
+        """Whether there is anything left for this agent to contribute."""
+        return not self.world.pool.exhausted
+
     def done(self) -> bool:
-        return (not self.wants_to_contribute() or self.world.pool.exhausted) and \
+        return (not self.wants_to_contribute() or not self.has_material()) and \
             not self.inflight and not self.pending_adds and len(self.book) == 0
 
     def process(self) -> Generator[simpy.Event, Any, None]:
@@ -266,7 +286,7 @@ class Agent:
             yield env.timeout(self.config.start_s)
         while True:
             self.settle()
-            if self.wants_to_contribute() and not self.world.pool.exhausted:
+            if self.wants_to_contribute() and self.has_material():
                 self.contribute()
             if self.done():
                 # One last look at contributions that appeared meanwhile.

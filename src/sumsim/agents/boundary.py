@@ -48,6 +48,11 @@ class Boundary(Attacker):
             self.view("confidence_many", x, np.full(stock.size, k)) for k in range(n_classes)])
         return int(np.argmin(conf.max(axis=1)))
 
+    def has_material(self) -> bool:
+        if not hasattr(self, "_candidates"):
+            return not self.world.pool.exhausted
+        return self._candidates.size > 0
+
     def contribute(self) -> None:
         j = self.pick()
         if j is None:

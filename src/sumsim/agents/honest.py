@@ -30,6 +30,12 @@ class HonestConfig(AgentConfig):
 class Honest(Agent):
     config: HonestConfig
 
+    def has_material(self) -> bool:
+        pool = self.world.pool
+        if self.config.skip_ambiguous:
+            return pool.next_where(~pool.ambiguous) is not None
+        return not pool.exhausted
+
     def contribute(self) -> None:
         cfg = self.config
         acc = self.world.public_accuracy

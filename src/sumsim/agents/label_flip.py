@@ -45,7 +45,8 @@ class Attacker(Agent):
         budget = self.config.budget
         if budget is None:
             return True
-        return self.spent + value + self.world.tx_gas_limit * self.gas_price <= budget
+        worst = self.spent + self.committed + value + self.world.tx_gas_limit * self.gas_price
+        return worst <= budget
 
     def wants_to_contribute(self) -> bool:
         acc = self.world.public_accuracy

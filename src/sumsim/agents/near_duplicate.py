@@ -52,6 +52,7 @@ class NearDuplicate(Attacker):
             self.stopped = True  # perturbation is defined on feature sets
             return
         x = perturb(src.x, cfg.k, info["n_features"], self.rng)
-        label = (1 - src.y) if cfg.mislabel else src.y
+        n = info["n_classes"]
+        label = (src.y + self.rng.integers(1, n)) % n if cfg.mislabel else src.y
         pool_i = self.world.pool_index.get(src.id, -1)
         self.add(pool_i, x, int(label))

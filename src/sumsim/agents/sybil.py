@@ -39,6 +39,10 @@ class SybilConfig(AgentConfig):
             raise FieldError(f"{kind!r} is not an attacker", "strategy", "kind")
         n = self.addresses
         out = []
+        for key in ("name", "balance"):
+            if key in self.strategy:
+                raise FieldError("set on the sybil itself, not inside its strategy",
+                                 "strategy", key)
         budget = self.strategy.get("budget")
         for i in range(n):
             share = self.balance // n + (self.balance % n if i == 0 else 0)
@@ -47,7 +51,10 @@ class SybilConfig(AgentConfig):
             if budget is not None:
                 from sumsim.scenario.units import to_wei
 
-                total = to_wei(budget)
+                try:
+                    total = to_wei(budget)
+                except ValueError as e:
+                    raise FieldError(str(e), "strategy", "budget") from None
                 b = total // n + (total % n if i == 0 else 0)
                 opts["budget"] = f"{b}e-18"
             try:

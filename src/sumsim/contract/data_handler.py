@@ -28,6 +28,8 @@ class Contribution:
     status: str = "accepted"
     #: Deposit forfeited by a review rejection.
     forfeited: int = 0
+    #: Deposit moved into per-contributor balances (a prediction market's reward phase).
+    pooled: int = 0
 
 
 class DataHandler:

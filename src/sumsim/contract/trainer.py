@@ -20,6 +20,7 @@ from sumsim.defenses.base import Flag, Gate, Verdict
 from sumsim.models.base import Model, UpdatePlan
 
 NO_UPDATE = UpdatePlan(0, 0, False)
+_RANK = {Verdict.ACCEPT: 0, Verdict.NO_TRAIN: 1, Verdict.REVIEW: 2}
 _STATUS = {Verdict.ACCEPT: "accepted", Verdict.NO_TRAIN: "untrained",
            Verdict.REVIEW: "in_review"}
 
@@ -50,7 +51,9 @@ class CollaborativeTrainer:
         self.gates: list[Gate] = []
         #: Receives contributions a gate sent to human review.
         self.reviewer: Reviewer | None = None
-        self._dispatch = {"add_data": self.add_data, "refund": self.refund, "report": self.report}
+        self._dispatch = {"add_data": self.add_data, "refund": self.refund, "report": self.report,
+                          "start_market": self.start_market, "end_market": self.end_market,
+                          "collect_bounty": self.collect_bounty}
 
     # -- transactions --------------------------------------------------------------------
     def execute(self, ctx: CallContext, method: str, args: tuple[Any, ...]) -> Any:
@@ -58,7 +61,7 @@ class CollaborativeTrainer:
         if fn is None:
             raise Revert(UNKNOWN_METHOD)
         ctx.charge(ctx.schedule.call_overhead)
-        if ctx.value and method != "add_data":
+        if ctx.value and method not in ("add_data", "start_market"):
             raise Revert(NOT_PAYABLE)
         return fn(ctx, *args)
 
@@ -80,7 +83,8 @@ class CollaborativeTrainer:
         ctx.charge(s.storage(cold_reads=1))
         cost = self.im.check_add(ctx.now, ctx.value)
         verdict, flagged_by = self._screen(ctx, x, y)
-        plan = self.model.plan_update(x, y) if verdict is Verdict.ACCEPT else NO_UPDATE
+        trains = verdict is Verdict.ACCEPT and self.im.trains_on_add
+        plan = self.model.plan_update(x, y) if trains else NO_UPDATE
         ctx.charge(s.storage(new=RECORD_SLOTS + plan.new_slots,
                              update=1 + plan.updated_slots,
                              cold_reads=self.model.read_slots(x)))
@@ -91,6 +95,7 @@ class CollaborativeTrainer:
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
         rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status)
+        self.im.on_stored(rec)
         self.model.apply_update(x, y, plan)
         if excess:
             self.ledger.transfer(self.address, ctx.sender, excess, ctx.now)
@@ -105,17 +110,18 @@ class CollaborativeTrainer:
         return rec.id
 
     def _screen(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, Gate | None]:
-        """Ask every gate; the first that does not simply accept decides."""
+        """Ask every gate.  Any rejection wins (the call reverts with that gate's reason);
+        otherwise review beats storing without training, which beats accepting."""
+        decided: tuple[Verdict, Gate | None] = (Verdict.ACCEPT, None)
         for gate in self.gates:
             gate.log.count(ctx.sender)
             verdict, reason = gate.check(ctx, x, y)
-            if verdict is Verdict.ACCEPT:
-                continue
             if verdict is Verdict.REJECT:
                 gate.log.flags.append(Flag(ctx.now, ctx.sender, y, verdict, ctx.tag))
                 raise Revert(reason)
-            return verdict, gate
-        return Verdict.ACCEPT, None
+            if _RANK[verdict] > _RANK[decided[0]]:
+                decided = (verdict, gate)
+        return decided
 
     def resolve_review(self, cid: int, approved: bool, recipient: str, now: float) -> None:
         """Apply a reviewer's verdict: train on the contribution, or forfeit its deposit."""
@@ -148,8 +154,9 @@ class CollaborativeTrainer:
         agrees = self.model.predict(rec.x) == rec.y
         amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
         ctx.charge(self._claim_gas(ctx, ctx.sender, refund=True) + s.value_transfer)
-        rec.claimable -= amount
-        rec.refunded += amount
+        if self.im.per_contribution:
+            rec.claimable -= amount
+            rec.refunded += amount
         rec.claimed_by.add(ctx.sender)
         self.im.on_refund(rec, ctx.sender, amount)
         self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
@@ -162,12 +169,55 @@ class CollaborativeTrainer:
         agrees = self.model.predict(rec.x) == rec.y
         amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
         ctx.charge(self._claim_gas(ctx, ctx.sender, refund=False) + s.value_transfer)
-        rec.claimable -= amount
-        rec.taken += amount
+        if self.im.per_contribution:
+            rec.claimable -= amount
+            rec.taken += amount
         rec.claimed_by.add(ctx.sender)
         self.im.on_report(rec, ctx.sender, amount)
         self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
         return amount
+
+    # -- prediction market --------------------------------------------------------------------
+    def _market(self) -> Any:
+        if not hasattr(self.im, "start"):
+            raise Revert(UNKNOWN_METHOD)
+        return self.im
+
+    def start_market(self, ctx: CallContext, hashes: list[str]) -> int:
+        """Lock the bounty (the call's value) and commit the test pieces' hashes."""
+        return int(self._market().start(ctx.sender, ctx.now, ctx.value, hashes, ctx.block))
+
+    def end_market(self, ctx: CallContext, pieces: list[tuple[Any, np.ndarray]],
+                   salt: bytes) -> int:
+        """Reveal the test pieces, run the reward phase and train the model on what survived."""
+        from scipy import sparse
+
+        from sumsim.contract.incentives.prediction_market import compute_rewards
+
+        pm = self._market()
+        pm.check_end(ctx.sender, ctx.now)
+        pm.verify(pieces, salt)
+        hidden = [p for i, p in enumerate(pieces) if i != pm.revealed_index] or pieces
+        xs = [p[0] for p in hidden]
+        x_eval = sparse.vstack(xs).tocsr() if sparse.issparse(xs[0]) else np.vstack(xs)
+        y_eval = np.concatenate([p[1] for p in hidden])
+        recs = [r for r in self.data.records if r.status != "rejected"]
+        result = compute_rewards([(r.author, r.x, r.y) for r in recs], self.model, x_eval,
+                                 y_eval, dict(pm.stakes), pm.bounty_left, pm.group)
+        pm.settle(result, ctx.now)
+        for r in self.data.records:
+            r.pooled, r.claimable = r.pooled + r.claimable, 0
+        if result.model is not None:
+            self.model = result.model
+        return len(result.rounds)
+
+    def collect_bounty(self, ctx: CallContext) -> int:
+        pm = self._market()
+        amount = pm.check_collect_bounty(ctx.sender)
+        ctx.charge(ctx.schedule.value_transfer)
+        pm.bounty_left = 0
+        self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
+        return int(amount)
 
     def _claim_gas(self, ctx: CallContext, sender: str, *, refund: bool) -> int:
         """claimable update + claimed-by flag (+ good-data counters on a refund)."""
@@ -213,9 +263,16 @@ class CollaborativeTrainer:
         except Revert:
             return None
 
-    def view_is_open(self, now: float, cid: int) -> bool:
+    def view_accepting(self, now: float, at: float | None = None) -> str:
+        return self.im.accepting(now if at is None else at)
+
+    def view_is_open(self, now: float, cid: int, at: float | None = None) -> bool:
+        """Whether anything can still be claimed from ``cid`` (in a block stamped ``at``)."""
         rec = self.data.get(cid)
-        return rec is not None and self.im.is_open(rec, now)
+        return rec is not None and self.im.is_open(rec, now if at is None else at)
+
+    def view_claims_per_contribution(self, now: float) -> bool:
+        return self.im.per_contribution
 
     def view_claim_times(self, now: float, cid: int) -> tuple[float, float]:
         return self.im.claim_times(self.data.records[cid])

@@ -14,7 +14,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from sumsim.errors import FieldError, InputError
-from sumsim.scenario.schema import ScenarioBase, scenario_model
+from sumsim.scenario.schema import INCENTIVE_KINDS, ScenarioBase, scenario_model
 
 BUNDLED = ("quickstart", "paper-imdb-perceptron-drt")
 
@@ -30,7 +30,7 @@ def _dotted(loc: tuple[Any, ...], data: Any) -> str:
     node = data
     for part in loc:
         if isinstance(node, dict) and isinstance(part, str) and part not in node and (
-                node.get("kind") == part or node.get("dist") == part):
+                node.get("kind") == part or node.get("dist") == part or part in INCENTIVE_KINDS):
             continue
         text = str(part)
         if "function-" in text or ("[" in text and not isinstance(part, int)):

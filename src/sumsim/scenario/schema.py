@@ -10,7 +10,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+    model_validator,
+)
 
 from sumsim.errors import FieldError
 from sumsim.scenario.registry import AGENTS, DEFENSES, load_plugins
@@ -128,6 +136,51 @@ class DRTSection(Section):
         return self
 
 
+class PointsSection(Section):
+    kind: Literal["points"]
+    refund_wait_s: float = Field(86_400, ge=0, description="When a contribution can be judged.")
+    any_address_claim_wait_s: float = Field(777_600, ge=0, description="When judging closes.")
+    points_good: int = Field(1, ge=0)
+    points_bad: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> PointsSection:
+        if self.refund_wait_s > self.any_address_claim_wait_s:
+            raise FieldError("must not exceed any_address_claim_wait_s", "refund_wait_s")
+        return self
+
+
+class PredictionMarketSection(Section):
+    kind: Literal["prediction_market"]
+    bounty: Ether = Field(1000, description="Locked by the provider (ether).")
+    min_stake: Ether = Field(1, description="Stake per contribution (ether).")
+    participation_s: float = Field(30 * 86_400, gt=0)
+    test_pieces: int = Field(10, ge=2, description="Pieces the test set is committed in.")
+    any_address_claim_wait_s: float = Field(7 * 86_400, ge=0, description="After the reward "
+                                            "phase, when anyone may take uncollected balances.")
+    group_by_contributor: bool = Field(True, description="Score runs of consecutive "
+                                       "contributions by one address together.")
+    provider_gas: Ether = Field(1, description="Ether the provider holds for gas.")
+    reveal_wrong_piece: bool = Field(False, description="The provider reveals a tampered "
+                                     "piece at the end (the reveal must be rejected).")
+
+
+def _incentive_kind(value: Any) -> str:
+    """The incentive section's ``kind``; Deposit-Refund-Take when it is left out."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "deposit_refund_take"))
+    return str(getattr(value, "kind", "deposit_refund_take"))
+
+
+INCENTIVE_KINDS = ("deposit_refund_take", "points", "prediction_market")
+Incentive = Annotated[
+    Annotated[DRTSection, Tag("deposit_refund_take")]
+    | Annotated[PointsSection, Tag("points")]
+    | Annotated[PredictionMarketSection, Tag("prediction_market")],
+    Discriminator(_incentive_kind),
+]
+
+
 class MetricsSection(Section):
     eval_every_s: float = Field(200_000, gt=0, description="Test accuracy sampling period.")
     baseline: bool = Field(True, description="Fit the all-data baseline model.")
@@ -141,7 +194,7 @@ class ScenarioBase(Section):
     chain: ChainSection = Field(default_factory=ChainSection)
     data: DataSection = Field(default_factory=DataSection)
     model: ModelSection = Field(default_factory=ModelSection)
-    incentive: DRTSection = Field(default_factory=DRTSection)
+    incentive: Incentive = Field(default_factory=lambda: DRTSection(kind="deposit_refund_take"))
     metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @model_validator(mode="after")
@@ -153,14 +206,14 @@ class ScenarioBase(Section):
             first = next(i for i, n in enumerate(names) if n in dup and names.index(n) != i)
             raise FieldError(f"agent names must be unique; repeated: {sorted(dup)}",
                              "agents", first, "name")
-        reserved = {"owner", "fee_sink", "contract"} & set(names)
+        reserved = {"owner", "fee_sink", "contract", "provider"} & set(names)
         if reserved:
             first = next(i for i, n in enumerate(names) if n in reserved)
             raise FieldError(f"agent names {sorted(reserved)} are reserved", "agents", first,
                              "name")
-        if self.incentive.owner is not None and self.incentive.owner not in names:
-            raise FieldError(f"{self.incentive.owner!r} is not an agent name", "incentive",
-                             "owner")
+        owner = getattr(self.incentive, "owner", None)
+        if owner is not None and owner not in names:
+            raise FieldError(f"{owner!r} is not an agent name", "incentive", "owner")
         defenses: list[Any] = getattr(self, "defenses", [])
         kinds = [d.kind for d in defenses]
         wants_review = [i for i, d in enumerate(defenses) if getattr(d, "action", "") == "review"]

@@ -14,6 +14,23 @@ from sumsim.contract.data_handler import Contribution
 
 class IncentiveMechanism(ABC):
     kind: str = ""
+    #: Whether an accepted contribution trains the model at once (not in a market's
+    #: participation phase).
+    trains_on_add: bool = True
+    #: Whether refunds and takes are paid from a contribution's own claimable amount (DRT,
+    #: points) or from per-contributor balances the mechanism keeps (prediction market).
+    per_contribution: bool = True
+
+    def accepting(self, now: float) -> str:
+        """"open", "not_yet" or "closed" (for good) to new contributions."""
+        return "open"
+
+    def on_stored(self, rec: Contribution) -> None:
+        """A contribution was stored (after every check passed)."""
+
+    def held(self) -> int:
+        """Wei the mechanism holds outside contribution records (bounties, pooled balances)."""
+        return 0
 
     @abstractmethod
     def required_deposit(self, now: float) -> int:

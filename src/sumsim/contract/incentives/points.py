@@ -1,0 +1,88 @@
+"""Points (gamification): no money changes hands; contributions earn or lose points.
+
+After the refund wait the author may claim points for a contribution the model agrees with;
+anyone else may report one the model disagrees with, which costs its author points.  Each
+contribution is judged once, and only until the any-address wait has passed.  Deposits are
+zero (any value sent is returned), which makes this the zero-cost baseline of attack economics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sumsim.chain.tx import Revert
+from sumsim.contract.data_handler import Contribution
+from sumsim.contract.incentives.base import IncentiveMechanism
+from sumsim.contract.incentives.drt import MODEL_AGREES, MODEL_DISAGREES, NOT_AUTHOR, TOO_SOON
+
+JUDGED = "This contribution has already been judged."
+CLOSED = "The judging window for this contribution has closed."
+OWN = "Can't report your own contribution."
+
+
+class Points(IncentiveMechanism):
+    kind = "points"
+
+    def __init__(self, *, refund_wait_s: float, any_address_claim_wait_s: float,
+                 points_good: int = 1, points_bad: int = 1):
+        if not 0 <= refund_wait_s <= any_address_claim_wait_s:
+            raise ValueError("need 0 <= refund_wait_s <= any_address_claim_wait_s")
+        self.t_r = refund_wait_s
+        self.t_a = any_address_claim_wait_s
+        self.good = points_good
+        self.bad = points_bad
+        self.points: dict[str, int] = {}
+        self.judged: set[int] = set()
+
+    def required_deposit(self, now: float) -> int:
+        return 0
+
+    def check_add(self, now: float, value: int) -> int:
+        return 0
+
+    def on_add(self, now: float) -> None:
+        pass
+
+    def _judgeable(self, rec: Contribution, now: float) -> None:
+        if rec.id in self.judged:
+            raise Revert(JUDGED)
+        age = now - rec.added_time
+        if age < self.t_r:
+            raise Revert(TOO_SOON)
+        if age >= self.t_a:
+            raise Revert(CLOSED)
+
+    def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
+        if rec.author != sender:
+            raise Revert(NOT_AUTHOR)
+        self._judgeable(rec, now)
+        if not agrees:
+            raise Revert(MODEL_DISAGREES)
+        return 0
+
+    def on_refund(self, rec: Contribution, sender: str, amount: int) -> None:
+        self.points[sender] = self.points.get(sender, 0) + self.good
+        self.judged.add(rec.id)
+
+    def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
+                     owner: str) -> int:
+        if reporter == rec.author:
+            raise Revert(OWN)
+        self._judgeable(rec, now)
+        if agrees:
+            raise Revert(MODEL_AGREES)
+        return 0
+
+    def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:
+        self.points[rec.author] = self.points.get(rec.author, 0) - self.bad
+        self.judged.add(rec.id)
+
+    def is_open(self, rec: Contribution, now: float) -> bool:
+        return rec.id not in self.judged and now - rec.added_time < self.t_a
+
+    def claim_times(self, rec: Contribution) -> tuple[float, float]:
+        # Nothing is ever taken by anyone after the window: it just closes.
+        return rec.added_time + self.t_r, float("inf")
+
+    def state(self) -> dict[str, Any]:
+        return {"points": dict(sorted(self.points.items())), "judged": len(self.judged)}
