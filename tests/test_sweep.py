@@ -191,9 +191,6 @@ def test_adding_grid_values_changes_no_other_run(tmp_path: Path) -> None:
     assert len({t.seed for t in big.tasks}) == len(big.tasks)
 
 
-@pytest.mark.xfail(strict=True, reason="sweep.run_sweep keeps the run_index stored in the "
-                   "manifest; after the sweep file gains points, table() labels and orders the "
-                   "old rows by their stale index")
 def test_resume_after_adding_grid_values_runs_only_new_points(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_sweep(load_sweep(write_sweep(tmp_path, "a.toml", grid={"agents[1].budget": [100, 1000]})),
@@ -208,8 +205,6 @@ def test_resume_after_adding_grid_values_runs_only_new_points(tmp_path: Path) ->
     assert same_content(df, clean)
 
 
-@pytest.mark.xfail(strict=True, reason="run ids do not include the sweep seed, so a folder "
-                   "resumed after `seed` changed keeps the runs made with the old seeds")
 def test_resume_after_changing_the_sweep_seed_does_not_mix_seeds(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_sweep(load_sweep(write_sweep(tmp_path, seed=0, grid={"agents[1].budget": [100]})), out,
@@ -261,9 +256,6 @@ def test_interrupted_sweep_resumes_with_only_the_missing_runs(
     assert third == [] and same_content(again, clean)
 
 
-@pytest.mark.xfail(strict=True, reason="the manifest is written with sorted keys, so metrics "
-                   "read back from it come in alphabetical order while fresh rows keep the "
-                   "summary's order: a resumed (or merely re-opened) sweep reorders its columns")
 def test_resumed_table_has_the_column_order_of_a_clean_one(
         reference: tuple[Path, pl.DataFrame], tmp_path: Path) -> None:
     path, clean = reference
@@ -447,9 +439,6 @@ def test_bad_override_path_names_the_sweep_file(tmp_path: Path) -> None:
     assert str(path) in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="scenario.loader._dotted drops every path part that "
-                   "contains '[', so an error in [grid] under \"agents[1].budget\" names only "
-                   "'grid'")
 def test_a_grid_entry_that_is_not_a_list_is_named(tmp_path: Path) -> None:
     path = tmp_path / "sweep.toml"
     path.write_text('[sweep]\nbase = "quickstart"\n[grid]\n"agents[1].budget" = 5\n',

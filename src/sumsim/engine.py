@@ -17,8 +17,8 @@ import numpy as np
 import simpy
 
 from sumsim.agents.base import Agent, Pool, World
-from sumsim.chain import FEE_SINK, Chain, GasSchedule, Ledger
-from sumsim.chain import Tx
+from sumsim.chain import FEE_SINK, Chain, GasSchedule, Ledger, Tx
+from sumsim.chain.fees import BaseFeeProcess, ConstantFees
 from sumsim.contract import CollaborativeTrainer, DepositRefundTake
 from sumsim.contract.incentives.points import Points
 from sumsim.contract.incentives.prediction_market import PredictionMarket, piece_hash
@@ -70,6 +70,19 @@ def make_incentive(inc: Any) -> Any:
         refund_wait_s=inc.refund_wait_s,
         owner_claim_wait_s=t_a if inc.owner_claim_wait_s is None else inc.owner_claim_wait_s,
         any_address_claim_wait_s=t_a, cost_weight=inc.cost_weight)
+
+
+def make_fees(ch: Any, seed: int) -> ConstantFees:
+    if ch.gas_price_model == "constant" and not ch.eth_usd_volatility:
+        return ConstantFees(ch.gas_price_gwei, ch.eth_usd)
+    bf = ch.base_fee
+    if ch.gas_price_model == "constant":  # a constant gas price, a moving ether price
+        bf = bf.model_copy(update={"min_gwei": ch.gas_price_gwei, "max_gwei": ch.gas_price_gwei})
+    return BaseFeeProcess(ch.gas_price_gwei, ch.eth_usd, stream(seed, "fees"),
+                          min_wei=bf.min_gwei, max_wei=bf.max_gwei, target=bf.target,
+                          adjust=bf.adjust, background=bf.background,
+                          background_sd=bf.background_sd, shock_sd=bf.shock_sd,
+                          eth_usd_volatility=ch.eth_usd_volatility)
 
 
 def market_operator(inc: PredictionMarketSection, chain: Chain, sp: Split,
@@ -189,7 +202,8 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     if isinstance(inc, PredictionMarketSection):
         ledger.open(PROVIDER, inc.bounty + inc.provider_gas)
     chain = Chain(env, block_time_s=ch.block_time_s, block_gas_limit=ch.block_gas_limit,
-                  gas_price_wei=ch.gas_price_gwei, schedule=schedule, ledger=ledger)
+                  gas_price_wei=ch.gas_price_gwei, schedule=schedule, ledger=ledger,
+                  fees=make_fees(ch, seed))
     contract = CollaborativeTrainer(CONTRACT, ledger, model, make_incentive(inc), owner)
     chain.deploy(contract)
 

@@ -77,6 +77,8 @@ class Recorder:
             "cum_gas": self.chain.total_gas,
             "cum_fees_wei": self.chain.total_fees,
             "mempool": len(self.chain._mempool),
+            "base_fee_wei": self.chain.gas_price_wei,
+            "eth_usd": self.chain.fees.eth_usd,
         }
         for a in self.agents:
             row[f"balance_wei:{a.name}"] = bal[a.name]
@@ -320,6 +322,9 @@ def summary(res: RunResult) -> dict[str, Any]:
         g["final_pct_of_start"] = 100.0 * g["final_wei"] / g["start_wei"] if g["start_wei"] \
             else float("nan")
     out["groups"] = groups
+    races = {a.name: a.race_summary() for a in res.agents if hasattr(a, "race_summary")}
+    if races:
+        out["front_running"] = races
     out["incentive"] = {"kind": res.contract.im.kind, **res.contract.im.state()}
     out["defenses"] = defense_summary(res, accounts)
     cf = res.counterfactual

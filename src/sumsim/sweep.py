@@ -142,7 +142,8 @@ def load_sweep(path: Path | str) -> Sweep:
             raise InputError(f"{path}: point {params}: {e}") from None
         for r in range(spec.sweep.seeds):
             seed = derive_seed(spec.sweep.seed, params, r)
-            run_id = hashlib.sha256(_canonical([params, r]).encode()).hexdigest()[:12]
+            run_id = hashlib.sha256(
+                _canonical([spec.sweep.seed, params, r]).encode()).hexdigest()[:12]
             tasks.append(Task(len(tasks), run_id, params, r, seed))
     return Sweep(spec, str(path), base_data, run_dir, tasks)
 
@@ -276,19 +277,21 @@ def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
 def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
     """One row per run, ordered by run index: parameters, seed, status, metrics."""
     names = sweep.param_names
-    by_index = sorted(rows, key=lambda r: r["run_index"])
+    by_id = {t.run_id: t for t in sweep.tasks}
+    current = sorted((r for r in rows if r["run_id"] in by_id),
+                     key=lambda r: by_id[r["run_id"]].index)
     records = []
-    for r in by_index:
-        task = sweep.tasks[r["run_index"]]
-        rec: dict[str, Any] = {"run_index": r["run_index"], "run_id": r["run_id"],
-                               "replicate": r["replicate"], "seed": r["seed"]}
+    for r in current:
+        task = by_id[r["run_id"]]
+        rec: dict[str, Any] = {"run_index": task.index, "run_id": task.run_id,
+                               "replicate": task.replicate, "seed": task.seed}
         for n in names:
             v = task.params.get(n)
             rec[f"param:{n}"] = v if isinstance(v, bool | int | float | str) or v is None \
                 else _canonical(v)
         rec["status"] = r["status"]
         rec["error"] = r["error"]
-        for k, v in r["metrics"].items():
+        for k, v in sorted(r["metrics"].items()):
             if k.endswith("_wei") and isinstance(v, int):
                 rec[k] = str(v)
                 rec[k[:-4] + "_eth"] = v / 10**18

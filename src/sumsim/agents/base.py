@@ -173,9 +173,10 @@ class Agent:
         bt = self.world.chain.block_time_s
         return (math.floor(self.world.env.now / bt) + 1) * bt
 
-    def send(self, method: str, args: tuple[Any, ...], value: int = 0, tag: str = "") -> Tx:
-        tx = Tx(self.name, self.world.contract, method, args, value,
-                self.world.tx_gas_limit, self.gas_price, self._on_receipt, tag)
+    def send(self, method: str, args: tuple[Any, ...], value: int = 0, tag: str = "",
+             gas_price: int | None = None) -> Tx:
+        tx = Tx(self.name, self.world.contract, method, args, value, self.world.tx_gas_limit,
+                self.gas_price if gas_price is None else gas_price, self._on_receipt, tag)
         return self.world.chain.submit(tx)
 
     def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:

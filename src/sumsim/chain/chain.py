@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import simpy
 
+from sumsim.chain.fees import ConstantFees
 from sumsim.chain.gas import GasSchedule
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
@@ -67,13 +68,15 @@ class Chain:
         gas_price_wei: int = 4 * 10**9,
         schedule: GasSchedule | None = None,
         ledger: Ledger | None = None,
+        fees: ConstantFees | None = None,
     ) -> None:
         if block_time_s <= 0:
             raise ValueError("block_time_s must be positive")
         self.env = env
         self.block_time_s = block_time_s
         self.block_gas_limit = block_gas_limit
-        self.gas_price_wei = gas_price_wei
+        #: Gas and ether price processes; ``gas_price_wei`` is the current base fee.
+        self.fees = fees or ConstantFees(gas_price_wei, 0.0)
         self.schedule = schedule or GasSchedule()
         self.ledger = ledger or Ledger()
         if FEE_SINK not in self.ledger.balances:
@@ -87,9 +90,17 @@ class Chain:
         self._mempool: list[tuple[int, int, Tx]] = []
         self._seq = 0
         self._wakeup: simpy.Event | None = None
+        #: Called with every transaction entering the mempool (pending-transaction feed).
+        self.mempool_watchers: list[Callable[[Tx], None]] = []
+        self._last_slot = 0
         self.total_gas = 0
         self.total_fees = 0
         env.process(self._producer())
+
+    @property
+    def gas_price_wei(self) -> int:
+        """The current base fee (a transaction must bid at least this to be included)."""
+        return self.fees.base_fee
 
     # -- set-up -------------------------------------------------------------------------
     def deploy(self, contract: Contract, balance: int = 0) -> None:
@@ -119,6 +130,8 @@ class Chain:
         heapq.heappush(self._mempool, (-tx.gas_price, tx.seq, tx))
         if self._wakeup is not None and not self._wakeup.triggered:
             self._wakeup.succeed()
+        for watch in self.mempool_watchers:
+            watch(tx)
         return tx
 
     @property
@@ -149,9 +162,13 @@ class Chain:
         while pool:
             item = heapq.heappop(pool)
             tx = item[2]
-            if tx.submitted_at >= now:
-                # Sent in the same instant the slot opened: it belongs to the next block.
+            floor = self.fees.floor
+            if tx.submitted_at >= now or tx.gas_price < floor:
+                # Sent in the same instant the slot opened (it belongs to the next block), or
+                # bidding under the base fee: it waits.
                 deferred.append(item)
+                if tx.gas_price < floor:
+                    break  # ordered by price: nobody after it bids enough either
                 continue
             if tx.gas_limit > room:
                 deferred.append(item)
@@ -173,6 +190,10 @@ class Chain:
             self._finish(tx, receipt)
         for item in deferred:
             heapq.heappush(pool, item)
+        slot = round(now / self.block_time_s)
+        used = (self.block_gas_limit - room) / self.block_gas_limit
+        self.fees.advance(now, max(1, slot - self._last_slot), used)
+        self._last_slot = slot
 
     def _execute(self, tx: Tx) -> Receipt:
         ledger = self.ledger

@@ -29,16 +29,15 @@ def _dotted(loc: tuple[Any, ...], data: Any) -> str:
     out = ""
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and (
-                node.get("kind") == part or node.get("dist") == part or part in INCENTIVE_KINDS):
-            continue
-        text = str(part)
-        if "function-" in text or ("[" in text and not isinstance(part, int)):
+        real = isinstance(node, dict) and part in node
+        if not real and isinstance(part, str) and (
+                (isinstance(node, dict) and (node.get("kind") == part or node.get("dist") == part))
+                or part in INCENTIVE_KINDS or "function-" in part or "[" in part):
             continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + text
+            out += ("." if out else "") + str(part)
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):

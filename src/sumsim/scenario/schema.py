@@ -50,6 +50,18 @@ class GasOverrides(Section):
     value_transfer: int | None = Field(None, ge=0)
 
 
+class BaseFeeSection(Section):
+    """A bounded EIP-1559-style base fee driven by block fullness (see sumsim.chain.fees)."""
+
+    min_gwei: Gwei = Field(1)
+    max_gwei: Gwei = Field(500)
+    target: float = Field(0.5, gt=0, lt=1, description="Fullness at which the fee is stable.")
+    adjust: float = Field(0.125, gt=0, lt=1, description="Largest relative move per slot.")
+    background: float = Field(0.5, ge=0, le=1, description="Mean fullness from other traffic.")
+    background_sd: float = Field(0.15, ge=0)
+    shock_sd: float = Field(0.0, ge=0, description="Extra log-normal shock per sqrt(slot).")
+
+
 class ChainSection(Section):
     block_time_s: float = Field(12, gt=0, description="Seconds between block slots.")
     block_gas_limit: int = Field(30_000_000, gt=21_000)
@@ -57,6 +69,10 @@ class ChainSection(Section):
     tx_gas_limit: int = Field(10_000_000, gt=21_000,
                               description="Default gas limit agents put on a transaction.")
     eth_usd: float = Field(373.0, gt=0, description="Ether price, for USD figures only.")
+    gas_price_model: Literal["constant", "base_fee"] = "constant"
+    base_fee: BaseFeeSection = Field(default_factory=BaseFeeSection)
+    eth_usd_volatility: float = Field(0.0, ge=0, description="Ether price volatility per "
+                                      "sqrt(day) (geometric Brownian motion); 0: constant.")
     gas: GasOverrides = Field(default_factory=GasOverrides)
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ class IncentiveMechanism(ABC):
         """"open", "not_yet" or "closed" (for good) to new contributions."""
         return "open"
 
-    def on_stored(self, rec: Contribution) -> None:
+    def on_stored(self, rec: Contribution) -> None:  # noqa: B027 - optional hook
         """A contribution was stored (after every check passed)."""
 
     def held(self) -> int:
@@ -56,7 +56,7 @@ class IncentiveMechanism(ABC):
                      owner: str) -> int:
         """Validate a report; return the amount the reporter takes."""
 
-    def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:
+    def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:  # noqa: B027
         """Record a successful report (mechanisms that keep score)."""
 
     def is_open(self, rec: Contribution, now: float) -> bool:
