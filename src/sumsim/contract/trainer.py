@@ -148,32 +148,30 @@ class CollaborativeTrainer:
         return rec
 
     def refund(self, ctx: CallContext, cid: int) -> int:
-        rec = self._record(ctx, cid)
-        s = ctx.schedule
-        ctx.charge(s.storage(cold_reads=self.model.read_slots(rec.x)))
-        agrees = self.model.predict(rec.x) == rec.y
-        amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
-        ctx.charge(self._claim_gas(ctx, ctx.sender, refund=True) + s.value_transfer)
-        if self.im.per_contribution:
-            rec.claimable -= amount
-            rec.refunded += amount
-        rec.claimed_by.add(ctx.sender)
-        self.im.on_refund(rec, ctx.sender, amount)
-        self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
-        return amount
+        return self._pay_claim(ctx, cid, refund=True)
 
     def report(self, ctx: CallContext, cid: int) -> int:
+        return self._pay_claim(ctx, cid, refund=False)
+
+    def _pay_claim(self, ctx: CallContext, cid: int, *, refund: bool) -> int:
+        """A refund (the author) or a report (anyone): the mechanism decides the amount."""
         rec = self._record(ctx, cid)
         s = ctx.schedule
-        ctx.charge(s.storage(cold_reads=self.model.read_slots(rec.x) + 2))
+        ctx.charge(s.storage(cold_reads=self.model.read_slots(rec.x) + (0 if refund else 2)))
         agrees = self.model.predict(rec.x) == rec.y
-        amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
-        ctx.charge(self._claim_gas(ctx, ctx.sender, refund=False) + s.value_transfer)
+        if refund:
+            amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
+        else:
+            amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
+        ctx.charge(self._claim_gas(ctx, ctx.sender, refund=refund) + s.value_transfer)
         if self.im.per_contribution:
             rec.claimable -= amount
-            rec.taken += amount
+            if refund:
+                rec.refunded += amount
+            else:
+                rec.taken += amount
         rec.claimed_by.add(ctx.sender)
-        self.im.on_report(rec, ctx.sender, amount)
+        (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
         self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
         return amount
 
