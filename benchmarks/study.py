@@ -91,19 +91,23 @@ def section_budget(flip: pl.DataFrame, boundary: pl.DataFrame, imdb: pl.DataFram
         budgets = sorted({k[0] for k in spend})
         lines = []
         for rate in rates:
-            # The budget binds while the attacker spends (nearly) all of it.
+            most = max(spend[(bb, rate)] for bb in budgets)
             binding = [bb for bb in budgets if spend[(bb, rate)] >= 0.9 * bb]
             top = max(budgets)
-            knee = max(binding) if binding else None
+            if binding:
+                binds = (f"the budget binds (the attacker spends at least 90% of it) up to "
+                         f"{max(binding)} ETH; beyond that the attacker cannot spend more at "
+                         f"this rate before the pool runs out, so more budget changes nothing")
+            else:
+                binds = ("no budget binds: the attacker never spends 90% of even the smallest "
+                         "budget, because it drags the model until the model agrees with its "
+                         "labels, after which its deposits come back as refunds")
             lines.append(
-                f"- one attack every {rate:.0f} s: the attacker spends up to "
-                f"{max(spend[(bb, rate)] for bb in budgets):.0f} ETH in all; the budget binds "
-                f"up to {knee} ETH (spend >= 90% of budget) and stops mattering beyond "
-                f"(spend at {top} ETH budget: {spend[(top, rate)]:.0f} ETH). Accuracy damage "
-                f"(time-averaged, vs the same seed without the attacker) rises from "
-                f"{100 * dmg[(min(budgets), rate)]:.1f} to {100 * dmg[(top, rate)]:.1f} points; "
-                f"minimum accuracy falls from {amin[(min(budgets), rate)]:.3f} to "
-                f"{amin[(top, rate)]:.3f}.")
+                f"- One attack every {rate:.0f} s: spend saturates at {most:.0f} ETH; {binds}. "
+                f"Accuracy damage (time-averaged, vs the same seed without the attacker) goes "
+                f"from {100 * dmg[(min(budgets), rate)]:.1f} points at {min(budgets)} ETH to "
+                f"{100 * dmg[(top, rate)]:.1f} points at {top} ETH; minimum accuracy from "
+                f"{amin[(min(budgets), rate)]:.3f} to {amin[(top, rate)]:.3f}.")
         out += [f"### {label}", "", *lines, "",
                 table(df, [b, r], {"acc time-avg": "accuracy.time_avg", "acc min": "accuracy.min",
                                    "damage (pts/100)": "counterfactual.accuracy_damage_time_avg",
@@ -119,13 +123,19 @@ def section_budget(flip: pl.DataFrame, boundary: pl.DataFrame, imdb: pl.DataFram
               "counterfactual.attacker_spend_eth_per_point_lost")
     common = [k for k in f if k in g and f[k] == f[k] and g[k] == g[k]]
     cheaper = sum(g[k] < f[k] for k in common)
+    small = min(k[0] for k in g)
+    fast = min(k[1] for k in g)
+    bdmg = means(boundary, ["agents[1].budget", "agents[1].interval_s.mean"],
+                 "counterfactual.accuracy_damage_time_avg")
     out += [f"Cost per point of accuracy lost: boundary poisoning was cheaper than label "
-            f"flipping in {cheaper} of {len(common)} (budget, rate) cells "
-            f"(medians {pl.Series(list(g.values())).median():.1f} vs "
-            f"{pl.Series(list(f.values())).median():.1f} ETH per point). With a perceptron every "
-            "mistaken update moves the weights by the same step, so a sample near the boundary "
-            "does not move the model further than a random flipped one; its advantage is only "
-            "that the model agrees with it sooner (refunds).", ""]
+            f"flipping in {cheaper} of {len(common)} (budget, rate) cells (medians "
+            f"{pl.Series(list(g.values())).median():.1f} vs "
+            f"{pl.Series(list(f.values())).median():.1f} ETH per point).  Its samples are "
+            "the ones the model is least sure of, so after an update the model tends to agree "
+            "with the wrong label and the deposit comes back as a refund: the budget limits "
+            "the attacker's *net* spend, not how many contributions it can make.  That is why "
+            f"even a {small}-ETH boundary poisoner attacking every {fast:.0f} s removes "
+            f"{100 * bdmg[(small, fast)]:.1f} points of time-averaged accuracy.", ""]
     if imdb is not None:
         out += ["### On IMDB (paper workload)", "",
                 table(imdb, ["agents[1].budget"], {
