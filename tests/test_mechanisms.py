@@ -1,0 +1,1259 @@
+"""The other incentive mechanisms (prediction market, points) and the fee market around them.
+
+1. Prediction-market reward arithmetic: ``compute_rewards`` on hand-worked examples.  A stub model
+   whose test-set predictions are set by the contributions it was updated with makes every
+   contributor's score (the change in the number of correctly classified test samples) known
+   exactly; every round's price, balance moves and remainder are worked out from the rule in
+   the module docstring, never read back from the code under test.
+2. The same market through the chain: start, stakes, a rejected reveal, settlement, collection.
+3. Hypothesis state machines extending the fund invariants (DESIGN section 11) to points and the
+   prediction market.
+4. Points: hand-worked totals through the chain.
+5. Front-running: a mempool watcher outbids a reporter; a bid under a moving base fee waits.
+6. The mechanism-comparison and front-running scenarios run with every wei explained.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from sumsim.agents import FrontRunner, FrontRunnerConfig, Pool, World
+from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
+from sumsim.chain.fees import BaseFeeProcess
+from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.contract.incentives.points import Points
+from sumsim.contract.incentives.prediction_market import (
+    PredictionMarket,
+    compute_rewards,
+    piece_hash,
+)
+from sumsim.data.base import Matrix
+from sumsim.engine import PROVIDER, make_fees, run
+from sumsim.metrics import summary
+from sumsim.models.base import Model, UpdatePlan
+from sumsim.scenario.loader import load_scenario
+
+ROOT = Path(__file__).parents[1]
+TRAINER = "trainer"
+OWNER = "owner"
+GWEI = 10**9
+ETHER = 10**18
+
+NOT_OPEN = "The market is not accepting contributions."
+UNDERSTAKED = "Didn't pay enough for the stake."
+BAD_REVEAL = "Test data doesn't match the committed hash."
+NOT_PROVIDER = "Only the bounty provider can do this."
+WRONG_PHASE = "Not possible in this phase of the market."
+TOO_EARLY = "The participation phase has not ended."
+NOTHING = "There is no reward left to claim."
+NOT_YOURS = "Only the contributor can collect its balance before the wait."
+TOO_SOON = "Not enough time has passed."
+JUDGED = "This contribution has already been judged."
+CLOSED = "The judging window for this contribution has closed."
+OWN = "Can't report your own contribution."
+NOT_AUTHOR = "Only the author can refund a contribution."
+MODEL_AGREES = "The model should not agree with the contribution."
+MODEL_DISAGREES = "The model doesn't agree with your contribution."
+
+
+# -- a model whose test-set predictions the contributions set ---------------------------------
+
+#: Test samples per test piece.  A test row holds one number; the model reads it modulo M, so
+#: every piece of the test set is a copy of the same M samples (with distinct rows, so distinct
+#: hashes).  All labels are 0.
+M = 20
+Y_EVAL = np.zeros(M, dtype=np.int64)
+#: Initial predictions: samples 10..15 are classified correctly, the rest wrongly.
+INITIAL = np.array([0 if 10 <= j <= 15 else 1 for j in range(M)], dtype=np.int64)
+#: What updating on contribution ``[k]`` does: {test sample: new prediction}.
+EFFECTS: dict[int, dict[int, int]] = {
+    1: {0: 0, 1: 0, 2: 0},  # fixes 3 samples: +3
+    2: {10: 1, 11: 1, 12: 1, 13: 1},  # breaks 4 samples: -4
+    3: {3: 0, 4: 0},  # +2
+    4: {5: 0},  # +1
+    5: {14: 1, 15: 1},  # -2
+    6: {6: 0},  # +1
+}
+
+
+class EffectModel(Model):
+    """Stub model: its predictions on the test samples start at ``initial``; an update on
+    ``[k]`` applies ``effects[k]`` (other keys change nothing).  Copies share the effects and
+    the counter of test-set evaluations."""
+
+    kind = "effects"
+
+    def __init__(self, effects: dict[int, dict[int, int]] | None = None,
+                 initial: np.ndarray = INITIAL, m: int = M) -> None:
+        super().__init__(64, 2)
+        self.effects = EFFECTS if effects is None else effects
+        self.m = m
+        self.pred = np.array(initial, dtype=np.int64)
+        self.trained: list[int] = []
+        self.evaluations = [0]
+
+    def copy(self) -> EffectModel:
+        other = copy.copy(self)
+        other.pred = self.pred.copy()
+        other.trained = list(self.trained)
+        return other
+
+    def predict(self, x: np.ndarray) -> int:
+        return 0
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return np.array([1.0, 0.0])
+
+    def confidence(self, x: np.ndarray, label: int) -> float:
+        return float(label == 0)
+
+    def read_slots(self, x: np.ndarray) -> int:
+        return 1
+
+    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
+        return UpdatePlan(0, 1, True)
+
+    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
+        if not plan.trains:
+            return
+        key = int(x[0])
+        self.trained.append(key)
+        for sample, p in self.effects.get(key, {}).items():
+            self.pred[sample] = p
+
+    def predict_many(self, x: Matrix) -> np.ndarray:
+        self.evaluations[0] += 1
+        return self.pred[np.asarray(x)[:, 0].astype(np.int64) % self.m]
+
+    def scores_many(self, x: Matrix) -> np.ndarray:
+        return np.eye(2)[self.predict_many(x)]
+
+    def fit(self, x: Matrix, y: np.ndarray) -> EffectModel:
+        return self
+
+
+def key(k: int) -> np.ndarray:
+    return np.array([k], dtype=np.int64)
+
+
+def eval_piece(k: int = 0, m: int = M) -> tuple[np.ndarray, np.ndarray]:
+    """Piece ``k`` of the test set: rows ``k*m .. k*m + m - 1`` (samples 0..m-1), labels 0."""
+    return np.arange(k * m, (k + 1) * m, dtype=np.float64).reshape(-1, 1), np.zeros(m, np.int64)
+
+
+X_EVAL, _ = eval_piece()
+
+
+def seq(*items: tuple[str, int]) -> list[tuple[str, np.ndarray, int]]:
+    return [(author, key(k), 0) for author, k in items]
+
+
+def rewards(contribs: list[tuple[str, np.ndarray, int]], stakes: dict[str, int], bounty: int,
+            group: bool = True, model: EffectModel | None = None):  # type: ignore[no-untyped-def]
+    res = compute_rewards(contribs, model or EffectModel(), X_EVAL, Y_EVAL, dict(stakes), bounty,
+                          group)
+    assert all(type(v) is int and v >= 0 for v in res.balances.values())
+    assert type(res.bounty_left) is int and res.bounty_left >= 0
+    # every round conserves money exactly
+    assert sum(stakes.values()) + bounty == sum(res.balances.values()) + res.bounty_left
+    return res
+
+
+def rounds(res: Any) -> list[tuple[dict[str, int], str | None, int, int]]:
+    return [(r.scores, r.worst, r.price, r.bounty_left) for r in res.rounds]
+
+
+# -- 1. reward arithmetic ---------------------------------------------------------------------
+
+#: alice fixes 3 samples, mallory breaks 4, bob fixes 2, alice fixes 1 more.
+THREE = seq(("alice", 1), ("mallory", 2), ("bob", 3), ("alice", 4))
+THREE_STAKES = {"alice": 2000, "mallory": 1000, "bob": 1000}
+
+
+class TestRewardArithmetic:
+    def test_the_stub_scores(self) -> None:
+        m = EffectModel()
+        assert int(np.sum(m.predict_many(X_EVAL) == Y_EVAL)) == 6
+        for k, gain in [(1, 3), (2, -4), (3, 2), (4, 1)]:
+            before = int(np.sum(m.predict_many(X_EVAL) == Y_EVAL))
+            m.update(key(k), 0)
+            assert int(np.sum(m.predict_many(X_EVAL) == Y_EVAL)) - before == gain
+
+    def test_price_capped_by_the_harmful_balance(self) -> None:
+        """Bounty 6000.  Round 1: scores alice +4, mallory -4, bob +2 (positive 6); price =
+        min(1000 // 4, 6000 // 6) = 250: alice +1000, bob +500, mallory -1000; bounty left
+        6000 - 1500 + 1000 = 5500.  Round 2 (mallory removed): alice +4, bob +2, nobody
+        negative: price 5500 // 6 = 916, alice +3664, bob +1832, 4 wei left by the division."""
+        res = rewards(THREE, THREE_STAKES, 6000)
+        assert rounds(res) == [
+            ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 250, 5500),
+            ({"alice": 4, "bob": 2}, None, 916, 4),
+        ]
+        assert res.removed == ["mallory"]
+        assert res.balances == {"alice": 2000 + 1000 + 3664, "mallory": 0,
+                                "bob": 1000 + 500 + 1832}
+        assert res.balances == {"alice": 6664, "mallory": 0, "bob": 3332}
+        assert res.bounty_left == 4
+        # the market's product is trained on what survived, in order
+        assert res.model is not None and res.model.trained == [1, 3, 4]
+
+    def test_price_capped_by_the_bounty(self) -> None:
+        """Bounty 1001.  Round 1: price = min(1000 // 4 = 250, 1001 // 6 = 166) = 166:
+        alice +664, bob +332, mallory -664; left 1001 - 996 + 664 = 669.  Round 2: price
+        669 // 6 = 111: alice +444, bob +222; left 669 - 666 = 3.  Mallory keeps 336."""
+        res = rewards(THREE, THREE_STAKES, 1001)
+        assert rounds(res) == [
+            ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 166, 669),
+            ({"alice": 4, "bob": 2}, None, 111, 3),
+        ]
+        assert res.balances == {"alice": 2000 + 664 + 444, "mallory": 1000 - 664,
+                                "bob": 1000 + 332 + 222}
+        assert res.balances == {"alice": 3108, "mallory": 336, "bob": 1554}
+        assert res.bounty_left == 3
+
+    def test_losses_capped_at_the_balance(self) -> None:
+        """A second, milder harmful contributor eve (-2) with a small balance (300).  Round 1:
+        price min(1000 // 4, 6000 // 6) = 250; eve would lose 500 but loses her 300; left
+        6000 - 1500 + 1000 + 300 = 5800.  Round 2: eve is the worst; price min(0 // 2,
+        5800 // 6) = 0: nothing moves, eve is removed.  Round 3: price 5800 // 6 = 966,
+        left 5800 - 5796 = 4."""
+        contribs = seq(("alice", 1), ("mallory", 2), ("eve", 5), ("bob", 3), ("alice", 4))
+        stakes = {"alice": 2000, "mallory": 1000, "eve": 300, "bob": 1000}
+        res = rewards(contribs, stakes, 6000)
+        assert rounds(res) == [
+            ({"alice": 4, "mallory": -4, "eve": -2, "bob": 2}, "mallory", 250, 5800),
+            ({"alice": 4, "eve": -2, "bob": 2}, "eve", 0, 5800),
+            ({"alice": 4, "bob": 2}, None, 966, 4),
+        ]
+        assert res.removed == ["mallory", "eve"]
+        assert res.balances == {"alice": 2000 + 1000 + 3864, "mallory": 0, "eve": 0,
+                                "bob": 1000 + 500 + 1932}
+        assert res.bounty_left == 4
+
+    def test_no_harm_one_round_shares_the_bounty(self) -> None:
+        """alice +4, bob +2: price 1000 // 6 = 166; 1000 - 996 = 4 wei stay in the bounty."""
+        res = rewards(seq(("alice", 1), ("bob", 3), ("alice", 4)),
+                      {"alice": 2000, "bob": 1000}, 1000)
+        assert rounds(res) == [({"alice": 4, "bob": 2}, None, 166, 4)]
+        assert res.balances == {"alice": 2664, "bob": 1332} and res.removed == []
+
+    def test_neutral_contributor_keeps_its_stake(self) -> None:
+        """A contribution that changes nothing scores 0: no gain, no loss, never removed."""
+        res = rewards(seq(("alice", 1), ("carol", 99), ("mallory", 2)),
+                      {"alice": 1000, "carol": 1000, "mallory": 1000}, 300)
+        # round 1: price min(1000 // 4, 300 // 3 = 100) = 100; round 2: 400 // 3 = 133
+        assert rounds(res) == [
+            ({"alice": 3, "carol": 0, "mallory": -4}, "mallory", 100, 400),
+            ({"alice": 3, "carol": 0}, None, 133, 1),
+        ]
+        assert res.balances == {"alice": 1000 + 300 + 399, "carol": 1000, "mallory": 600}
+
+    def test_group_by_contributor_true_vs_false_on_an_interleaved_sequence(self) -> None:
+        """alice, alice, mallory, bob, alice.  Per-contributor totals are the same either way
+        (the per-contribution changes of a run add up to the run's change): alice 3+1+1 = 5,
+        mallory -4, bob +2.  Round 1: price min(1000 // 4, 7000 // 7) = 250, left 7000 - 1750 +
+        1000 = 6250; round 2: 6250 // 7 = 892, left 6.  Grouping only saves evaluations: runs
+        [a a][m][b][a] then [a a][b][a] -> (1 + 4) + (1 + 3) = 9 test-set evaluations,
+        against (1 + 5) + (1 + 4) = 11 one contribution at a time."""
+        contribs = seq(("alice", 1), ("alice", 6), ("mallory", 2), ("bob", 3), ("alice", 4))
+        stakes = {"alice": 3000, "mallory": 1000, "bob": 1000}
+        grouped_model, single_model = EffectModel(), EffectModel()
+        grouped = rewards(contribs, stakes, 7000, group=True, model=grouped_model)
+        single = rewards(contribs, stakes, 7000, group=False, model=single_model)
+        expected = [({"alice": 5, "mallory": -4, "bob": 2}, "mallory", 250, 6250),
+                    ({"alice": 5, "bob": 2}, None, 892, 6)]
+        assert rounds(grouped) == rounds(single) == expected
+        assert grouped.balances == single.balances == {
+            "alice": 3000 + 1250 + 4460, "mallory": 0, "bob": 1000 + 500 + 1784}
+        assert grouped.bounty_left == single.bounty_left == 6
+        assert grouped_model.evaluations[0] == 9
+        assert single_model.evaluations[0] == 11
+
+    def test_ties_charge_the_first_in_order(self) -> None:
+        """dave and eve both score -2: dave, first in order, is charged first."""
+        effects = {**EFFECTS, 7: {16: 0, 17: 0, 18: 0, 19: 0}, 8: {10: 1, 11: 1}}
+        res = rewards(seq(("dave", 8), ("eve", 5), ("alice", 7)),
+                      {"dave": 1000, "eve": 1000, "alice": 1000}, 400,
+                      model=EffectModel(effects))
+        # round 1: price min(1000 // 2, 400 // 4) = 100: alice +400, dave -200, eve -200
+        assert rounds(res)[0] == ({"dave": -2, "eve": -2, "alice": 4}, "dave", 100, 400)
+        # round 2: eve -2, alice +4: price min(800 // 2, 400 // 4) = 100; left 400 - 400 + 200
+        assert rounds(res)[1] == ({"eve": -2, "alice": 4}, "eve", 100, 200)
+        assert rounds(res)[2] == ({"alice": 4}, None, 50, 0)
+        assert res.balances == {"dave": 800, "eve": 600, "alice": 1000 + 400 + 400 + 200}
+
+    def test_product_model_excludes_removed_contributions_when_everyone_is_removed(
+            self) -> None:
+        """When every contributor ends up charged and removed, the market's product must not
+        be trained on the removed (harmful) data: it is the initial model."""
+        res = rewards(seq(("mallory", 2)), {"mallory": 1000}, 100)
+        assert res.removed == ["mallory"]
+        assert res.rounds[0].worst == "mallory" and res.balances["mallory"] < 1000
+        assert res.model is not None
+        assert res.model.trained == [], (
+            f"the product model was trained on removed contributions {res.model.trained}")
+        assert list(res.model.pred) == list(INITIAL)
+
+
+# -- 2. the market through the chain ------------------------------------------------------------
+
+STAKE = 1000
+BOUNTY = 1001
+PARTICIPATION = 100
+WAIT = 500
+GP = 3
+FUNDS = 10**12
+PM_GAS = 2_000_000
+
+
+class PMWorld:
+    """Chain + prediction-market trainer, 1-second blocks; a call sent half a second before
+    the block stamped ``at`` executes with ``now == at``."""
+
+    def __init__(self, pieces: int = 2) -> None:
+        self.env = simpy.Environment()
+        self.chain = Chain(self.env, block_time_s=1, gas_price_wei=GP)
+        self.ledger = self.chain.ledger
+        for a in (PROVIDER, "alice", "bob", "mallory", "dave", OWNER):
+            self.ledger.open(a, FUNDS)
+        self.model = EffectModel()
+        self.im = PredictionMarket(provider=PROVIDER, min_stake=STAKE,
+                                   participation_s=PARTICIPATION, any_address_claim_wait_s=WAIT)
+        self.trainer = CollaborativeTrainer(TRAINER, self.ledger, self.model, self.im, OWNER)
+        self.chain.deploy(self.trainer)
+        self.supply = self.ledger.supply
+        self.pieces = [eval_piece(k) for k in range(pieces)]
+        self.salt = b"provider salt"
+        self.hashes = [piece_hash(x, y, self.salt) for x, y in self.pieces]
+        self.paid_out = 0
+        self.fees: dict[str, int] = {}
+
+    def call(self, at: int, sender: str, method: str, args: tuple[Any, ...],
+             value: int = 0) -> Receipt:
+        assert at - 0.5 >= self.env.now and not self.chain.pending
+        if at - 0.5 > self.env.now:
+            self.env.run(until=at - 0.5)
+        tx = self.chain.submit(Tx(sender, TRAINER, method, args, value, PM_GAS, GP))
+        self.env.run(until=at + 0.5)
+        r = tx.receipt
+        assert r is not None and r.timestamp == at and r.fee == r.gas_used * GP
+        self.fees[sender] = self.fees.get(sender, 0) + r.fee
+        if r.ok and method in ("refund", "report", "collect_bounty"):
+            self.paid_out += r.result
+        self.check_funds()
+        return r
+
+    def bal(self, who: str) -> int:
+        return self.ledger.balances[who]
+
+    def check_funds(self) -> None:
+        bal = self.ledger.balances
+        assert all(type(v) is int and v >= 0 for v in bal.values())
+        assert sum(bal.values()) == self.supply
+        contract = bal[TRAINER]
+        assert contract == self.trainer.data.total_claimable() + self.im.held()
+        stakes = sum(self.im.stakes.values())
+        assert stakes == sum(r.initial_deposit for r in self.trainer.data.records)
+        assert self.im.bounty + stakes == self.paid_out + contract
+
+    def state(self) -> tuple[Any, ...]:
+        recs = tuple((r.id, r.author, r.claimable, r.pooled, frozenset(r.claimed_by))
+                     for r in self.trainer.data.records)
+        return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.state()),
+                dict(self.im.balances), tuple(self.trainer.model.trained),
+                tuple(self.trainer.model.pred))
+
+    def reverted_with_fee_only(self, at: int, sender: str, method: str, args: tuple[Any, ...],
+                               reason: str, value: int = 0) -> Receipt:
+        before = self.state()
+        r = self.call(at, sender, method, args, value)
+        assert r.status == REVERTED and r.reason == reason, r
+        after = self.state()
+        expected = dict(before[0])
+        expected[sender] -= r.fee
+        expected[FEE_SINK] += r.fee
+        assert after[0] == expected
+        assert after[1:] == before[1:]
+        return r
+
+
+def test_prediction_market_through_the_chain() -> None:
+    w = PMWorld()
+    start = 5
+    # nothing is accepted before the market starts, and only the provider starts it
+    w.reverted_with_fee_only(1, "alice", "add_data", (key(1), 0), NOT_OPEN, STAKE)
+    w.reverted_with_fee_only(2, "dave", "start_market", (w.hashes,), NOT_PROVIDER, BOUNTY)
+    w.reverted_with_fee_only(3, PROVIDER, "collect_bounty", (), WRONG_PHASE)
+    r = w.call(start, PROVIDER, "start_market", (w.hashes,), BOUNTY)
+    assert r.ok and r.result == w.im.revealed_index in (0, 1)
+    assert w.bal(TRAINER) == BOUNTY and w.im.held() == BOUNTY and w.im.hashes == w.hashes
+    w.reverted_with_fee_only(6, PROVIDER, "start_market", (w.hashes,), WRONG_PHASE, BOUNTY)
+    # stakes: underpaying reverts; excess comes back; the model is not trained meanwhile
+    w.reverted_with_fee_only(7, "alice", "add_data", (key(1), 0), UNDERSTAKED, STAKE - 1)
+    cids = {}
+    for at, who, k, value in [(8, "alice", 1, STAKE), (9, "mallory", 2, STAKE + 500),
+                              (10, "bob", 3, STAKE), (11, "alice", 4, STAKE)]:
+        before = w.bal(who)
+        r = w.call(at, who, "add_data", (key(k), 0), value)
+        assert r.ok, r
+        assert w.bal(who) == before - STAKE - r.fee
+        cids[k] = r.result
+    assert w.im.stakes == THREE_STAKES
+    assert w.bal(TRAINER) == BOUNTY + 4 * STAKE
+    assert w.trainer.model.trained == []
+    # nothing can be collected during participation
+    w.reverted_with_fee_only(12, "alice", "refund", (cids[1],), WRONG_PHASE)
+    w.reverted_with_fee_only(13, "dave", "report", (cids[2],), WRONG_PHASE)
+    assert w.chain.view(TRAINER, "try", "refund", cids[1], "alice") is None
+    # participation ends at start + 100: ending earlier is too early, adding then is too late
+    end = start + PARTICIPATION
+    w.reverted_with_fee_only(end - 1, PROVIDER, "end_market", (w.pieces, w.salt), TOO_EARLY)
+    w.reverted_with_fee_only(end, "dave", "add_data", (key(6), 0), NOT_OPEN, STAKE)
+    # a wrong reveal (one label flipped; a wrong salt; a piece missing) is rejected
+    x1, y1 = w.pieces[1]
+    tampered = [w.pieces[0], (x1, 1 - y1)]
+    w.reverted_with_fee_only(end + 1, PROVIDER, "end_market", (tampered, w.salt), BAD_REVEAL)
+    w.reverted_with_fee_only(end + 2, PROVIDER, "end_market", (w.pieces, b"other"), BAD_REVEAL)
+    w.reverted_with_fee_only(end + 3, PROVIDER, "end_market", (w.pieces[:1], w.salt),
+                             BAD_REVEAL)
+    w.reverted_with_fee_only(end + 4, "dave", "end_market", (w.pieces, w.salt), NOT_PROVIDER)
+    # the right reveal settles as worked out by hand (one piece hidden = the M samples once)
+    settle_at = end + 5
+    r = w.call(settle_at, PROVIDER, "end_market", (w.pieces, w.salt))
+    assert r.ok and r.result == 2  # rounds
+    assert w.im.balances == {"alice": 3108, "mallory": 336, "bob": 1554}
+    assert w.im.bounty_left == 3
+    assert w.trainer.data.total_claimable() == 0
+    assert sum(rec.pooled for rec in w.trainer.data.records) == 4 * STAKE
+    assert w.trainer.model.trained == [1, 3, 4]  # the product: mallory's data left out
+    w.reverted_with_fee_only(settle_at + 1, PROVIDER, "end_market", (w.pieces, w.salt),
+                             WRONG_PHASE)
+    w.reverted_with_fee_only(settle_at + 2, "dave", "add_data", (key(6), 0), NOT_OPEN, STAKE)
+    # contributors collect exactly their balances (any of their contributions names them)
+    assert w.chain.view(TRAINER, "try", "refund", cids[4], "alice") == 3108
+    for at, who, cid, amount in [(settle_at + 3, "alice", cids[4], 3108),
+                                 (settle_at + 4, "mallory", cids[2], 336)]:
+        before = w.bal(who)
+        r = w.call(at, who, "refund", (cid,))
+        assert r.ok and r.result == amount
+        assert w.bal(who) == before + amount - r.fee
+    w.reverted_with_fee_only(settle_at + 5, "alice", "refund", (cids[1],), NOTHING)
+    w.reverted_with_fee_only(settle_at + 6, "alice", "refund", (cids[4],), NOTHING)
+    w.reverted_with_fee_only(settle_at + 7, "alice", "refund", (cids[3],), NOT_YOURS)
+    # bob does not collect: anyone may take his balance, but only after the wait
+    w.reverted_with_fee_only(settle_at + 8, "dave", "report", (cids[3],), NOT_YOURS)
+    w.reverted_with_fee_only(settle_at + WAIT - 1, "dave", "report", (cids[3],), NOT_YOURS)
+    assert w.chain.view(TRAINER, "try", "report", cids[3], "dave",
+                        float(settle_at + WAIT)) == 1554
+    before = w.bal("dave")
+    r = w.call(settle_at + WAIT, "dave", "report", (cids[3],))
+    assert r.ok and r.result == 1554 and w.bal("dave") == before + 1554 - r.fee
+    w.reverted_with_fee_only(settle_at + WAIT + 1, "bob", "refund", (cids[3],), NOTHING)
+    w.reverted_with_fee_only(settle_at + WAIT + 2, "dave", "report", (cids[2],), NOTHING)
+    # the provider collects what is left of the bounty, once
+    w.reverted_with_fee_only(settle_at + WAIT + 3, "dave", "collect_bounty", (), NOT_PROVIDER)
+    before = w.bal(PROVIDER)
+    r = w.call(settle_at + WAIT + 4, PROVIDER, "collect_bounty", ())
+    assert r.ok and r.result == 3 and w.bal(PROVIDER) == before + 3 - r.fee
+    w.reverted_with_fee_only(settle_at + WAIT + 5, PROVIDER, "collect_bounty", (), NOTHING)
+    # everything paid out: bounty + stakes == 3108 + 336 + 1554 + 3
+    assert w.bal(TRAINER) == 0 and w.im.held() == 0
+    assert w.paid_out == BOUNTY + 4 * STAKE == 3108 + 336 + 1554 + 3
+    # every address ends at its start, minus its fees, minus what it put in, plus what it got
+    got = {PROVIDER: 3 - BOUNTY, "alice": 3108 - 2 * STAKE, "mallory": 336 - STAKE,
+           "bob": -STAKE, "dave": 1554}
+    for who, delta in got.items():
+        assert w.bal(who) == FUNDS + delta - w.fees[who], who
+    assert w.bal(FEE_SINK) == sum(w.fees.values())
+
+
+# -- 3. fund invariants for points and the prediction market --------------------------------------
+
+SM_BLOCK = 12
+SM_AGENTS = ("alice", "bob", "carol")
+SM_FUNDS = 10**12
+SM_GAS = 1_000_000
+SM_T_R, SM_T_A = 60, 360
+SM_STAKE = 10**6
+SM_PARTICIPATION = 480
+SM_WAIT = 360
+SM_M = 6
+SM_ADVANCES = st.sampled_from([1, 11, 12, 13, 48, 59, 60, 61, 120, 239, 240, 241, 300, 359, 360,
+                               361, 720])
+SM_SETTINGS: dict[str, Any] = dict(stateful_step_count=35, deadline=None,
+                                   suppress_health_check=[HealthCheck.too_slow])
+
+
+class FlipModel(Model):
+    """Stub model: predicts ``(bit + len(x)) % 2``; a rule flips ``bit``.  It never trains."""
+
+    kind = "flip"
+
+    def __init__(self) -> None:
+        super().__init__(4, 2)
+        self.bit = 0
+
+    def predict(self, x: np.ndarray) -> int:
+        return (self.bit + len(x)) % 2
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return np.eye(2)[self.predict(x)]
+
+    def confidence(self, x: np.ndarray, label: int) -> float:
+        return float(self.predict(x) == label)
+
+    def read_slots(self, x: np.ndarray) -> int:
+        return 1
+
+    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
+        return UpdatePlan(0, 0, False)
+
+    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
+        pass
+
+    def scores_many(self, x: Matrix) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, x: Matrix, y: np.ndarray) -> FlipModel:
+        return self
+
+
+@dataclass
+class Logged:
+    tx: Tx
+    receipt: Receipt
+    before: tuple[Any, ...]
+    after: tuple[Any, ...]
+    agrees: bool | None
+
+
+class MechanismMachine(RuleBasedStateMachine):
+    """Chain + trainer under random use; every receipt is logged with the state just before and
+    just after it.  Subclasses choose the mechanism and check the receipts against its rules."""
+
+    senders: tuple[str, ...] = (*SM_AGENTS, OWNER)
+
+    def make(self) -> tuple[Model, Any]:
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.env = simpy.Environment()
+        self.chain = Chain(self.env, block_time_s=SM_BLOCK, gas_price_wei=1)
+        self.ledger = self.chain.ledger
+        for a in self.senders:
+            self.ledger.open(a, SM_FUNDS)
+        self.model, self.im = self.make()
+        self.trainer = CollaborativeTrainer(TRAINER, self.ledger, self.model, self.im, OWNER)
+        self.chain.deploy(self.trainer)
+        self.supply = self.ledger.supply
+        self.gas_price = 1
+        self.log: list[Logged] = []
+        self.checked = 0
+        self.snap = self.snapshot()
+        self.chain.block_hooks.append(self._on_block)
+
+    # -- observation ------------------------------------------------------------------------
+    def snapshot(self) -> tuple[Any, ...]:
+        recs = tuple((r.id, r.author, r.y, r.added_time, r.initial_deposit, r.claimable,
+                      r.pooled, frozenset(r.claimed_by)) for r in self.trainer.data.records)
+        return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.state()),
+                copy.deepcopy(getattr(self.im, "balances", None)))
+
+    def _on_block(self, chain: Chain) -> None:
+        self.snap = self.snapshot()
+
+    def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
+        agrees = None
+        if tx.method in ("refund", "report"):
+            rec = self.trainer.data.get(tx.args[0])
+            if rec is not None:
+                agrees = self.trainer.model.predict(rec.x) == rec.y
+        after = self.snapshot()
+        self.log.append(Logged(tx, receipt, self.snap, after, agrees))
+        self.snap = after
+
+    def submit(self, sender: str, method: str, args: tuple[Any, ...], value: int = 0,
+               mine: bool = True) -> None:
+        self.snap = self.snapshot()
+        self.chain.submit(Tx(sender, TRAINER, method, args, value, SM_GAS, self.gas_price,
+                             on_receipt=self._on_receipt))
+        if mine:
+            self.mine()
+
+    def mine(self) -> None:
+        while self.chain.pending:
+            self.env.run(until=(math.floor(self.env.now / SM_BLOCK) + 1) * SM_BLOCK + 0.5)
+
+    def run_to_slot(self, t: float) -> None:
+        """Run the clock so that the next transaction sent executes in the block stamped ``t``
+        (or the next one, when that slot has passed)."""
+        self.mine()
+        target = t - SM_BLOCK / 2
+        if target > self.env.now:
+            self.env.run(until=target)
+
+    def n(self) -> int:
+        return len(self.trainer.data.records)
+
+    def has_contributions(self) -> bool:
+        return self.n() > 0
+
+    def pick(self, cid: int, sender: str, as_author: bool) -> tuple[int, str]:
+        cid %= self.n()
+        return cid, (self.trainer.data.records[cid].author if as_author else sender)
+
+    # -- common rules -------------------------------------------------------------------------
+    @rule(dt=SM_ADVANCES)
+    def advance(self, dt: int) -> None:
+        target = self.env.now + dt
+        if target % SM_BLOCK == 0:
+            target += 0.5
+        self.env.run(until=target)
+
+    @rule(price=st.sampled_from([0, 1, 7, 1000]))
+    def set_gas_price(self, price: int) -> None:
+        self.gas_price = price
+
+    @precondition(has_contributions)
+    @rule(sender=st.sampled_from((*SM_AGENTS, OWNER)), cid=st.integers(0, 40),
+          as_author=st.booleans(), mine=st.booleans())
+    def refund(self, sender: str, cid: int, as_author: bool, mine: bool) -> None:
+        cid, sender = self.pick(cid, sender, as_author)
+        self.submit(sender, "refund", (cid,), mine=mine)
+
+    @precondition(has_contributions)
+    @rule(sender=st.sampled_from((*SM_AGENTS, OWNER)), cid=st.integers(0, 40),
+          as_author=st.sampled_from([True, False, False]), mine=st.booleans())
+    def report(self, sender: str, cid: int, as_author: bool, mine: bool) -> None:
+        cid, sender = self.pick(cid, sender, as_author)
+        self.submit(sender, "report", (cid,), mine=mine)
+
+    def teardown(self) -> None:
+        self.mine()
+        self.funds()
+        self.receipts_follow_the_rules()
+
+    # -- invariants ---------------------------------------------------------------------------
+    @invariant()
+    def funds(self) -> None:
+        bal = self.ledger.balances
+        assert all(type(v) is int and v >= 0 for v in bal.values()), bal
+        assert sum(bal.values()) == self.supply == self.ledger.supply
+        assert bal[TRAINER] == self.trainer.data.total_claimable() + self.im.held()
+        for r in self.trainer.data.records:
+            assert type(r.claimable) is int and r.claimable >= 0
+
+    @invariant()
+    def receipts_follow_the_rules(self) -> None:
+        while self.checked < len(self.log):
+            ev = self.log[self.checked]
+            r = ev.receipt
+            assert r.fee == r.gas_used * ev.tx.gas_price
+            if r.status == REVERTED:
+                self.assert_only_fee(ev, 0)
+                assert ev.after[1:] == ev.before[1:], r
+            self.check(ev)
+            self.checked += 1
+
+    def assert_only_fee(self, ev: Logged, to_sender: int) -> None:
+        """The sender got ``to_sender`` (from the contract) and paid its fee; nothing else moved."""
+        before, after = ev.before[0], ev.after[0]
+        moved = {a: after[a] - before[a] for a in after if after[a] != before[a]}
+        expected = {ev.tx.sender: to_sender - ev.receipt.fee, TRAINER: -to_sender,
+                    FEE_SINK: ev.receipt.fee}
+        assert moved == {a: v for a, v in expected.items() if v}, (ev.tx.method, moved)
+
+    def check(self, ev: Logged) -> None:
+        raise NotImplementedError
+
+
+class PointsMachine(MechanismMachine):
+    GOOD, BAD = 2, 3
+
+    def make(self) -> tuple[Model, Any]:
+        self.judged: dict[int, tuple[str, float]] = {}
+        self.points: dict[str, int] = {}
+        return FlipModel(), Points(refund_wait_s=SM_T_R, any_address_claim_wait_s=SM_T_A,
+                                   points_good=self.GOOD, points_bad=self.BAD)
+
+    @rule(sender=st.sampled_from(SM_AGENTS),
+          features=st.lists(st.integers(0, 3), max_size=3, unique=True),
+          label=st.integers(0, 1), value=st.sampled_from([0, 0, 1, 10**9]), mine=st.booleans())
+    def add(self, sender: str, features: list[int], label: int, value: int, mine: bool) -> None:
+        self.submit(sender, "add_data", (np.array(sorted(features), dtype=np.int64), label),
+                    value, mine)
+
+    @rule(author=st.sampled_from(SM_AGENTS), other=st.sampled_from((*SM_AGENTS, OWNER)),
+          features=st.lists(st.integers(0, 3), max_size=3, unique=True), good=st.booleans(),
+          age=st.sampled_from([48, 60, 72, 180, 348, 360, 372]), by_author=st.booleans(),
+          again=st.booleans())
+    def judge(self, author: str, other: str, features: list[int], good: bool, age: int,
+              by_author: bool, again: bool) -> None:
+        """Add data the model agrees with (or not), then claim it at a chosen age: the author
+        refunds or another address reports (and maybe the other one tries too)."""
+        self.mine()
+        x = np.array(sorted(features), dtype=np.int64)
+        y = self.model.predict(x) if good else 1 - self.model.predict(x)
+        self.submit(author, "add_data", (x, y))
+        cid = self.n() - 1
+        self.run_to_slot(self.trainer.data.records[cid].added_time + age)
+        claims = [(author, "refund"), (other, "report")]
+        if not by_author:
+            claims.reverse()
+        for sender, method in claims[: 1 + again]:
+            self.submit(sender, method, (cid,))
+
+    @rule(v=st.integers(0, 1))
+    def change_model(self, v: int) -> None:
+        self.model.bit = v  # type: ignore[attr-defined]
+        self.snap = self.snapshot()
+
+    @invariant()
+    def points_match(self) -> None:
+        self.receipts_follow_the_rules()
+        assert self.im.points == self.points
+        assert self.im.judged == set(self.judged)
+
+    def check(self, ev: Logged) -> None:
+        tx, r = ev.tx, ev.receipt
+        if tx.method == "add_data":
+            # no deposit: any value sent comes straight back
+            assert r.ok
+            self.assert_only_fee(ev, 0)
+            return
+        cid = tx.args[0]
+        rec = self.trainer.data.records[cid]
+        age = r.timestamp - rec.added_time
+        window = SM_T_R <= age < SM_T_A
+        if tx.method == "refund":
+            allowed = tx.sender == rec.author and cid not in self.judged and window and ev.agrees
+        else:
+            allowed = tx.sender != rec.author and cid not in self.judged and window and \
+                not ev.agrees
+        assert r.ok == bool(allowed), (tx.method, tx.sender, rec.author, age, ev.agrees, r)
+        if not r.ok:
+            return
+        assert r.result == 0
+        self.assert_only_fee(ev, 0)  # no money moves, only the fee
+        self.judged[cid] = (tx.method, r.timestamp)
+        if tx.method == "refund":
+            self.points[tx.sender] = self.points.get(tx.sender, 0) + self.GOOD
+        else:
+            self.points[rec.author] = self.points.get(rec.author, 0) - self.BAD
+
+    @invariant()
+    def no_money_moves_but_fees(self) -> None:
+        self.receipts_follow_the_rules()
+        assert self.ledger.balances[TRAINER] == 0
+        fees: dict[str, int] = {}
+        for ev in self.log[: self.checked]:
+            fees[ev.tx.sender] = fees.get(ev.tx.sender, 0) + ev.receipt.fee
+        for a in self.senders:
+            assert self.ledger.balances[a] == SM_FUNDS - fees.get(a, 0)
+
+
+SM_PIECES = [eval_piece(k, SM_M) for k in range(3)]
+SM_SALT = b"salt"
+SM_HASHES = [piece_hash(x, y, SM_SALT) for x, y in SM_PIECES]
+#: Contribution [k] sets sample k % 6 to (k // 6) % 2 and sample (5k + 1) % 6 to k % 2.
+SM_EFFECTS = {k: {k % SM_M: (k // SM_M) % 2, (5 * k + 1) % SM_M: k % 2} for k in range(12)}
+
+
+class MarketMachine(MechanismMachine):
+    senders = (*SM_AGENTS, OWNER, PROVIDER)
+
+    def make(self) -> tuple[Model, Any]:
+        self.collected: dict[str, int] = {}  # author -> collected from its balance
+        self.bounty_collected = 0
+        self.paid_out = 0
+        self.settled: Any = None
+        model = EffectModel(SM_EFFECTS, np.array([0, 1, 1, 0, 1, 0]), SM_M)
+        return model, PredictionMarket(provider=PROVIDER, min_stake=SM_STAKE,
+                                       participation_s=SM_PARTICIPATION,
+                                       any_address_claim_wait_s=SM_WAIT,
+                                       group_by_contributor=True)
+
+    @initialize(bounty=st.sampled_from([0, 1, 999_999, 5 * 10**6 + 7]), early=st.booleans())
+    def open_market(self, bounty: int, early: bool) -> None:
+        if early:  # otherwise the start rule may open it later (or never)
+            self.submit(PROVIDER, "start_market", (SM_HASHES,), bounty)
+
+    @rule(sender=st.sampled_from([PROVIDER, "alice"]),
+          bounty=st.sampled_from([0, 1, 999_999, 5 * 10**6 + 7]))
+    def start(self, sender: str, bounty: int) -> None:
+        self.submit(sender, "start_market", (SM_HASHES,), bounty)
+
+    def participating(self) -> bool:
+        return self.im.phase == "participation"
+
+    def settled_market(self) -> bool:
+        return self.im.phase == "settled"
+
+    @precondition(participating)
+    @rule(how=st.sampled_from(["right", "right", "label"]), late=st.sampled_from([-12, 0, 0, 12]))
+    def finish(self, how: str, late: int) -> None:
+        """The provider reveals at the end of participation (give or take a block)."""
+        end = math.ceil((self.im.start_time + SM_PARTICIPATION) / SM_BLOCK) * SM_BLOCK
+        self.run_to_slot(end + late)
+        self.end(PROVIDER, how)
+
+    @precondition(settled_market)
+    @rule(late=st.sampled_from([-12, 0, 12]))
+    def wait_for_the_claim_window(self, late: int) -> None:
+        self.run_to_slot(self.im.reward_end + SM_WAIT + late)
+
+    @rule(adds=st.lists(st.tuples(st.sampled_from(SM_AGENTS), st.integers(0, 11),
+                                  st.sampled_from(["exact", "exact", "over", "under"])),
+                        min_size=1, max_size=4), mine=st.booleans())
+    def add(self, adds: list[tuple[str, int, str]], mine: bool) -> None:
+        """One or several stakes sent for the same block."""
+        for sender, k, pay in adds:
+            value = {"exact": SM_STAKE, "over": SM_STAKE + 12_345, "under": SM_STAKE - 1}[pay]
+            self.submit(sender, "add_data", (key(k), k % 2), value, mine=False)
+        if mine:
+            self.mine()
+
+    @precondition(lambda self: self.im.phase == "settled")
+    @rule(cid=st.integers(0, 40), sender=st.sampled_from((*SM_AGENTS, OWNER, PROVIDER)),
+          as_author=st.sampled_from([True, True, False]))
+    def collect(self, cid: int, sender: str, as_author: bool) -> None:
+        """After settlement: a contributor collects its balance (or another address tries)."""
+        if self.n():
+            cid, sender = self.pick(cid, sender, as_author)
+            self.submit(sender, "refund" if sender == self.trainer.data.records[cid].author
+                        else "report", (cid,))
+
+    @rule(sender=st.sampled_from([PROVIDER, PROVIDER, "bob"]),
+          how=st.sampled_from(["right", "right", "label", "salt", "short"]))
+    def end(self, sender: str, how: str) -> None:
+        pieces, salt = list(SM_PIECES), SM_SALT
+        if how == "label":
+            x, y = pieces[0]
+            pieces[0] = (x, 1 - y)
+        elif how == "salt":
+            salt = b"pepper"
+        elif how == "short":
+            pieces = pieces[:2]
+        self.submit(sender, "end_market", (pieces, salt))
+
+    @rule(sender=st.sampled_from([PROVIDER, PROVIDER, "carol"]))
+    def collect_bounty(self, sender: str) -> None:
+        self.submit(sender, "collect_bounty", ())
+
+    @invariant()
+    def money_in_equals_money_out_plus_held(self) -> None:
+        self.receipts_follow_the_rules()
+        stakes = sum(self.im.stakes.values())
+        assert stakes == sum(r.initial_deposit for r in self.trainer.data.records)
+        assert self.im.bounty + stakes == self.paid_out + self.ledger.balances[TRAINER]
+        if self.settled is not None:
+            res = self.settled
+            assert sum(res.balances.values()) + res.bounty_left == self.im.bounty + stakes
+            for a, got in self.collected.items():
+                assert got == res.balances[a] and self.im.balances[a] == 0
+            assert self.bounty_collected in (0, res.bounty_left)
+
+    def check(self, ev: Logged) -> None:
+        tx, r = ev.tx, ev.receipt
+        phase_before = ev.before[2]["phase"]
+        if tx.method == "start_market":
+            assert r.ok == (tx.sender == PROVIDER and phase_before == "init"), r
+            if r.ok:
+                assert self.ledger.balances[TRAINER] >= tx.value
+                self.assert_only_fee(ev, -tx.value)
+        elif tx.method == "add_data":
+            open_ = phase_before == "participation" and \
+                r.timestamp < self.im.start_time + SM_PARTICIPATION
+            assert r.ok == (open_ and tx.value >= SM_STAKE), r
+            if r.ok:
+                self.assert_only_fee(ev, -SM_STAKE)  # the excess came back
+        elif tx.method == "end_market":
+            pieces, salt = tx.args
+            right = salt == SM_SALT and len(pieces) == 3 and all(
+                np.array_equal(p[1], q[1]) for p, q in zip(pieces, SM_PIECES, strict=True))
+            due = r.timestamp >= self.im.start_time + SM_PARTICIPATION
+            assert r.ok == (tx.sender == PROVIDER and phase_before == "participation" and due
+                            and right), r
+            if r.ok:
+                self.assert_only_fee(ev, 0)
+                assert self.im.result is not None
+                self.settled = self.im.result
+                # only contributions that survived trained the product
+                removed = set(self.settled.removed)
+                kept = [int(rec.x[0]) for rec in self.trainer.data.records
+                        if rec.author not in removed]
+                if self.trainer.data.records and len(removed) < len(self.im.stakes):
+                    assert self.trainer.model.trained == kept
+        elif tx.method == "collect_bounty":
+            left = ev.before[2]["bounty_left_wei"]
+            assert r.ok == (tx.sender == PROVIDER and phase_before == "settled" and left > 0), r
+            if r.ok:
+                assert r.result == left and self.bounty_collected == 0
+                self.bounty_collected = r.result
+                self.paid_out += r.result
+                self.assert_only_fee(ev, r.result)
+        else:
+            rec = self.trainer.data.records[tx.args[0]]
+            owed = (ev.before[3] or {}).get(rec.author, 0)
+            if tx.method == "refund":
+                allowed = phase_before == "settled" and tx.sender == rec.author and owed > 0
+            else:
+                allowed = phase_before == "settled" and owed > 0 and \
+                    r.timestamp >= self.im.reward_end + SM_WAIT
+            assert r.ok == allowed, (tx.method, tx.sender, rec.author, owed, r)
+            if r.ok:
+                assert r.result == owed and rec.author not in self.collected
+                self.collected[rec.author] = r.result
+                self.paid_out += r.result
+                self.assert_only_fee(ev, r.result)
+
+
+@pytest.mark.parametrize("machine", [PointsMachine, MarketMachine], ids=["points", "market"])
+def test_fund_invariants(machine: type[MechanismMachine]) -> None:
+    run_state_machine_as_test(machine, settings=settings(max_examples=150, **SM_SETTINGS))
+
+
+# -- 4. points ----------------------------------------------------------------------------------
+
+P_T_R, P_T_A = 100, 300
+
+
+class StubModel(FlipModel):
+    """Predicts what the test says for a sample (``verdicts``), 1 otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verdicts: dict[bytes, int] = {}
+
+    def predict(self, x: np.ndarray) -> int:
+        return self.verdicts.get(np.asarray(x, dtype=np.int64).tobytes(), 1)
+
+
+def test_points_hand_worked() -> None:
+    env = simpy.Environment()
+    chain = Chain(env, block_time_s=1, gas_price_wei=GP)
+    people = ("alice", "bob", "carol", "dave", "mallory")
+    for a in people:
+        chain.ledger.open(a, FUNDS)
+    model = StubModel()
+    im = Points(refund_wait_s=P_T_R, any_address_claim_wait_s=P_T_A, points_good=2,
+                points_bad=3)
+    trainer = CollaborativeTrainer(TRAINER, chain.ledger, model, im, OWNER)
+    chain.deploy(trainer)
+    fees: dict[str, int] = {}
+
+    def call(at: int, sender: str, method: str, args: tuple[Any, ...],
+             value: int = 0) -> Receipt:
+        assert at - 0.5 >= env.now
+        if at - 0.5 > env.now:
+            env.run(until=at - 0.5)
+        tx = chain.submit(Tx(sender, TRAINER, method, args, value, PM_GAS, GP))
+        env.run(until=at + 0.5)
+        assert tx.receipt is not None and tx.receipt.timestamp == at
+        fees[sender] = fees.get(sender, 0) + tx.receipt.fee
+        return tx.receipt
+
+    def ok(r: Receipt) -> None:
+        assert r.status == SUCCESS, r
+
+    def reverted(r: Receipt, reason: str) -> None:
+        assert r.status == REVERTED and r.reason == reason, r
+
+    def add(at: int, who: str, k: int, agreed: bool, value: int = 0) -> int:
+        x = key(k)
+        model.verdicts[x.tobytes()] = 1 if agreed else 0
+        r = call(at, who, "add_data", (x, 1), value)
+        ok(r)
+        return int(r.result)
+
+    c_alice = add(10, "alice", 1, True, value=5000)  # any value sent comes back
+    c_mal = add(20, "mallory", 2, False)
+    c_carol = add(30, "carol", 3, True)
+    c_dave = add(40, "dave", 4, True)
+    assert chain.ledger.balances[TRAINER] == 0
+    assert chain.view(TRAINER, "claim_times", c_alice) == (10 + P_T_R, math.inf)
+
+    # alice: too soon at t_r - 1; +2 at t_r; judged once
+    reverted(call(10 + P_T_R - 1, "alice", "refund", (c_alice,)), TOO_SOON)
+    reverted(call(10 + P_T_R, "bob", "refund", (c_alice,)), NOT_AUTHOR)
+    ok(call(10 + P_T_R + 1, "alice", "refund", (c_alice,)))
+    assert im.points == {"alice": 2}
+    assert not chain.view(TRAINER, "is_open", c_alice)
+    reverted(call(10 + P_T_R + 2, "alice", "refund", (c_alice,)), JUDGED)
+    reverted(call(10 + P_T_R + 3, "bob", "report", (c_alice,)), JUDGED)
+
+    # mallory's contribution: the model disagrees; her refund fails, her own report too;
+    # bob's report costs her 3 points; then it is judged
+    reverted(call(20 + P_T_R - 1, "bob", "report", (c_mal,)), TOO_SOON)
+    reverted(call(20 + P_T_R, "mallory", "refund", (c_mal,)), MODEL_DISAGREES)
+    reverted(call(20 + P_T_R + 1, "mallory", "report", (c_mal,)), OWN)
+    ok(call(20 + P_T_R + 2, "bob", "report", (c_mal,)))
+    assert im.points == {"alice": 2, "mallory": -3}
+    reverted(call(20 + P_T_R + 3, "carol", "report", (c_mal,)), JUDGED)
+    model.verdicts[key(2).tobytes()] = 1  # the model comes round: still judged
+    reverted(call(20 + P_T_R + 4, "mallory", "refund", (c_mal,)), JUDGED)
+
+    # carol's agrees: a report fails; her refund at t_a - 1 is the last moment
+    reverted(call(30 + P_T_R + 10, "bob", "report", (c_carol,)), MODEL_AGREES)
+    assert chain.view(TRAINER, "is_open", c_carol, float(30 + P_T_A - 1))
+    ok(call(30 + P_T_A - 1, "carol", "refund", (c_carol,)))
+
+    # dave waited until t_a: closed, for him and for reporters, whatever the model says
+    assert not chain.view(TRAINER, "is_open", c_dave, float(40 + P_T_A))
+    reverted(call(40 + P_T_A, "dave", "refund", (c_dave,)), CLOSED)
+    model.verdicts[key(4).tobytes()] = 0
+    reverted(call(40 + P_T_A + 1, "bob", "report", (c_dave,)), CLOSED)
+
+    assert im.points == {"alice": 2, "mallory": -3, "carol": 2}
+    assert im.state() == {"points": {"alice": 2, "carol": 2, "mallory": -3}, "judged": 3}
+    assert "dave" not in im.points and "bob" not in im.points
+    # no money moved but fees
+    assert chain.ledger.balances[TRAINER] == 0
+    for a in people:
+        assert chain.ledger.balances[a] == FUNDS - fees.get(a, 0), a
+    assert chain.ledger.balances[FEE_SINK] == sum(fees.values())
+
+
+# -- 5. front-running and the base fee ------------------------------------------------------------
+
+FR_T_R, FR_T_A = 600, 3600
+FR_GAS = 1_000_000
+P = 4 * GWEI
+
+
+def front_running_world(**fees: Any) -> tuple[simpy.Environment, Chain, CollaborativeTrainer,
+                                              FrontRunner]:
+    env = simpy.Environment()
+    chain = Chain(env, block_time_s=12, gas_price_wei=P, **fees)
+    for a in ("alice", "victor", "bob", OWNER):
+        chain.ledger.open(a, ETHER)
+    chain.ledger.open("searcher", ETHER)
+    im = DepositRefundTake(refund_wait_s=FR_T_R, owner_claim_wait_s=FR_T_A,
+                           any_address_claim_wait_s=FR_T_A, cost_weight=10**9)
+    model = StubModel()
+    trainer = CollaborativeTrainer("contract", chain.ledger, model, im, OWNER)
+    chain.deploy(trainer)
+    pool = Pool(np.zeros((1, 4)), np.zeros(1, dtype=np.int64))
+    world = World(env, chain, "contract", pool, FR_GAS)
+    cfg = FrontRunnerConfig.model_validate({"name": "searcher", "kind": "front_runner",
+                                            "balance": 1, "outbid_gwei": 1})
+    searcher = FrontRunner(cfg, world, np.random.default_rng(0))
+    return env, chain, trainer, searcher
+
+
+def send(chain: Chain, sender: str, method: str, args: tuple[Any, ...], value: int = 0,
+         price: int = P) -> Tx:
+    return chain.submit(Tx(sender, "contract", method, args, value, FR_GAS, price))
+
+
+def test_front_runner_outbids_a_report_in_the_same_block() -> None:
+    env, chain, trainer, searcher = front_running_world()
+    bal = chain.ledger.balances
+    add = send(chain, "alice", "add_data", (key(1), 1), 3600 * 10**9)
+    env.run(until=12.5)
+    assert add.receipt is not None and add.receipt.ok
+    d = trainer.data.records[0].initial_deposit
+    assert d == 10**9 * 3600 // math.isqrt(12)  # first add, dt = 12 s
+    # after t_a anyone may take it all: both the victim and the searcher could
+    env.run(until=12 + FR_T_A + 6)
+    victor0, searcher0 = bal["victor"], bal["searcher"]
+    victim = send(chain, "victor", "report", (0,))
+    # the watcher saw it in the mempool and outbid it at once
+    assert len(searcher.races) == 1
+    own = searcher.races[0].own_tx
+    assert own.gas_price == P + GWEI and own.sender == "searcher"
+    assert [t.sender for t in chain.pending] == ["searcher", "victor"]
+    env.run(until=12 + FR_T_A + 12.5)
+    v, o = victim.receipt, own.receipt
+    assert v is not None and o is not None
+    assert v.block == o.block and v.timestamp == o.timestamp == 12 + FR_T_A + 12
+    # the searcher's copy executed first and took the deposit
+    order = [tx for tx, _ in chain.receipts]
+    assert order.index(own) < order.index(victim)
+    assert o.ok and o.result == d
+    assert v.status == REVERTED and v.reason == NOTHING
+    assert v.fee == v.gas_used * P and o.fee == o.gas_used * (P + GWEI)
+    assert bal["victor"] == victor0 - v.fee
+    assert bal["searcher"] == searcher0 + d - o.fee
+    assert trainer.data.records[0].claimable == 0 and bal["contract"] == 0
+    assert searcher.race_summary() == {"races": 1, "won": 1, "lost": 0, "victim_reverted": 1,
+                                       "victim_loss_wei": d + v.fee}
+
+
+def test_front_runner_leaves_reports_it_cannot_take() -> None:
+    """Before t_a only reporters with refunded good data may take: the searcher has none, so
+    it does not race bob's report."""
+    env, chain, trainer, searcher = front_running_world()
+    model = trainer.model
+    assert isinstance(model, StubModel)
+    send(chain, "bob", "add_data", (key(1), 1), 3600 * 10**9)  # bob's good data
+    env.run(until=12.5)
+    send(chain, "alice", "add_data", (key(2), 0), 3600 * 10**9)  # the model says 1: bad
+    env.run(until=24.5)
+    env.run(until=12 + FR_T_R + 6)
+    refund = send(chain, "bob", "refund", (0,))
+    env.run(until=12 + FR_T_R + 12.5)
+    assert refund.receipt is not None and refund.receipt.ok
+    assert trainer.im.num_valid == {"bob": 1}
+    env.run(until=24 + FR_T_R + 30)
+    assert chain.view("contract", "try", "report", 1, "searcher") is None
+    report = send(chain, "bob", "report", (1,))
+    env.run(until=env.now + 12)
+    assert searcher.races == []
+    assert report.receipt is not None and report.receipt.ok
+    assert report.receipt.result == trainer.data.records[1].initial_deposit
+
+
+def test_a_bid_under_the_base_fee_waits_until_the_fee_drops() -> None:
+    """No background demand: every slot the base fee falls by 1/8 (fullness 0, target 0.5):
+    100 -> 87.5 -> 76.56 -> 66.99 -> 58.62 -> 51.29 -> 44.88 gwei.  A 50-gwei bid sent at
+    t = 5 is deferred at the slots 12 .. 72 and included at 84, paying its own bid."""
+    fees = BaseFeeProcess(100 * GWEI, 373.0, np.random.default_rng(3), min_wei=10 * GWEI,
+                          max_wei=200 * GWEI, background=0.0, background_sd=0.0)
+    env, chain, trainer, _ = front_running_world(fees=fees)
+    env.run(until=5)
+    tx = send(chain, "alice", "add_data", (key(1), 1), 3600 * 10**9, price=50 * GWEI)
+    for k in range(1, 7):
+        env.run(until=12 * k + 0.5)
+        assert tx.receipt is None and chain.pending == [tx], k
+        assert chain.gas_price_wei == pytest.approx(100 * GWEI * 0.875**k, abs=10)
+        assert chain.gas_price_wei > 50 * GWEI or k == 6
+    env.run(until=84.5)
+    r = tx.receipt
+    assert r is not None and r.ok and r.timestamp == 84 and r.block == 1
+    assert r.fee == r.gas_used * 50 * GWEI
+    # the including block was (almost) empty: fullness gas_used / block gas limit
+    full = r.gas_used / chain.block_gas_limit
+    assert chain.gas_price_wei == pytest.approx(100 * GWEI * 0.875**6 * (0.875 + full / 4),
+                                                abs=10)
+    # much later, a 10-gwei bid: the first slot still sees the old fee (39.3 gwei) and defers
+    # it; the thousands of empty slots since are then applied and the fee hits its minimum;
+    # the next slot includes it
+    env.run(until=100_000)
+    late = send(chain, "alice", "add_data", (key(2), 1), 3600 * 10**9, price=10 * GWEI)
+    env.run(until=100_008.5)
+    assert late.receipt is None and chain.gas_price_wei == 10 * GWEI
+    env.run(until=100_020.5)
+    assert late.receipt is not None and late.receipt.ok and late.receipt.timestamp == 100_020
+    assert chain.gas_price_wei == 10 * GWEI
+
+
+def drive(fees: BaseFeeProcess, seed: int) -> list[tuple[int, float]]:
+    """Advance ``fees`` along a fixed random path of gaps and fullness levels."""
+    rng = np.random.default_rng(seed)
+    now, out = 0.0, []
+    for _ in range(1500):
+        slots = int(rng.choice([1, 1, 1, 2, 5, 40]))
+        now += 12 * slots
+        fees.advance(now, slots, float(rng.random()))
+        out.append((fees.base_fee, fees.eth_usd))
+    return out
+
+
+def test_base_fee_is_bounded_and_reproducible() -> None:
+    def process(seed: int) -> BaseFeeProcess:
+        return BaseFeeProcess(20 * GWEI, 373.0, np.random.default_rng(seed), min_wei=GWEI,
+                              max_wei=200 * GWEI, background=0.5, background_sd=0.3,
+                              shock_sd=0.4, eth_usd_volatility=0.1)
+
+    a, b, c = drive(process(7), 0), drive(process(7), 0), drive(process(8), 0)
+    assert a == b
+    assert a != c
+    for path in (a, c):
+        fees = [f for f, _ in path]
+        assert all(type(f) is int and GWEI <= f <= 200 * GWEI for f in fees)
+        assert min(fees) == GWEI and max(fees) == 200 * GWEI  # both bounds are reached
+        assert all(e > 0 for _, e in path)
+    # the scenario's fee process: the same seed gives the same path
+    sc = load_scenario(ROOT / "scenarios/front-running.toml")
+    f1, f2, f3 = (make_fees(sc.chain, s) for s in (1, 1, 2))
+    assert isinstance(f1, BaseFeeProcess)
+    assert (f1.min_wei, f1.max_wei, f1.base_fee) == (GWEI, 200 * GWEI, 4 * GWEI)
+    p1, p2, p3 = drive(f1, 5), drive(f2, 5), drive(f3, 5)
+    assert p1 == p2 and p1 != p3
+    assert all(GWEI <= f <= 200 * GWEI for f, _ in p1 + p3)
+
+
+# -- 6. the comparison scenarios ---------------------------------------------------------------
+
+
+def short_run(name: str, **overrides: Any):  # type: ignore[no-untyped-def]
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.toml",
+                       {"metrics.counterfactual": False, "metrics.baseline": False,
+                        "data.max_pool": 300, **overrides})
+    res = run(sc)
+    return res, summary(res)
+
+
+def assert_every_wei_explained(res: Any, s: dict[str, Any]) -> None:
+    c = s["contract"]
+    assert c["unexplained_wei"] == 0
+    assert c["final_balance_wei"] == c["claimable_wei"] + c["held_by_mechanism_wei"]
+    for name, a in s["agents"].items():
+        assert a["unexplained_wei"] == 0, name
+    assert s["supply"]["initial_wei"] == s["supply"]["final_total_wei"]
+    assert s["supply"]["fee_sink_wei"] == s["gas"]["fees_wei"] > 0
+    assert not res.chain.pending
+    assert all(a.done() for a in res.agents)
+
+
+@pytest.mark.parametrize("name", ["mechanisms-drt", "mechanisms-prediction-market",
+                                  "mechanisms-points", "front-running"])
+def test_comparison_scenarios_explain_every_wei(name: str) -> None:
+    res, s = short_run(name)
+    assert_every_wei_explained(res, s)
+    assert s["pool"]["size"] == 300
+    inc = s["incentive"]
+    if name == "mechanisms-points":
+        # no money at stake: every address ends at its start minus its fees
+        assert s["contract"]["final_balance_wei"] == 0
+        for a in s["agents"].values():
+            assert a["final_wei"] == a["start_wei"] - a["fees_wei"]
+            assert a["deposits_wei"] == a["refunds_wei"] == a["takes_wei"] == 0
+        assert inc["judged"] > 0 and inc["points"]
+    elif name == "mechanisms-prediction-market":
+        assert inc["phase"] == "settled"
+        stakes = sum(inc["stakes_wei"].values())
+        bounty = inc["bounty_wei"]
+        after = inc["balances_after_rewards_wei"]
+        assert sum(after.values()) + inc["rounds"][-1]["bounty_left_wei"] == bounty + stakes
+        # everything was collected: contributors their balances, the provider the rest
+        assert s["contract"]["final_balance_wei"] == 0
+        collected = sum(a["refunds_wei"] + a["takes_wei"] for a in s["agents"].values())
+        assert collected == sum(after.values())
+        provider_fees = sum(r.fee for tx, r in res.chain.receipts if tx.sender == PROVIDER)
+        start = res.scenario.incentive.bounty + res.scenario.incentive.provider_gas
+        left = inc["rounds"][-1]["bounty_left_wei"]
+        assert res.chain.ledger.balances[PROVIDER] == start - bounty - provider_fees + left
+    elif name == "front-running":
+        fr = s["front_running"]["searcher"]
+        assert fr["races"] > 0 and fr["won"] > 0 and fr["victim_reverted"] > 0
+        assert fr["victim_loss_wei"] > 0
+        assert s["agents"]["searcher"]["profit_wei"] > 0
+
+
+def test_prediction_market_scenario_rejects_a_wrong_reveal() -> None:
+    res, s = short_run("mechanisms-prediction-market",
+                       **{"incentive.reveal_wrong_piece": True})
+    assert_every_wei_explained(res, s)
+    assert s["transactions"]["revert_reasons"].get(BAD_REVEAL) == 1
+    assert s["incentive"]["phase"] == "settled"
