@@ -126,7 +126,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
             numeric = all(isinstance(v, int | float) for v in xs)
             pos = xs if numeric else list(range(len(xs)))
             mean, ci = agg["mean"].to_numpy(), agg["ci"].to_numpy()
-            label = None if h is None else f"{hue.removeprefix('param:')} = {h}"
+            label = None if hue is None else f"{hue.removeprefix('param:')} = {h}"
             ax.plot(pos, mean, marker="o", lw=1.6, label=label)
             ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
             if not numeric:
@@ -140,8 +140,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
             ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"{_slug(metric)}_vs_{_slug(x)}.png"
-        atomic_write(path, lambda p, f=fig: f.savefig(p, dpi=110, format="png",
-                                                       metadata={"Software": None}))
+        _save(fig, path)
         plt.close(fig)
         written.append(path)
         if hue is not None:
@@ -165,11 +164,17 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
             ax.set_title(f"{metric} (mean over seeds)", fontsize=10)
             fig.tight_layout()
             path = out_dir / f"{_slug(metric)}_heatmap.png"
-            atomic_write(path, lambda p, f=fig: f.savefig(p, dpi=110, format="png",
-                                                           metadata={"Software": None}))
+            _save(fig, path)
             plt.close(fig)
             written.append(path)
     return written
+
+
+def _save(fig: Any, path: Path) -> None:
+    def write(p: Path) -> None:
+        fig.savefig(p, dpi=110, format="png", metadata={"Software": None})
+
+    atomic_write(path, write)
 
 
 def _slug(name: str) -> str:

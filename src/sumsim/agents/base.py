@@ -20,7 +20,7 @@ from pydantic import Field
 from sumsim.chain import Chain, Receipt, Tx
 from sumsim.data.base import Matrix, row
 from sumsim.scenario.schema import Section
-from sumsim.scenario.units import Distribution, Ether, Gwei
+from sumsim.scenario.units import Distribution, Ether, Exponential, Gwei
 
 
 class AgentConfig(Section):
@@ -32,7 +32,7 @@ class AgentConfig(Section):
     max_deposit: Ether | None = Field(None, description="Skip a turn when the required "
                                       "deposit is above this (ether); default: no cap.")
     interval_s: Distribution = Field(
-        default_factory=lambda: {"dist": "exponential", "mean": 3600},
+        default_factory=lambda: Exponential(dist="exponential", mean=3600),
         description="Time between the agent's turns.")
     start_s: float = Field(0, ge=0, description="First turn no earlier than this.")
     stop_s: float | None = Field(None, ge=0, description="No new contributions after this.")

@@ -63,7 +63,7 @@ class SybilConfig(AgentConfig):
                 err = e.errors()[0]
                 msg = err["msg"].removeprefix("Value error, ")
                 raise FieldError(msg, "strategy", *err["loc"]) from None
-        return out
+        return out  # type: ignore[return-value]
 
 
 class Sybil(Attacker):

@@ -6,6 +6,7 @@ Every public method validates and charges all its gas before it writes anything,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -51,9 +52,10 @@ class CollaborativeTrainer:
         self.gates: list[Gate] = []
         #: Receives contributions a gate sent to human review.
         self.reviewer: Reviewer | None = None
-        self._dispatch = {"add_data": self.add_data, "refund": self.refund, "report": self.report,
-                          "start_market": self.start_market, "end_market": self.end_market,
-                          "collect_bounty": self.collect_bounty}
+        self._dispatch: dict[str, Callable[..., Any]] = {
+            "add_data": self.add_data, "refund": self.refund, "report": self.report,
+            "start_market": self.start_market, "end_market": self.end_market,
+            "collect_bounty": self.collect_bounty}
 
     # -- transactions --------------------------------------------------------------------
     def execute(self, ctx: CallContext, method: str, args: tuple[Any, ...]) -> Any:

@@ -8,11 +8,13 @@ whose rows are those index arrays.  Dense data are float matrices (numeric CSV c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 from scipy import sparse
 
-Matrix = sparse.csr_matrix | np.ndarray
+#: A sample matrix: binary CSR (sparse) or a float array (dense).
+Matrix: TypeAlias = Any
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import simpy
 from pydantic import Field
 
 from sumsim.defenses.base import DefenseConfig, Gate, Verdict
-from sumsim.scenario.units import Distribution, Ether
+from sumsim.scenario.units import Distribution, Ether, Exponential
 
 if TYPE_CHECKING:
     from sumsim.chain.chain import CallContext
@@ -30,10 +30,11 @@ class ReviewQueueConfig(DefenseConfig):
     kind: Literal["review_queue"]
     capacity: int = Field(1, ge=1, description="Reviewers working in parallel.")
     service_s: Distribution = Field(
-        default_factory=lambda: {"dist": "exponential", "mean": 1800},
+        default_factory=lambda: Exponential(dist="exponential", mean=1800),
         description="Time one review takes.")
     accuracy: float = Field(0.95, ge=0, le=1, description="Chance a reviewer judges right.")
-    cost_per_review: Ether = Field("0.5", description="Ether per review (off-chain cost).")
+    cost_per_review: Ether = Field(  # type: ignore[assignment]
+        "0.5", description="Ether per review (off-chain cost).")
     sample_share: float = Field(0.0, ge=0, le=1, description="Share of all contributions "
                                 "sent to review (besides those other defenses flag).")
     forfeit_to: Literal["owner", "fee_sink"] = Field(

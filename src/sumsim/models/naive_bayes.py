@@ -42,7 +42,7 @@ class NaiveBayes(Model):
     def scores(self, x: np.ndarray) -> np.ndarray:
         if self.sparse_input:
             ll = np.log(self.feature_counts[:, x] + self.alpha).sum(axis=1)
-            n = len(x)
+            n: float = len(x)
         else:
             ll = np.log(self.feature_counts + self.alpha) @ x
             n = float(np.sum(x))

@@ -120,7 +120,7 @@ class Perceptron(Model):
 
     def _fit(self, x: Matrix, y: np.ndarray) -> None:
         self.w[:] = 0
-        self.b = self.w.dtype.type(0)
+        self.b = self.w.dtype.type(0)  # type: ignore[assignment]
         mat = as_matrix(x)
         y = np.asarray(y)
         if not sparse.issparse(mat):
@@ -141,4 +141,4 @@ class Perceptron(Model):
                     step = lr if label == 1 else -lr
                     w[xi] += step
                     b += step
-        self.b = w.dtype.type(b)
+        self.b = w.dtype.type(b)  # type: ignore[assignment,arg-type]

@@ -137,7 +137,7 @@ class DRTSection(Section):
     owner_claim_wait_s: float | None = Field(
         None, ge=0, description="t_o; default: equal to any_address_claim_wait_s")
     any_address_claim_wait_s: float = Field(777_600, ge=0, description="t_a")
-    cost_weight: Ether = Field("0.016666666666666666",
+    cost_weight: Ether = Field("0.016666666666666666",  # type: ignore[assignment]
                                description="w (ether): deposit = w * 3600 // isqrt(dt)")
     owner: str | None = Field(None, description="Agent name owning the contract; default: a "
                               "separate 'owner' address that does not act.")
@@ -206,6 +206,9 @@ class MetricsSection(Section):
 
 
 class ScenarioBase(Section):
+    #: Replaced in `scenario_model` by unions over the registered strategies.
+    agents: list[Any] = Field(default_factory=list)
+    defenses: list[Any] = Field(default_factory=list)
     scenario: ScenarioSection = Field(default_factory=ScenarioSection)
     chain: ChainSection = Field(default_factory=ChainSection)
     data: DataSection = Field(default_factory=DataSection)
@@ -255,9 +258,11 @@ def _union(table: dict[str, Any]) -> Any:
 def scenario_model() -> type[ScenarioBase]:
     """The full Scenario model, with agent and defense unions over what is registered."""
     load_plugins()
+    agent = _union(AGENTS)
+    defense = _union(DEFENSES)
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Scenario",
         __base__=ScenarioBase,
-        agents=(list[_union(AGENTS)], Field(min_length=1)),
-        defenses=(list[_union(DEFENSES)], Field(default_factory=list)),
+        agents=(list[agent], Field(min_length=1)),  # type: ignore[valid-type]
+        defenses=(list[defense], Field(default_factory=list)),  # type: ignore[valid-type]
     )

@@ -11,10 +11,13 @@ Phases:
    reverts ("Test data doesn't match the committed hash.").
 4. **Rewards** (provider): rounds.  Each round starts from the initial model, replays the
    remaining contributions in order and scores each contributor by the change in the number of
-   correctly classified hidden test samples its contributions cause (per contribution, or per
-   run of consecutive contributions by the same address when ``group_by_contributor``).  If some
-   score is negative, the worst scorer ``w`` is charged: a price ``p`` (wei per test sample) is
-   set to ``min(balance[w] // -score[w], bounty_left // sum of positive scores)``; every
+   correctly classified hidden test samples its contributions cause.  The test set is evaluated
+   after every contribution, or only when the contributing address changes
+   (``group_by_contributor``): the scores are the same either way (the changes add up), the
+   grouping only saves evaluations, as on a chain it would save gas.  If some score is
+   negative, the worst scorer ``w`` is charged: a price ``p`` (wei per test sample) is set to
+   ``balance[w] // -score[w]``, capped at ``bounty_left // sum of positive scores`` when
+   anyone gains (gains are paid from the bounty); every
    participant's balance moves by ``score * p`` (losses capped at the balance), gains are paid
    from the bounty and losses go back into it, and ``w``'s contributions are removed.  When no
    score is negative, the positive scorers share what is left at ``p = bounty_left // sum of
@@ -106,12 +109,14 @@ def compute_rewards(contributions: Sequence[tuple[str, np.ndarray, int]], initia
                 scores[author] = scores.get(author, 0) + cur - prev
                 prev = cur
         positive = sum(s for s in scores.values() if s > 0)
-        worst = min(scores, key=lambda a: scores[a])  # first in order among equals
-        if scores[worst] < 0:
-            price = min(balances[worst] // -scores[worst], left // max(1, positive))
+        lowest = min(scores, key=lambda a: scores[a])  # the first among equals
+        worst: str | None = lowest if scores[lowest] < 0 else None
+        if worst is not None:
+            price = balances[lowest] // -scores[lowest]
+            if positive:  # gains are paid from the bounty: never promise more than is left
+                price = min(price, left // positive)
         else:
             price = left // max(1, positive)
-            worst = None
         for a, s in scores.items():
             delta = max(s * price, -balances[a])
             balances[a] += delta
@@ -122,7 +127,9 @@ def compute_rewards(contributions: Sequence[tuple[str, np.ndarray, int]], initia
         result.removed.append(worst)
         remaining = [c for c in remaining if c[0] != worst]
     result.bounty_left = left
-    result.model = model
+    # After a `break`, `model` holds exactly the surviving contributions; if everyone was
+    # removed, the product is the initial model.
+    result.model = model if remaining else initial.copy()
     return result
 
 
