@@ -17,14 +17,15 @@ next to each timing: other work on the machine slows the parallel executors firs
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
-import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import tomli_w
 from _results import machine, record, stamp
 
@@ -54,32 +55,85 @@ def command_args(args: argparse.Namespace) -> str:
                                                   ("repeat", args.repeat, 1)) if v != d)
 
 
+def per_wall(cpu: list[float], walls: list[float]) -> str:
+    return ", ".join(f"{c / w:.2f}" for c, w in zip(cpu, walls, strict=True))
+
+
 def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def time_one(path: Path, out: Path, executor: str, workers: int) -> tuple[float, Any, float]:
-    """Wall seconds of one sweep into a fresh folder, its table, and the summed run times."""
-    from sumsim.sweep import MANIFEST, load_sweep, run_sweep
+class CPUMeter:
+    """CPU seconds used by this process and every process under it (the process pool's
+    forkserver and workers, Dask's scheduler, nannies and workers), sampled every 0.1 s, and by
+    the whole machine; ``other`` is what the rest of the machine used meanwhile."""
 
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.base: dict[tuple[int, float], float] = {}
+        self.last: dict[tuple[int, float], float] = {}
+        self.stop = threading.Event()
+        self._sample(self.base)
+        self.machine = self._machine()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _machine() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+    def _sample(self, into: dict[tuple[int, float], float]) -> None:
+        procs = [self.me]
+        with contextlib.suppress(psutil.Error):
+            procs += self.me.children(recursive=True)
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                into[(p.pid, p.create_time())] = t.user + t.system
+            except psutil.Error:
+                pass
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            self._sample(self.last)
+
+    def finish(self) -> tuple[float, float]:
+        """(CPU seconds of this process tree, CPU seconds of everything else)."""
+        self.stop.set()
+        self.thread.join()
+        self._sample(self.last)
+        ours = sum(v - self.base.get(k, 0.0) for k, v in self.last.items())
+        return ours, max(0.0, self._machine() - self.machine - ours)
+
+
+def time_one(path: Path, out: Path, executor: str, workers: int
+             ) -> tuple[float, Any, float, float]:
+    """Wall seconds of one sweep into a fresh folder, its table, and the CPU seconds used by
+    the sweep's processes and by other work on the machine meanwhile."""
+    from sumsim.sweep import load_sweep, run_sweep
+
+    meter = CPUMeter()
     start = time.perf_counter()
     df = run_sweep(load_sweep(path), out, executor=executor,  # type: ignore[arg-type]
                    workers=workers)
     wall = time.perf_counter() - start
-    runs = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["runs"]
-    return wall, df, sum(r["elapsed_s"] for r in runs)
+    ours, other = meter.finish()
+    return wall, df, ours, other
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--values", type=int, default=10, help="budget values (default 10)")
     p.add_argument("--seeds", type=int, default=10, help="seeds per value (default 10)")
-    p.add_argument("--repeat", type=int, default=1, help="timings per executor (median)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="timings per executor, interleaved; the best is reported")
     p.add_argument("--record", action="store_true")
     args = p.parse_args(argv)
     n = args.values * args.seeds
     walls: dict[str, list[float]] = {}
-    busy: dict[str, float] = {}
+    cpu: dict[str, list[float]] = {}
+    other: dict[str, list[float]] = {}
     loads: dict[str, list[str]] = {}
     tables: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="sumsim-bench-") as tmp:
@@ -87,20 +141,21 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.repeat):
             for label, executor, workers in CONFIGS:
                 before = load()
-                wall, df, run_s = time_one(path, Path(tmp) / f"{executor}-{workers}-{k}",
+                wall, df, used, rest = time_one(path, Path(tmp) / f"{executor}-{workers}-{k}",
                                            executor, workers)
                 walls.setdefault(label, []).append(wall)
-                busy[label] = run_s
+                cpu.setdefault(label, []).append(used)
+                other.setdefault(label, []).append(rest)
                 loads.setdefault(label, []).append(f"{before} -> {load()}")
                 tables[label] = df
-                print(f"{label}: {wall:.2f} s ({n / wall:.2f} runs/s), load {loads[label][-1]}",
-                      flush=True)
+                print(f"{label}: {wall:.2f} s ({n / wall:.2f} runs/s), cores used: "
+                      f"{used / wall:.2f} by the sweep, {rest / wall:.2f} by other work; load "
+                      f"{loads[label][-1]}", flush=True)
     first = next(iter(tables.values()))
     same = all(df.equals(first) for df in tables.values())
     failed = sum(int((df["status"] != "ok").sum()) for df in tables.values())
-    wall = {label: statistics.median(w) for label, w in walls.items()}
+    wall = {label: min(w) for label, w in walls.items()}
     local, p1, p2, dask = (wall[label] for label, _, _ in CONFIGS)
-    run_mean = busy[CONFIGS[0][0]] / n
     lines = [
         f"## {TITLE}", "",
         f"- Date: {stamp()}",
@@ -108,14 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         f"- Machine: {machine()}",
         f"- Workload: the bundled quickstart without its counterfactual, {args.values} values "
         f"of `agents[1].budget` x {args.seeds} seeds = {n} runs, each into a fresh sweep folder "
-        "(manifest rewritten after every run, Parquet table at the end); mean run "
-        f"{run_mean:.2f} s in-process",
+        "(manifest rewritten after every run, Parquet table at the end)",
         "- Load average (1/5/15 min) at start -> end of each timing: "
         + "; ".join(f"{label}: {', '.join(loads[label])}" for label, _, _ in CONFIGS),
         "",
-        f"| executor | wall time{' (median)' if args.repeat > 1 else ''} | runs/s |",
-        "| --- | ---: | ---: |",
-        *(f"| {label} | {wall[label]:.2f} s | {n / wall[label]:.2f} |" for label, _, _ in CONFIGS),
+        f"| executor | wall time{f' (best of {args.repeat})' if args.repeat > 1 else ''} | "
+        "runs/s | every timing | CPU per run | cores used by the sweep | "
+        "cores used by other work |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *(f"| {label} | {wall[label]:.2f} s | {n / wall[label]:.2f} | "
+          f"{', '.join(f'{w:.1f}' for w in walls[label])} s | "
+          f"{1000 * min(cpu[label]) / n:.0f} ms | {per_wall(cpu[label], walls[label])} | "
+          f"{per_wall(other[label], walls[label])} |" for label, _, _ in CONFIGS),
         "",
         "| measure | value |", "| --- | ---: |",
         f"| speed-up, process pool 1 -> 2 workers | {p1 / p2:.2f}x |",
@@ -127,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         f"| failed runs | {failed} |",
         "",
         "The Dask time includes starting and stopping its LocalCluster (scheduler and two "
-        "worker processes); the process pool's includes starting its workers.",
+        "worker processes); the process pool's includes starting its workers.  CPU per run "
+        "counts every process of the sweep (start-up included; the lowest of the timings).  "
+        "Cores used are CPU seconds over wall seconds, for each timing: on this 2-core machine "
+        "the cores that other work took were not there for the sweep, which slows the "
+        "2-worker executors first.",
         "",
     ]
     text = "\n".join(lines)
