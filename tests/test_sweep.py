@@ -63,11 +63,9 @@ def write_sweep(folder: Path, name: str = "sweep.toml", *, base: str = "tiny.tom
     return path
 
 
-def same_content(df: pl.DataFrame, expected: pl.DataFrame) -> bool:
-    """Equal columns (as a set), types and values; the order of the columns is not compared
-    (see `test_resumed_table_has_the_column_order_of_a_clean_one`)."""
-    return sorted(df.columns) == sorted(expected.columns) and \
-        df.select(expected.columns).equals(expected)
+def same_table(df: pl.DataFrame, expected: pl.DataFrame) -> bool:
+    """The same columns in the same order, with the same types and values."""
+    return df.columns == expected.columns and df.equals(expected)
 
 
 def manifest_rows(out: Path) -> list[dict[str, Any]]:
@@ -202,7 +200,7 @@ def test_resume_after_adding_grid_values_runs_only_new_points(tmp_path: Path) ->
     clean = run_sweep(load_sweep(grown), tmp_path / "clean", executor="local")
     assert len(ran) == 2
     assert df["param:agents[1].budget"].to_list() == [50, 50, 100, 100, 1000, 1000]
-    assert same_content(df, clean)
+    assert same_table(df, clean)
 
 
 def test_resume_after_changing_the_sweep_seed_does_not_mix_seeds(tmp_path: Path) -> None:
@@ -246,14 +244,14 @@ def test_interrupted_sweep_resumes_with_only_the_missing_runs(
     all_ids = [t.run_id for t in sweep.tasks]
     assert sorted(second) == sorted(set(all_ids) - set(first))  # the first two were not re-run
     assert_one_row_per_run(out, all_ids)
-    assert same_content(df, clean)
-    assert same_content(pl.read_parquet(out / RESULTS), clean)
+    assert same_table(df, clean)
+    assert same_table(pl.read_parquet(out / RESULTS), clean)
 
     # a third call has nothing left to do and changes nothing
     third: list[str] = []
     again = run_sweep(load_sweep(path), out, executor=executor,  # type: ignore[arg-type]
                       on_row=lambda r: third.append(r["run_id"]))
-    assert third == [] and same_content(again, clean)
+    assert third == [] and same_table(again, clean)
 
 
 def test_resumed_table_has_the_column_order_of_a_clean_one(
@@ -349,7 +347,7 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> No
 
     # a plain rerun leaves the failure alone
     ran: list[str] = []
-    assert same_content(
+    assert same_table(
         run_sweep(sweep, out, executor="local", on_row=lambda r: ran.append(r["run_id"])), df)
     assert ran == []
 
