@@ -326,7 +326,7 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
                                     "source": sweep.source,
                                     "runs": sorted(done.values(), key=lambda r: r["run_index"])})
 
-    bar = _bar(len(sweep.tasks), len(sweep.tasks) - len(todo), progress)
+    bar = _RunsBar(len(sweep.tasks), len(sweep.tasks) - len(todo), progress)
     try:
         if todo:
             for row in EXECUTORS[executor](fn, todo, workers, scheduler):
@@ -344,7 +344,7 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
     return df
 
 
-class _bar:
+class _RunsBar:
     def __init__(self, total: int, completed: int, enabled: bool):
         self.enabled = enabled
         self.failed = 0
