@@ -563,3 +563,22 @@ def test_aggregate_over_seeds_skips_failed_runs() -> None:
         v = np.array(values)
         half = stats.t.ppf(0.975, len(v) - 1) * stats.sem(v)
         assert row["mean"] == pytest.approx(v.mean()) and row["ci"] == pytest.approx(half)
+
+
+def test_resuming_into_a_folder_of_a_different_base_scenario_is_refused(tmp_path: Path) -> None:
+    """Rows depend on the base scenario: a changed base must not reuse old rows silently."""
+    from sumsim.sweep import load_sweep, run_sweep
+
+    base = tmp_path / "base.toml"
+    base.write_text(bundled_text("quickstart"), encoding="utf-8")
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(
+        '[sweep]\nbase = "base.toml"\nseeds = 1\n\n[grid]\n"data.max_pool" = [60]\n'
+        '"metrics.counterfactual" = [false]\n"metrics.baseline" = [false]\n',
+        encoding="utf-8")
+    out = tmp_path / "out"
+    run_sweep(load_sweep(sweep_file), out, executor="local")
+    base.write_text(bundled_text("quickstart").replace("balance = 10_000", "balance = 9_000"),
+                    encoding="utf-8")
+    with pytest.raises(InputError, match="different base scenario"):
+        run_sweep(load_sweep(sweep_file), out, executor="local")

@@ -232,7 +232,7 @@ def _dask(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         client = Client(cluster)
     try:
         futures = client.map(fn, tasks, pure=False)
@@ -263,7 +263,15 @@ class _Bound:
 
 
 # -- the manifest and the table -------------------------------------------------------------
-def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
+def fingerprint(sweep: Sweep) -> str:
+    """What a finished run's row depends on besides its own parameters and seed."""
+    spec = sweep.spec.sweep
+    return hashlib.sha256(_canonical([sweep.base_data, spec.seed, spec.metrics]).encode()
+                          ).hexdigest()[:16]
+
+
+def read_manifest(out: Path, expected: str | None = None) -> dict[str, dict[str, Any]]:
+    """Finished runs recorded in ``out`` (refusing a manifest made by a different sweep)."""
     p = out / MANIFEST
     if not p.exists():
         return {}
@@ -271,6 +279,10 @@ def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InputError(f"corrupt manifest: {e}", source=str(p)) from None
+    found = data.get("fingerprint")
+    if expected is not None and found is not None and found != expected:
+        raise InputError("this folder holds runs of a different base scenario, sweep seed or "
+                         "metric list; use another --out (or remove the folder)", source=str(p))
     return {r["run_id"]: r for r in data.get("runs", [])}
 
 
@@ -311,7 +323,8 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
               on_row: Callable[[dict[str, Any]], None] | None = None) -> pl.DataFrame:
     """Run what the manifest in ``out`` does not have yet; return the full results table."""
     out.mkdir(parents=True, exist_ok=True)
-    done = read_manifest(out)
+    stamp = fingerprint(sweep)
+    done = read_manifest(out, stamp)
     if retry_failed:
         done = {k: v for k, v in done.items() if v["status"] == "ok"}
     known = {t.run_id for t in sweep.tasks}
@@ -323,7 +336,7 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
 
     def save() -> None:
         write_json(out / MANIFEST, {"sweep": sweep.spec.model_dump(mode="json"),
-                                    "source": sweep.source,
+                                    "source": sweep.source, "fingerprint": stamp,
                                     "runs": sorted(done.values(), key=lambda r: r["run_index"])})
 
     bar = _RunsBar(len(sweep.tasks), len(sweep.tasks) - len(todo), progress)
