@@ -141,6 +141,7 @@ class Agent:
         self.world = world
         self.rng = rng
         self.book = ClaimBook()
+        self._views: dict[str, Any] = {}
         self.inflight: set[int] = set()
         self.pending_adds = 0
         #: Deposits plus maximum fees of adds sent but not yet mined.
@@ -167,7 +168,13 @@ class Agent:
         return self.world.chain.gas_price_wei + self.config.gas_tip_gwei
 
     def view(self, method: str, *args: Any) -> Any:
-        return self.world.chain.view(self.world.contract, method, *args)
+        """A free read of the contract at the latest block (what any node would answer)."""
+        chain = self.world.chain
+        fn = self._views.get(method)
+        if fn is None:
+            fn = self._views[method] = getattr(chain.contracts[self.world.contract],
+                                               "view_" + method)
+        return fn(chain.block_timestamp, *args)
 
     def next_block_time(self) -> float:
         bt = self.world.chain.block_time_s
@@ -233,15 +240,20 @@ class Agent:
             if rec.author == self.name or cfg.report or cfg.take_expired:
                 self.book.push(self.view("claim_times", rec.id)[0], rec.id)
         self.book.cursor += len(records)
-        for cid in self.book.pop_due(now):
+        due = self.book.pop_due(now)
+        if not due:
+            return
+        at = self.next_block_time()
+        for cid in due:
             if cid in self.inflight:
                 self.book.push(now + cfg.recheck_s, cid)
                 continue
-            if self.view("is_open", cid, self.next_block_time()):
-                self._consider(self.view("contribution", cid), now)
+            if self.view("is_open", cid, at):
+                self._consider(self.view("contribution", cid), now, at)
 
-    def _consider(self, rec: Any, now: float) -> None:
-        """Refund, report or look again later, deciding by simulating the call (free)."""
+    def _consider(self, rec: Any, now: float, at: float) -> None:
+        """Refund, report or look again later, deciding by simulating the call (free) as if
+        included in the block stamped ``at``."""
         cfg = self.config
         if self.inflight and not self.view("claims_per_contribution"):
             # Balances are per contributor: one claim at a time.
@@ -250,7 +262,6 @@ class Agent:
         _, expiry = self.view("claim_times", rec.id)
         expired = now >= expiry
         mine = rec.author == self.name
-        at = self.next_block_time()
         if mine and cfg.claim_refunds and \
                 self.view("try", "refund", rec.id, self.name, at) is not None:
             self._claim("refund", rec.id)
