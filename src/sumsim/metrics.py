@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from sumsim.engine import RunResult
 
 WEI = pl.Decimal(38, 0)
+_CLAIMS = ("refund", "report")
+#: Methods whose result is the wei they paid to the sender.
+_PAYING = ("refund", "report", "collect_bounty")
 
 
 def _with_wei(df: pl.DataFrame) -> pl.DataFrame:
@@ -112,8 +115,10 @@ def transactions_frame(chain: Chain) -> pl.DataFrame:
         cols["submitted_s"].append(float(tx.submitted_at))
         cols["sender"].append(tx.sender)
         cols["method"].append(tx.method)
-        cid = r.result if tx.method == "add_data" and r.ok else (
-            tx.args[0] if tx.method != "add_data" else None)
+        if tx.method == "add_data":
+            cid = r.result if r.ok else None
+        else:
+            cid = tx.args[0] if tx.method in _CLAIMS else None
         cols["contribution"].append(cid)
         cols["status"].append(r.status)
         cols["reason"].append(r.reason)
@@ -121,7 +126,7 @@ def transactions_frame(chain: Chain) -> pl.DataFrame:
         cols["gas_price_wei"].append(tx.gas_price)
         cols["fee_wei"].append(r.fee)
         cols["value_wei"].append(tx.value)
-        cols["returned_wei"].append(r.result if r.ok and tx.method != "add_data" else 0)
+        cols["returned_wei"].append(r.result if r.ok and tx.method in _PAYING else 0)
     return _with_wei(pl.DataFrame(cols, schema_overrides={
         "contribution": pl.Int64, "gas_price_wei": pl.Int128, "fee_wei": pl.Int128,
         "value_wei": pl.Int128, "returned_wei": pl.Int128, "block": pl.Int64,
