@@ -181,19 +181,6 @@ def test_parquet_numeric_round_trip(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- errors
 
 
-def test_file_missing(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
-        load_table(tmp_path / "nope.csv", label_column="label")
-
-
-def test_unsupported_suffix(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.tsv", "a\tlabel\n1\tx\n")
-    with pytest.raises(
-        DataError, match=r"data\.tsv: unsupported file type '\.tsv'.*\.csv, \.parquet"
-    ):
-        load_table(path, label_column="label")
-
-
 def test_empty_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"empty\.csv: file is empty"):
         load_table(write(tmp_path / "empty.csv", ""), label_column="label")
@@ -219,36 +206,12 @@ def test_corrupt_csv(tmp_path: Path) -> None:
         load_table(unclosed, label_column="label")
 
 
-def test_corrupt_parquet(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.parquet", "this is not parquet")
-    with pytest.raises(DataError, match=r"bad\.parquet: could not parse as Parquet"):
-        load_table(path, label_column="label")
-
-
 def test_label_column_absent_lists_columns(tmp_path: Path) -> None:
     path = write(tmp_path / "reviews.csv", TEXT_CSV)
     with pytest.raises(DataError, match="label column 'sentiment' not found") as info:
         load_table(path, label_column="sentiment", text_column="text")
     assert "available columns: 'id', 'text', 'label'" in str(info.value)
     assert info.value.field == "label_column"
-
-
-def test_text_column_absent(tmp_path: Path) -> None:
-    path = write(tmp_path / "reviews.csv", TEXT_CSV)
-    with pytest.raises(DataError, match="text column 'review' not found.*'id', 'text', 'label'"):
-        load_table(path, label_column="label", text_column="review")
-
-
-def test_feature_column_absent(tmp_path: Path) -> None:
-    path = write(tmp_path / "num.csv", NUMERIC_CSV)
-    with pytest.raises(DataError, match="feature column 'c' not found.*'a', 'b'"):
-        load_table(path, label_column="label", feature_columns=["a", "c"])
-
-
-def test_only_one_class(tmp_path: Path) -> None:
-    path = write(tmp_path / "one.csv", "x,label\n1,yes\n2,yes\n3,yes\n")
-    with pytest.raises(DataError, match=r"one\.csv: label: only one class \('yes'\)"):
-        load_table(path, label_column="label")
 
 
 def test_non_numeric_feature_column(tmp_path: Path) -> None:
@@ -261,30 +224,76 @@ def test_non_numeric_feature_column(tmp_path: Path) -> None:
     assert load_table(path, label_column="label", feature_columns=["x"]).n_features == 1
 
 
-def test_missing_feature_values(tmp_path: Path) -> None:
-    path = write(tmp_path / "holes.csv", "x,label\n1,a\n,b\n3,a\n")
-    with pytest.raises(DataError, match="feature column 'x' has 1 missing value"):
-        load_table(path, label_column="label")
-
-
-def test_null_labels(tmp_path: Path) -> None:
-    path = write(tmp_path / "nulls.csv", "x,label\n1,a\n2,\n3,b\n4,\n")
-    with pytest.raises(
-        DataError, match=r"nulls\.csv: label: 2 missing label\(s\) \(first rows: \[1, 3\]\)"
-    ):
-        load_table(path, label_column="label")
-
-
-def test_only_label_column(tmp_path: Path) -> None:
-    path = write(tmp_path / "bare.csv", "label\na\nb\n")
-    with pytest.raises(DataError, match="no feature columns"):
-        load_table(path, label_column="label")
-
-
-def test_too_few_rows_to_split(tmp_path: Path) -> None:
-    path = write(tmp_path / "tiny.csv", "x,label\n1,a\n2,b\n")
-    with pytest.raises(DataError, match=r"tiny\.csv: 2 row\(s\) are too few to split"):
-        load_table(path, label_column="label", test_fraction=0.9)
+@pytest.mark.parametrize(
+    ("name", "content", "options", "message"),
+    [
+        pytest.param("nope.csv", None, {}, r"nope\.csv: no such file", id="file_missing"),
+        pytest.param(
+            "data.tsv",
+            "a\tlabel\n1\tx\n",
+            {},
+            r"data\.tsv: unsupported file type '\.tsv'.*\.csv, \.parquet",
+            id="unsupported_suffix",
+        ),
+        pytest.param(
+            "bad.parquet",
+            "this is not parquet",
+            {},
+            r"bad\.parquet: could not parse as Parquet",
+            id="corrupt_parquet",
+        ),
+        pytest.param(
+            "reviews.csv",
+            TEXT_CSV,
+            {"text_column": "review"},
+            "text column 'review' not found.*'id', 'text', 'label'",
+            id="text_column_absent",
+        ),
+        pytest.param(
+            "num.csv",
+            NUMERIC_CSV,
+            {"feature_columns": ["a", "c"]},
+            "feature column 'c' not found.*'a', 'b'",
+            id="feature_column_absent",
+        ),
+        pytest.param(
+            "one.csv",
+            "x,label\n1,yes\n2,yes\n3,yes\n",
+            {},
+            r"one\.csv: label: only one class \('yes'\)",
+            id="only_one_class",
+        ),
+        pytest.param(
+            "holes.csv",
+            "x,label\n1,a\n,b\n3,a\n",
+            {},
+            "feature column 'x' has 1 missing value",
+            id="missing_feature_values",
+        ),
+        pytest.param(
+            "nulls.csv",
+            "x,label\n1,a\n2,\n3,b\n4,\n",
+            {},
+            r"nulls\.csv: label: 2 missing label\(s\) \(first rows: \[1, 3\]\)",
+            id="null_labels",
+        ),
+        pytest.param("bare.csv", "label\na\nb\n", {}, "no feature columns", id="only_label_column"),
+        pytest.param(
+            "tiny.csv",
+            "x,label\n1,a\n2,b\n",
+            {"test_fraction": 0.9},
+            r"tiny\.csv: 2 row\(s\) are too few to split",
+            id="too_few_rows_to_split",
+        ),
+    ],
+)
+def test_bad_table(
+    tmp_path: Path, name: str, content: str | None, options: dict, message: str
+) -> None:
+    """One file (none when ``content`` is None) that the loader refuses with ``message``."""
+    path = tmp_path / name if content is None else write(tmp_path / name, content)
+    with pytest.raises(DataError, match=message):
+        load_table(path, label_column="label", **options)
 
 
 @pytest.mark.parametrize(

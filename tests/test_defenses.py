@@ -29,8 +29,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from scipy import sparse
 
+from stubs import BLOCK, GAS_LIMIT, GAS_PRICE, T_A, SmallWorld, csr, perceptron_confidence
 from sumsim.agents import Pool, World
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Ledger, Receipt, Tx
 from sumsim.contract import CollaborativeTrainer, DepositRefundTake
@@ -52,10 +52,6 @@ from sumsim.models import Perceptron
 from sumsim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).parents[1]
-BLOCK = 12
-T_R, T_A = 60, 600
-GAS_LIMIT = 1_000_000
-GAS_PRICE = 1
 FUNDS = 10**15
 W = 10**6  # cost weight: deposits of 3.6e9 // isqrt(dt) wei
 ETHER = 10**18
@@ -66,35 +62,17 @@ LIMITED = "Rate limit exceeded for this address."
 UNDER_REVIEW = "Contribution is under review."
 
 
-def csr(samples: list[list[int]], n_features: int) -> sparse.csr_matrix:
-    indptr, idx = [0], []
-    for s in samples:
-        idx += sorted(s)
-        indptr.append(len(idx))
-    return sparse.csr_matrix((np.ones(len(idx)), np.array(idx, dtype=np.int32),
-                              np.array(indptr)), shape=(len(samples), n_features))
-
-
 def deposit(dt: int) -> int:
     return W * 3600 // (1 if dt == 0 else math.isqrt(dt))
 
 
-def confidence(w: list[int], b: int, x: list[int], label: int) -> float:
-    z = (b + sum(w[i] for i in x)) / math.sqrt(max(1, len(x)))
-    p1 = 1.0 / (1.0 + math.exp(-z))
-    return p1 if label == 1 else 1.0 - p1
-
-
 @dataclass
-class Sim:
-    env: simpy.Environment
-    chain: Chain
-    ledger: Ledger
-    model: Perceptron
-    contract: CollaborativeTrainer
-    world: World
-    wiring: Wiring
+class Sim(SmallWorld):
+    wiring: Wiring = field(init=False)
     gates: list[Gate] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.wiring = Wiring(self.env, self.chain, self.contract, self.world, "owner", 11)
 
     def install(self, *configs: Any) -> list[Gate]:
         kinds = {"confidence_threshold": ConfidenceThreshold, "review_queue": ReviewQueue,
@@ -135,24 +113,8 @@ class Sim:
 def make_sim(n_features: int = 10, w: list[int] | None = None, b: int = 0,
              pool: tuple[list[list[int]], list[int]] = ([[0]], [1]),
              senders: tuple[str, ...] = ("alice", "bob", "carol", "dave")) -> Sim:
-    env = simpy.Environment()
-    ledger = Ledger()
-    for s in senders:
-        ledger.open(s, FUNDS)
-    ledger.open("owner", 0)
-    chain = Chain(env, block_time_s=BLOCK, gas_price_wei=GAS_PRICE, ledger=ledger)
-    model = Perceptron(n_features)
-    if w is not None:
-        model.w[:] = w
-    model.b = np.int64(b)
-    im = DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_A,
-                           any_address_claim_wait_s=T_A, cost_weight=W)
-    contract = CollaborativeTrainer("contract", ledger, model, im, "owner")
-    chain.deploy(contract)
-    p = Pool(csr(pool[0], n_features), np.array(pool[1]))
-    world = World(env, chain, "contract", p, GAS_LIMIT)
-    return Sim(env, chain, ledger, model, contract, world,
-               Wiring(env, chain, contract, world, "owner", 11))
+    return Sim.build(pool[0], pool[1], n_features, w=w, b=b, cost_weight=W, funded=senders,
+                     funds=FUNDS)
 
 
 # -- confidence threshold -------------------------------------------------------------------
@@ -168,8 +130,9 @@ def threshold(value: float, action: str = "reject") -> ConfidenceThresholdConfig
 
 def test_samples_are_uncertain_and_mislabelled() -> None:
     for x, y in CT_SAMPLES:
-        assert 0 < confidence(CT_W, 0, x, y) < 0.5  # the model disagrees, and is not certain
-        assert confidence(CT_W, 0, x, 1 - y) < 1
+        # the model disagrees, and is not certain
+        assert 0 < perceptron_confidence(CT_W, 0, x, y) < 0.5
+        assert perceptron_confidence(CT_W, 0, x, 1 - y) < 1
 
 
 def test_threshold_one_rejects_everything_uncertain_and_charges_only_the_fee() -> None:
@@ -203,7 +166,7 @@ def test_threshold_is_inclusive(value: float, accepted: bool) -> None:
     sim = make_sim(w=CT_W)
     sim.install(threshold(value))
     x = [0, 1]  # 1 - 1 = 0
-    assert confidence(CT_W, 0, x, 0) == 0.5
+    assert perceptron_confidence(CT_W, 0, x, 0) == 0.5
     tx = sim.add(BLOCK, "alice", x, 0)
     assert (tx.receipt.status == SUCCESS) is accepted
 

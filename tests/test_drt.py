@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import simpy
 
+from stubs import VerdictModel
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.contract import CollaborativeTrainer, DepositRefundTake
-from sumsim.data.base import Matrix
-from sumsim.models.base import Model, UpdatePlan
 
 TRAINER = "trainer"
 OWNER = "owner"
@@ -32,46 +31,6 @@ NOT_ENOUGH = "Didn't pay enough for the deposit."
 TOO_SOON = "Not enough time has passed."
 
 
-class StubModel(Model):
-    """A model whose prediction the test sets per sample (``default`` for everything else)."""
-
-    kind = "stub"
-
-    def __init__(self, n_features: int = 16, default: int = 1) -> None:
-        super().__init__(n_features, 2)
-        self.default = default
-        self.verdicts: dict[bytes, int] = {}
-
-    def say(self, x: np.ndarray, label: int) -> None:
-        self.verdicts[np.asarray(x, dtype=np.int64).tobytes()] = label
-
-    def predict(self, x: np.ndarray) -> int:
-        return self.verdicts.get(np.asarray(x, dtype=np.int64).tobytes(), self.default)
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        s = np.zeros(2)
-        s[self.predict(x)] = 1.0
-        return s
-
-    def confidence(self, x: np.ndarray, label: int) -> float:
-        return 1.0 if self.predict(x) == label else 0.0
-
-    def read_slots(self, x: np.ndarray) -> int:
-        return 1
-
-    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
-        return UpdatePlan(0, 0, False)
-
-    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
-        pass
-
-    def scores_many(self, x: Matrix) -> np.ndarray:
-        return np.tile(self.scores(np.array([], dtype=np.int64)), (x.shape[0], 1))
-
-    def fit(self, x: Matrix, y: np.ndarray) -> StubModel:
-        return self
-
-
 class World:
     """A chain with one DRT trainer whose model the test controls; 1-second blocks."""
 
@@ -82,7 +41,7 @@ class World:
         for a in agents:
             self.chain.ledger.open(a, FUNDS)
         self.chain.ledger.open(OWNER, FUNDS)
-        self.model = StubModel()
+        self.model = VerdictModel(16)
         self.im = DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_O,
                                     any_address_claim_wait_s=T_A, cost_weight=w)
         self.trainer = CollaborativeTrainer(TRAINER, self.chain.ledger, self.model, self.im,

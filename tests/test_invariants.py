@@ -33,6 +33,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from stubs import FlipModel, Logged, ReceiptLog
 from sumsim.chain import (
     FEE_SINK,
     REJECTED,
@@ -40,13 +41,11 @@ from sumsim.chain import (
     SUCCESS,
     Chain,
     InsufficientFunds,
-    Receipt,
     Tx,
 )
 from sumsim.contract import CollaborativeTrainer, Contribution, DepositRefundTake
-from sumsim.data.base import Matrix
 from sumsim.models import Perceptron
-from sumsim.models.base import Model, UpdatePlan
+from sumsim.models.base import Model
 
 TRAINER = "trainer"
 OWNER = "owner"
@@ -68,42 +67,6 @@ PAYMENTS = st.sampled_from(["exact", "max", "over", "under", "zero"])
 FEATURES = st.lists(st.integers(0, N_FEATURES - 1), max_size=3, unique=True)
 
 
-class FlipModel(Model):
-    """Stub model: predicts ``(bit + len(x)) % 2``; a rule flips ``bit``.  It never trains."""
-
-    kind = "flip"
-
-    def __init__(self, n_features: int) -> None:
-        super().__init__(n_features, 2)
-        self.bit = 0
-
-    def predict(self, x: np.ndarray) -> int:
-        return (self.bit + len(x)) % 2
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        s = np.zeros(2)
-        s[self.predict(x)] = 1.0
-        return s
-
-    def confidence(self, x: np.ndarray, label: int) -> float:
-        return float(self.predict(x) == label)
-
-    def read_slots(self, x: np.ndarray) -> int:
-        return 1
-
-    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
-        return UpdatePlan(0, 0, False)
-
-    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
-        pass
-
-    def scores_many(self, x: Matrix) -> np.ndarray:
-        raise NotImplementedError
-
-    def fit(self, x: Matrix, y: np.ndarray) -> FlipModel:
-        return self
-
-
 def deposit_formula(w: int, dt: int) -> int:
     if w == 0:
         return 0
@@ -116,15 +79,6 @@ class Snapshot:
     records: tuple[tuple[Any, ...], ...]
     im: dict[str, Any]
     model: Any
-
-
-@dataclass
-class Logged:
-    tx: Tx
-    receipt: Receipt
-    before: Snapshot
-    after: Snapshot
-    agrees: bool | None  # the model's verdict on the contribution named by a refund/report
 
 
 @dataclass
@@ -146,7 +100,7 @@ def record_tuple(r: Contribution) -> tuple[Any, ...]:
             frozenset(r.claimed_by), r.refunded, r.taken)
 
 
-class DRTMachine(RuleBasedStateMachine):
+class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
     """Chain + CollaborativeTrainer under random use.  Subclasses choose mechanism and model."""
 
     mechanism: type[DepositRefundTake] = DepositRefundTake
@@ -169,7 +123,7 @@ class DRTMachine(RuleBasedStateMachine):
         self.supply = sum(FUNDS.values())
         self.crashed = False
         self.gas_price = 1
-        self.log: list[Logged] = []
+        self.log: list[Logged[Snapshot]] = []
         self.checked = 0
         self.snap = self.snapshot()
         self.chain.block_hooks.append(self._on_block)
@@ -188,20 +142,6 @@ class DRTMachine(RuleBasedStateMachine):
         return Snapshot(dict(self.chain.ledger.balances),
                         tuple(record_tuple(r) for r in self.trainer.data.records),
                         copy.deepcopy(self.im.state()), model_state)
-
-    def _on_block(self, chain: Chain) -> None:
-        self.snap = self.snapshot()
-
-    def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
-        agrees = None
-        if tx.method in ("refund", "report"):
-            rec = self.trainer.data.get(tx.args[0])
-            if rec is not None:
-                # refunds and reports do not train: this is the model the call saw
-                agrees = self.model.predict(rec.x) == rec.y
-        after = self.snapshot()
-        self.log.append(Logged(tx, receipt, self.snap, after, agrees))
-        self.snap = after
 
     def submit(self, sender: str, method: str, args: tuple[Any, ...], value: int,
                gas_limit: int, mine: bool) -> None:
@@ -358,7 +298,7 @@ class DRTMachine(RuleBasedStateMachine):
             r.claimable for r in self.trainer.data.records]
 
     # -- the shadow mechanism -------------------------------------------------------------
-    def _check(self, ev: Logged) -> None:
+    def _check(self, ev: Logged[Snapshot]) -> None:
         tx, r, before, after = ev.tx, ev.receipt, ev.before, ev.after
         assert type(r.fee) is int and r.fee == r.gas_used * tx.gas_price
         need = tx.gas_limit * tx.gas_price + tx.value
@@ -378,19 +318,19 @@ class DRTMachine(RuleBasedStateMachine):
             {"add_data": self._check_add, "refund": self._check_refund,
              "report": self._check_report}[tx.method](ev)
 
-    def _deltas(self, ev: Logged) -> dict[str, int]:
+    def _deltas(self, ev: Logged[Snapshot]) -> dict[str, int]:
         names = set(ev.before.balances) | set(ev.after.balances)
         d = {n: ev.after.balances.get(n, 0) - ev.before.balances.get(n, 0) for n in names}
         return {n: v for n, v in d.items() if v}
 
-    def _money_moved(self, ev: Logged, to_sender: int, to_trainer: int) -> None:
+    def _money_moved(self, ev: Logged[Snapshot], to_sender: int, to_trainer: int) -> None:
         """Sender gets ``to_sender`` minus the fee, the contract ``to_trainer``; nothing else."""
         expected = {ev.tx.sender: to_sender - ev.receipt.fee, TRAINER: to_trainer,
                     FEE_SINK: ev.receipt.fee}
         expected = {n: v for n, v in expected.items() if v}
         assert self._deltas(ev) == expected
 
-    def _check_revert(self, ev: Logged) -> None:
+    def _check_revert(self, ev: Logged[Snapshot]) -> None:
         tx, r = ev.tx, ev.receipt
         # item 5: a reverted call changes nothing but the sender's fee
         self._money_moved(ev, 0, 0)
@@ -409,7 +349,7 @@ class DRTMachine(RuleBasedStateMachine):
         else:
             assert self._expected_report(ev)[0] is None, r
 
-    def _check_add(self, ev: Logged) -> None:
+    def _check_add(self, ev: Logged[Snapshot]) -> None:
         tx, r = ev.tx, ev.receipt
         deposit = deposit_formula(W, int(r.timestamp - self.last_update))
         assert tx.value >= deposit
@@ -422,7 +362,7 @@ class DRTMachine(RuleBasedStateMachine):
         self.shadow.append(Shadow(tx.sender, int(tx.args[1]), r.timestamp, deposit, deposit))
         self.last_update = r.timestamp
 
-    def _expected_refund(self, ev: Logged) -> int | None:
+    def _expected_refund(self, ev: Logged[Snapshot]) -> int | None:
         cid = ev.tx.args[0]
         if not 0 <= cid < len(self.shadow):
             return None
@@ -434,7 +374,7 @@ class DRTMachine(RuleBasedStateMachine):
             return None
         return c.claimable
 
-    def _check_refund(self, ev: Logged) -> None:
+    def _check_refund(self, ev: Logged[Snapshot]) -> None:
         tx, r = ev.tx, ev.receipt
         cid = tx.args[0]
         c = self.shadow[cid]
@@ -452,7 +392,7 @@ class DRTMachine(RuleBasedStateMachine):
         self.num_valid[tx.sender] = self.num_valid.get(tx.sender, 0) + 1
         self.total_good += 1
 
-    def _expected_report(self, ev: Logged) -> tuple[int | None, bool]:
+    def _expected_report(self, ev: Logged[Snapshot]) -> tuple[int | None, bool]:
         """(amount, whether it is a take-all after a wait) as the DESIGN defines report."""
         cid = ev.tx.args[0]
         if not 0 <= cid < len(self.shadow):
@@ -472,7 +412,7 @@ class DRTMachine(RuleBasedStateMachine):
             reward = c.claimable
         return reward, False
 
-    def _check_report(self, ev: Logged) -> None:
+    def _check_report(self, ev: Logged[Snapshot]) -> None:
         tx, r = ev.tx, ev.receipt
         cid = tx.args[0]
         c = self.shadow[cid]

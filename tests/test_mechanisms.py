@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from stubs import FlipModel, Logged, ReceiptLog, VerdictModel
 from sumsim.agents import FrontRunner, FrontRunnerConfig, Pool, World
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.chain.fees import BaseFeeProcess
@@ -502,50 +502,7 @@ SM_SETTINGS: dict[str, Any] = dict(stateful_step_count=35, deadline=None,
                                    suppress_health_check=[HealthCheck.too_slow])
 
 
-class FlipModel(Model):
-    """Stub model: predicts ``(bit + len(x)) % 2``; a rule flips ``bit``.  It never trains."""
-
-    kind = "flip"
-
-    def __init__(self) -> None:
-        super().__init__(4, 2)
-        self.bit = 0
-
-    def predict(self, x: np.ndarray) -> int:
-        return (self.bit + len(x)) % 2
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        return np.eye(2)[self.predict(x)]
-
-    def confidence(self, x: np.ndarray, label: int) -> float:
-        return float(self.predict(x) == label)
-
-    def read_slots(self, x: np.ndarray) -> int:
-        return 1
-
-    def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
-        return UpdatePlan(0, 0, False)
-
-    def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
-        pass
-
-    def scores_many(self, x: Matrix) -> np.ndarray:
-        raise NotImplementedError
-
-    def fit(self, x: Matrix, y: np.ndarray) -> FlipModel:
-        return self
-
-
-@dataclass
-class Logged:
-    tx: Tx
-    receipt: Receipt
-    before: tuple[Any, ...]
-    after: tuple[Any, ...]
-    agrees: bool | None
-
-
-class MechanismMachine(RuleBasedStateMachine):
+class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
     """Chain + trainer under random use; every receipt is logged with the state just before and
     just after it.  Subclasses choose the mechanism and check the receipts against its rules."""
 
@@ -566,7 +523,7 @@ class MechanismMachine(RuleBasedStateMachine):
         self.chain.deploy(self.trainer)
         self.supply = self.ledger.supply
         self.gas_price = 1
-        self.log: list[Logged] = []
+        self.log: list[Logged[tuple[Any, ...]]] = []
         self.checked = 0
         self.snap = self.snapshot()
         self.chain.block_hooks.append(self._on_block)
@@ -577,19 +534,6 @@ class MechanismMachine(RuleBasedStateMachine):
                       r.pooled, frozenset(r.claimed_by)) for r in self.trainer.data.records)
         return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.state()),
                 copy.deepcopy(getattr(self.im, "balances", None)))
-
-    def _on_block(self, chain: Chain) -> None:
-        self.snap = self.snapshot()
-
-    def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
-        agrees = None
-        if tx.method in ("refund", "report"):
-            rec = self.trainer.data.get(tx.args[0])
-            if rec is not None:
-                agrees = self.trainer.model.predict(rec.x) == rec.y
-        after = self.snapshot()
-        self.log.append(Logged(tx, receipt, self.snap, after, agrees))
-        self.snap = after
 
     def submit(self, sender: str, method: str, args: tuple[Any, ...], value: int = 0,
                mine: bool = True) -> None:
@@ -674,7 +618,7 @@ class MechanismMachine(RuleBasedStateMachine):
             self.check(ev)
             self.checked += 1
 
-    def assert_only_fee(self, ev: Logged, to_sender: int) -> None:
+    def assert_only_fee(self, ev: Logged[tuple[Any, ...]], to_sender: int) -> None:
         """The sender got ``to_sender`` (from the contract) and paid its fee; nothing else moved."""
         before, after = ev.before[0], ev.after[0]
         moved = {a: after[a] - before[a] for a in after if after[a] != before[a]}
@@ -682,7 +626,7 @@ class MechanismMachine(RuleBasedStateMachine):
                     FEE_SINK: ev.receipt.fee}
         assert moved == {a: v for a, v in expected.items() if v}, (ev.tx.method, moved)
 
-    def check(self, ev: Logged) -> None:
+    def check(self, ev: Logged[tuple[Any, ...]]) -> None:
         raise NotImplementedError
 
 
@@ -733,7 +677,7 @@ class PointsMachine(MechanismMachine):
         assert self.im.points == self.points
         assert self.im.judged == set(self.judged)
 
-    def check(self, ev: Logged) -> None:
+    def check(self, ev: Logged[tuple[Any, ...]]) -> None:
         tx, r = ev.tx, ev.receipt
         if tx.method == "add_data":
             # no deposit: any value sent comes straight back
@@ -872,7 +816,7 @@ class MarketMachine(MechanismMachine):
                 assert got == res.balances[a] and self.im.balances[a] == 0
             assert self.bounty_collected in (0, res.bounty_left)
 
-    def check(self, ev: Logged) -> None:
+    def check(self, ev: Logged[tuple[Any, ...]]) -> None:
         tx, r = ev.tx, ev.receipt
         phase_before = ev.before[2]["phase"]
         if tx.method == "start_market":
@@ -937,24 +881,13 @@ def test_fund_invariants(machine: type[MechanismMachine]) -> None:
 P_T_R, P_T_A = 100, 300
 
 
-class StubModel(FlipModel):
-    """Predicts what the test says for a sample (``verdicts``), 1 otherwise."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.verdicts: dict[bytes, int] = {}
-
-    def predict(self, x: np.ndarray) -> int:
-        return self.verdicts.get(np.asarray(x, dtype=np.int64).tobytes(), 1)
-
-
 def test_points_hand_worked() -> None:
     env = simpy.Environment()
     chain = Chain(env, block_time_s=1, gas_price_wei=GP)
     people = ("alice", "bob", "carol", "dave", "mallory")
     for a in people:
         chain.ledger.open(a, FUNDS)
-    model = StubModel()
+    model = VerdictModel(4)
     im = Points(refund_wait_s=P_T_R, any_address_claim_wait_s=P_T_A, points_good=2,
                 points_bad=3)
     trainer = CollaborativeTrainer(TRAINER, chain.ledger, model, im, OWNER)
@@ -1049,7 +982,7 @@ def front_running_world(**fees: Any) -> tuple[simpy.Environment, Chain, Collabor
     chain.ledger.open("searcher", ETHER)
     im = DepositRefundTake(refund_wait_s=FR_T_R, owner_claim_wait_s=FR_T_A,
                            any_address_claim_wait_s=FR_T_A, cost_weight=10**9)
-    model = StubModel()
+    model = VerdictModel(4)
     trainer = CollaborativeTrainer("contract", chain.ledger, model, im, OWNER)
     chain.deploy(trainer)
     pool = Pool(np.zeros((1, 4)), np.zeros(1, dtype=np.int64))
@@ -1104,7 +1037,7 @@ def test_front_runner_leaves_reports_it_cannot_take() -> None:
     it does not race bob's report."""
     env, chain, trainer, searcher = front_running_world()
     model = trainer.model
-    assert isinstance(model, StubModel)
+    assert isinstance(model, VerdictModel)
     send(chain, "bob", "add_data", (key(1), 1), 3600 * 10**9)  # bob's good data
     env.run(until=12.5)
     send(chain, "alice", "add_data", (key(2), 0), 3600 * 10**9)  # the model says 1: bad

@@ -10,16 +10,14 @@ the DESIGN and in the perceptron's docstring (confidence = logistic of the margi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
-import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import sparse
 
+from stubs import BLOCK, GAS_LIMIT, GAS_PRICE, SmallWorld, perceptron_confidence
 from sumsim.agents import (
     Boundary,
     BoundaryConfig,
@@ -29,23 +27,15 @@ from sumsim.agents import (
     LabelFlipConfig,
     NearDuplicate,
     NearDuplicateConfig,
-    Pool,
     Sybil,
-    World,
 )
 from sumsim.agents.base import Agent
 from sumsim.agents.near_duplicate import perturb
-from sumsim.chain import Chain, Ledger, Tx
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.chain import Tx
 from sumsim.engine import run
 from sumsim.errors import InputError
 from sumsim.models import NaiveBayes, Perceptron
 from sumsim.scenario.loader import parse_scenario
-
-BLOCK = 12
-T_R, T_A = 60, 600
-GAS_LIMIT = 1_000_000
-GAS_PRICE = 1
 
 
 def wei(n: int) -> str:
@@ -53,25 +43,7 @@ def wei(n: int) -> str:
     return f"{n}e-18"
 
 
-def csr(samples: list[list[int]], n_features: int) -> sparse.csr_matrix:
-    indptr, idx = [0], []
-    for s in samples:
-        idx += sorted(s)
-        indptr.append(len(idx))
-    return sparse.csr_matrix((np.ones(len(idx)), np.array(idx, dtype=np.int32),
-                              np.array(indptr)), shape=(len(samples), n_features))
-
-
-@dataclass
-class Sim:
-    env: simpy.Environment
-    chain: Chain
-    ledger: Ledger
-    model: Any
-    contract: CollaborativeTrainer
-    pool: Pool
-    world: World
-
+class Sim(SmallWorld):
     def add_agent(self, cls: type[Agent], config_cls: Any, seed: int = 0,
                   **opts: Any) -> Any:
         cfg = config_cls.model_validate(opts)
@@ -93,30 +65,8 @@ def make_world(samples: list[list[int]], labels: list[int], n_features: int, *,
                w: list[int] | None = None, b: int = 0, cost_weight: int = 0,
                tx_gas_limit: int = GAS_LIMIT, model: Any = None,
                journal: bool = False) -> Sim:
-    env = simpy.Environment()
-    ledger = Ledger(keep_journal=journal)
-    ledger.open("owner", 0)
-    chain = Chain(env, block_time_s=BLOCK, gas_price_wei=GAS_PRICE, ledger=ledger)
-    if model is None:
-        model = Perceptron(n_features)
-        if w is not None:
-            model.w[:] = w
-        model.b = np.int64(b)
-    im = DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_A,
-                           any_address_claim_wait_s=T_A, cost_weight=cost_weight)
-    contract = CollaborativeTrainer("contract", ledger, model, im, "owner")
-    chain.deploy(contract)
-    pool = Pool(csr(samples, n_features), np.array(labels))
-    world = World(env, chain, "contract", pool, tx_gas_limit, n_classes=model.n_classes)
-    return Sim(env, chain, ledger, model, contract, pool, world)
-
-
-def perceptron_confidence(w: np.ndarray, b: int, x: list[int] | np.ndarray, label: int) -> float:
-    """The perceptron docstring's formula, written out independently of the model."""
-    margin = b + sum(int(w[i]) for i in x)
-    z = margin / math.sqrt(max(1, len(x)))
-    p1 = 1.0 / (1.0 + math.exp(-z))
-    return p1 if label == 1 else 1.0 - p1
+    return Sim.build(samples, labels, n_features, w=w, b=b, model=model,
+                     cost_weight=cost_weight, tx_gas_limit=tx_gas_limit, journal=journal)
 
 
 def constant(s: float) -> dict[str, Any]:
