@@ -182,10 +182,18 @@ def rounds(res: Any) -> list[tuple[dict[str, int], str | None, int, int]]:
 
 
 # -- 1. reward arithmetic ---------------------------------------------------------------------
+#
+# Every rewards() call scores on the M = 20 test samples, so n_eval = 20: a round's price is at
+# most rounds_left // 20, and a round at price p spends 20 * p of rounds_left (which starts at
+# the bounty).  The three caps are written "rounds", "balance" (balance[w] // -score[w], when
+# someone is charged) and "money" (bounty_left // sum of positive scores, when anyone gains).
 
 #: alice fixes 3 samples, mallory breaks 4, bob fixes 2, alice fixes 1 more.
 THREE = seq(("alice", 1), ("mallory", 2), ("bob", 3), ("alice", 4))
 THREE_STAKES = {"alice": 2000, "mallory": 1000, "bob": 1000}
+#: Two more keys for the cases below: one breaks every test sample, one fixes every one.
+BREAK_ALL, FIX_ALL = 9, 10
+ALL_EFFECTS = {**EFFECTS, BREAK_ALL: {j: 1 for j in range(M)}, FIX_ALL: {j: 0 for j in range(M)}}
 
 
 class TestRewardArithmetic:
@@ -198,79 +206,118 @@ class TestRewardArithmetic:
             assert int(np.sum(m.predict_many(X_EVAL) == Y_EVAL)) - before == gain
 
     def test_price_capped_by_the_harmful_balance(self) -> None:
-        """Bounty 6000.  Round 1: scores alice +4, mallory -4, bob +2 (positive 6); price =
-        min(1000 // 4, 6000 // 6) = 250: alice +1000, bob +500, mallory -1000; bounty left
+        """Bounty 6000.  Round 1: scores alice +4, mallory -4, bob +2 (positive 6); caps:
+        rounds 6000 // 20 = 300, balance 1000 // 4 = 250, money 6000 // 6 = 1000: price 250;
+        rounds left 6000 - 250 * 20 = 1000; alice +1000, bob +500, mallory -1000; bounty left
         6000 - 1500 + 1000 = 5500.  Round 2 (mallory removed): alice +4, bob +2, nobody
-        negative: price 5500 // 6 = 916, alice +3664, bob +1832, 4 wei left by the division."""
+        negative: caps rounds 1000 // 20 = 50, money 5500 // 6 = 916: price 50; rounds left
+        1000 - 1000 = 0; alice +200, bob +100; bounty left 5500 - 300 = 5200."""
         res = rewards(THREE, THREE_STAKES, 6000)
         assert rounds(res) == [
             ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 250, 5500),
-            ({"alice": 4, "bob": 2}, None, 916, 4),
+            ({"alice": 4, "bob": 2}, None, 50, 5200),
         ]
         assert res.removed == ["mallory"]
-        assert res.balances == {"alice": 2000 + 1000 + 3664, "mallory": 0,
-                                "bob": 1000 + 500 + 1832}
-        assert res.balances == {"alice": 6664, "mallory": 0, "bob": 3332}
-        assert res.bounty_left == 4
+        assert res.balances == {"alice": 2000 + 1000 + 200, "mallory": 0,
+                                "bob": 1000 + 500 + 100}
+        assert res.balances == {"alice": 3200, "mallory": 0, "bob": 1600}
+        assert res.bounty_left == 5200
         # the market's product is trained on what survived, in order
         assert res.model is not None and res.model.trained == [1, 3, 4]
 
-    def test_price_capped_by_the_bounty(self) -> None:
-        """Bounty 1001.  Round 1: price = min(1000 // 4 = 250, 1001 // 6 = 166) = 166:
-        alice +664, bob +332, mallory -664; left 1001 - 996 + 664 = 669.  Round 2: price
-        669 // 6 = 111: alice +444, bob +222; left 669 - 666 = 3.  Mallory keeps 336."""
+    def test_price_capped_by_the_bounty_rounds(self) -> None:
+        """Bounty 1001.  Round 1: caps rounds 1001 // 20 = 50, balance 1000 // 4 = 250, money
+        1001 // 6 = 166: price 50; rounds left 1001 - 50 * 20 = 1; alice +200, bob +100,
+        mallory -200; bounty left 1001 - 300 + 200 = 901.  Round 2: caps rounds 1 // 20 = 0,
+        money 901 // 6 = 150: price 0, nothing moves; rounds left 1; bounty left 901.
+        Mallory keeps 800: one round at the rounds' price is all the bounty's rounds allow."""
         res = rewards(THREE, THREE_STAKES, 1001)
         assert rounds(res) == [
-            ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 166, 669),
-            ({"alice": 4, "bob": 2}, None, 111, 3),
+            ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 50, 901),
+            ({"alice": 4, "bob": 2}, None, 0, 901),
         ]
-        assert res.balances == {"alice": 2000 + 664 + 444, "mallory": 1000 - 664,
-                                "bob": 1000 + 332 + 222}
-        assert res.balances == {"alice": 3108, "mallory": 336, "bob": 1554}
-        assert res.bounty_left == 3
+        assert res.balances == {"alice": 2000 + 200, "mallory": 1000 - 200, "bob": 1000 + 100}
+        assert res.balances == {"alice": 2200, "mallory": 800, "bob": 1100}
+        assert res.bounty_left == 901
+
+    def test_price_capped_by_the_bounty_money(self) -> None:
+        """The money cap binds when the positive scores add up to more than the 20 test
+        samples: alice fixes 3 (6 -> 9 correct), mallory breaks all (9 -> 0), bob fixes all
+        (0 -> 20).  Bounty 1001, stakes 1000 each.  Round 1: alice +3, mallory -9, bob +20
+        (positive 23); caps rounds 1001 // 20 = 50, balance 1000 // 9 = 111, money 1001 // 23
+        = 43: price 43; rounds left 1001 - 43 * 20 = 141; alice +129, bob +860 (gains 989:
+        the division leaves 1001 - 989 = 12 wei unpaid), mallory -387; bounty left 1001 - 989
+        + 387 = 399.  Round 2 (mallory removed): alice +3 (6 -> 9), bob +11 (9 -> 20),
+        positive 14; caps rounds 141 // 20 = 7, money 399 // 14 = 28: price 7; rounds left
+        141 - 140 = 1; alice +21, bob +77; bounty left 399 - 98 = 301."""
+        res = rewards(seq(("alice", 1), ("mallory", BREAK_ALL), ("bob", FIX_ALL)),
+                      {"alice": 1000, "mallory": 1000, "bob": 1000}, 1001,
+                      model=EffectModel(ALL_EFFECTS))
+        assert rounds(res) == [
+            ({"alice": 3, "mallory": -9, "bob": 20}, "mallory", 43, 399),
+            ({"alice": 3, "bob": 11}, None, 7, 301),
+        ]
+        assert 1001 - 43 * 23 == 12 and 12 + 387 == 399
+        assert res.removed == ["mallory"]
+        assert res.balances == {"alice": 1000 + 129 + 21, "mallory": 1000 - 387,
+                                "bob": 1000 + 860 + 77}
+        assert res.balances == {"alice": 1150, "mallory": 613, "bob": 1937}
+        assert res.bounty_left == 301
 
     def test_losses_capped_at_the_balance(self) -> None:
-        """A second, milder harmful contributor eve (-2) with a small balance (300).  Round 1:
-        price min(1000 // 4, 6000 // 6) = 250; eve would lose 500 but loses her 300; left
-        6000 - 1500 + 1000 + 300 = 5800.  Round 2: eve is the worst; price min(0 // 2,
-        5800 // 6) = 0: nothing moves, eve is removed.  Round 3: price 5800 // 6 = 966,
-        left 5800 - 5796 = 4."""
+        """A second, milder harmful contributor eve (-2) with a small balance (300).  Bounty
+        6000.  Round 1: positive 6; caps rounds 6000 // 20 = 300, balance 1000 // 4 = 250,
+        money 6000 // 6 = 1000: price 250; rounds left 1000; alice +1000, bob +500, mallory
+        -1000, and eve would lose 500 but loses her 300; bounty left 6000 - 1500 + 1000 + 300 =
+        5800.  Round 2: eve is the worst; caps rounds 1000 // 20 = 50, balance 0 // 2 = 0,
+        money 5800 // 6 = 966: price 0, nothing moves, rounds left 1000, eve is removed.
+        Round 3: caps rounds 50, money 966: price 50; rounds left 0; alice +200, bob +100;
+        bounty left 5800 - 300 = 5500."""
         contribs = seq(("alice", 1), ("mallory", 2), ("eve", 5), ("bob", 3), ("alice", 4))
         stakes = {"alice": 2000, "mallory": 1000, "eve": 300, "bob": 1000}
         res = rewards(contribs, stakes, 6000)
         assert rounds(res) == [
             ({"alice": 4, "mallory": -4, "eve": -2, "bob": 2}, "mallory", 250, 5800),
             ({"alice": 4, "eve": -2, "bob": 2}, "eve", 0, 5800),
-            ({"alice": 4, "bob": 2}, None, 966, 4),
+            ({"alice": 4, "bob": 2}, None, 50, 5500),
         ]
         assert res.removed == ["mallory", "eve"]
-        assert res.balances == {"alice": 2000 + 1000 + 3864, "mallory": 0, "eve": 0,
-                                "bob": 1000 + 500 + 1932}
-        assert res.bounty_left == 4
+        assert res.balances == {"alice": 2000 + 1000 + 200, "mallory": 0, "eve": 0,
+                                "bob": 1000 + 500 + 100}
+        assert res.bounty_left == 5500
 
-    def test_no_harm_one_round_shares_the_bounty(self) -> None:
-        """alice +4, bob +2: price 1000 // 6 = 166; 1000 - 996 = 4 wei stay in the bounty."""
+    def test_no_harm_one_round_pays_at_the_rounds_price(self) -> None:
+        """alice +4, bob +2, nobody negative: caps rounds 1000 // 20 = 50, money 1000 // 6 =
+        166: price 50; rounds left 0; alice +200, bob +100; 1000 - 300 = 700 stay in the
+        bounty (no harm, so no round of the bounty's is left for anything else)."""
         res = rewards(seq(("alice", 1), ("bob", 3), ("alice", 4)),
                       {"alice": 2000, "bob": 1000}, 1000)
-        assert rounds(res) == [({"alice": 4, "bob": 2}, None, 166, 4)]
-        assert res.balances == {"alice": 2664, "bob": 1332} and res.removed == []
+        assert rounds(res) == [({"alice": 4, "bob": 2}, None, 50, 700)]
+        assert res.balances == {"alice": 2200, "bob": 1100} and res.removed == []
+        assert res.bounty_left == 700
 
     def test_neutral_contributor_keeps_its_stake(self) -> None:
         """A contribution that changes nothing scores 0: no gain, no loss, never removed."""
         res = rewards(seq(("alice", 1), ("carol", 99), ("mallory", 2)),
                       {"alice": 1000, "carol": 1000, "mallory": 1000}, 300)
-        # round 1: price min(1000 // 4, 300 // 3 = 100) = 100; round 2: 400 // 3 = 133
+        # round 1: caps rounds 300 // 20 = 15, balance 1000 // 4 = 250, money 300 // 3 = 100:
+        # price 15; rounds left 0; alice +45, carol 0, mallory -60; left 300 - 45 + 60 = 315.
+        # round 2: caps rounds 0 // 20 = 0, money 315 // 3 = 105: price 0, nothing moves.
         assert rounds(res) == [
-            ({"alice": 3, "carol": 0, "mallory": -4}, "mallory", 100, 400),
-            ({"alice": 3, "carol": 0}, None, 133, 1),
+            ({"alice": 3, "carol": 0, "mallory": -4}, "mallory", 15, 315),
+            ({"alice": 3, "carol": 0}, None, 0, 315),
         ]
-        assert res.balances == {"alice": 1000 + 300 + 399, "carol": 1000, "mallory": 600}
+        assert res.balances == {"alice": 1000 + 45, "carol": 1000, "mallory": 1000 - 60}
+        assert res.bounty_left == 315
 
     def test_group_by_contributor_true_vs_false_on_an_interleaved_sequence(self) -> None:
         """alice, alice, mallory, bob, alice.  Per-contributor totals are the same either way
         (the per-contribution changes of a run add up to the run's change): alice 3+1+1 = 5,
-        mallory -4, bob +2.  Round 1: price min(1000 // 4, 7000 // 7) = 250, left 7000 - 1750 +
-        1000 = 6250; round 2: 6250 // 7 = 892, left 6.  Grouping only saves evaluations: runs
+        mallory -4, bob +2 (positive 7).  Bounty 7000.  Round 1: caps rounds 7000 // 20 = 350,
+        balance 1000 // 4 = 250, money 7000 // 7 = 1000: price 250; rounds left 7000 - 5000 =
+        2000; alice +1250, bob +500, mallory -1000; left 7000 - 1750 + 1000 = 6250.  Round 2:
+        caps rounds 2000 // 20 = 100, money 6250 // 7 = 892: price 100; rounds left 0; alice
+        +500, bob +200; left 6250 - 700 = 5550.  Grouping only saves evaluations: runs
         [a a][m][b][a] then [a a][b][a] -> (1 + 4) + (1 + 3) = 9 test-set evaluations,
         against (1 + 5) + (1 + 4) = 11 one contribution at a time."""
         contribs = seq(("alice", 1), ("alice", 6), ("mallory", 2), ("bob", 3), ("alice", 4))
@@ -279,11 +326,11 @@ class TestRewardArithmetic:
         grouped = rewards(contribs, stakes, 7000, group=True, model=grouped_model)
         single = rewards(contribs, stakes, 7000, group=False, model=single_model)
         expected = [({"alice": 5, "mallory": -4, "bob": 2}, "mallory", 250, 6250),
-                    ({"alice": 5, "bob": 2}, None, 892, 6)]
+                    ({"alice": 5, "bob": 2}, None, 100, 5550)]
         assert rounds(grouped) == rounds(single) == expected
         assert grouped.balances == single.balances == {
-            "alice": 3000 + 1250 + 4460, "mallory": 0, "bob": 1000 + 500 + 1784}
-        assert grouped.bounty_left == single.bounty_left == 6
+            "alice": 3000 + 1250 + 500, "mallory": 0, "bob": 1000 + 500 + 200}
+        assert grouped.bounty_left == single.bounty_left == 5550
         assert grouped_model.evaluations[0] == 9
         assert single_model.evaluations[0] == 11
 
@@ -293,12 +340,40 @@ class TestRewardArithmetic:
         res = rewards(seq(("dave", 8), ("eve", 5), ("alice", 7)),
                       {"dave": 1000, "eve": 1000, "alice": 1000}, 400,
                       model=EffectModel(effects))
-        # round 1: price min(1000 // 2, 400 // 4) = 100: alice +400, dave -200, eve -200
-        assert rounds(res)[0] == ({"dave": -2, "eve": -2, "alice": 4}, "dave", 100, 400)
-        # round 2: eve -2, alice +4: price min(800 // 2, 400 // 4) = 100; left 400 - 400 + 200
-        assert rounds(res)[1] == ({"eve": -2, "alice": 4}, "eve", 100, 200)
-        assert rounds(res)[2] == ({"alice": 4}, None, 50, 0)
-        assert res.balances == {"dave": 800, "eve": 600, "alice": 1000 + 400 + 400 + 200}
+        # round 1: caps rounds 400 // 20 = 20, balance (dave) 1000 // 2 = 500, money 400 // 4 =
+        # 100: price 20; rounds left 0; alice +80, dave -40, eve -40; left 400 - 80 + 80 = 400
+        assert rounds(res)[0] == ({"dave": -2, "eve": -2, "alice": 4}, "dave", 20, 400)
+        # round 2: eve -2, alice +4: caps rounds 0 // 20 = 0, balance 960 // 2 = 480, money
+        # 400 // 4 = 100: price 0, nothing moves; eve is removed
+        assert rounds(res)[1] == ({"eve": -2, "alice": 4}, "eve", 0, 400)
+        # round 3: alice alone, +4: caps rounds 0, money 100: price 0
+        assert rounds(res)[2] == ({"alice": 4}, None, 0, 400)
+        assert res.removed == ["dave", "eve"]
+        assert res.balances == {"dave": 960, "eve": 960, "alice": 1000 + 80}
+        assert res.bounty_left == 400
+
+    def test_a_lone_harmful_contributor_pays_at_most_the_rounds_price(self) -> None:
+        """A large stake no longer makes a large price: when the last contributor left scores
+        negative and nobody gains, its price is capped by the bounty's remaining rounds, so it
+        loses at most (rounds_left // 20) * -score, not its whole stake.  eve breaks 4 (stake
+        1000), mallory breaks 2 more (stake 1_000_000); bounty 100_000.  Round 1: eve -4,
+        mallory -2, positive 0; caps rounds 100_000 // 20 = 5000, balance (eve) 1000 // 4 =
+        250: price 250; rounds left 100_000 - 5000 = 95_000; eve -1000, mallory -500; bounty
+        left 100_000 + 1500 = 101_500.  Round 2: mallory alone, -2 (6 -> 4); caps rounds
+        95_000 // 20 = 4750, balance 999_500 // 2 = 499_750: price 4750; rounds left 0; mallory
+        -9500 (rather than all of her 999_500 at the price her balance alone would allow);
+        bounty left 101_500 + 9500 = 111_000."""
+        res = rewards(seq(("eve", 2), ("mallory", 5)), {"eve": 1000, "mallory": 1_000_000},
+                      100_000)
+        assert rounds(res) == [
+            ({"eve": -4, "mallory": -2}, "eve", 250, 101_500),
+            ({"mallory": -2}, "mallory", 4750, 111_000),
+        ]
+        assert res.removed == ["eve", "mallory"]
+        assert (95_000 // M) * 2 == 9500
+        assert res.balances == {"eve": 0, "mallory": 1_000_000 - 500 - 9500}
+        assert res.balances["mallory"] == 990_000
+        assert res.bounty_left == 111_000
 
     def test_product_model_excludes_removed_contributions_when_everyone_is_removed(
             self) -> None:
@@ -435,12 +510,15 @@ def test_prediction_market_through_the_chain() -> None:
     w.reverted_with_fee_only(end + 3, PROVIDER, "end_market", (w.pieces[:1], w.salt),
                              BAD_REVEAL)
     w.reverted_with_fee_only(end + 4, "dave", "end_market", (w.pieces, w.salt), NOT_PROVIDER)
-    # the right reveal settles as worked out by hand (one piece hidden = the M samples once)
+    # the right reveal settles as worked out by hand (one piece hidden = the M samples once,
+    # n_eval = 20), as in test_price_capped_by_the_bounty_rounds: round 1 at the rounds' price
+    # 1001 // 20 = 50 (balance 1000 // 4 = 250, money 1001 // 6 = 166): alice +200, bob +100,
+    # mallory -200, left 1001 - 300 + 200 = 901, rounds left 1; round 2 at 1 // 20 = 0
     settle_at = end + 5
     r = w.call(settle_at, PROVIDER, "end_market", (w.pieces, w.salt))
     assert r.ok and r.result == 2  # rounds
-    assert w.im.balances == {"alice": 3108, "mallory": 336, "bob": 1554}
-    assert w.im.bounty_left == 3
+    assert w.im.balances == {"alice": 2200, "mallory": 800, "bob": 1100}
+    assert w.im.bounty_left == 901
     assert w.trainer.data.total_claimable() == 0
     assert sum(rec.pooled for rec in w.trainer.data.records) == 4 * STAKE
     assert w.trainer.model.trained == [1, 3, 4]  # the product: mallory's data left out
@@ -448,9 +526,9 @@ def test_prediction_market_through_the_chain() -> None:
                              WRONG_PHASE)
     w.reverted_with_fee_only(settle_at + 2, "dave", "add_data", (key(6), 0), NOT_OPEN, STAKE)
     # contributors collect exactly their balances (any of their contributions names them)
-    assert w.chain.view(TRAINER, "try", "refund", cids[4], "alice") == 3108
-    for at, who, cid, amount in [(settle_at + 3, "alice", cids[4], 3108),
-                                 (settle_at + 4, "mallory", cids[2], 336)]:
+    assert w.chain.view(TRAINER, "try", "refund", cids[4], "alice") == 2200
+    for at, who, cid, amount in [(settle_at + 3, "alice", cids[4], 2200),
+                                 (settle_at + 4, "mallory", cids[2], 800)]:
         before = w.bal(who)
         r = w.call(at, who, "refund", (cid,))
         assert r.ok and r.result == amount
@@ -462,24 +540,24 @@ def test_prediction_market_through_the_chain() -> None:
     w.reverted_with_fee_only(settle_at + 8, "dave", "report", (cids[3],), NOT_YOURS)
     w.reverted_with_fee_only(settle_at + WAIT - 1, "dave", "report", (cids[3],), NOT_YOURS)
     assert w.chain.view(TRAINER, "try", "report", cids[3], "dave",
-                        float(settle_at + WAIT)) == 1554
+                        float(settle_at + WAIT)) == 1100
     before = w.bal("dave")
     r = w.call(settle_at + WAIT, "dave", "report", (cids[3],))
-    assert r.ok and r.result == 1554 and w.bal("dave") == before + 1554 - r.fee
+    assert r.ok and r.result == 1100 and w.bal("dave") == before + 1100 - r.fee
     w.reverted_with_fee_only(settle_at + WAIT + 1, "bob", "refund", (cids[3],), NOTHING)
     w.reverted_with_fee_only(settle_at + WAIT + 2, "dave", "report", (cids[2],), NOTHING)
     # the provider collects what is left of the bounty, once
     w.reverted_with_fee_only(settle_at + WAIT + 3, "dave", "collect_bounty", (), NOT_PROVIDER)
     before = w.bal(PROVIDER)
     r = w.call(settle_at + WAIT + 4, PROVIDER, "collect_bounty", ())
-    assert r.ok and r.result == 3 and w.bal(PROVIDER) == before + 3 - r.fee
+    assert r.ok and r.result == 901 and w.bal(PROVIDER) == before + 901 - r.fee
     w.reverted_with_fee_only(settle_at + WAIT + 5, PROVIDER, "collect_bounty", (), NOTHING)
-    # everything paid out: bounty + stakes == 3108 + 336 + 1554 + 3
+    # everything paid out: bounty + stakes == 2200 + 800 + 1100 + 901
     assert w.bal(TRAINER) == 0 and w.im.held() == 0
-    assert w.paid_out == BOUNTY + 4 * STAKE == 3108 + 336 + 1554 + 3
+    assert w.paid_out == BOUNTY + 4 * STAKE == 2200 + 800 + 1100 + 901
     # every address ends at its start, minus its fees, minus what it put in, plus what it got
-    got = {PROVIDER: 3 - BOUNTY, "alice": 3108 - 2 * STAKE, "mallory": 336 - STAKE,
-           "bob": -STAKE, "dave": 1554}
+    got = {PROVIDER: 901 - BOUNTY, "alice": 2200 - 2 * STAKE, "mallory": 800 - STAKE,
+           "bob": -STAKE, "dave": 1100}
     for who, delta in got.items():
         assert w.bal(who) == FUNDS + delta - w.fees[who], who
     assert w.bal(FEE_SINK) == sum(w.fees.values())
