@@ -15,13 +15,16 @@ Phases:
    after every contribution, or only when the contributing address changes
    (``group_by_contributor``): the scores are the same either way (the changes add up), the
    grouping only saves evaluations, as on a chain it would save gas.  If some score is
-   negative, the worst scorer ``w`` is charged: a price ``p`` (wei per test sample) is set to
-   ``balance[w] // -score[w]``, capped at ``bounty_left // sum of positive scores`` when
-   anyone gains (gains are paid from the bounty); every
-   participant's balance moves by ``score * p`` (losses capped at the balance), gains are paid
-   from the bounty and losses go back into it, and ``w``'s contributions are removed.  When no
-   score is negative, the positive scorers share what is left at ``p = bounty_left // sum of
-   positive scores`` and the phase ends.  The integer division makes every round conserve money
+   negative, the worst scorer ``w`` is charged: a price ``p`` (wei per hidden test sample) is
+   set to ``balance[w] // -score[w]`` (what ``w`` can pay), capped by the bounty's remaining
+   *rounds* (the bounty, in wei, is a budget of rounds; a round at price ``p`` spends
+   ``p * n_eval`` of it, as the original mechanism subtracts a round's ``num_rounds`` from the
+   bounty's remaining rounds) and, when anyone gains, by ``bounty_left // sum of positive
+   scores`` (gains are paid from the bounty).  Every participant's balance moves by
+   ``score * p`` (losses capped at the balance), gains are paid from the bounty and losses go
+   back into it, and ``w``'s contributions are removed.  When no score is negative, the
+   positive scorers are paid at the price the same caps allow and the phase ends.  The integer
+   division makes every round conserve money
    exactly: bounty + stakes == balances + bounty left.
 5. **Collection**: each contributor withdraws its balance (``refund``); after
    ``any_address_claim_wait_s`` anyone may take an uncollected balance (``report``); the
@@ -94,6 +97,8 @@ def compute_rewards(contributions: Sequence[tuple[str, np.ndarray, int]], initia
     """The reward phase as a pure function (see the module docstring for the rule)."""
     balances = dict(stakes)
     left = bounty
+    rounds_left = bounty  # the bounty's rounds: each round spends price * (test samples)
+    n_eval = max(1, len(y_eval))
     remaining = list(contributions)
     result = RewardResult(balances, left)
     model = initial.copy()
@@ -111,12 +116,12 @@ def compute_rewards(contributions: Sequence[tuple[str, np.ndarray, int]], initia
         positive = sum(s for s in scores.values() if s > 0)
         lowest = min(scores, key=lambda a: scores[a])  # the first among equals
         worst: str | None = lowest if scores[lowest] < 0 else None
+        price = rounds_left // n_eval
         if worst is not None:
-            price = balances[lowest] // -scores[lowest]
-            if positive:  # gains are paid from the bounty: never promise more than is left
-                price = min(price, left // positive)
-        else:
-            price = left // max(1, positive)
+            price = min(price, balances[lowest] // -scores[lowest])
+        if positive:  # gains are paid from the bounty: never promise more than is left
+            price = min(price, left // positive)
+        rounds_left -= price * n_eval
         for a, s in scores.items():
             delta = max(s * price, -balances[a])
             balances[a] += delta
