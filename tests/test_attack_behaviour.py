@@ -101,10 +101,8 @@ def test_duplicate_filter_cuts_the_near_duplicate_farmers_profit(seed: int) -> N
 def test_review_queue_raises_the_boundary_poisoners_cost_per_point(seed: int) -> None:
     """boundary vs boundary-review (threshold 0.4 routes to one reviewer, ~30 min, 95% right).
     Measured attacker spend per point of time-averaged accuracy lost (ETH/point), without /
-    with review: seed 1 98 / 197, 2 73 / 109, 3 67 / 124, 4 86 / 105, 5 96 / 140, 7 63 / 188,
-    8 47 / 125, 9 68 / 178, 10 107 / 129 -- but seed 6 reverses it, 74 / 63.  (The damage is
-    measured against the same seed without the attacker but with the same defenses.)
-    Spend (ETH) rises too: seed 1 617 / 966, 2 583 / 818, 3 567 / 830 (seed 6: 591 / 561)."""
+    with review: seed 1 108 / 197, 2 43 / 88, 3 38 / 69.  (The damage is measured against the
+    same seed without the attacker but with the same defenses.)"""
     plain = outcome("boundary", seed, counterfactual=True)
     reviewed = outcome("boundary-review", seed, counterfactual=True)
     assert per_point(reviewed) > 1.2 * per_point(plain)
