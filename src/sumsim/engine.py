@@ -168,7 +168,6 @@ class RunResult:
     end_time: float
     gates: list[Gate] = field(default_factory=list)
     counterfactual: RunResult | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = None,

@@ -79,7 +79,7 @@ class Recorder:
             "fee_sink_wei": bal[FEE_SINK],
             "cum_gas": self.chain.total_gas,
             "cum_fees_wei": self.chain.total_fees,
-            "mempool": len(self.chain._mempool),
+            "mempool": self.chain.pending_count,
             "base_fee_wei": self.chain.gas_price_wei,
             "eth_usd": self.chain.fees.eth_usd,
         }

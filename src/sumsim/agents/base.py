@@ -102,8 +102,6 @@ class World:
     n_classes: int = 2
     #: Last published test accuracy (the public dashboard agents may consult).
     public_accuracy: float = float("nan")
-    #: Contributions by pool index, for the metrics (the truth agents don't reveal).
-    truth: dict[int, int] = field(default_factory=dict)
     #: cid -> pool index, filled from receipts.
     pool_index: dict[int, int] = field(default_factory=dict)
 
@@ -200,6 +198,10 @@ class Agent:
     def on_receipt(self, tx: Tx, receipt: Receipt) -> None:
         """Hook for strategies that learn from outcomes."""
 
+    def may_spend(self, deposit: int) -> bool:
+        """The strategy's own spending rule (attackers: their budget)."""
+        return True
+
     def affordable(self, value: int) -> bool:
         return self.balance >= value + self.world.tx_gas_limit * self.gas_price
 
@@ -210,6 +212,8 @@ class Agent:
         if self.view("accepting", at) != "open":
             return False
         deposit = self.view("required_deposit", at)
+        if not self.may_spend(deposit):
+            return False
         cap = self.config.max_deposit
         if (cap is not None and deposit > cap) or not self.affordable(deposit):
             return False

@@ -55,14 +55,13 @@ class Attacker(Agent):
             self.stopped = True
         return super().wants_to_contribute()
 
-    def add(self, pool_i: int, x, label: int) -> bool:  # type: ignore[no-untyped-def]
-        deposit = self.view("required_deposit", self.next_block_time())
-        if not self.within_budget(deposit):
-            if self.pending_adds == 0 and self.config.budget is not None:
-                self.stopped = self.spent + self.world.tx_gas_limit * self.gas_price > \
-                    self.config.budget
-            return False
-        return super().add(pool_i, x, label)
+    def may_spend(self, deposit: int) -> bool:
+        if self.within_budget(deposit):
+            return True
+        if self.pending_adds == 0 and self.config.budget is not None:
+            self.stopped = self.spent + self.world.tx_gas_limit * self.gas_price > \
+                self.config.budget
+        return False
 
 
 class LabelFlip(Attacker):

@@ -86,6 +86,7 @@ class Chain:
         self.block_number = 0
         self.block_timestamp = 0.0
         self.receipts: list[tuple[Tx, Receipt]] = []
+        #: Called when a block opens, before its first transaction (state snapshots, checks).
         self.block_hooks: list[Callable[[Chain], None]] = []
         self._mempool: list[tuple[int, int, Tx]] = []
         self._seq = 0
@@ -133,6 +134,10 @@ class Chain:
         for watch in self.mempool_watchers:
             watch(tx)
         return tx
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._mempool)
 
     @property
     def pending(self) -> list[Tx]:
