@@ -43,8 +43,9 @@ def run_cli(archive: Path, out: Path) -> tuple[float, int]:
 
 
 def engine_only(archive: Path) -> tuple[float, float]:
-    from sumsim import engine
     from sumsim.datasets import load_dataset
+
+    from sumsim import engine
     from sumsim.scenario.loader import load_scenario
 
     sc = load_scenario(SCENARIO)

@@ -20,12 +20,13 @@ import numpy as np
 import simpy
 from scipy import sparse
 
-from sumsim.agents import Pool, World
 from sumsim.chain import Chain, Ledger, Receipt, Tx
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.contract.trainer import CollaborativeTrainer
 from sumsim.data.base import Matrix
+from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.models import Perceptron
 from sumsim.models.base import Model, UpdatePlan
+from sumsim.world import Pool, World
 
 # -- stub models ------------------------------------------------------------------------------
 

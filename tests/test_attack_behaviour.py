@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from sumsim.engine import run
-from sumsim.metrics import summary
+from sumsim.results.summary import summary
 from sumsim.scenario.loader import load_scenario
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"

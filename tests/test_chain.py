@@ -17,7 +17,8 @@ from sumsim.chain import (
     Ledger,
     Tx,
 )
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.models import Perceptron
 
 TRAINER = "trainer"
@@ -85,7 +86,7 @@ def state_of(chain: Chain, trainer: CollaborativeTrainer) -> dict[str, object]:
              frozenset(r.claimed_by), r.refunded, r.taken)
             for r in trainer.data.records
         ],
-        "im": trainer.im.state(),
+        "im": trainer.im.summary(),
         "w": model.w.tobytes(),
         "b": int(model.b),
     }

@@ -31,25 +31,19 @@ from hypothesis.stateful import (
 )
 
 from stubs import BLOCK, GAS_LIMIT, GAS_PRICE, T_A, SmallWorld, csr, perceptron_confidence
-from sumsim.agents import Pool, World
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Ledger, Receipt, Tx
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
-from sumsim.defenses import (
-    ConfidenceThreshold,
-    ConfidenceThresholdConfig,
-    DuplicateFilter,
-    DuplicateFilterConfig,
-    Gate,
-    RateLimit,
-    RateLimitConfig,
-    ReviewQueue,
-    ReviewQueueConfig,
-    Verdict,
-)
-from sumsim.engine import Wiring, run
-from sumsim.metrics import summary
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.defenses.base import Gate, Verdict
+from sumsim.defenses.confidence_threshold import ConfidenceThreshold, ConfidenceThresholdConfig
+from sumsim.defenses.duplicate_filter import DuplicateFilter, DuplicateFilterConfig
+from sumsim.defenses.rate_limit import RateLimit, RateLimitConfig
+from sumsim.defenses.review_queue import ReviewQueue, ReviewQueueConfig
+from sumsim.engine import run
+from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.models import Perceptron
+from sumsim.results.summary import summary
 from sumsim.scenario.loader import load_scenario
+from sumsim.world import Pool, World
 
 ROOT = Path(__file__).parents[1]
 FUNDS = 10**15
@@ -68,18 +62,19 @@ def deposit(dt: int) -> int:
 
 @dataclass
 class Sim(SmallWorld):
-    wiring: Wiring = field(init=False)
     gates: list[Gate] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.wiring = Wiring(self.env, self.chain, self.contract, self.world, "owner", 11)
+        self.world.trainer = self.contract
+        self.world.owner = "owner"
+        self.world.seed = 11
 
     def install(self, *configs: Any) -> list[Gate]:
         kinds = {"confidence_threshold": ConfidenceThreshold, "review_queue": ReviewQueue,
                  "duplicate_filter": DuplicateFilter, "rate_limit": RateLimit}
         self.gates = [kinds[c.kind](c) for c in configs]
         for g in self.gates:
-            g.wire(self.wiring)
+            g.wire(self.world)
         self.contract.gates = self.gates
         return self.gates
 
@@ -207,9 +202,9 @@ def watch_reviews(sim: Sim) -> list[tuple[int, bool, float]]:
     seen: list[tuple[int, bool, float]] = []
     resolve = sim.contract.resolve_review
 
-    def spy(cid: int, approved: bool, recipient: str, now: float) -> None:
-        seen.append((cid, approved, now))
-        resolve(cid, approved, recipient, now)
+    def spy(cid: int, approved: bool, recipient: str, transfer: Any) -> None:
+        seen.append((cid, approved, sim.env.now))
+        resolve(cid, approved, recipient, transfer)
 
     sim.contract.resolve_review = spy  # type: ignore[method-assign]
     return seen
@@ -234,7 +229,7 @@ def test_review_queue_serves_in_order(capacity: int, k: int) -> None:
     assert [cid for cid, _, _ in seen] == list(range(k))
     assert [t for _, _, t in seen] == expected
     assert queue.waits == [(j // capacity) * s for j in range(k)]
-    m = queue.metrics()
+    m = queue.metrics(frozenset())
     assert m["reviews"] == k and m["still_queued"] == 0
     assert m["wait_max_s"] == max(queue.waits)
     assert m["wait_mean_s"] == pytest.approx(sum(queue.waits) / k)
@@ -477,8 +472,8 @@ class DefendedContract(RuleBasedStateMachine):
         self.trainer = self.trainer_cls(TRAINER, self.ledger, self.model, im, OWNER)
         self.chain.deploy(self.trainer)
         pool = Pool(csr(SUBSETS, N), np.array([int(0 in s) for s in SUBSETS]))
-        self.world = World(self.env, self.chain, TRAINER, pool, GAS_LIMIT)
-        self.wiring = Wiring(self.env, self.chain, self.trainer, self.world, OWNER, 5)
+        self.world = World(self.env, self.chain, TRAINER, pool, GAS_LIMIT, trainer=self.trainer,
+                           owner=OWNER, seed=5)
         self.supply = self.ledger.supply
         self.txs: list[Tx] = []
         self.queue: ReviewQueue | None = None
@@ -502,7 +497,7 @@ class DefendedContract(RuleBasedStateMachine):
                  "duplicate_filter": DuplicateFilter, "rate_limit": RateLimit}
         gates = [kinds[configs[i].kind](configs[i]) for i in order]
         for g in gates:
-            g.wire(self.wiring)
+            g.wire(self.world)
         self.trainer.gates = gates
         self.queue = next(g for g in gates if isinstance(g, ReviewQueue))
 
@@ -588,7 +583,7 @@ class DefendedContract(RuleBasedStateMachine):
         self.contributions_add_up()
         self.contract_holds_exactly_the_claimable()
         self.owner_and_fee_sink_reconcile()
-        assert self.queue is not None and self.queue.metrics()["still_queued"] == 0
+        assert self.queue is not None and self.queue.metrics(frozenset())["still_queued"] == 0
 
     # -- invariants ---------------------------------------------------------------------------
     @invariant()
@@ -647,14 +642,14 @@ def test_fund_invariants_with_every_defense_active() -> None:
 class LeakyForfeit(CollaborativeTrainer):
     """Broken: a rejected contribution's deposit leaves the contract but stays claimable."""
 
-    def resolve_review(self, cid: int, approved: bool, recipient: str, now: float) -> None:
+    def resolve_review(self, cid: int, approved: bool, recipient: str, transfer: Any) -> None:
         rec = self.data.records[cid]
         if approved:
-            super().resolve_review(cid, approved, recipient, now)
+            super().resolve_review(cid, approved, recipient, transfer)
             return
         rec.status = "rejected"
         rec.forfeited += rec.claimable
-        self.ledger.transfer(self.address, recipient, rec.claimable, now)
+        transfer(self.address, recipient, rec.claimable, "forfeit")
 
 
 class ClaimDuringReview(CollaborativeTrainer):

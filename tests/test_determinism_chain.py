@@ -10,7 +10,8 @@ import numpy as np
 import simpy
 
 from sumsim.chain import REJECTED, REVERTED, SUCCESS, Chain, Ledger, Tx
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.models import Perceptron
 
 TRAINER = "trainer"

@@ -17,7 +17,8 @@ import simpy
 
 from stubs import VerdictModel
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.mechanisms.drt import DepositRefundTake
 
 TRAINER = "trainer"
 OWNER = "owner"
@@ -106,7 +107,7 @@ class World:
             "records": [(r.id, r.author, r.x.tobytes(), r.y, r.added_time, r.initial_deposit,
                          r.claimable, frozenset(r.claimed_by), r.refunded, r.taken)
                         for r in self.trainer.data.records],
-            "im": self.im.state(),
+            "im": self.im.summary(),
         }
 
     def good_data(self, at: int, counts: dict[str, int]) -> int:

@@ -43,7 +43,9 @@ from sumsim.chain import (
     InsufficientFunds,
     Tx,
 )
-from sumsim.contract import CollaborativeTrainer, Contribution, DepositRefundTake
+from sumsim.contract.data_handler import Contribution
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.models import Perceptron
 from sumsim.models.base import Model
 
@@ -141,7 +143,7 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
             model_state = self.model.bit  # type: ignore[attr-defined]
         return Snapshot(dict(self.chain.ledger.balances),
                         tuple(record_tuple(r) for r in self.trainer.data.records),
-                        copy.deepcopy(self.im.state()), model_state)
+                        copy.deepcopy(self.im.summary()), model_state)
 
     def submit(self, sender: str, method: str, args: tuple[Any, ...], value: int,
                gas_limit: int, mine: bool) -> None:

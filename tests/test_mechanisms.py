@@ -35,21 +35,24 @@ from hypothesis.stateful import (
 )
 
 from stubs import FlipModel, Logged, ReceiptLog, VerdictModel
-from sumsim.agents import FrontRunner, FrontRunnerConfig, Pool, World
+from sumsim.agents.front_runner import FrontRunner, FrontRunnerConfig
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.chain.fees import BaseFeeProcess
-from sumsim.contract import CollaborativeTrainer, DepositRefundTake
-from sumsim.contract.incentives.points import Points
-from sumsim.contract.incentives.prediction_market import (
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.data.base import Matrix
+from sumsim.engine import make_fees, run
+from sumsim.mechanisms.drt import DepositRefundTake
+from sumsim.mechanisms.points import Points
+from sumsim.mechanisms.prediction_market import (
+    PROVIDER,
     PredictionMarket,
     compute_rewards,
     piece_hash,
 )
-from sumsim.data.base import Matrix
-from sumsim.engine import PROVIDER, make_fees, run
-from sumsim.metrics import summary
 from sumsim.models.base import Model, UpdatePlan
+from sumsim.results.summary import summary
 from sumsim.scenario.loader import load_scenario
+from sumsim.world import Pool, World
 
 ROOT = Path(__file__).parents[1]
 TRAINER = "trainer"
@@ -452,7 +455,7 @@ class PMWorld:
     def state(self) -> tuple[Any, ...]:
         recs = tuple((r.id, r.author, r.claimable, r.pooled, frozenset(r.claimed_by))
                      for r in self.trainer.data.records)
-        return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.state()),
+        return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.summary()),
                 dict(self.im.balances), tuple(self.trainer.model.trained),
                 tuple(self.trainer.model.pred))
 
@@ -610,7 +613,7 @@ class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
     def snapshot(self) -> tuple[Any, ...]:
         recs = tuple((r.id, r.author, r.y, r.added_time, r.initial_deposit, r.claimable,
                       r.pooled, frozenset(r.claimed_by)) for r in self.trainer.data.records)
-        return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.state()),
+        return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.summary()),
                 copy.deepcopy(getattr(self.im, "balances", None)))
 
     def submit(self, sender: str, method: str, args: tuple[Any, ...], value: int = 0,
@@ -1035,7 +1038,7 @@ def test_points_hand_worked() -> None:
     reverted(call(40 + P_T_A + 1, "bob", "report", (c_dave,)), CLOSED)
 
     assert im.points == {"alice": 2, "mallory": -3, "carol": 2}
-    assert im.state() == {"points": {"alice": 2, "carol": 2, "mallory": -3}, "judged": 3}
+    assert im.summary() == {"points": {"alice": 2, "carol": 2, "mallory": -3}, "judged": 3}
     assert "dave" not in im.points and "bob" not in im.points
     # no money moved but fees
     assert chain.ledger.balances[TRAINER] == 0
@@ -1106,7 +1109,7 @@ def test_front_runner_outbids_a_report_in_the_same_block() -> None:
     assert bal["victor"] == victor0 - v.fee
     assert bal["searcher"] == searcher0 + d - o.fee
     assert trainer.data.records[0].claimable == 0 and bal["contract"] == 0
-    assert searcher.race_summary() == {"races": 1, "won": 1, "lost": 0, "victim_reverted": 1,
+    assert searcher.summary_section() == {"races": 1, "won": 1, "lost": 0, "victim_reverted": 1,
                                        "victim_loss_wei": d + v.fee}
 
 

@@ -28,8 +28,9 @@ from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.neighbors import NearestCentroid as SkNearestCentroid
 
+import sumsim.registry as registry
 from sumsim.data.base import row, rows, to_binary_csr
-from sumsim.models import MODELS, NaiveBayes, NearestCentroid, Perceptron, UpdatePlan
+from sumsim.models import NaiveBayes, NearestCentroid, Perceptron, UpdatePlan
 from sumsim.models.nearest_centroid import SCALE
 
 N_FEATURES = 200
@@ -533,6 +534,10 @@ def test_nearest_centroid_update_plans_by_hand(fixed_point):
 
 
 # -- shared behaviour -------------------------------------------------------------------------
+
+
+#: Every registered model (built-ins and any installed plug-in) must pass the shared tests.
+MODELS = {kind: p.impl for kind, p in registry.plugins("models").items()}
 
 
 def make_model(name: str, n_features: int, sparse_input: bool):

@@ -1,16 +1,18 @@
-"""Third-party strategies: registration through the `sumsim.agents` entry-point group."""
+"""The plug-in registry: one mechanism for agents, defenses, models and mechanisms."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Literal
 
 import pytest
 
+import sumsim.registry as registry
 from sumsim.agents.label_flip import LabelFlip, LabelFlipConfig
 from sumsim.cli import main
-from sumsim.scenario import registry
+from sumsim.registry import Plugin
 from sumsim.scenario.loader import parse_scenario
-from sumsim.scenario.schema import scenario_model
 
 
 class LoudFlipConfig(LabelFlipConfig):
@@ -19,36 +21,22 @@ class LoudFlipConfig(LabelFlipConfig):
 
 
 class LoudFlip(LabelFlip):
+    """A third-party flipper."""
+
     config: LoudFlipConfig  # type: ignore[assignment]
 
 
-def register() -> None:
-    registry.register_agent("loud_flip", LoudFlipConfig, LoudFlip, "A third-party flipper.",
-                            origin="example-plugin")
-
-
-class FakeEntryPoint:
-    name = "loud"
-
-    def load(self):  # type: ignore[no-untyped-def]
-        return register
-
-
 @pytest.fixture
-def plugin_installed(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(registry, "_loaded", False)
-    monkeypatch.setattr(registry, "entry_points",
-                        lambda group: [FakeEntryPoint()] if group == "sumsim.agents" else [])
-    scenario_model.cache_clear()
+def loud_flip():  # type: ignore[no-untyped-def]
+    registry.register("agents", Plugin(LoudFlipConfig, LoudFlip), origin="example-plugin")
     yield
-    registry.AGENTS.pop("loud_flip", None)
-    scenario_model.cache_clear()
+    registry.unregister("agents", "loud_flip")
 
 
-def test_entry_point_strategy_is_listed_and_validated(plugin_installed, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_registered_strategy_is_listed_and_validated(loud_flip, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "loud_flip" in out and "example-plugin" in out
+    assert "loud_flip" in out and "A third-party flipper." in out and "[example-plugin]" in out
     sc = parse_scenario({"agents": [
         {"name": "good", "kind": "honest", "balance": 10},
         {"name": "loud", "kind": "loud_flip", "balance": 10, "shout": 5}]})
@@ -59,6 +47,46 @@ def test_entry_point_strategy_is_listed_and_validated(plugin_installed, capsys) 
             {"name": "loud", "kind": "loud_flip", "balance": 10, "shout": "x"}]})
 
 
+def test_unregistering_removes_the_kind_from_the_schema(loud_flip) -> None:  # type: ignore[no-untyped-def]
+    registry.unregister("agents", "loud_flip")
+    with pytest.raises(Exception, match=r"unknown kind 'loud_flip'"):
+        parse_scenario({"agents": [{"name": "loud", "kind": "loud_flip", "balance": 10}]})
+
+
 def test_a_kind_cannot_be_registered_twice_by_different_code() -> None:
     with pytest.raises(ValueError, match="already registered"):
-        registry.register_agent("honest", LabelFlipConfig, LabelFlip, "clash")
+        registry.register("agents", Plugin(HonestClash, LabelFlip))
+
+
+class HonestClash(LabelFlipConfig):
+    kind: Literal["honest"]  # type: ignore[assignment]
+
+
+def test_kind_is_read_from_the_config_literal() -> None:
+    assert Plugin(LoudFlipConfig, LoudFlip).kind == "loud_flip"
+    with pytest.raises(TypeError, match="Literal"):
+        Plugin(LabelFlipConfig.__bases__[0], LoudFlip)  # AttackerConfig: kind is a plain str
+
+
+@pytest.mark.parametrize("group", registry.GROUPS)
+def test_every_builtin_module_is_registered_through_an_entry_point(group: str) -> None:
+    """Built-ins are plug-ins like any other: each module with a `plugin` has an entry point
+    (so a module without one would silently be missing from installed copies)."""
+    pkg = importlib.import_module(f"sumsim.{group}")
+    declared = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        mod = importlib.import_module(f"sumsim.{group}.{info.name}")
+        if isinstance(getattr(mod, "plugin", None), Plugin):
+            declared[mod.plugin.kind] = mod.plugin
+    installed = registry.plugins(group)
+    assert declared, f"no built-in {group}"
+    for kind, plugin in declared.items():
+        assert installed[kind].impl is plugin.impl
+        assert installed[kind].origin == "sumsim"
+
+
+def test_unknown_group_and_kind_are_named() -> None:
+    with pytest.raises(ValueError, match="unknown plug-in group"):
+        registry.register("widgets", Plugin(LoudFlipConfig, LoudFlip))
+    with pytest.raises(KeyError, match=r"no model kind 'svm'; installed: \["):
+        registry.get("models", "svm")

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+import sumsim.registry as registry
 from sumsim.cli import _parse_set, main
+from sumsim.config import Distribution
 from sumsim.errors import InputError
 from sumsim.scenario.loader import (
     apply_overrides,
@@ -22,14 +24,7 @@ from sumsim.scenario.loader import (
     load_scenario,
     parse_scenario,
 )
-from sumsim.scenario.registry import AGENTS, load_plugins
-from sumsim.scenario.units import (
-    WEI_PER_ETHER,
-    WEI_PER_GWEI,
-    Distribution,
-    from_wei,
-    to_wei,
-)
+from sumsim.units import WEI_PER_ETHER, WEI_PER_GWEI, from_wei, to_wei
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
 ETHER = WEI_PER_ETHER
@@ -353,12 +348,11 @@ def test_cli_set_values_are_toml_literals() -> None:
 
 
 def test_json_schema_lists_the_agent_kinds() -> None:
-    load_plugins()
     schema = json_schema()
     items = schema["properties"]["agents"]["items"]
     mapping = items["discriminator"]["mapping"]
     assert {"honest", "label_flip"} <= set(mapping)
-    assert set(mapping) == set(AGENTS)
+    assert set(mapping) == set(registry.plugins("agents"))
     defs = schema["$defs"]
     honest = defs[mapping["honest"].rsplit("/", 1)[1]]
     assert honest["properties"]["kind"].get("const") == "honest" or \

@@ -18,19 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stubs import BLOCK, GAS_LIMIT, GAS_PRICE, SmallWorld, perceptron_confidence
-from sumsim.agents import (
-    Boundary,
-    BoundaryConfig,
-    Honest,
-    HonestConfig,
-    LabelFlip,
-    LabelFlipConfig,
-    NearDuplicate,
-    NearDuplicateConfig,
-    Sybil,
-)
 from sumsim.agents.base import Agent
-from sumsim.agents.near_duplicate import perturb
+from sumsim.agents.boundary import Boundary, BoundaryConfig
+from sumsim.agents.honest import Honest, HonestConfig
+from sumsim.agents.label_flip import LabelFlip, LabelFlipConfig
+from sumsim.agents.near_duplicate import NearDuplicate, NearDuplicateConfig, perturb
+from sumsim.agents.sybil import Sybil
 from sumsim.chain import Tx
 from sumsim.engine import run
 from sumsim.errors import InputError

@@ -63,8 +63,8 @@ class _Progress:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sumsim import engine
-    from sumsim.datasets import load_dataset
+    import sumsim.engine as engine
+    from sumsim.data.load import load_dataset
     from sumsim.engine import make_split
     from sumsim.outputs import write_run
     from sumsim.scenario.loader import load_scenario
@@ -162,13 +162,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from sumsim.scenario.registry import AGENTS, DEFENSES, load_plugins
+    import sumsim.registry as registry
 
-    load_plugins()
-    for title, table in (("agents", AGENTS), ("defenses", DEFENSES)):
-        print(f"{title}:")
-        for kind, p in sorted(table.items()):
-            print(f"  {kind:<22} {p.description}  [{p.origin}]")
+    for group in registry.GROUPS:
+        print(f"{group}:")
+        for kind, p in sorted(registry.plugins(group).items()):
+            print(f"  {kind:<22} {p.description}  [{p.origin or 'sumsim'}]")
     return EXIT_OK
 
 
@@ -205,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="figure folder (default: SWEEP_DIR/figures)")
     rp.add_argument("--metric", action="append", help="metric column(s) to draw")
     rp.set_defaults(fn=cmd_report)
-    pl = sub.add_parser("plugins", help="list installed agents and defenses")
+    pl = sub.add_parser("plugins", help="list installed agents, defenses, models and mechanisms")
     pl.set_defaults(fn=cmd_plugins)
     return p
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from sumsim.engine import RunResult
 from sumsim.io import write_json, write_parquet, write_text
-from sumsim.metrics import contributions_frame, summary, transactions_frame
+from sumsim.results.summary import summary
+from sumsim.results.tables import contributions_frame, transactions_frame
 from sumsim.scenario.loader import dump_scenario
 
 FILES = ("scenario.toml", "timeseries.parquet", "transactions.parquet",

@@ -165,8 +165,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list[str],
              out_dir: str | None, data_path: str | None = None) -> dict[str, Any]:
     """Run one task; never raises (a failure becomes a row with its error)."""
-    from sumsim import engine
-    from sumsim.metrics import summary
+    import sumsim.engine as engine
+    from sumsim.results.summary import summary
 
     start = time.perf_counter()
     row: dict[str, Any] = {"run_index": task.index, "run_id": task.run_id,

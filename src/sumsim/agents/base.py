@@ -1,8 +1,15 @@
-"""What every agent shares: a wallet, a schedule, the shared pool, and the claim book.
+"""What every agent shares: a wallet, a schedule, the shared pool, and the claim book; and
+what every attacker adds: a budget and a stop rule.
 
 Agents observe only public state (free view calls: predictions, required deposit, the list of
-contributions) and act only through transactions.  The :class:`ClaimBook` is the bookkeeping a
-real participant would keep off-chain: which contributions to look at again, and when.
+contributions; the public dashboard) and act only through transactions.  The
+:class:`ClaimBook` is the bookkeeping a real participant would keep off-chain: which
+contributions to look at again, and when.
+
+A strategy is one module: a config class (subclass :class:`AgentConfig` or
+:class:`AttackerConfig` with a literal ``kind``), an :class:`Agent` subclass overriding
+:meth:`Agent.contribute` (and optionally :meth:`Agent.has_material`,
+:meth:`Agent.on_receipt`, :meth:`Agent.summary_section`), and a ``plugin``.
 """
 
 from __future__ import annotations
@@ -10,20 +17,18 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import simpy
 from pydantic import Field
 
-from sumsim.chain import Chain, Receipt, Tx
-from sumsim.data.base import Matrix, row
-from sumsim.scenario.schema import Section
-from sumsim.scenario.units import Distribution, Ether, Exponential, Gwei
+from sumsim.chain import Receipt, Tx
+from sumsim.config import Distribution, Ether, Exponential, Gwei, PluginConfig
+from sumsim.world import World
 
 
-class AgentConfig(Section):
+class AgentConfig(PluginConfig):
     """Options every agent has."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -42,68 +47,6 @@ class AgentConfig(Section):
     take_expired: bool = Field(True, description="Take what is left after t_a.")
     recheck_s: float = Field(86_400, gt=0, description="How long to wait before looking "
                              "again at a contribution that cannot be claimed yet.")
-
-
-class Pool:
-    """The contribution pool, drawn from in order without replacement, shared by all agents."""
-
-    def __init__(self, x: Matrix, y: np.ndarray, ambiguous: np.ndarray | None = None):
-        self.x = x
-        self.y = np.asarray(y)
-        self.n = len(self.y)
-        self.used = np.zeros(self.n, dtype=bool)
-        self.ambiguous = ambiguous if ambiguous is not None else np.zeros(self.n, dtype=bool)
-        self._cursor = 0
-        self.remaining = self.n
-
-    @property
-    def exhausted(self) -> bool:
-        return self.remaining == 0
-
-    def _advance(self) -> None:
-        while self._cursor < self.n and self.used[self._cursor]:
-            self._cursor += 1
-
-    def peek(self) -> int | None:
-        self._advance()
-        return self._cursor if self._cursor < self.n else None
-
-    def take(self, i: int | None = None) -> int | None:
-        """Take sample ``i`` (default: the next one in order); None when exhausted."""
-        if i is None:
-            i = self.peek()
-            if i is None:
-                return None
-        if self.used[i]:
-            raise ValueError(f"pool sample {i} already taken")
-        self.used[i] = True
-        self.remaining -= 1
-        return i
-
-    def next_where(self, mask: np.ndarray) -> int | None:
-        """Index of the next unused sample where ``mask`` holds (not taken)."""
-        self._advance()
-        cand = np.flatnonzero(mask[self._cursor:] & ~self.used[self._cursor:])
-        return int(cand[0]) + self._cursor if cand.size else None
-
-    def sample(self, i: int) -> np.ndarray:
-        return row(self.x, i)
-
-
-@dataclass
-class World:
-    """What the engine hands to agents: the clock, the chain, the contract and the pool."""
-
-    env: simpy.Environment
-    chain: Chain
-    contract: str
-    pool: Pool
-    tx_gas_limit: int
-    n_classes: int = 2
-    #: Last published test accuracy (the public dashboard agents may consult).
-    public_accuracy: float = float("nan")
-    #: cid -> pool index, filled from receipts.
-    pool_index: dict[int, int] = field(default_factory=dict)
 
 
 class ClaimBook:
@@ -132,6 +75,9 @@ class Agent:
 
     config: AgentConfig
     is_attacker = False
+    #: The summary.json section this strategy's :meth:`summary_section` goes under (keyed by
+    #: address); None: it adds none.
+    summary_key: ClassVar[str | None] = None
 
     def __init__(self, config: AgentConfig, world: World, rng: np.random.Generator):
         self.config = config
@@ -197,6 +143,10 @@ class Agent:
 
     def on_receipt(self, tx: Tx, receipt: Receipt) -> None:
         """Hook for strategies that learn from outcomes."""
+
+    def summary_section(self) -> dict[str, Any] | None:
+        """This address's entry in the ``summary_key`` section of summary.json."""
+        return None
 
     def may_spend(self, deposit: int) -> bool:
         """The strategy's own spending rule (attackers: their budget)."""
@@ -310,3 +260,49 @@ class Agent:
                 if self.done():
                     return
             yield env.timeout(self.config.interval_s.sample(self.rng) * self.interval_scale)
+
+
+class AttackerConfig(AgentConfig):
+    """Options every attacker has."""
+
+    budget: Ether | None = Field(None, description="Most it will spend (ether); default: "
+                                 "its whole balance.")
+    stop_at_accuracy: float | None = Field(None, ge=0, le=1, description="Stop once the "
+                                           "public accuracy is at or below this.")
+
+
+class Attacker(Agent):
+    """Budget and stop-rule handling shared by attackers.
+
+    It never lets its spend (starting balance minus balance) plus what is committed to adds
+    still in the mempool plus the next deposit and maximum fee exceed ``budget``, and it stops
+    early when the public accuracy falls to ``stop_at_accuracy``."""
+
+    config: AttackerConfig
+    is_attacker = True
+
+    @property
+    def spent(self) -> int:
+        return max(0, self.initial_balance - self.balance)
+
+    def within_budget(self, value: int) -> bool:
+        budget = self.config.budget
+        if budget is None:
+            return True
+        worst = self.spent + self.committed + value + self.world.tx_gas_limit * self.gas_price
+        return worst <= budget
+
+    def wants_to_contribute(self) -> bool:
+        acc = self.world.public_accuracy
+        stop = self.config.stop_at_accuracy
+        if stop is not None and acc == acc and acc <= stop:
+            self.stopped = True
+        return super().wants_to_contribute()
+
+    def may_spend(self, deposit: int) -> bool:
+        if self.within_budget(deposit):
+            return True
+        if self.pending_adds == 0 and self.config.budget is not None:
+            self.stopped = self.spent + self.world.tx_gas_limit * self.gas_price > \
+                self.config.budget
+        return False

@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from sumsim.agents.label_flip import Attacker, AttackerConfig
+from sumsim.agents.base import Attacker, AttackerConfig
+from sumsim.registry import Plugin
 
 
 class BoundaryConfig(AttackerConfig):
@@ -63,3 +64,8 @@ class Boundary(Attacker):
         label = (true + 1) % self.world.n_classes
         if self.add(i, self.world.pool.sample(i), label):
             self._candidates = np.delete(self._candidates, j)
+
+
+plugin = Plugin(
+    BoundaryConfig, Boundary,
+    "Mislabels the candidates nearest the decision boundary (confidence poisoning).")

@@ -16,7 +16,8 @@ from pydantic import Field
 
 from sumsim.agents.base import Agent, AgentConfig
 from sumsim.chain import Tx
-from sumsim.scenario.units import Gwei
+from sumsim.config import Gwei
+from sumsim.registry import Plugin
 
 
 class FrontRunnerConfig(AgentConfig):
@@ -33,8 +34,11 @@ class Race:
 
 
 class FrontRunner(Agent):
+    """Watches the mempool and outbids others' report transactions."""
+
     config: FrontRunnerConfig
     is_attacker = True
+    summary_key = "front_running"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -62,7 +66,7 @@ class FrontRunner(Agent):
         own = self.send("report", (cid,), gas_price=price)
         self.races.append(Race(tx, own, cid, expected))
 
-    def race_summary(self) -> dict[str, Any]:
+    def summary_section(self) -> dict[str, Any]:
         won = lost_to_victim = victim_reverted = 0
         victim_loss = 0
         for r in self.races:
@@ -79,3 +83,8 @@ class FrontRunner(Agent):
             victim_loss += max(0, r.victim_expected - got) + (v.fee if not v.ok else 0)
         return {"races": len(self.races), "won": won, "lost": lost_to_victim,
                 "victim_reverted": victim_reverted, "victim_loss_wei": victim_loss}
+
+
+plugin = Plugin(
+    FrontRunnerConfig, FrontRunner,
+    "Watches the mempool and outbids others' report transactions.")

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from sumsim.agents.base import Agent, AgentConfig
+from sumsim.registry import Plugin
 
 
 class HonestConfig(AgentConfig):
@@ -60,3 +61,8 @@ class Honest(Agent):
                 label = predicted
         if self.add(i, x, label):
             pool.take(i)
+
+
+plugin = Plugin(
+    HonestConfig, Honest,
+    "Contributes true labels from the pool; claims refunds; reports bad data.")

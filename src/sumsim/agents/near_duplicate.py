@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from sumsim.agents.label_flip import Attacker, AttackerConfig
+from sumsim.agents.base import Attacker, AttackerConfig
+from sumsim.registry import Plugin
 
 
 class NearDuplicateConfig(AttackerConfig):
@@ -56,3 +57,8 @@ class NearDuplicate(Attacker):
         label = (src.y + self.rng.integers(1, n)) % n if cfg.mislabel else src.y
         pool_i = self.world.pool_index.get(src.id, -1)
         self.add(pool_i, x, int(label))
+
+
+plugin = Plugin(
+    NearDuplicateConfig, NearDuplicate,
+    "Farms refunds with k-feature perturbations of confidently classified data.")

@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from sumsim.agents.base import Agent, AgentConfig
-from sumsim.agents.label_flip import Attacker
+from sumsim.agents.base import Agent, AgentConfig, Attacker
 from sumsim.errors import FieldError
-from sumsim.scenario.registry import AGENTS
+from sumsim.registry import Plugin, get, plugins
+from sumsim.units import to_wei
 
 
 class SybilConfig(AgentConfig):
@@ -32,10 +32,10 @@ class SybilConfig(AgentConfig):
 
     def inner_configs(self) -> list[AgentConfig]:
         kind = self.strategy.get("kind")
-        plugin = AGENTS.get(str(kind))
+        plugin = plugins("agents").get(str(kind))
         if plugin is None or kind == "sybil":
             raise FieldError(f"{kind!r} is not a registered strategy to wrap", "strategy", "kind")
-        if not getattr(plugin.impl, "is_attacker", False):
+        if not plugin.impl.is_attacker:
             raise FieldError(f"{kind!r} is not an attacker", "strategy", "kind")
         n = self.addresses
         out = []
@@ -49,8 +49,6 @@ class SybilConfig(AgentConfig):
             opts = {k: v for k, v in self.strategy.items() if k != "budget"}
             opts.update(name=f"{self.name}-{i}", balance=f"{share}e-18")
             if budget is not None:
-                from sumsim.scenario.units import to_wei
-
                 try:
                     total = to_wei(budget)
                 except ValueError as e:
@@ -74,6 +72,9 @@ class Sybil(Attacker):
     @classmethod
     def expand(cls, config: AgentConfig) -> list[tuple[AgentConfig, type[Agent], float]]:
         assert isinstance(config, SybilConfig)
-        inner = AGENTS[config.strategy["kind"]].impl
+        inner = get("agents", config.strategy["kind"]).impl
         scale = float(config.addresses) if config.scale_interval else 1.0
         return [(c, inner, scale) for c in config.inner_configs()]
+
+
+plugin = Plugin(SybilConfig, Sybil, "Spreads another attacker's budget over N addresses.")

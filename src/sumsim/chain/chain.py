@@ -28,7 +28,8 @@ FEE_SINK = "fee_sink"
 class CallContext:
     """What contract code sees of the transaction executing it: sender, value, block, gas."""
 
-    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "schedule", "tag")
+    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "schedule", "tag",
+                 "payments")
 
     def __init__(self, sender: str, value: int, now: float, block: int, gas_limit: int,
                  schedule: GasSchedule, tag: str = ""):
@@ -41,6 +42,8 @@ class CallContext:
         self.schedule = schedule
         #: Simulation metadata of the transaction (for metrics only; contract logic ignores it).
         self.tag = tag
+        #: Payments the contract made during the call (recipient, wei, memo), for the receipt.
+        self.payments: list[tuple[str, int, str]] = []
 
     def charge(self, gas: int) -> None:
         """Consume gas; running past the limit reverts (before any state was written)."""
@@ -86,6 +89,9 @@ class Chain:
         self.block_number = 0
         self.block_timestamp = 0.0
         self.receipts: list[tuple[Tx, Receipt]] = []
+        #: Transfers made outside any transaction (e.g. a review verdict forfeiting a deposit):
+        #: ``(time, from, to, wei, memo)`` each.
+        self.internal_transfers: list[tuple[float, str, str, int, str]] = []
         #: Called when a block opens, before its first transaction (state snapshots, checks).
         self.block_hooks: list[Callable[[Chain], None]] = []
         self._mempool: list[tuple[int, int, Tx]] = []
@@ -218,18 +224,27 @@ class Chain:
             if contract is not None and tx.value:
                 ledger.transfer(tx.to, tx.sender, tx.value, now)
             result, status, reason = None, REVERTED, r.reason
+            ctx.payments.clear()
         gas = ctx.gas_used
         fee = gas * tx.gas_price
         ledger.transfer(tx.sender, FEE_SINK, fee, now)
         self.total_gas += gas
         self.total_fees += fee
-        return Receipt(status, reason, gas, fee, self.block_number, now, result)
+        return Receipt(status, reason, gas, fee, self.block_number, now, result,
+                       tuple(ctx.payments))
 
     def _finish(self, tx: Tx, receipt: Receipt) -> None:
         tx.receipt = receipt
         self.receipts.append((tx, receipt))
         if tx.on_receipt is not None:
             tx.on_receipt(tx, receipt)
+
+    def transfer_outside_tx(self, src: str, dst: str, amount: int, memo: str) -> None:
+        """Move money outside any transaction (a trusted role's action), and log it."""
+        now = self.env.now
+        self.ledger.transfer(src, dst, amount, now)
+        if amount:
+            self.internal_transfers.append((now, src, dst, amount, memo))
 
     # -- free views ---------------------------------------------------------------------------
     def view(self, address: str, method: str, *args: Any) -> Any:

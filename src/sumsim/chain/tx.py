@@ -34,6 +34,8 @@ class Receipt:
     block: int
     timestamp: float
     result: Any = None
+    #: What the contract paid out during the call: ``(recipient, wei, memo)`` each.
+    payments: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -2,12 +2,15 @@
 
 Every public method validates and charges all its gas before it writes anything, so a revert
 (including out-of-gas) leaves the state exactly as it was; the chain then charges only the fee.
+The contract knows three transactions (``add_data``, ``refund``, ``report``); a mechanism adds
+its own (see :mod:`sumsim.contract.mechanism`) and the contract dispatches to them.  Every
+payment goes through :meth:`CollaborativeTrainer.pay`, so receipts say who was paid what.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -16,18 +19,14 @@ from sumsim.chain.gas import abi_array_calldata, int64_nonzero_bytes
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import RECORD_SLOTS, Contribution, DataHandler
-from sumsim.contract.incentives.base import IncentiveMechanism
-from sumsim.defenses.base import Flag, Gate, Verdict
+from sumsim.contract.gates import Flag, GateProtocol, Reviewer, Verdict
+from sumsim.contract.mechanism import IncentiveMechanism
 from sumsim.models.base import Model, UpdatePlan
 
 NO_UPDATE = UpdatePlan(0, 0, False)
 _RANK = {Verdict.ACCEPT: 0, Verdict.NO_TRAIN: 1, Verdict.REVIEW: 2}
 _STATUS = {Verdict.ACCEPT: "accepted", Verdict.NO_TRAIN: "untrained",
            Verdict.REVIEW: "in_review"}
-
-
-class Reviewer(Protocol):
-    def enqueue(self, rec: Contribution) -> None: ...
 
 UNKNOWN_CONTRIBUTION = "No such contribution."
 BAD_LABEL = "Unknown class."
@@ -48,24 +47,49 @@ class CollaborativeTrainer:
         self.im = im
         self.owner = owner
         self.data = DataHandler()
-        #: Defenses consulted by `add_data`, in order (see sumsim.defenses.base).
-        self.gates: list[Gate] = []
+        #: Defenses consulted by `add_data`, in order (see sumsim.contract.gates).
+        self.gates: list[GateProtocol] = []
         #: Receives contributions a gate sent to human review.
         self.reviewer: Reviewer | None = None
-        self._dispatch: dict[str, Callable[..., Any]] = {
-            "add_data": self.add_data, "refund": self.refund, "report": self.report,
-            "start_market": self.start_market, "end_market": self.end_market,
-            "collect_bounty": self.collect_bounty}
+        #: method -> (function taking (ctx, *args), payable)
+        self._dispatch: dict[str, tuple[Callable[..., Any], bool]] = {
+            "add_data": (self.add_data, True), "refund": (self.refund, False),
+            "report": (self.report, False)}
+        for name, (fn, payable) in im.transactions().items():
+            if name in self._dispatch:
+                raise ValueError(f"mechanism transaction {name!r} clashes with a core method")
+            self._dispatch[name] = (self._bind(fn), payable)
+        # A mechanism's public views (``view_*`` methods taking the block time first) are the
+        # contract's views too.
+        for name in dir(type(im)):
+            if name.startswith("view_") and name not in dir(type(self)):
+                setattr(self, name, getattr(im, name))
+
+    def _bind(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(ctx: CallContext, *args: Any) -> Any:
+            return fn(self, ctx, *args)
+
+        return call
 
     # -- transactions --------------------------------------------------------------------
     def execute(self, ctx: CallContext, method: str, args: tuple[Any, ...]) -> Any:
-        fn = self._dispatch.get(method)
-        if fn is None:
+        entry = self._dispatch.get(method)
+        if entry is None:
             raise Revert(UNKNOWN_METHOD)
+        fn, payable = entry
         ctx.charge(ctx.schedule.call_overhead)
-        if ctx.value and method not in ("add_data", "start_market"):
+        if ctx.value and not payable:
             raise Revert(NOT_PAYABLE)
         return fn(ctx, *args)
+
+    def pay(self, ctx: CallContext, recipient: str, amount: int, memo: str) -> None:
+        """Send ``amount`` wei from the contract within the call ``ctx`` (logged on the receipt).
+
+        Memos name what the payment is: ``change`` (a deposit's excess), ``refund``, ``take``,
+        or a mechanism's own word."""
+        self.ledger.transfer(self.address, recipient, amount, ctx.now)
+        if amount:
+            ctx.payments.append((recipient, amount, memo))
 
     def _x_nonzero_bytes(self, x: np.ndarray) -> int:
         encoded = x if self.model.sparse_input else np.rint(np.asarray(x) * DENSE_SCALE)
@@ -100,7 +124,7 @@ class CollaborativeTrainer:
         self.im.on_stored(rec)
         self.model.apply_update(x, y, plan)
         if excess:
-            self.ledger.transfer(self.address, ctx.sender, excess, ctx.now)
+            self.pay(ctx, ctx.sender, excess, "change")
         for gate in self.gates:
             gate.on_accepted(ctx, rec, verdict)
         if flagged_by is not None:
@@ -111,10 +135,11 @@ class CollaborativeTrainer:
             self.reviewer.enqueue(rec)
         return rec.id
 
-    def _screen(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, Gate | None]:
+    def _screen(self, ctx: CallContext, x: np.ndarray, y: int
+                ) -> tuple[Verdict, GateProtocol | None]:
         """Ask every gate.  Any rejection wins (the call reverts with that gate's reason);
         otherwise review beats storing without training, which beats accepting."""
-        decided: tuple[Verdict, Gate | None] = (Verdict.ACCEPT, None)
+        decided: tuple[Verdict, GateProtocol | None] = (Verdict.ACCEPT, None)
         for gate in self.gates:
             gate.log.count(ctx.sender)
             verdict, reason = gate.check(ctx, x, y)
@@ -125,8 +150,11 @@ class CollaborativeTrainer:
                 decided = (verdict, gate)
         return decided
 
-    def resolve_review(self, cid: int, approved: bool, recipient: str, now: float) -> None:
-        """Apply a reviewer's verdict: train on the contribution, or forfeit its deposit."""
+    def resolve_review(self, cid: int, approved: bool, recipient: str,
+                       transfer: Callable[[str, str, int, str], None]) -> None:
+        """Apply a reviewer's verdict: train on the contribution, or forfeit its deposit to
+        ``recipient`` (moved by ``transfer(src, dst, wei, memo)``: the trusted reviewer acts
+        outside any transaction)."""
         rec = self.data.records[cid]
         if rec.status != "in_review":
             raise RuntimeError(f"contribution {cid} is not under review")
@@ -137,7 +165,7 @@ class CollaborativeTrainer:
         rec.status = "rejected"
         amount, rec.claimable = rec.claimable, 0
         rec.forfeited += amount
-        self.ledger.transfer(self.address, recipient, amount, now)
+        transfer(self.address, recipient, amount, "forfeit")
 
     def _record(self, ctx: CallContext, cid: int) -> Contribution:
         rec = self.data.get(cid)
@@ -165,7 +193,8 @@ class CollaborativeTrainer:
             amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
         else:
             amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
-        ctx.charge(self._claim_gas(ctx, ctx.sender, refund=refund) + s.value_transfer)
+        new, updated = self.im.claim_writes(ctx.sender, refund=refund)
+        ctx.charge(s.storage(new=1 + new, update=1 + updated) + s.value_transfer)
         if self.im.per_contribution:
             rec.claimable -= amount
             if refund:
@@ -174,60 +203,8 @@ class CollaborativeTrainer:
                 rec.taken += amount
         rec.claimed_by.add(ctx.sender)
         (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
-        self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
+        self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
-
-    # -- prediction market --------------------------------------------------------------------
-    def _market(self) -> Any:
-        if not hasattr(self.im, "start"):
-            raise Revert(UNKNOWN_METHOD)
-        return self.im
-
-    def start_market(self, ctx: CallContext, hashes: list[str]) -> int:
-        """Lock the bounty (the call's value) and commit the test pieces' hashes."""
-        return int(self._market().start(ctx.sender, ctx.now, ctx.value, hashes, ctx.block))
-
-    def end_market(self, ctx: CallContext, pieces: list[tuple[Any, np.ndarray]],
-                   salt: bytes) -> int:
-        """Reveal the test pieces, run the reward phase and train the model on what survived."""
-        from scipy import sparse
-
-        from sumsim.contract.incentives.prediction_market import compute_rewards
-
-        pm = self._market()
-        pm.check_end(ctx.sender, ctx.now)
-        pm.verify(pieces, salt)
-        hidden = [p for i, p in enumerate(pieces) if i != pm.revealed_index] or pieces
-        xs = [p[0] for p in hidden]
-        x_eval = sparse.vstack(xs).tocsr() if sparse.issparse(xs[0]) else np.vstack(xs)
-        y_eval = np.concatenate([p[1] for p in hidden])
-        recs = [r for r in self.data.records if r.status != "rejected"]
-        result = compute_rewards([(r.author, r.x, r.y) for r in recs], self.model, x_eval,
-                                 y_eval, dict(pm.stakes), pm.bounty_left, pm.group)
-        pm.settle(result, ctx.now)
-        for r in self.data.records:
-            r.pooled, r.claimable = r.pooled + r.claimable, 0
-        if result.model is not None:
-            self.model = result.model
-        return len(result.rounds)
-
-    def collect_bounty(self, ctx: CallContext) -> int:
-        pm = self._market()
-        amount = pm.check_collect_bounty(ctx.sender)
-        ctx.charge(ctx.schedule.value_transfer)
-        pm.bounty_left = 0
-        self.ledger.transfer(self.address, ctx.sender, amount, ctx.now)
-        return int(amount)
-
-    def _claim_gas(self, ctx: CallContext, sender: str, *, refund: bool) -> int:
-        """claimable update + claimed-by flag (+ good-data counters on a refund)."""
-        s = ctx.schedule
-        gas = s.storage(new=1, update=1)
-        if refund:
-            counters = getattr(self.im, "num_valid", {})
-            fresh = int(counters.get(sender, 0) == 0) + int(getattr(self.im, "total_good", 1) == 0)
-            gas += s.storage(new=fresh, update=2 - fresh)
-        return gas
 
     # -- free views -----------------------------------------------------------------------
     def view_required_deposit(self, now: float, at: float | None = None) -> int:
@@ -289,6 +266,3 @@ class CollaborativeTrainer:
     def view_contributions(self, now: float, start: int = 0) -> list[Contribution]:
         """Contributions from index ``start`` on (the public event log)."""
         return self.data.records[start:]
-
-    def view_num_valid(self, now: float, address: str) -> int:
-        return int(getattr(self.im, "num_valid", {}).get(address, 0))

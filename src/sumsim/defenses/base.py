@@ -1,68 +1,41 @@
-"""The acceptance path defenses plug into.
+"""The base of every defense: a gate on the contract's acceptance path.
 
-A defense is a *gate* the contract consults in ``add_data`` after the deposit check and before
-training.  It answers with a :class:`Verdict`: accept and train, accept without training, send
-to human review, or reject (the call reverts with the defense's reason; the sender pays only
-the fee).  Gates may keep state; they update it in :meth:`Gate.on_accepted`, which runs only once
-the call can no longer revert, so a rejected call leaves no trace.
-
-Each gate keeps a log of what it flagged (for false-rejection rates) and its own costs.
+A defense is one module: a config class (subclass :class:`DefenseConfig` with a literal
+``kind``), a :class:`Gate` subclass, and a ``plugin``.  The contract consults gates in
+``add_data`` (see :mod:`sumsim.contract.gates` for the verdicts and their order of precedence).
+Each gate keeps a log of what it flagged (for false-rejection rates) and reports its own costs,
+time-series columns and summary entries through the hooks below.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from sumsim.scenario.schema import Section
+from sumsim.config import PluginConfig
+from sumsim.contract.gates import Flag, GateLog, Verdict
 
 if TYPE_CHECKING:
     from sumsim.chain.chain import CallContext
     from sumsim.contract.data_handler import Contribution
-    from sumsim.engine import Wiring
+    from sumsim.world import World
+
+__all__ = ["DefenseConfig", "Flag", "Gate", "GateLog", "Verdict"]
 
 
-class Verdict(Enum):
-    ACCEPT = "accept"
-    NO_TRAIN = "accept_without_training"
-    REVIEW = "review"
-    REJECT = "reject"
+class DefenseConfig(PluginConfig):
+    """Options every defense has."""
 
-
-@dataclass
-class Flag:
-    """One contribution a gate did not simply accept."""
-
-    time: float
-    sender: str
-    label: int
-    verdict: Verdict
-    tag: str
-    cid: int | None = None
-
-
-@dataclass
-class GateLog:
-    flags: list[Flag] = field(default_factory=list)
-    checked: int = 0
-    checked_by: dict[str, int] = field(default_factory=dict)
-
-    def count(self, sender: str) -> None:
-        self.checked += 1
-        self.checked_by[sender] = self.checked_by.get(sender, 0) + 1
-
-
-class DefenseConfig(Section):
-    kind: str
     name: str | None = Field(None, description="Label in outputs (default: the kind).")
+    #: Services this defense offers other defenses (e.g. ``"review"``: it takes contributions
+    #: sent to human review).
+    provides: ClassVar[frozenset[str]] = frozenset()
 
 
 class Gate:
-    """Base class for defenses.  ``wire`` is called once the world exists."""
+    """Base class for defenses.  :meth:`wire` is called once the world exists."""
 
     config: DefenseConfig
     #: The revert reason of this gate's rejections.
@@ -73,8 +46,8 @@ class Gate:
         self.name = config.name or config.kind
         self.log = GateLog()
 
-    def wire(self, wiring: Wiring) -> None:
-        """Hook for defenses that need the clock, the contract or other defenses."""
+    def wire(self, world: World) -> None:
+        """Hook for defenses that need the clock, the contract or simulation knowledge."""
 
     def check(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, str]:
         return Verdict.ACCEPT, ""
@@ -83,9 +56,12 @@ class Gate:
         """State updates after a contribution is stored (never on a reverted call)."""
 
     def cost_wei(self) -> int:
+        """What running the defense cost so far (off-chain labour, in wei)."""
         return 0
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, attackers: frozenset[str]) -> dict[str, Any]:
+        """Entries this defense adds to its summary section (``attackers``: the addresses of
+        attacking agents, simulation knowledge for measuring false positives)."""
         return {}
 
     def sample(self) -> dict[str, Any]:

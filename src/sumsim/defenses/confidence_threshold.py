@@ -8,16 +8,18 @@ training, or sent to the review queue, as ``action`` says.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from sumsim.defenses.base import DefenseConfig, Gate, Verdict
+from sumsim.errors import FieldError
+from sumsim.registry import Plugin
 
 if TYPE_CHECKING:
     from sumsim.chain.chain import CallContext
-    from sumsim.engine import Wiring
+    from sumsim.world import World
 
 REJECTED = "Rejected: the model's confidence in this label is below the threshold."
 
@@ -27,13 +29,18 @@ class ConfidenceThresholdConfig(DefenseConfig):
     threshold: float = Field(0.2, ge=0, le=1)
     action: Literal["reject", "accept_without_training", "review"] = "reject"
 
+    def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
+        if self.action == "review" and not any("review" in d.provides
+                                               for d in scenario.defenses):
+            raise FieldError("'review' needs a review_queue defense", *at, "action")
+
 
 class ConfidenceThreshold(Gate):
     config: ConfidenceThresholdConfig
     reason = REJECTED
 
-    def wire(self, wiring: Wiring) -> None:
-        self.model = wiring.contract.model
+    def wire(self, world: World) -> None:
+        self.model = world.trainer.model
 
     def check(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, str]:
         if self.model.confidence(x, y) >= self.config.threshold:
@@ -44,3 +51,8 @@ class ConfidenceThreshold(Gate):
         if action == "review":
             return Verdict.REVIEW, ""
         return Verdict.NO_TRAIN, ""
+
+
+plugin = Plugin(
+    ConfidenceThresholdConfig, ConfidenceThreshold,
+    "Reject, store untrained or review contributions the model doubts.")

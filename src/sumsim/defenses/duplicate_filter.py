@@ -15,11 +15,12 @@ import numpy as np
 from pydantic import Field
 
 from sumsim.defenses.base import DefenseConfig, Gate, Verdict
+from sumsim.registry import Plugin
 
 if TYPE_CHECKING:
     from sumsim.chain.chain import CallContext
     from sumsim.contract.data_handler import Contribution
-    from sumsim.engine import Wiring
+    from sumsim.world import World
 
 DUPLICATE = "Rejected: duplicate of a recent contribution."
 
@@ -35,14 +36,14 @@ class DuplicateFilter(Gate):
     config: DuplicateFilterConfig
     reason = DUPLICATE
 
-    def wire(self, wiring: Wiring) -> None:
-        n = wiring.contract.model.n_features
+    def wire(self, world: World) -> None:
+        n = world.trainer.model.n_features
         w = self.config.window
         self._rows = np.zeros((w, n), dtype=np.int16)
         self._sizes = np.full(w, -1, dtype=np.int64)  # -1: empty slot
         self._labels = np.zeros(w, dtype=np.int64)
         self._next = 0
-        self.sparse = wiring.contract.model.sparse_input
+        self.sparse = world.trainer.model.sparse_input
 
     def _present(self, x: np.ndarray) -> np.ndarray:
         return x if self.sparse else np.flatnonzero(x)
@@ -72,3 +73,8 @@ class DuplicateFilter(Gate):
         self._sizes[slot] = len(idx)
         self._labels[slot] = rec.y
         self._next = (slot + 1) % self.config.window
+
+
+plugin = Plugin(
+    DuplicateFilterConfig, DuplicateFilter,
+    "Reject contributions within a Hamming radius of a recent one.")

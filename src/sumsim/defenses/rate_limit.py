@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from sumsim.defenses.base import DefenseConfig, Gate, Verdict
+from sumsim.registry import Plugin
 
 if TYPE_CHECKING:
     from sumsim.chain.chain import CallContext
@@ -44,3 +45,6 @@ class RateLimit(Gate):
 
     def on_accepted(self, ctx: CallContext, rec: Contribution, verdict: Verdict) -> None:
         self._window(ctx.sender, ctx.now).append(ctx.now)
+
+
+plugin = Plugin(RateLimitConfig, RateLimit, "At most N contributions per address per time window.")

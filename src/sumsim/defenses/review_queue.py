@@ -11,23 +11,29 @@ contribution can be neither refunded nor reported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import simpy
 from pydantic import Field
 
+from sumsim.chain.chain import FEE_SINK
+from sumsim.config import Distribution, Ether, Exponential
 from sumsim.defenses.base import DefenseConfig, Gate, Verdict
-from sumsim.scenario.units import Distribution, Ether, Exponential
+from sumsim.errors import FieldError
+from sumsim.registry import Plugin
 
 if TYPE_CHECKING:
     from sumsim.chain.chain import CallContext
     from sumsim.contract.data_handler import Contribution
-    from sumsim.engine import Wiring
+    from sumsim.world import World
 
 
 class ReviewQueueConfig(DefenseConfig):
+    """Human reviewers vetting a share of contributions (and those other defenses flag)."""
+
     kind: Literal["review_queue"]
+    provides: ClassVar[frozenset[str]] = frozenset({"review"})
     capacity: int = Field(1, ge=1, description="Reviewers working in parallel.")
     service_s: Distribution = Field(
         default_factory=lambda: Exponential(dist="exponential", mean=1800),
@@ -40,16 +46,22 @@ class ReviewQueueConfig(DefenseConfig):
     forfeit_to: Literal["owner", "fee_sink"] = Field(
         "owner", description="Who receives a rejected contribution's deposit.")
 
+    def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
+        first = next(i for i, d in enumerate(scenario.defenses) if d.kind == self.kind)
+        if at[-1] != first:
+            raise FieldError("at most one review_queue defense", *at, "kind")
+
 
 class ReviewQueue(Gate):
     config: ReviewQueueConfig
 
-    def wire(self, wiring: Wiring) -> None:
-        self.env = wiring.env
-        self.contract = wiring.contract
-        self.truth = wiring.truth
-        self.rng = wiring.rng(self.name)
-        self.recipient = wiring.owner if self.config.forfeit_to == "owner" else "fee_sink"
+    def wire(self, world: World) -> None:
+        self.env = world.env
+        self.chain = world.chain
+        self.contract = world.trainer
+        self.truth = world.truth
+        self.rng = world.rng("defense:" + self.name)
+        self.recipient = world.owner if self.config.forfeit_to == "owner" else FEE_SINK
         self.reviewers = simpy.Resource(self.env, capacity=self.config.capacity)
         self.contract.reviewer = self
         self.reviews = 0
@@ -58,6 +70,8 @@ class ReviewQueue(Gate):
         self.wrong_verdicts = 0
         self.waits: list[float] = []
         self._waits_since_sample: list[float] = []
+        #: Deposits forfeited on rejection, by author.
+        self.forfeited_by: dict[str, int] = {}
 
     def check(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, str]:
         share = self.config.sample_share
@@ -86,7 +100,10 @@ class ReviewQueue(Gate):
             self.approved += 1
         else:
             self.rejected += 1
-        self.contract.resolve_review(rec.id, approve, self.recipient, self.env.now)
+        self.forfeited_by[rec.author] = self.forfeited_by.get(rec.author, 0) + (
+            0 if approve else rec.claimable)
+        self.contract.resolve_review(rec.id, approve, self.recipient,
+                                     self.chain.transfer_outside_tx)
 
     @property
     def queue_length(self) -> int:
@@ -100,10 +117,17 @@ class ReviewQueue(Gate):
         return {"review_queue": self.queue_length + self.reviewers.count,
                 "review_wait_mean_s": float(np.mean(waits)) if waits else None}
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, attackers: frozenset[str]) -> dict[str, Any]:
         w = np.array(self.waits) if self.waits else np.zeros(0)
-        return {"reviews": self.reviews, "approved": self.approved, "rejected": self.rejected,
+        honest = sum(v for a, v in self.forfeited_by.items() if a not in attackers)
+        return {"honest_deposits_forfeited_wei": honest, "reviews": self.reviews,
+                "approved": self.approved, "rejected": self.rejected,
                 "wrong_verdicts": self.wrong_verdicts, "cost_wei": self.cost_wei(),
                 "wait_mean_s": float(w.mean()) if w.size else None,
                 "wait_max_s": float(w.max()) if w.size else None,
                 "still_queued": self.queue_length + self.reviewers.count}
+
+
+plugin = Plugin(
+    ReviewQueueConfig, ReviewQueue,
+    "Human reviewers (a SimPy resource) vet contributions before they train.")

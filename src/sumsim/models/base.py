@@ -13,11 +13,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from sumsim.config import PluginConfig
 from sumsim.data.base import Matrix
+
+
+class ModelConfig(PluginConfig):
+    """Options every model has (subclasses add their own hyperparameters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,14 @@ class Model(ABC):
     """An online classifier as it would run in a contract."""
 
     kind: str = ""
+
+    @classmethod
+    def from_config(cls, config: Any, n_features: int, n_classes: int,
+                    sparse_input: bool) -> Model:
+        """The untrained model a scenario's ``[model]`` section describes, for data with
+        ``n_features`` features (sparse index arrays or dense vectors) and ``n_classes``."""
+        options = config.model_dump(exclude={"kind"})
+        return cls(n_features, n_classes, sparse_input=sparse_input, **options)
 
     def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True):
         if n_classes < 2:

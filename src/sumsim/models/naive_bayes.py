@@ -9,14 +9,25 @@ matters for predictions).  Priors are the empirical class frequencies, as scikit
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 from scipy import sparse
 
 from sumsim.data.base import Matrix
-from sumsim.models.base import Model, UpdatePlan, as_matrix
+from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.registry import Plugin
+
+
+class NaiveBayesConfig(ModelConfig):
+    kind: Literal["naive_bayes"]
+    alpha: float = Field(1.0, gt=0, description="Laplace smoothing.")
 
 
 class NaiveBayes(Model):
+    """Multinomial naive Bayes over integer counts, Laplace-smoothed."""
+
     kind = "naive_bayes"
 
     def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
@@ -104,3 +115,6 @@ class NaiveBayes(Model):
         self.feature_totals = self.feature_counts.sum(axis=1)
         self.class_counts = np.bincount(y, minlength=self.n_classes).astype(np.int64)
         return self
+
+
+plugin = Plugin(NaiveBayesConfig, NaiveBayes)

@@ -11,15 +11,27 @@ model is the expensive one to train on-chain.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
 from sumsim.data.base import Matrix
-from sumsim.models.base import Model, UpdatePlan, as_matrix
+from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.registry import Plugin
 
 SCALE = 10**9
 
 
+class NearestCentroidConfig(ModelConfig):
+    kind: Literal["nearest_centroid"]
+    fixed_point: bool = Field(True, description="Integer (int64, x1e9) centroids as in a "
+                              "contract.")
+
+
 class NearestCentroid(Model):
+    """One running mean per class; predicts the class of the nearest centroid."""
+
     kind = "nearest_centroid"
 
     def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
@@ -108,3 +120,6 @@ class NearestCentroid(Model):
                 self.centroids[k] = np.floor(mean * SCALE) if self.fixed_point else mean
         self._refresh()
         return self
+
+
+plugin = Plugin(NearestCentroidConfig, NearestCentroid)

@@ -19,14 +19,30 @@ long and short samples are comparable.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 from scipy import sparse
 
 from sumsim.data.base import Matrix
-from sumsim.models.base import Model, UpdatePlan, as_matrix
+from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.registry import Plugin
+
+
+class PerceptronConfig(ModelConfig):
+    kind: Literal["perceptron"] = "perceptron"
+    learning_rate: float = Field(1, gt=0, description="Step of an on-chain update.")
+    init_learning_rate: float | None = Field(
+        None, gt=0, description="Step of the off-chain initial training (default: "
+        "learning_rate); larger gives the deployed model inertia.")
+    fixed_point: bool = Field(True, description="Integer (int64) weights as in a contract.")
+    epochs: int = Field(1, ge=1, description="Off-chain passes for the initial training.")
 
 
 class Perceptron(Model):
+    """Online sparse perceptron: trains only when wrong, integer weights by default."""
+
     kind = "perceptron"
 
     def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
@@ -142,3 +158,6 @@ class Perceptron(Model):
                     w[xi] += step
                     b += step
         self.b = w.dtype.type(b)  # type: ignore[assignment,arg-type]
+
+
+plugin = Plugin(PerceptronConfig, Perceptron)

@@ -14,7 +14,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from sumsim.errors import FieldError, InputError
-from sumsim.scenario.schema import INCENTIVE_KINDS, ScenarioBase, scenario_model
+from sumsim.scenario.schema import ScenarioBase, all_kinds, scenario_model
 
 BUNDLED = ("quickstart", "paper-imdb-perceptron-drt")
 
@@ -28,11 +28,12 @@ def _dotted(loc: tuple[Any, ...], data: Any) -> str:
     """
     out = ""
     node = data
+    tags = all_kinds()
     for part in loc:
         real = isinstance(node, dict) and part in node
         if not real and isinstance(part, str) and (
                 (isinstance(node, dict) and (node.get("kind") == part or node.get("dist") == part))
-                or part in INCENTIVE_KINDS or "function-" in part or "[" in part):
+                or part in tags or "function-" in part or "[" in part):
             continue
         if isinstance(part, int):
             out += f"[{part}]"

@@ -1,8 +1,11 @@
 """The scenario schema: every field, its default and its constraints.
 
-Unknown keys are errors everywhere (``extra="forbid"``).  The ``agents`` and ``defenses`` lists
-are unions over the registered strategies, discriminated by ``kind``, so a plug-in's options
-are validated (and appear in ``sumsim schema``) exactly like the built-ins'.
+Unknown keys are errors everywhere (``extra="forbid"``).  The ``agents``, ``defenses``,
+``model`` and ``incentive`` sections are unions over the registered plug-ins, discriminated by
+``kind``, so a plug-in's options are validated (and appear in ``sumsim schema``) exactly like
+the built-ins'.  Each plug-in config may check the whole scenario
+(:meth:`sumsim.config.PluginConfig.check_scenario`); this module names no concrete kind except
+the two defaults.
 """
 
 from __future__ import annotations
@@ -10,23 +13,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    create_model,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
+import sumsim.registry as registry
+from sumsim.config import Gwei, PluginConfig, Section
 from sumsim.errors import FieldError
-from sumsim.scenario.registry import AGENTS, DEFENSES, load_plugins
-from sumsim.scenario.units import Ether, Gwei
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ScenarioSection(Section):
@@ -119,84 +110,6 @@ class DataSection(Section):
         return self
 
 
-class ModelSection(Section):
-    kind: Literal["perceptron", "naive_bayes", "nearest_centroid"] = "perceptron"
-    learning_rate: float = Field(1, gt=0, description="Perceptron step on-chain.")
-    init_learning_rate: float | None = Field(
-        None, gt=0, description="Perceptron step of the off-chain initial training (default: "
-        "learning_rate); larger gives the deployed model inertia.")
-    fixed_point: bool = Field(True, description="Integer (int64) arithmetic as in a contract "
-                              "(perceptron, nearest centroid).")
-    epochs: int = Field(1, ge=1, description="Off-chain passes for the initial perceptron.")
-    alpha: float = Field(1.0, gt=0, description="Naive Bayes Laplace smoothing.")
-
-
-class DRTSection(Section):
-    kind: Literal["deposit_refund_take"] = "deposit_refund_take"
-    refund_wait_s: float = Field(86_400, ge=0, description="t_r")
-    owner_claim_wait_s: float | None = Field(
-        None, ge=0, description="t_o; default: equal to any_address_claim_wait_s")
-    any_address_claim_wait_s: float = Field(777_600, ge=0, description="t_a")
-    cost_weight: Ether = Field("0.016666666666666666",  # type: ignore[assignment]
-                               description="w (ether): deposit = w * 3600 // isqrt(dt)")
-    owner: str | None = Field(None, description="Agent name owning the contract; default: a "
-                              "separate 'owner' address that does not act.")
-
-    @model_validator(mode="after")
-    def _order(self) -> DRTSection:
-        t_o = self.any_address_claim_wait_s if self.owner_claim_wait_s is None \
-            else self.owner_claim_wait_s
-        if not self.refund_wait_s <= t_o <= self.any_address_claim_wait_s:
-            raise FieldError("need refund_wait_s <= owner_claim_wait_s <= "
-                             "any_address_claim_wait_s", "refund_wait_s")
-        return self
-
-
-class PointsSection(Section):
-    kind: Literal["points"]
-    refund_wait_s: float = Field(86_400, ge=0, description="When a contribution can be judged.")
-    any_address_claim_wait_s: float = Field(777_600, ge=0, description="When judging closes.")
-    points_good: int = Field(1, ge=0)
-    points_bad: int = Field(1, ge=0)
-
-    @model_validator(mode="after")
-    def _order(self) -> PointsSection:
-        if self.refund_wait_s > self.any_address_claim_wait_s:
-            raise FieldError("must not exceed any_address_claim_wait_s", "refund_wait_s")
-        return self
-
-
-class PredictionMarketSection(Section):
-    kind: Literal["prediction_market"]
-    bounty: Ether = Field(1000, description="Locked by the provider (ether).")
-    min_stake: Ether = Field(1, description="Stake per contribution (ether).")
-    participation_s: float = Field(30 * 86_400, gt=0)
-    test_pieces: int = Field(10, ge=2, description="Pieces the test set is committed in.")
-    any_address_claim_wait_s: float = Field(7 * 86_400, ge=0, description="After the reward "
-                                            "phase, when anyone may take uncollected balances.")
-    group_by_contributor: bool = Field(True, description="Score runs of consecutive "
-                                       "contributions by one address together.")
-    provider_gas: Ether = Field(1, description="Ether the provider holds for gas.")
-    reveal_wrong_piece: bool = Field(False, description="The provider reveals a tampered "
-                                     "piece at the end (the reveal must be rejected).")
-
-
-def _incentive_kind(value: Any) -> str:
-    """The incentive section's ``kind``; Deposit-Refund-Take when it is left out."""
-    if isinstance(value, dict):
-        return str(value.get("kind", "deposit_refund_take"))
-    return str(getattr(value, "kind", "deposit_refund_take"))
-
-
-INCENTIVE_KINDS = ("deposit_refund_take", "points", "prediction_market")
-Incentive = Annotated[
-    Annotated[DRTSection, Tag("deposit_refund_take")]
-    | Annotated[PointsSection, Tag("points")]
-    | Annotated[PredictionMarketSection, Tag("prediction_market")],
-    Discriminator(_incentive_kind),
-]
-
-
 class MetricsSection(Section):
     eval_every_s: float = Field(200_000, gt=0, description="Test accuracy sampling period.")
     baseline: bool = Field(True, description="Fit the all-data baseline model.")
@@ -206,14 +119,16 @@ class MetricsSection(Section):
 
 
 class ScenarioBase(Section):
-    #: Replaced in `scenario_model` by unions over the registered strategies.
+    """The sections every scenario has.  :func:`scenario_model` adds the plug-in unions."""
+
+    #: Replaced in `scenario_model` by unions over the registered plug-ins.
     agents: list[Any] = Field(default_factory=list)
     defenses: list[Any] = Field(default_factory=list)
     scenario: ScenarioSection = Field(default_factory=ScenarioSection)
     chain: ChainSection = Field(default_factory=ChainSection)
     data: DataSection = Field(default_factory=DataSection)
-    model: ModelSection = Field(default_factory=ModelSection)
-    incentive: Incentive = Field(default_factory=lambda: DRTSection(kind="deposit_refund_take"))
+    model: Any = None
+    incentive: Any = None
     metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @model_validator(mode="after")
@@ -225,44 +140,78 @@ class ScenarioBase(Section):
             first = next(i for i, n in enumerate(names) if n in dup and names.index(n) != i)
             raise FieldError(f"agent names must be unique; repeated: {sorted(dup)}",
                              "agents", first, "name")
-        reserved = {"owner", "fee_sink", "contract", "provider"} & set(names)
-        if reserved:
-            first = next(i for i, n in enumerate(names) if n in reserved)
-            raise FieldError(f"agent names {sorted(reserved)} are reserved", "agents", first,
+        reserved = set(RESERVED_ADDRESSES)
+        if self.incentive is not None:
+            reserved |= self.incentive.reserved_addresses()
+        clash = reserved & set(names)
+        if clash:
+            first = next(i for i, n in enumerate(names) if n in clash)
+            raise FieldError(f"agent names {sorted(clash)} are reserved", "agents", first,
                              "name")
-        owner = getattr(self.incentive, "owner", None)
-        if owner is not None and owner not in names:
-            raise FieldError(f"{owner!r} is not an agent name", "incentive", "owner")
-        defenses: list[Any] = getattr(self, "defenses", [])
-        kinds = [d.kind for d in defenses]
-        wants_review = [i for i, d in enumerate(defenses) if getattr(d, "action", "") == "review"]
-        if wants_review and "review_queue" not in kinds:
-            raise FieldError("'review' needs a review_queue defense", "defenses",
-                             wants_review[0], "action")
-        if kinds.count("review_queue") > 1:
-            second = [i for i, k in enumerate(kinds) if k == "review_queue"][1]
-            raise FieldError("at most one review_queue defense", "defenses", second, "kind")
+        sections: list[tuple[Any, tuple[str | int, ...]]] = [
+            (self.model, ("model",)), (self.incentive, ("incentive",))]
+        sections += [(a, ("agents", i)) for i, a in enumerate(agents)]
+        sections += [(d, ("defenses", i)) for i, d in enumerate(getattr(self, "defenses", []))]
+        for section, at in sections:
+            if isinstance(section, PluginConfig):
+                section.check_scenario(self, at)
         return self
 
 
-def _union(table: dict[str, Any]) -> Any:
-    configs = tuple(p.config for p in table.values())
+#: Addresses the engine opens itself.
+RESERVED_ADDRESSES = ("owner", "fee_sink", "contract")
+#: The kind used when a section leaves ``kind`` out (or is absent).
+DEFAULT_KINDS = {"models": "perceptron", "mechanisms": "deposit_refund_take"}
+
+
+def _union(group: str) -> Any:
+    """A union over the registered configs of ``group``, discriminated by ``kind`` (filled in
+    with the group's default kind when a section leaves it out)."""
+    table = registry.plugins(group)
+    configs = tuple(p.config for _, p in sorted(table.items()))
     if not configs:
         return dict[str, Any]
-    if len(configs) == 1:
-        return configs[0]
-    return Annotated[Union[configs], Field(discriminator="kind")]  # noqa: UP007
+    union: Any = configs[0] if len(configs) == 1 else Annotated[
+        Union[configs], Field(discriminator="kind")]  # noqa: UP007
+    default = DEFAULT_KINDS.get(group)
+    if default is None:
+        return union
+
+    def fill_kind(value: Any) -> Any:
+        if isinstance(value, dict) and "kind" not in value:
+            return {"kind": default, **value}
+        return value
+
+    return Annotated[union, BeforeValidator(fill_kind)]
 
 
-@lru_cache(maxsize=1)
-def scenario_model() -> type[ScenarioBase]:
-    """The full Scenario model, with agent and defense unions over what is registered."""
-    load_plugins()
-    agent = _union(AGENTS)
-    defense = _union(DEFENSES)
+def all_kinds() -> set[str]:
+    """Every registered kind, of every group (for reading validation error paths)."""
+    return {k for g in registry.GROUPS for k in registry.plugins(g)}
+
+
+@lru_cache(maxsize=4)
+def _scenario_model(version: int) -> type[ScenarioBase]:
+    agent = _union("agents")
+    defense = _union("defenses")
+    model = _union("models")
+    incentive = _union("mechanisms")
+
+    def default(group: str) -> Any:
+        return lambda: registry.get(group, DEFAULT_KINDS[group]).config()
+
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Scenario",
         __base__=ScenarioBase,
+        __doc__="A validated scenario: every section, every plug-in's options.",
         agents=(list[agent], Field(min_length=1)),  # type: ignore[valid-type]
         defenses=(list[defense], Field(default_factory=list)),  # type: ignore[valid-type]
+        model=(model, Field(default_factory=default("models"))),
+        incentive=(incentive, Field(default_factory=default("mechanisms"))),
     )
+
+
+def scenario_model() -> type[ScenarioBase]:
+    """The full Scenario model, with unions over every registered plug-in."""
+    registry.load()
+    return _scenario_model(registry.version)

@@ -8,19 +8,39 @@ zero (any value sent is returned), which makes this the zero-cost baseline of at
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import Contribution
-from sumsim.contract.incentives.base import IncentiveMechanism
-from sumsim.contract.incentives.drt import MODEL_AGREES, MODEL_DISAGREES, NOT_AUTHOR, TOO_SOON
+from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
+from sumsim.errors import FieldError
+from sumsim.mechanisms.drt import MODEL_AGREES, MODEL_DISAGREES, NOT_AUTHOR, TOO_SOON
+from sumsim.registry import Plugin
 
 JUDGED = "This contribution has already been judged."
 CLOSED = "The judging window for this contribution has closed."
 OWN = "Can't report your own contribution."
 
 
+class PointsConfig(MechanismConfig):
+    kind: Literal["points"]
+    refund_wait_s: float = Field(86_400, ge=0, description="When a contribution can be judged.")
+    any_address_claim_wait_s: float = Field(777_600, ge=0, description="When judging closes.")
+    points_good: int = Field(1, ge=0)
+    points_bad: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> PointsConfig:
+        if self.refund_wait_s > self.any_address_claim_wait_s:
+            raise FieldError("must not exceed any_address_claim_wait_s", "refund_wait_s")
+        return self
+
+
 class Points(IncentiveMechanism):
+    """No money: good contributions earn points, reported ones lose them (zero-cost baseline)."""
+
     kind = "points"
 
     def __init__(self, *, refund_wait_s: float, any_address_claim_wait_s: float,
@@ -33,6 +53,12 @@ class Points(IncentiveMechanism):
         self.bad = points_bad
         self.points: dict[str, int] = {}
         self.judged: set[int] = set()
+
+    @classmethod
+    def from_config(cls, config: PointsConfig) -> Points:
+        return cls(refund_wait_s=config.refund_wait_s,
+                   any_address_claim_wait_s=config.any_address_claim_wait_s,
+                   points_good=config.points_good, points_bad=config.points_bad)
 
     def required_deposit(self, now: float) -> int:
         return 0
@@ -84,5 +110,8 @@ class Points(IncentiveMechanism):
         # Nothing is ever taken by anyone after the window: it just closes.
         return rec.added_time + self.t_r, float("inf")
 
-    def state(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         return {"points": dict(sorted(self.points.items())), "judged": len(self.judged)}
+
+
+plugin = Plugin(PointsConfig, Points)

@@ -15,11 +15,16 @@
 from __future__ import annotations
 
 from math import isqrt
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from sumsim.chain.tx import Revert
+from sumsim.config import Ether
 from sumsim.contract.data_handler import Contribution
-from sumsim.contract.incentives.base import IncentiveMechanism
+from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
+from sumsim.errors import FieldError
+from sumsim.registry import Plugin
 
 NOT_ENOUGH_DEPOSIT = "Didn't pay enough for the deposit."
 TOO_SOON = "Not enough time has passed."
@@ -32,7 +37,38 @@ OWN_DATA = "Can't report your own contribution before the any-address wait."
 NO_GOOD_DATA = "Only addresses with refunded good data can report."
 
 
+class DRTConfig(MechanismConfig):
+    kind: Literal["deposit_refund_take"] = "deposit_refund_take"
+    refund_wait_s: float = Field(86_400, ge=0, description="t_r")
+    owner_claim_wait_s: float | None = Field(
+        None, ge=0, description="t_o; default: equal to any_address_claim_wait_s")
+    any_address_claim_wait_s: float = Field(777_600, ge=0, description="t_a")
+    cost_weight: Ether = Field("0.016666666666666666",  # type: ignore[assignment]
+                               description="w (ether): deposit = w * 3600 // isqrt(dt)")
+    owner: str | None = Field(None, description="Agent name owning the contract; default: a "
+                              "separate 'owner' address that does not act.")
+
+    @model_validator(mode="after")
+    def _order(self) -> DRTConfig:
+        t_o = self.any_address_claim_wait_s if self.owner_claim_wait_s is None \
+            else self.owner_claim_wait_s
+        if not self.refund_wait_s <= t_o <= self.any_address_claim_wait_s:
+            raise FieldError("need refund_wait_s <= owner_claim_wait_s <= "
+                             "any_address_claim_wait_s", "refund_wait_s")
+        return self
+
+    def owner_address(self) -> str | None:
+        return self.owner
+
+    def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
+        names = [a.name for a in scenario.agents]
+        if self.owner is not None and self.owner not in names:
+            raise FieldError(f"{self.owner!r} is not an agent name", *at, "owner")
+
+
 class DepositRefundTake(IncentiveMechanism):
+    """Deposits of w*3600//isqrt(dt); refunds of good data; takes of bad data (the SUM core)."""
+
     kind = "deposit_refund_take"
 
     def __init__(self, *, refund_wait_s: float, owner_claim_wait_s: float,
@@ -49,6 +85,13 @@ class DepositRefundTake(IncentiveMechanism):
         self.last_update_time = start_time
         self.num_valid: dict[str, int] = {}
         self.total_good = 0
+
+    @classmethod
+    def from_config(cls, config: DRTConfig) -> DepositRefundTake:
+        t_a = config.any_address_claim_wait_s
+        t_o = t_a if config.owner_claim_wait_s is None else config.owner_claim_wait_s
+        return cls(refund_wait_s=config.refund_wait_s, owner_claim_wait_s=t_o,
+                   any_address_claim_wait_s=t_a, cost_weight=config.cost_weight)
 
     def required_deposit(self, now: float) -> int:
         if self.w == 0:
@@ -106,9 +149,23 @@ class DepositRefundTake(IncentiveMechanism):
             reward = rec.claimable
         return reward
 
+    def claim_writes(self, sender: str, *, refund: bool) -> tuple[int, int]:
+        if not refund:
+            return 0, 0
+        # num_valid[sender] and total_good: a fresh slot each when still zero.
+        fresh = int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)
+        return fresh, 2 - fresh
+
     def claim_times(self, rec: Contribution) -> tuple[float, float]:
         return rec.added_time + self.t_r, rec.added_time + self.t_a
 
-    def state(self) -> dict[str, Any]:
+    def view_num_valid(self, now: float, address: str) -> int:
+        """Good contributions of ``address`` that were refunded (its weight as a reporter)."""
+        return self.num_valid.get(address, 0)
+
+    def summary(self) -> dict[str, Any]:
         return {"last_update_time": self.last_update_time, "total_good": self.total_good,
                 "num_valid": dict(self.num_valid)}
+
+
+plugin = Plugin(DRTConfig, DepositRefundTake)

@@ -1,13 +1,13 @@
-"""Exact ether -> wei conversion and the distributions scenario files use for timings.
+"""The base of every configuration section, money and time types, and distributions.
 
-Amounts are written in ether as integers, floats or decimal strings and converted through
-`decimal.Decimal` (floats via their shortest repr), so "0.1" is exactly 10**17 wei; more than 18
-decimal places cannot be represented in wei and is an error.
+A leaf module: plug-ins of every kind declare their options by subclassing :class:`Section`
+(unknown keys are errors, values are re-validated on assignment) and use :data:`Ether` /
+:data:`Gwei` for amounts (written in ether/gwei, held as exact integer wei) and
+:data:`Distribution` for waiting times.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -21,56 +21,14 @@ from pydantic import (
 )
 
 from sumsim.errors import FieldError
-
-WEI_PER_ETHER = 10**18
-WEI_PER_GWEI = 10**9
+from sumsim.units import WEI_PER_ETHER, WEI_PER_GWEI, from_wei, to_wei
 
 
-def to_wei(value: Any, unit: int = WEI_PER_ETHER) -> int:
-    """Convert an amount in ether (or gwei with ``unit=WEI_PER_GWEI``) exactly to integer wei.
+class Section(BaseModel):
+    """A configuration section: unknown keys are errors; assignments are validated (so setting
+    ``agent.balance = 500`` from Python converts 500 ether to wei exactly as a TOML file does)."""
 
-    Integer arithmetic on the decimal digits, so no precision limit applies.
-    """
-    if isinstance(value, bool):
-        raise ValueError("expected an amount (number or decimal string), got a boolean")
-    if isinstance(value, int):
-        return value * unit
-    if isinstance(value, float):
-        dec = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            dec = Decimal(value.strip().replace("_", ""))
-        except InvalidOperation:
-            raise ValueError(f"expected a decimal amount, got {value!r}") from None
-    elif isinstance(value, Decimal):
-        dec = value
-    else:
-        kind = type(value).__name__
-        raise ValueError(f"expected an amount (number or decimal string), got {kind}")
-    if not dec.is_finite():
-        raise ValueError("expected a finite amount")
-    sign, digits, exponent = dec.as_tuple()
-    assert isinstance(exponent, int)
-    mantissa = int("".join(map(str, digits)) or "0")
-    scaled = mantissa * unit
-    if exponent >= 0:
-        wei = scaled * 10**exponent
-    else:
-        wei, rest = divmod(scaled, 10**-exponent)
-        if rest:
-            places = len(str(unit)) - 1
-            raise ValueError(f"has more decimal places than {places}: wei cannot represent it")
-    return -wei if sign else wei
-
-
-def from_wei(wei: int, unit: int = WEI_PER_ETHER) -> str:
-    """Exact decimal string of a wei amount in ether (or gwei)."""
-    whole, frac = divmod(abs(wei), unit)
-    sign = "-" if wei < 0 else ""
-    if not frac:
-        return f"{sign}{whole}"
-    width = len(str(unit)) - 1
-    return f"{sign}{whole}." + str(frac).rjust(width, "0").rstrip("0")
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
 
 
 def _non_negative_wei(unit: int):  # type: ignore[no-untyped-def]
@@ -165,3 +123,17 @@ class LogNormal(_Dist):
 Distribution = Annotated[
     Constant | Normal | Exponential | Uniform | LogNormal, Field(discriminator="dist")
 ]
+
+
+class PluginConfig(Section):
+    """The config section of a plug-in of any group: a literal ``kind`` plus its own options.
+
+    Subclasses narrow ``kind`` to a ``Literal`` (the registry reads the kind from it).
+    """
+
+    kind: str
+
+    def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
+        """Cross-section checks once the whole scenario is parsed (e.g. "needs another
+        defense").  Raise :class:`~sumsim.errors.FieldError` with a path starting at ``at``
+        (this section's place in the scenario) to name the field at fault."""

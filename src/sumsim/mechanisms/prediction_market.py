@@ -37,17 +37,29 @@ split over many calls).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import simpy
+from pydantic import Field
 
-from sumsim.chain.tx import Revert
+from sumsim.chain.chain import CallContext
+from sumsim.chain.tx import Revert, Tx
+from sumsim.config import Ether
 from sumsim.contract.data_handler import Contribution
-from sumsim.contract.incentives.base import IncentiveMechanism
+from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig, transaction
 from sumsim.data.base import Matrix
 from sumsim.models.base import Model
+from sumsim.registry import Plugin
+
+if TYPE_CHECKING:
+    from sumsim.contract.trainer import CollaborativeTrainer
+    from sumsim.world import World
+
+#: The bounty provider's address (opened by the mechanism at genesis).
+PROVIDER = "provider"
 
 NOT_OPEN = "The market is not accepting contributions."
 NOT_PROVIDER = "Only the bounty provider can do this."
@@ -59,6 +71,24 @@ NOT_YOURS = "Only the contributor can collect its balance before the wait."
 UNDERSTAKED = "Didn't pay enough for the stake."
 
 INIT, PARTICIPATION, REWARD, SETTLED = "init", "participation", "reward", "settled"
+
+
+class PredictionMarketConfig(MechanismConfig):
+    kind: Literal["prediction_market"]
+    bounty: Ether = Field(1000, description="Locked by the provider (ether).")
+    min_stake: Ether = Field(1, description="Stake per contribution (ether).")
+    participation_s: float = Field(30 * 86_400, gt=0)
+    test_pieces: int = Field(10, ge=2, description="Pieces the test set is committed in.")
+    any_address_claim_wait_s: float = Field(7 * 86_400, ge=0, description="After the reward "
+                                            "phase, when anyone may take uncollected balances.")
+    group_by_contributor: bool = Field(True, description="Score runs of consecutive "
+                                       "contributions by one address together.")
+    provider_gas: Ether = Field(1, description="Ether the provider holds for gas.")
+    reveal_wrong_piece: bool = Field(False, description="The provider reveals a tampered "
+                                     "piece at the end (the reveal must be rejected).")
+
+    def reserved_addresses(self) -> set[str]:
+        return {PROVIDER}
 
 
 def piece_hash(x: Matrix, y: np.ndarray, salt: bytes) -> str:
@@ -139,6 +169,8 @@ def compute_rewards(contributions: Sequence[tuple[str, np.ndarray, int]], initia
 
 
 class PredictionMarket(IncentiveMechanism):
+    """A bounty for the contributions that most improve accuracy on a committed test set."""
+
     kind = "prediction_market"
     trains_on_add = False
     per_contribution = False
@@ -160,6 +192,62 @@ class PredictionMarket(IncentiveMechanism):
         self.stakes: dict[str, int] = {}
         self.balances: dict[str, int] = {}
         self.result: RewardResult | None = None
+        self.config: PredictionMarketConfig | None = None
+
+    @classmethod
+    def from_config(cls, config: PredictionMarketConfig) -> PredictionMarket:
+        pm = cls(provider=PROVIDER, min_stake=config.min_stake,
+                 participation_s=config.participation_s,
+                 any_address_claim_wait_s=config.any_address_claim_wait_s,
+                 group_by_contributor=config.group_by_contributor)
+        pm.config = config
+        return pm
+
+    def accounts(self) -> dict[str, int]:
+        assert self.config is not None
+        return {self.provider: self.config.bounty + self.config.provider_gas}
+
+    def actors(self, world: World) -> list[Generator[simpy.Event, Any, None]]:
+        assert self.config is not None and world.split is not None
+        return [_provider(self.config, world, self.provider)]
+
+    # -- transactions the market adds to the contract ---------------------------------------
+    @transaction(payable=True)
+    def start_market(self, contract: CollaborativeTrainer, ctx: CallContext,
+                     hashes: list[str]) -> int:
+        """Lock the bounty (the call's value) and commit the test pieces' hashes."""
+        return int(self.start(ctx.sender, ctx.now, ctx.value, hashes, ctx.block))
+
+    @transaction()
+    def end_market(self, contract: CollaborativeTrainer, ctx: CallContext,
+                   pieces: list[tuple[Any, np.ndarray]], salt: bytes) -> int:
+        """Reveal the test pieces, run the reward phase and train the model on what survived."""
+        from scipy import sparse
+
+        self.check_end(ctx.sender, ctx.now)
+        self.verify(pieces, salt)
+        hidden = [p for i, p in enumerate(pieces) if i != self.revealed_index] or pieces
+        xs = [p[0] for p in hidden]
+        x_eval = sparse.vstack(xs).tocsr() if sparse.issparse(xs[0]) else np.vstack(xs)
+        y_eval = np.concatenate([p[1] for p in hidden])
+        recs = [r for r in contract.data.records if r.status != "rejected"]
+        result = compute_rewards([(r.author, r.x, r.y) for r in recs], contract.model, x_eval,
+                                 y_eval, dict(self.stakes), self.bounty_left, self.group)
+        self.settle(result, ctx.now)
+        for r in contract.data.records:
+            r.pooled, r.claimable = r.pooled + r.claimable, 0
+        if result.model is not None:
+            contract.model = result.model
+        return len(result.rounds)
+
+    @transaction()
+    def collect_bounty(self, contract: CollaborativeTrainer, ctx: CallContext) -> int:
+        """The provider withdraws what is left of the bounty after the reward phase."""
+        amount = self.check_collect_bounty(ctx.sender)
+        ctx.charge(ctx.schedule.value_transfer)
+        self.bounty_left = 0
+        contract.pay(ctx, ctx.sender, amount, "bounty")
+        return int(amount)
 
     # -- contract methods (called by the trainer) -------------------------------------------
     def start(self, sender: str, now: float, value: int, hashes: list[str], block: int) -> int:
@@ -271,7 +359,7 @@ class PredictionMarket(IncentiveMechanism):
             return sum(self.balances.values()) + self.bounty_left
         return self.bounty_left
 
-    def state(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"phase": self.phase, "bounty_wei": self.bounty,
                                "bounty_left_wei": self.bounty_left,
                                "stakes_wei": dict(sorted(self.stakes.items())),
@@ -282,3 +370,45 @@ class PredictionMarket(IncentiveMechanism):
             out["removed"] = self.result.removed
             out["balances_after_rewards_wei"] = dict(sorted(self.result.balances.items()))
         return out
+
+
+def _provider(inc: PredictionMarketConfig, world: World,
+              provider: str) -> Generator[simpy.Event, Any, None]:
+    """The bounty provider: commits the test pieces and locks the bounty at the start, reveals
+    them when participation ends, then withdraws what is left of the bounty."""
+    env, chain, sp = world.env, world.chain, world.split
+    assert sp is not None
+    rng = world.rng("provider")
+    gas_limit = world.tx_gas_limit
+    n = len(sp.y_test)
+    bounds = np.linspace(0, n, inc.test_pieces + 1).astype(int)
+    pieces = [(sp.x_test[a:b], sp.y_test[a:b]) for a, b in zip(bounds[:-1], bounds[1:],
+                                                               strict=True)]
+    salt = rng.bytes(16)
+    hashes = [piece_hash(x, y, salt) for x, y in pieces]
+    price = chain.gas_price_wei
+
+    def send(method: str, args: tuple[Any, ...], value: int = 0) -> Tx:
+        return chain.submit(Tx(provider, world.contract, method, args, value, gas_limit, price))
+
+    tx = send("start_market", (hashes,), inc.bounty)
+    yield env.timeout(chain.block_time_s)
+    start = tx.receipt.timestamp if tx.receipt is not None else env.now
+    yield env.timeout(max(0.0, start + inc.participation_s - env.now) + chain.block_time_s)
+    reveal = list(pieces)
+    if inc.reveal_wrong_piece:
+        x0, y0 = reveal[-1]
+        reveal[-1] = (x0, 1 - y0)
+        bad = send("end_market", (reveal, salt))
+        yield env.timeout(2 * chain.block_time_s)
+        assert bad.receipt is not None and not bad.receipt.ok
+        reveal = list(pieces)
+    end = send("end_market", (reveal, salt))
+    yield env.timeout(2 * chain.block_time_s)
+    if end.receipt is not None and end.receipt.ok:
+        yield env.timeout(inc.any_address_claim_wait_s + chain.block_time_s)
+        send("collect_bounty", ())
+        yield env.timeout(2 * chain.block_time_s)
+
+
+plugin = Plugin(PredictionMarketConfig, PredictionMarket)

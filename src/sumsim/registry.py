@@ -1,0 +1,140 @@
+"""One registry for the four kinds of plug-in: agents, defenses, models, incentive mechanisms.
+
+Built-ins and third-party packages register the same way: an entry point in one of the groups
+``sumsim.agents``, ``sumsim.defenses``, ``sumsim.models`` or ``sumsim.mechanisms`` naming a
+:class:`Plugin` (or a module holding one as ``plugin``)::
+
+    [project.entry-points."sumsim.agents"]
+    sleeper = "my_package.sleeper:plugin"
+
+A plug-in is a config section (a pydantic model with a literal ``kind``) and the class that
+runs it.  The scenario schema builds its unions from what is registered here, and the engine
+looks kinds up here; neither names a concrete kind.  Entry points are read once, lazily, in
+sorted order so that everything built from them is deterministic.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import typing
+from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, distribution, entry_points
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel
+
+#: The plug-in groups; each is also the name of the built-ins' subpackage.
+GROUPS = ("agents", "defenses", "models", "mechanisms")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A kind of agent, defense, model or mechanism: its config section and implementation.
+
+    ``kind`` is read from the config's ``kind`` field (a ``Literal``), so it is written once.
+    ``description`` defaults to the first line of the implementation's docstring.
+    """
+
+    config: type[BaseModel]
+    impl: Any
+    description: str = ""
+    kind: str = field(default="", compare=False)
+    #: The distribution that provides it (filled in at registration).
+    origin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", kind_of(self.config))
+        if not self.description:
+            doc = (getattr(self.impl, "__doc__", None) or "").strip()
+            object.__setattr__(self, "description", doc.splitlines()[0] if doc else "")
+
+
+def kind_of(config: type[BaseModel]) -> str:
+    """The literal value of a config class's ``kind`` field."""
+    fld = config.model_fields.get("kind")
+    args = typing.get_args(fld.annotation) if fld is not None else ()
+    if fld is None or len(args) != 1 or not isinstance(args[0], str):
+        raise TypeError(f"{config.__name__} needs a field `kind: Literal['<name>']`")
+    return args[0]
+
+
+_TABLES: dict[str, dict[str, Plugin]] = {g: {} for g in GROUPS}
+_loaded = False
+#: Bumped on every registration, so caches built from the registry (the schema) can expire.
+version = 0
+
+
+def register(group: str, plugin: Plugin, origin: str = "") -> None:
+    """Add a plug-in to ``group`` (what an entry point does; also usable from code and tests)."""
+    global version
+    if group not in _TABLES:
+        raise ValueError(f"unknown plug-in group {group!r}; expected one of {GROUPS}")
+    if origin:
+        plugin = replace(plugin, origin=origin)
+    table = _TABLES[group]
+    old = table.get(plugin.kind)
+    if old is not None and old.impl is not plugin.impl:
+        raise ValueError(f"{plugin.kind!r} is already registered by {old.origin or 'sumsim'}")
+    table[plugin.kind] = plugin
+    version += 1
+
+
+def unregister(group: str, kind: str) -> None:
+    global version
+    _TABLES[group].pop(kind, None)
+    version += 1
+
+
+def _as_plugin(obj: Any, where: str) -> Plugin:
+    if isinstance(obj, ModuleType):
+        obj = getattr(obj, "plugin", None)
+    if not isinstance(obj, Plugin):
+        raise TypeError(f"{where} does not name a sumsim Plugin (or a module with `plugin`)")
+    return obj
+
+
+def _builtin_fallback(group: str) -> None:
+    """Running from a source tree without installed metadata: scan the built-in subpackage."""
+    pkg = importlib.import_module(f"sumsim.{group}")
+    for info in pkgutil.iter_modules(pkg.__path__):
+        mod = importlib.import_module(f"sumsim.{group}.{info.name}")
+        if isinstance(getattr(mod, "plugin", None), Plugin):
+            register(group, mod.plugin, "sumsim")
+
+
+def load() -> None:
+    """Register every installed entry point of the four groups (once)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    try:
+        distribution("sumsim")
+        installed = True
+    except PackageNotFoundError:
+        installed = False
+    for group in GROUPS:
+        eps = sorted(entry_points(group=f"sumsim.{group}"), key=lambda e: (e.name, e.value))
+        if not installed:
+            _builtin_fallback(group)
+        for ep in eps:
+            dist = ep.dist
+            register(group, _as_plugin(ep.load(), f"entry point {ep.name} = {ep.value}"),
+                     dist.name if dist is not None else ep.value)
+
+
+def plugins(group: str) -> dict[str, Plugin]:
+    """Every registered plug-in of ``group``, by kind."""
+    load()
+    return _TABLES[group]
+
+
+def get(group: str, kind: str) -> Plugin:
+    """The plug-in ``kind`` of ``group`` (a KeyError listing the known kinds otherwise)."""
+    table = plugins(group)
+    if kind not in table:
+        raise KeyError(f"no {group[:-1]} kind {kind!r}; installed: {sorted(table)}")
+    return table[kind]

@@ -1,0 +1,247 @@
+"""The run summary: accuracy, per-agent money (reconciled to the wei), attackers' spend,
+defenses, the mechanism's own section and the counterfactual damage.
+
+Per-agent accounts are rebuilt from the receipts (fees, value sent, every payment the contract
+made, transfers made outside transactions) independently of the ledger, then compared with the
+ledger's final balances: ``unexplained_wei`` is 0 when every wei is accounted for.  Plug-ins add
+their own sections through hooks (the mechanism's ``summary``, a strategy's
+``summary_section``, a defense's ``metrics``); nothing here names a concrete kind.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sumsim.chain import FEE_SINK
+from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS
+from sumsim.units import WEI_PER_ETHER
+
+if TYPE_CHECKING:
+    from sumsim.engine import RunResult
+
+
+def time_average(t: np.ndarray, v: np.ndarray) -> float:
+    """Step-wise time average: each sample holds until the next one."""
+    if len(t) < 2 or t[-1] <= t[0]:
+        return float(v[-1]) if len(v) else float("nan")
+    dt = np.diff(t)
+    return float(np.sum(v[:-1] * dt) / (t[-1] - t[0]))
+
+
+def _eth(wei: int) -> float:
+    return wei / WEI_PER_ETHER
+
+
+#: Payment memos (see ``CollaborativeTrainer.pay``) and the account entries they feed.
+_RECEIVED = {"refund": "refunds", "take": "takes", "forfeit": "forfeits"}
+
+
+def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
+    """Per-agent money flows from the receipts, reconciled against the ledger."""
+    ledger = res.chain.ledger
+    flows: dict[str, dict[str, int]] = {a.name: dict.fromkeys(
+        ("deposits", "fees", "refunds", "takes", "forfeits", "other", "lost_to_others",
+         "contributions", "reverted", "rejected"), 0) for a in res.agents}
+    author = {rec.id: rec.author for rec in res.contract.data.records}
+
+    def receive(to: str, amount: int, memo: str) -> None:
+        if to in flows:
+            flows[to][_RECEIVED.get(memo, "other")] += amount
+
+    for tx, r in res.chain.receipts:
+        f = flows.get(tx.sender)
+        if f is not None:
+            f["fees"] += r.fee
+            if r.status == REJECTED:
+                f["rejected"] += 1
+            elif r.status == REVERTED:
+                f["reverted"] += 1
+            else:
+                f["deposits"] += tx.value
+                f["contributions"] += tx.method == "add_data"
+        if r.status != SUCCESS:
+            continue
+        for to, amount, memo in r.payments:
+            if memo == "change":
+                if to in flows:
+                    flows[to]["deposits"] -= amount
+            else:
+                receive(to, amount, memo)
+        if tx.method == "report" and r.result:
+            victim = author[tx.args[0]]
+            if victim != tx.sender and victim in flows:
+                flows[victim]["lost_to_others"] += r.result
+    for _time, _src, dst, amount, memo in res.chain.internal_transfers:
+        receive(dst, amount, memo)
+    out: dict[str, dict[str, Any]] = {}
+    for a in res.agents:
+        f = flows[a.name]
+        start, final = a.initial_balance, ledger.balances[a.name]
+        explained = (start - f["deposits"] - f["fees"] + f["refunds"] + f["takes"]
+                     + f["forfeits"] + f["other"])
+        profit = final - start
+        out[a.name] = {
+            "kind": a.config.kind,
+            "group": a.group,
+            "attacker": a.is_attacker,
+            "start_wei": start,
+            "final_wei": final,
+            "profit_wei": profit,
+            "profit_eth": _eth(profit),
+            "final_pct_of_start": 100.0 * final / start if start else float("nan"),
+            "roi": profit / f["deposits"] if f["deposits"] else 0.0,
+            "contributions": f["contributions"],
+            "reverted_txs": f["reverted"],
+            "rejected_txs": f["rejected"],
+            "deposits_wei": f["deposits"],
+            "refunds_wei": f["refunds"],
+            "takes_wei": f["takes"],
+            "lost_to_others_wei": f["lost_to_others"],
+            "fees_wei": f["fees"],
+            "forfeits_received_wei": f["forfeits"],
+            "unexplained_wei": final - explained,
+        }
+        if f["other"]:
+            out[a.name]["other_received_wei"] = f["other"]
+    return out
+
+
+def summary(res: RunResult) -> dict[str, Any]:
+    ts = res.recorder.rows
+    t = np.array([r["time_s"] for r in ts])
+    acc = np.array([r["accuracy"] for r in ts])
+    accounts = agent_accounts(res)
+    ledger = res.chain.ledger
+    claimable = res.contract.data.total_claimable()
+    held = res.contract.im.held()
+    contract_bal = ledger.balances[res.contract.address]
+    honest_lost = sum(v["lost_to_others_wei"] for v in accounts.values() if not v["attacker"])
+    attacker_spend = sum(max(0, -v["profit_wei"]) for v in accounts.values() if v["attacker"])
+    statuses = {s: 0 for s in (SUCCESS, REVERTED, REJECTED)}
+    reasons: dict[str, int] = {}
+    for _, r in res.chain.receipts:
+        statuses[r.status] += 1
+        if r.reason:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    eth_usd = res.scenario.chain.eth_usd
+    adds = [r.gas_used for tx, r in res.chain.receipts if tx.method == "add_data" and r.ok]
+    out: dict[str, Any] = {
+        "scenario": res.scenario.scenario.name,
+        "seed": res.seed,
+        "end_time_s": res.end_time,
+        "days": res.end_time / 86_400,
+        "accuracy": {
+            "initial": float(acc[0]),
+            "final": float(acc[-1]),
+            "min": float(acc.min()),
+            "time_avg": time_average(t, acc),
+            "baseline_all_data": res.baseline_accuracy,
+        },
+        "agents": accounts,
+        "honest_deposits_lost_wei": honest_lost,
+        "attacker_spend_wei": attacker_spend,
+        "contract": {
+            "final_balance_wei": contract_bal,
+            "claimable_wei": claimable,
+            "held_by_mechanism_wei": held,
+            "unexplained_wei": contract_bal - claimable - held,
+            "contributions": len(res.contract.data.records),
+        },
+        "supply": {
+            "initial_wei": ledger.supply,
+            "final_total_wei": ledger.total(),
+            "fee_sink_wei": ledger.balances[FEE_SINK],
+        },
+        "transactions": {"count": len(res.chain.receipts), **statuses, "revert_reasons": reasons},
+        "gas": {
+            "total": res.chain.total_gas,
+            "fees_wei": res.chain.total_fees,
+            "fees_usd": _eth(res.chain.total_fees) * eth_usd,
+            "mean_add_data_gas": float(np.mean(adds)) if adds else None,
+            "mean_add_data_usd": (float(np.mean(adds)) * res.scenario.chain.gas_price_gwei
+                                  / WEI_PER_ETHER * eth_usd) if adds else None,
+        },
+        "pool": {"size": res.world.pool.n, "used": int(res.world.pool.used.sum())},
+    }
+    groups: dict[str, dict[str, Any]] = {}
+    for acc_ in accounts.values():
+        g = groups.setdefault(acc_["group"], {"addresses": 0, "attacker": acc_["attacker"],
+                                              "start_wei": 0, "final_wei": 0, "profit_wei": 0})
+        g["addresses"] += 1
+        for k in ("start_wei", "final_wei", "profit_wei"):
+            g[k] += acc_[k]
+    for g in groups.values():
+        g["final_pct_of_start"] = 100.0 * g["final_wei"] / g["start_wei"] if g["start_wei"] \
+            else float("nan")
+    out["groups"] = groups
+    for a in res.agents:
+        section = a.summary_section()
+        if section is not None and a.summary_key:
+            out.setdefault(a.summary_key, {})[a.name] = section
+    out["incentive"] = {"kind": res.scenario.incentive.kind, **res.contract.im.summary()}
+    out["defenses"] = defense_summary(res, accounts)
+    cf = res.counterfactual
+    if cf is not None:
+        cf_t = np.array([r["time_s"] for r in cf.recorder.rows])
+        cf_acc = np.array([r["accuracy"] for r in cf.recorder.rows])
+        cf_avg = time_average(cf_t, cf_acc)
+        damage = cf_avg - out["accuracy"]["time_avg"]
+        out["counterfactual"] = {
+            "time_avg_accuracy_without_attackers": cf_avg,
+            "min_accuracy_without_attackers": float(cf_acc.min()),
+            "final_accuracy_without_attackers": float(cf_acc[-1]),
+            "accuracy_damage_time_avg": damage,
+            "accuracy_damage_final": float(cf_acc[-1] - acc[-1]),
+            "attacker_spend_eth_per_point_lost": (_eth(attacker_spend) / (100 * damage))
+            if damage > 0 else None,
+        }
+    return out
+
+
+def _pool_index(tag: str) -> int:
+    try:
+        return int(tag)
+    except ValueError:
+        return -1
+
+
+def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per defense: what it flagged, how often it hit correct (honest) data, and its cost."""
+    attackers = {n for n, a in accounts.items() if a["attacker"]}
+    y = res.world.pool.y
+    honest_fee_by_reason: dict[str, int] = {}
+    for tx, r in res.chain.receipts:
+        if r.status == REVERTED and tx.method == "add_data" and tx.sender not in attackers:
+            honest_fee_by_reason[r.reason] = honest_fee_by_reason.get(r.reason, 0) + r.fee
+    out: dict[str, Any] = {}
+    total_cost = 0
+    for g in res.gates:
+        flags = g.log.flags
+        correct = [f for f in flags if 0 <= _pool_index(f.tag) < len(y)
+                   and int(y[_pool_index(f.tag)]) == f.label]
+        by_honest = [f for f in flags if f.sender not in attackers]
+        honest_checked = sum(c for s, c in g.log.checked_by.items() if s not in attackers)
+        verdicts: dict[str, int] = {}
+        for f in flags:
+            verdicts[f.verdict.value] = verdicts.get(f.verdict.value, 0) + 1
+        reason = g.reason
+        cost = g.cost_wei()
+        total_cost += cost
+        out[g.name] = {
+            "kind": g.config.kind,
+            "checked": g.log.checked,
+            "flagged": len(flags),
+            "verdicts": verdicts,
+            "flagged_with_correct_label": len(correct),
+            "flagged_honest": len(by_honest),
+            "honest_checked": honest_checked,
+            "honest_false_positive_rate": len(by_honest) / honest_checked if honest_checked
+            else None,
+            "honest_fees_lost_wei": honest_fee_by_reason.get(reason, 0),
+            "cost_wei": cost,
+            **g.metrics(frozenset(attackers)),
+        }
+    out["total_cost_wei"] = total_cost
+    return out

@@ -1,0 +1,140 @@
+"""What the engine hands to every actor: the clock, the chain, the contract, the data pool, the
+public dashboard and seeded random streams.
+
+Agents observe only public state (free view calls and the dashboard) and act only through
+transactions; defenses and a mechanism's own actors (e.g. a bounty provider) may also hold the
+contract object and simulation knowledge (a sample's true label, the hidden test set), which a
+real reviewer or provider would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sumsim.chain import Chain
+from sumsim.data.base import Matrix, Split, row
+from sumsim.rng import stream
+
+
+class Pool:
+    """The contribution pool, drawn from in order without replacement, shared by all agents."""
+
+    def __init__(self, x: Matrix, y: np.ndarray, ambiguous: np.ndarray | None = None):
+        self.x = x
+        self.y = np.asarray(y)
+        self.n = len(self.y)
+        self.used = np.zeros(self.n, dtype=bool)
+        self.ambiguous = ambiguous if ambiguous is not None else np.zeros(self.n, dtype=bool)
+        self._cursor = 0
+        self.remaining = self.n
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining == 0
+
+    def _advance(self) -> None:
+        while self._cursor < self.n and self.used[self._cursor]:
+            self._cursor += 1
+
+    def peek(self) -> int | None:
+        self._advance()
+        return self._cursor if self._cursor < self.n else None
+
+    def take(self, i: int | None = None) -> int | None:
+        """Take sample ``i`` (default: the next one in order); None when exhausted."""
+        if i is None:
+            i = self.peek()
+            if i is None:
+                return None
+        if self.used[i]:
+            raise ValueError(f"pool sample {i} already taken")
+        self.used[i] = True
+        self.remaining -= 1
+        return i
+
+    def next_where(self, mask: np.ndarray) -> int | None:
+        """Index of the next unused sample where ``mask`` holds (not taken)."""
+        self._advance()
+        cand = np.flatnonzero(mask[self._cursor:] & ~self.used[self._cursor:])
+        return int(cand[0]) + self._cursor if cand.size else None
+
+    def sample(self, i: int) -> np.ndarray:
+        return row(self.x, i)
+
+
+class Dashboard:
+    """Publishes the model's test accuracy every ``every`` simulated seconds.
+
+    This is public information (anyone can evaluate the free ``predict`` on a test set), the
+    figure accuracy-gated agents consult.  Subscribers (the run's recorder) are called after
+    each publication.
+    """
+
+    def __init__(self, world: World, x_test: Matrix, y_test: np.ndarray, every: float):
+        self.world = world
+        self.env = world.env
+        self.x_test = x_test
+        self.y_test = y_test
+        self.every = every
+        self.time = float("nan")
+        self.subscribers: list[Callable[[float, float], None]] = []
+
+    def start(self) -> None:
+        """Publish now, then every ``every`` seconds."""
+        self.refresh()
+        self.env.process(self._loop())
+
+    def _loop(self):  # type: ignore[no-untyped-def]
+        while True:
+            yield self.env.timeout(self.every)
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Evaluate and publish (once per simulated instant)."""
+        now = self.env.now
+        if now == self.time:
+            return
+        self.time = now
+        acc = self.world.trainer.model.accuracy(self.x_test, self.y_test)
+        self.world.public_accuracy = acc
+        for fn in self.subscribers:
+            fn(now, acc)
+
+
+@dataclass
+class World:
+    """Everything actors connect to when a run is built."""
+
+    env: simpy.Environment
+    chain: Chain
+    #: The contract's address (what transactions are sent to).
+    contract: str
+    pool: Pool
+    tx_gas_limit: int
+    n_classes: int = 2
+    #: The contract object (defenses and a mechanism's actors; agents use views instead).
+    trainer: Any = None
+    #: The contract owner's address.
+    owner: str = "owner"
+    seed: int = 0
+    #: The run's data split (the hidden test set, for a mechanism's provider).
+    split: Split | None = None
+    #: The last test accuracy the dashboard published (NaN before the first publication):
+    #: public information accuracy-gated agents consult.
+    public_accuracy: float = float("nan")
+    #: cid -> pool index, filled from receipts.
+    pool_index: dict[int, int] = field(default_factory=dict)
+
+    def rng(self, purpose: str) -> np.random.Generator:
+        """A seeded stream for ``purpose`` (see :func:`sumsim.rng.stream`)."""
+        return stream(self.seed, purpose)
+
+    def truth(self, cid: int) -> int | None:
+        """The true label of a contribution's sample (simulation knowledge, for reviewers)."""
+        pi = self.pool_index.get(cid)
+        return None if pi is None else int(self.pool.y[pi])
