@@ -1,4 +1,5 @@
-"""`sumsim run | sweep | report | validate | schema | plugins` — a thin layer over the library.
+"""`sumsim run | sweep | report | validate | schema | plugins | invariants` — a thin layer over
+the library.
 
 Exit codes: 0 ok, 1 a run failed unexpectedly, 2 bad input (message names file and field).
 """
@@ -171,6 +172,18 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_invariants(args: argparse.Namespace) -> int:
+    from sumsim.testing import check
+
+    options: dict[str, Any] = {"kind": args.mechanism}
+    for key, value in _parse_set(args.set).items():
+        options[key.removeprefix("incentive.")] = value
+    report = check(options, defenses=args.defense or (), examples=args.examples,
+                   steps=args.steps, seed=None if args.random else 0)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sumsim", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -204,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="figure folder (default: SWEEP_DIR/figures)")
     rp.add_argument("--metric", action="append", help="metric column(s) to draw")
     rp.set_defaults(fn=cmd_report)
+    iv = sub.add_parser("invariants", help="property-test a mechanism's fund invariants "
+                        "(Hypothesis state machine; see sumsim.testing)")
+    iv.add_argument("--mechanism", required=True, help="a registered mechanism kind")
+    iv.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="a mechanism option, e.g. --set cost_weight=0.1")
+    iv.add_argument("--defense", action="append", metavar="KIND",
+                    help="also install this defense (repeatable)")
+    iv.add_argument("--steps", type=int, default=40, help="steps per example (default 40)")
+    iv.add_argument("--examples", type=int, default=100,
+                    help="random sequences to try (default 100)")
+    iv.add_argument("--random", action="store_true",
+                    help="a fresh random search (default: reproducible)")
+    iv.set_defaults(fn=cmd_invariants)
     pl = sub.add_parser("plugins", help="list installed agents, defenses, models and mechanisms")
     pl.set_defaults(fn=cmd_plugins)
     return p

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from sumsim.engine import RunResult
 
 
-def run_figure(res: RunResult, path: Path) -> None:
-    """Balances as % of start and test accuracy over days, with the all-data baseline."""
+def run_figure(res: RunResult, path: Path | None = None) -> Figure:
+    """Balances as % of start and test accuracy over days, with the all-data baseline (saved as
+    PNG to ``path`` when given)."""
     rows = res.recorder.rows
     days = [r["day"] for r in rows]
     # The object-oriented API (no pyplot): headless, no global state, faster to import.
@@ -49,8 +50,10 @@ def run_figure(res: RunResult, path: Path) -> None:
     ax_a.legend(loc="lower right", fontsize=9)
     ax_a.grid(alpha=0.3)
     fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png",
-                                             metadata={"Software": None}))
+    if path is not None:
+        atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png",
+                                                 metadata={"Software": None}))
+    return fig
 
 
 # -- sweeps -----------------------------------------------------------------------------------

@@ -134,39 +134,32 @@ def load_sweep(path: Path | str) -> Sweep:
     else:
         raise InputError(f"base scenario {spec.sweep.base!r} not found", source=str(path),
                          field="sweep.base")
+    return make_sweep(spec, base_data, run_dir, str(path), base_src)
+
+
+def make_sweep(spec: SweepFile, base_data: dict[str, Any], base_dir: Path, source: str,
+               base_src: str = "base scenario") -> Sweep:
+    """A sweep over ``base_data`` (a scenario as TOML data), every point validated first."""
     tasks: list[Task] = []
     for params in _combinations(spec):
         try:
             parse_scenario(apply_overrides(base_data, params), f"{base_src} with {params}")
         except InputError as e:
-            raise InputError(f"{path}: point {params}: {e}") from None
+            raise InputError(f"{source}: point {params}: {e}") from None
         for r in range(spec.sweep.seeds):
             seed = derive_seed(spec.sweep.seed, params, r)
             run_id = hashlib.sha256(
                 _canonical([spec.sweep.seed, params, r]).encode()).hexdigest()[:12]
             tasks.append(Task(len(tasks), run_id, params, r, seed))
-    return Sweep(spec, str(path), base_data, run_dir, tasks)
+    return Sweep(spec, source, base_data, base_dir, tasks)
 
 
 # -- one run ----------------------------------------------------------------------------------
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Scalar leaves of a nested summary as ``dotted.path`` keys (per-address detail dropped)."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if not prefix and k == "agents":
-                continue
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(obj, bool | int | float | str) or obj is None:
-        out[prefix] = obj
-    return out
-
-
 def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list[str],
              out_dir: str | None, data_path: str | None = None) -> dict[str, Any]:
     """Run one task; never raises (a failure becomes a row with its error)."""
     import sumsim.engine as engine
-    from sumsim.results.summary import summary
+    from sumsim.results.summary import flatten, summary
 
     start = time.perf_counter()
     row: dict[str, Any] = {"run_index": task.index, "run_id": task.run_id,

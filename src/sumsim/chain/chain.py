@@ -94,9 +94,14 @@ class Chain:
         self.internal_transfers: list[tuple[float, str, str, int, str]] = []
         #: Called when a block opens, before its first transaction (state snapshots, checks).
         self.block_hooks: list[Callable[[Chain], None]] = []
+        #: Called with every transaction just before it executes (test harnesses observe the
+        #: state each call starts from).
+        self.tx_hooks: list[Callable[[Tx], None]] = []
         self._mempool: list[tuple[int, int, Tx]] = []
         self._seq = 0
         self._wakeup: simpy.Event | None = None
+        #: Called with every finished transaction and its receipt (after ``on_receipt``).
+        self.receipt_hooks: list[Callable[[Tx, Receipt], None]] = []
         #: Called with every transaction entering the mempool (pending-transaction feed).
         self.mempool_watchers: list[Callable[[Tx], None]] = []
         self._last_slot = 0
@@ -196,6 +201,8 @@ class Chain:
                 self.block_timestamp = now
                 for hook in self.block_hooks:
                     hook(self)
+            for tx_hook in self.tx_hooks:
+                tx_hook(tx)
             receipt = self._execute(tx)
             room -= receipt.gas_used
             self._finish(tx, receipt)
@@ -238,6 +245,8 @@ class Chain:
         self.receipts.append((tx, receipt))
         if tx.on_receipt is not None:
             tx.on_receipt(tx, receipt)
+        for hook in self.receipt_hooks:
+            hook(tx, receipt)
 
     def transfer_outside_tx(self, src: str, dst: str, amount: int, memo: str) -> None:
         """Move money outside any transaction (a trusted role's action), and log it."""

@@ -245,3 +245,28 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
         }
     out["total_cost_wei"] = total_cost
     return out
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Scalar leaves of a nested summary as ``dotted.path`` keys (per-address detail dropped).
+
+    This is the row a sweep table holds for a run (before wei columns gain ``_eth`` twins)."""
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not prefix and k == "agents":
+                continue
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, bool | int | float | str) or obj is None:
+        out[prefix] = obj
+    return out
+
+
+def with_eth(flat: dict[str, Any]) -> dict[str, Any]:
+    """Add an ``*_eth`` float beside every integer ``*_wei`` entry (for plots and tables)."""
+    out: dict[str, Any] = {}
+    for k, v in sorted(flat.items()):
+        out[k] = v
+        if k.endswith("_wei") and isinstance(v, int) and not isinstance(v, bool):
+            out[k[:-4] + "_eth"] = v / WEI_PER_ETHER
+    return out

@@ -16,7 +16,15 @@ from pydantic import BaseModel, ValidationError
 from sumsim.errors import FieldError, InputError
 from sumsim.scenario.schema import ScenarioBase, all_kinds, scenario_model
 
-BUNDLED = ("quickstart", "paper-imdb-perceptron-drt")
+
+def _bundled() -> tuple[str, ...]:
+    """Names of the scenarios shipped inside the package (runnable by name)."""
+    folder = resources.files("sumsim").joinpath("scenarios")
+    return tuple(sorted(f.name.removesuffix(".toml") for f in folder.iterdir()
+                        if f.name.endswith(".toml")))
+
+
+BUNDLED = _bundled()
 
 
 def _dotted(loc: tuple[Any, ...], data: Any) -> str:

@@ -11,9 +11,10 @@ the two defaults.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, create_model, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, create_model, model_validator
 
 import sumsim.registry as registry
 from sumsim.config import Gwei, PluginConfig, Section
@@ -120,6 +121,9 @@ class MetricsSection(Section):
 
 class ScenarioBase(Section):
     """The sections every scenario has.  :func:`scenario_model` adds the plug-in unions."""
+
+    #: The folder relative paths in the scenario (``data.path``) are read from.
+    _base_dir: Path | None = PrivateAttr(None)
 
     #: Replaced in `scenario_model` by unions over the registered plug-ins.
     agents: list[Any] = Field(default_factory=list)

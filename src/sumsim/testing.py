@@ -1,0 +1,736 @@
+"""Property tests for incentive mechanisms (and defenses): the fund-invariant state machine.
+
+Any registered mechanism, built-in or plug-in, gets the same Hypothesis state machine: four
+funded agents and an owner send random adds (exact, over- and under-paid, out of gas), refunds,
+reports, claims on contributions that do not exist, honest round trips ("add what the model
+predicts, wait, refund") and disputes ("add what it contradicts, wait, report"), in single blocks
+or several to a block, while the clock jumps to the mechanism's own claim-time boundaries
+(one block and one second either side), the model is nudged off-chain and the gas price moves.
+The mechanism's actors (e.g. a bounty provider) run beside them on the same clock.
+
+After every step it checks, for every new receipt and the whole state:
+
+1. **Supply**: the sum of all balances never changes; every balance is a non-negative int.
+2. **Records**: every contribution's ``refunded + taken + claimable + forfeited + pooled``
+   equals its initial deposit, with ``claimable >= 0`` — so nothing is ever paid twice.
+3. **Solvency**: the contract holds exactly what it still owes: the claimable amounts plus what
+   the mechanism holds itself (``held()``).
+4. **Receipts replayed**: each transaction moved exactly the money its receipt declares (value
+   in, the logged payments out, the fee) and nothing else; a successful add kept the deposit the
+   mechanism asked for at that block; a claim paid exactly what the mechanism's own free view
+   (``try``) promised on the state the call started from, lowered that contribution's claimable
+   amount (or the mechanism's own holdings) by as much, touched no other record, and came no
+   earlier than the mechanism's declared earliest claim time.
+5. **Reverts**: a reverted or rejected call changed nothing but the sender's fee: no balance,
+   record, mechanism state or prediction.
+
+:func:`check` runs it and also measures which lines of the mechanism's module ran, so a test can
+require every payout branch to be reached.  A plug-in author tests a mechanism in a few lines::
+
+    from sumsim.testing import check
+
+    def test_my_mechanism():
+        report = check({"kind": "flat_deposit", "deposit": "0.1"}, examples=100)
+        assert report.ok, report.failure
+        assert not report.missed("check_refund", "check_report")
+
+``sumsim invariants --mechanism NAME`` runs the same from the command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import dis
+import inspect
+import math
+import sys
+import traceback
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+from pydantic import ValidationError
+from scipy import sparse
+
+import sumsim.registry as registry
+from sumsim.chain import FEE_SINK, REJECTED, REVERTED, SUCCESS, Chain, Receipt, Tx
+from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.data.base import Split
+from sumsim.defenses.base import DefenseConfig, Gate
+from sumsim.errors import InputError
+from sumsim.models.base import Model, ModelConfig
+from sumsim.world import Pool, World
+
+CONTRACT = "contract"
+OWNER = "owner"
+#: The contract's own transactions (a mechanism adds others).
+CORE = ("add_data", "refund", "report")
+AGENTS = ("alice", "bob", "carol", "dave")
+BLOCK = 12
+OUT_OF_GAS = "Out of gas."
+#: Big enough for any deposit of the built-in mechanisms at their defaults (DRT's first add in
+#: a block costs 60 ether), small enough that "dave" can run out.
+FUNDS = {"alice": 10**24, "bob": 10**24, "carol": 10**22, "dave": 10**20, OWNER: 10**21}
+GAS_LIMITS = st.sampled_from([3_000_000] * 12 + [60_000, 30_000, 15_000])
+GAS_PRICES = st.sampled_from([0, 1, 5, 10**9, 10**10])
+JUMPS = st.sampled_from([1, 11, 12, 13, 60, 600, 3600, 86_400, 7 * 86_400, 31 * 86_400])
+#: How many good contributions a reporter earns first.
+EARNS = st.sampled_from([0, 1, 1, 2])
+#: When a claim is sent, relative to the contribution's own claim times.
+WHEN = st.sampled_from(["now", "before", "earliest", "after", "expiry"])
+
+
+# -- what the machine is built from -----------------------------------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """What one machine runs: a mechanism config, defenses, a model config and its size."""
+
+    mechanism: MechanismConfig
+    defenses: tuple[DefenseConfig, ...] = ()
+    model: ModelConfig | None = None
+    n_features: int = 4
+    #: Replaces the mechanism class (a subclass with a planted bug, say) keeping its config.
+    mechanism_class: type[IncentiveMechanism] | None = None
+
+
+def _config(group: str, spec: Any) -> Any:
+    """A plug-in config from a config instance, a kind name or a dict with ``kind``."""
+    if not isinstance(spec, str | Mapping):
+        return spec
+    data = {"kind": spec} if isinstance(spec, str) else dict(spec)
+    try:
+        plugin = registry.get(group, str(data.get("kind")))
+    except KeyError as e:
+        raise InputError(str(e.args[0])) from None
+    try:
+        return plugin.config.model_validate(data)
+    except ValidationError as e:
+        raise InputError(f"{group[:-1]} {data.get('kind')!r}: {e.errors()[0]['msg']} at "
+                         f"{'.'.join(map(str, e.errors()[0]['loc']))}") from None
+
+
+def make_setup(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
+               n_features: int = 4,
+               mechanism_class: type[IncentiveMechanism] | None = None) -> Setup:
+    """A :class:`Setup` from configs, kind names or dicts (``{"kind": ..., **options}``)."""
+    return Setup(_config("mechanisms", mechanism),
+                 tuple(_config("defenses", d) for d in defenses),
+                 None if model is None else _config("models", model), n_features,
+                 mechanism_class)
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+def _record(r: Any) -> tuple[Any, ...]:
+    return (r.id, r.author, r.x.tobytes(), r.y, r.added_time, r.initial_deposit, r.claimable,
+            frozenset(r.claimed_by), r.refunded, r.taken, r.status, r.forfeited, r.pooled)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    balances: dict[str, int]
+    records: tuple[tuple[Any, ...], ...]
+    mechanism: Any
+    predictions: tuple[int, ...]
+    held: int
+
+
+@dataclass
+class Event:
+    """One transaction with the state it started from and the state it left."""
+
+    tx: Tx
+    before: Snapshot
+    #: What the mechanism's free views said on ``before``: the claim amount (or None), the
+    #: required deposit, the contribution's earliest claim time.
+    promised: int | None
+    deposit: int
+    earliest: float
+    receipt: Receipt | None = None
+    after: Snapshot | None = None
+
+
+# -- the machine ----------------------------------------------------------------------------------
+class FundInvariants(RuleBasedStateMachine):
+    """The fund-invariant state machine; :func:`machine` binds it to a :class:`Setup`."""
+
+    setup: Setup
+    contributions = Bundle("contributions")
+
+    def __init__(self) -> None:
+        super().__init__()
+        s = self.setup
+        self.env = simpy.Environment()
+        self.chain = Chain(self.env, block_time_s=BLOCK, block_gas_limit=30_000_000,
+                           gas_price_wei=1)
+        ledger = self.chain.ledger
+        for name, wei in FUNDS.items():
+            ledger.open(name, wei)
+        n = s.n_features
+        # Every subset of the features is a sample: the pool, the test set and the probes.
+        subsets = [np.flatnonzero([(i >> k) & 1 for k in range(n)]) for i in range(2**n)]
+        self.probes = [np.asarray(x, dtype=np.int64) for x in subsets]
+        x = sparse.csr_matrix((np.ones(sum(len(v) for v in subsets)),
+                               np.concatenate(subsets).astype(np.int32),
+                               np.cumsum([0] + [len(v) for v in subsets])), shape=(2**n, n))
+        y = np.array([int(len(v) % 2 == 0) for v in subsets])
+        mcfg: Any = s.model or registry.get("models", "perceptron").config()
+        self.model: Model = registry.get("models", mcfg.kind).impl.from_config(mcfg, n, 2, True)
+        cls = s.mechanism_class or registry.get("mechanisms", s.mechanism.kind).impl
+        self.mech: IncentiveMechanism = cls.from_config(s.mechanism)
+        for address, balance in self.mech.accounts().items():
+            ledger.open(address, balance)
+        self.trainer = CollaborativeTrainer(CONTRACT, ledger, self.model, self.mech, OWNER)
+        self.chain.deploy(self.trainer)
+        split = Split(x[:0], y[:0], x, y, x, y, np.zeros(2**n, dtype=bool))
+        self.world = World(self.env, self.chain, CONTRACT, Pool(x, y), 3_000_000, 2,
+                           trainer=self.trainer, owner=OWNER, seed=7, split=split)
+        self.gates: list[Gate] = []
+        for d in s.defenses:
+            gate = registry.get("defenses", d.kind).impl(d)
+            gate.wire(self.world)
+            self.gates.append(gate)
+        self.trainer.gates = list(self.gates)
+        for actor in self.mech.actors(self.world):
+            self.env.process(actor)
+        self.supply = ledger.supply
+        self.gas_price = 1
+        self.events: list[Event] = []
+        self.pending: dict[int, Event] = {}
+        self.checked = 0
+        self.crashed = False
+        self.chain.tx_hooks.append(self._before_tx)
+        self.chain.receipt_hooks.append(self._on_receipt)
+        #: What happened, for a report: (method, status, reason) -> count.
+        self.outcomes: dict[tuple[str, str, str], int] = {}
+
+    # -- observation ----------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        t = self.trainer
+        return Snapshot(dict(self.chain.ledger.balances),
+                        tuple(_record(r) for r in t.data.records),
+                        copy.deepcopy(self.mech.summary()),
+                        tuple(t.model.predict(x) for x in self.probes), self.mech.held())
+
+    def _before_tx(self, tx: Tx) -> None:
+        view = self.trainer
+        now = self.chain.block_timestamp
+        promised, earliest = None, -math.inf
+        if tx.method in ("refund", "report") and tx.args:
+            cid = tx.args[0]
+            promised = view.view_try(now, tx.method, cid, tx.sender)
+            if view.data.get(cid) is not None:
+                earliest = view.view_claim_times(now, cid)[0]
+        deposit = view.view_required_deposit(now)
+        self.pending[tx.seq] = Event(tx, self.snapshot(), promised, deposit, earliest)
+
+    def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
+        ev = self.pending.pop(tx.seq, None)
+        if ev is None:  # rejected at submission or at sealing: nothing ran
+            snap = self.snapshot()
+            ev = Event(tx, snap, None, 0, -math.inf)
+        ev.receipt, ev.after = receipt, self.snapshot()
+        self.events.append(ev)
+        key = (tx.method, receipt.status, receipt.reason)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+
+    # -- driving ------------------------------------------------------------------------------
+    def send(self, sender: str, method: str, args: tuple[Any, ...], value: int = 0,
+             gas_limit: int = 3_000_000) -> Tx:
+        return self.chain.submit(Tx(sender, CONTRACT, method, args, value, gas_limit,
+                                    self.gas_price))
+
+    def run(self, until: float) -> None:
+        self.crashed = True  # an exception escaping the contract is the failure to report
+        self.env.run(until=until)
+        self.crashed = False
+
+    def mine(self) -> None:
+        """Run the clock just past the next slot boundary, until the mempool is empty."""
+        for _ in range(50):
+            if not self.chain.pending_count:
+                return
+            self.run(until=(math.floor(self.env.now / BLOCK) + 1) * BLOCK + 0.5)
+        raise AssertionError("pending transactions are never mined")
+
+    def next_block(self) -> float:
+        return float((math.floor(self.env.now / BLOCK) + 1) * BLOCK)
+
+    def _value(self, pay: str) -> int:
+        exact = self.trainer.view_required_deposit(self.chain.block_timestamp, self.next_block())
+        return {"exact": exact, "over": exact + 12_345, "double": 2 * exact,
+                "under": exact // 2, "zero": 0}[pay]
+
+    def _add(self, agent: str, x: np.ndarray, label: int, value: int, gas_limit: int
+             ) -> int | None:
+        tx = self.send(agent, "add_data", (x, label), value, gas_limit)
+        self.mine()
+        r = tx.receipt
+        return int(r.result) if r is not None and r.ok else None
+
+    def _claim(self, sender: str, method: str, cid: int, gas_limit: int = 3_000_000) -> None:
+        self.send(sender, method, (cid,), 0, gas_limit)
+        self.mine()
+
+    def _advance_to(self, t: float) -> None:
+        """Run the clock so that the next transaction sent lands in the first block stamped at
+        or after ``t`` (never backwards)."""
+        before = (math.ceil(t / BLOCK) - 1) * BLOCK + 0.5
+        if before > self.env.now:
+            self.run(until=before)
+
+    # -- rules --------------------------------------------------------------------------------
+    @initialize()
+    def start(self) -> None:
+        """Let the mechanism's actors make their opening moves (e.g. lock a bounty)."""
+        self.run(until=3 * BLOCK + 0.5)
+
+    @rule(target=contributions, agent=st.sampled_from(AGENTS), features=st.data(),
+          label=st.integers(0, 1),
+          pay=st.sampled_from(["exact", "exact", "over", "double", "under", "zero"]),
+          gas_limit=GAS_LIMITS)
+    def add(self, agent: str, features: st.DataObject, label: int, pay: str,
+            gas_limit: int) -> Any:
+        x = features.draw(st.sampled_from(self.probes), label="x")
+        cid = self._add(agent, x, label, self._value(pay), gas_limit)
+        return multiple() if cid is None else cid
+
+    @rule(target=contributions, agent=st.sampled_from(AGENTS), features=st.data(),
+          when=st.sampled_from(["before", "earliest", "earliest", "after"]))
+    def earn_good_data(self, agent: str, features: st.DataObject, when: str) -> Any:
+        """An honest round trip: add what the model predicts, wait until (about) the earliest
+        claim time, refund."""
+        return self._earn(agent, features, when)
+
+    def _earn(self, agent: str, features: st.DataObject, when: str = "earliest") -> Any:
+        x = features.draw(st.sampled_from(self.probes), label="x")
+        y = self.trainer.view_predict(self.chain.block_timestamp, x)
+        cid = self._add(agent, x, y, self._value("exact"), 3_000_000)
+        if cid is None:
+            return multiple()
+        self._advance_to_claim_time(cid, when)
+        self._claim(agent, "refund", cid)
+        return cid
+
+    @rule(target=contributions, author=st.sampled_from(AGENTS), features=st.data(),
+          when=WHEN, contradict=st.sampled_from([True, True, True, False]),
+          reporters=st.lists(st.tuples(st.sampled_from((*AGENTS, OWNER)), EARNS, EARNS),
+                             min_size=1, max_size=3))
+    def dispute(self, author: str, features: st.DataObject, when: str, contradict: bool,
+                reporters: list[tuple[str, int, int]]) -> Any:
+        """Reporters earn good data, then a contribution the model contradicts is added and,
+        from ``when`` on, each reporter in turn reports it, having earned more good data just
+        before if listed (and with the model made to disagree again if asked): takes that are
+        shared, capped by what is left, refused, or all after the waits."""
+        for reporter, before, _ in reporters:
+            for _ in range(before if reporter in AGENTS else 0):
+                self._earn(reporter, features)
+        x = features.draw(st.sampled_from(self.probes), label="x")
+        y = 1 - self.trainer.view_predict(self.chain.block_timestamp, x)
+        cid = self._add(author, x, y, self._value("exact"), 3_000_000)
+        if cid is None:
+            return multiple()
+        self._advance_to_claim_time(cid, when)
+        for reporter, _, between in reporters:
+            for _ in range(between if reporter in AGENTS else 0):
+                self._earn(reporter, features)
+            if contradict:
+                self._make_model_disagree(cid)
+            self._claim(reporter, "report", cid)
+        return cid
+
+    def _advance_to_claim_time(self, cid: int, when: str) -> None:
+        """Move the clock so the next transaction executes at a claim-time boundary of
+        ``cid``: one block before / at / one block after its earliest claim time, or at its
+        expiry ("now": stay)."""
+        if when == "now":
+            return
+        earliest, expiry = self.trainer.view_claim_times(self.env.now, cid)
+        t = {"before": earliest - BLOCK, "earliest": earliest, "after": earliest + BLOCK,
+             "expiry": expiry}[when]
+        if math.isfinite(t) and t < self.env.now + 400 * 86_400:
+            self._advance_to(t)
+
+    def _make_model_disagree(self, cid: int) -> None:
+        """Train the model off-chain until it disagrees with contribution ``cid`` (bounded)."""
+        rec = self.trainer.data.records[cid]
+        model = self.trainer.model
+        for _ in range(8):
+            if model.predict(rec.x) != rec.y:
+                return
+            model.update(rec.x, 1 - rec.y)
+
+    @rule(cid=contributions, agent=st.sampled_from(AGENTS),
+          as_author=st.sampled_from([True, True, True, False]), gas_limit=GAS_LIMITS,
+          when=WHEN, agree=st.booleans())
+    def refund(self, cid: int, agent: str, as_author: bool, gas_limit: int, when: str,
+               agree: bool) -> None:
+        """Claim a refund at a claim-time boundary (with the model made to agree, if asked)."""
+        sender = self.trainer.data.records[cid].author if as_author else agent
+        self._advance_to_claim_time(cid, when)
+        if agree:
+            rec = self.trainer.data.records[cid]
+            for _ in range(8):
+                if self.trainer.model.predict(rec.x) == rec.y:
+                    break
+                self.trainer.model.update(rec.x, rec.y)
+        self._claim(sender, "refund", cid, gas_limit)
+
+    @rule(cid=contributions, reporter=st.sampled_from((*AGENTS, OWNER)),
+          as_author=st.sampled_from([False, False, False, True]), gas_limit=GAS_LIMITS,
+          contradict=st.booleans(), earn_first=st.sampled_from([0, 0, 1, 2]),
+          features=st.data(), when=WHEN)
+    def report(self, cid: int, reporter: str, as_author: bool, gas_limit: int,
+               contradict: bool, earn_first: int, features: st.DataObject, when: str) -> None:
+        """Report a contribution at a claim-time boundary (the reporter having earned
+        ``earn_first`` more good data first, and with the model made to disagree, if asked)."""
+        sender = self.trainer.data.records[cid].author if as_author else reporter
+        for _ in range(earn_first if sender in AGENTS else 0):
+            self._earn(sender, features)
+        self._advance_to_claim_time(cid, when)
+        if contradict:
+            self._make_model_disagree(cid)
+        self._claim(sender, "report", cid, gas_limit)
+
+    @rule(agent=st.sampled_from((*AGENTS, OWNER)), method=st.sampled_from(["refund", "report"]),
+          beyond=st.integers(0, 2))
+    def claim_unknown(self, agent: str, method: str, beyond: int) -> None:
+        """A claim naming no contribution (possibly one still in the mempool)."""
+        self._claim(agent, method, len(self.trainer.data.records) + beyond)
+
+    @rule(calls=st.lists(st.tuples(st.sampled_from(AGENTS), st.sampled_from(
+        ["add", "refund", "report"]), st.integers(0, 2**8 - 1), st.integers(0, 1),
+        st.sampled_from([0, 1, 5, 10**10])), min_size=2, max_size=4))
+    def same_block(self, calls: list[tuple[str, str, int, int, int]]) -> None:
+        """Several transactions in one block, ordered by gas price (the second add of a block
+        pays the full price, a claim may race another)."""
+        n = len(self.trainer.data.records)
+        for agent, method, pick, label, price in calls:
+            self.gas_price = price
+            if method == "add":
+                x = self.probes[pick % len(self.probes)]
+                self.send(agent, "add_data", (x, label), self._value("exact"))
+            elif n:
+                self.send(agent, method, (pick % n,))
+        self.mine()
+
+    @rule(pick=st.integers(0, 2**16), sender=st.sampled_from((*AGENTS, OWNER, None)),
+          when=st.sampled_from(["now", "next", "later"]))
+    def replay_mechanism_call(self, pick: int, sender: str | None, when: str) -> None:
+        """Send again a transaction the mechanism added (one its actors made), with the same
+        arguments and value, from someone else or its own sender (None), now or later:
+        access control and phase checks."""
+        calls = [e.tx for e in self.events if e.tx.method not in CORE and e.receipt is not None
+                 and e.receipt.ok]
+        if not calls:
+            return
+        tx = calls[pick % len(calls)]
+        if when != "now":
+            self._advance_to(self.env.now + (BLOCK if when == "next" else 86_400))
+        self.send(sender or tx.sender, tx.method, tx.args, tx.value)
+        self.mine()
+
+    @rule(dt=JUMPS)
+    def advance(self, dt: int) -> None:
+        self._advance_to(self.env.now + dt)
+
+    @rule(features=st.data(), label=st.integers(0, 1), times=st.integers(1, 3))
+    def nudge_model(self, features: st.DataObject, label: int, times: int) -> None:
+        """Train the model off-chain between blocks (as other traffic would): agreement with
+        stored contributions changes."""
+        x = features.draw(st.sampled_from(self.probes), label="x")
+        for _ in range(times):
+            self.trainer.model.update(x, label)
+
+    @rule(price=GAS_PRICES)
+    def set_gas_price(self, price: int) -> None:
+        self.gas_price = price
+
+    def teardown(self) -> None:
+        if self.crashed:
+            return  # the step's own exception is the report
+        self.mine()
+        self.supply_is_constant()
+        self.records_add_up()
+        self.contract_holds_what_it_owes()
+        self.receipts_replay()
+
+    # -- invariants ---------------------------------------------------------------------------
+    @invariant()
+    def supply_is_constant(self) -> None:
+        bal = self.chain.ledger.balances
+        assert all(type(v) is int and v >= 0 for v in bal.values()), bal
+        assert sum(bal.values()) == self.supply, "money was created or destroyed"
+
+    @invariant()
+    def records_add_up(self) -> None:
+        for r in self.trainer.data.records:
+            assert type(r.claimable) is int and r.claimable >= 0, f"negative claimable: {r}"
+            paid = r.refunded + r.taken + r.claimable + r.forfeited + r.pooled
+            assert paid == r.initial_deposit, f"contribution {r.id} pays out {paid} of " \
+                f"{r.initial_deposit}: {r}"
+
+    @invariant()
+    def contract_holds_what_it_owes(self) -> None:
+        owed = self.trainer.data.total_claimable() + self.mech.held()
+        have = self.chain.ledger.balances[CONTRACT]
+        assert have == owed, f"the contract holds {have} but owes {owed}"
+
+    @invariant()
+    def receipts_replay(self) -> None:
+        while self.checked < len(self.events):
+            self._check(self.events[self.checked])
+            self.checked += 1
+
+    # -- replaying one receipt -----------------------------------------------------------------
+    def _check(self, ev: Event) -> None:
+        tx, r, before, after = ev.tx, ev.receipt, ev.before, ev.after
+        assert r is not None and after is not None
+        assert type(r.fee) is int and r.fee == r.gas_used * tx.gas_price, r
+        if r.status == REJECTED:
+            assert r.fee == 0 and after == before, "a rejected transaction changed state"
+            return
+        moved = {n: after.balances.get(n, 0) - v for n, v in before.balances.items()}
+        moved = {n: v for n, v in moved.items() if v}
+        if r.status == REVERTED:
+            expected = {tx.sender: -r.fee, FEE_SINK: r.fee}
+            assert moved == {n: v for n, v in expected.items() if v}, \
+                f"a reverted {tx.method} moved {moved}"
+            assert (after.records, after.mechanism, after.predictions, after.held) == (
+                before.records, before.mechanism, before.predictions, before.held), \
+                f"a reverted {tx.method} changed state ({r.reason})"
+            if tx.method in ("refund", "report") and r.reason != OUT_OF_GAS:
+                assert ev.promised is None, \
+                    f"{tx.method} reverted ({r.reason}) though the view promised {ev.promised}"
+            return
+        assert r.status == SUCCESS
+        expected = {tx.sender: -r.fee - tx.value, CONTRACT: tx.value, FEE_SINK: r.fee}
+        for to, amount, _memo in r.payments:
+            assert type(amount) is int and amount > 0, r.payments
+            expected[to] = expected.get(to, 0) + amount
+            expected[CONTRACT] -= amount
+        assert moved == {n: v for n, v in expected.items() if v}, \
+            f"{tx.method} moved {moved}, its receipt declares {expected}"
+        if tx.method == "add_data":
+            self._check_add(ev)
+        elif tx.method in ("refund", "report"):
+            self._check_claim(ev)
+
+    def _check_add(self, ev: Event) -> None:
+        tx, r, before, after = ev.tx, ev.receipt, ev.before, ev.after
+        assert r is not None and after is not None
+        cid = r.result
+        assert cid == len(before.records) and after.records[:cid] == before.records, \
+            "an add changed other contributions"
+        rec = after.records[cid]
+        kept = tx.value - sum(a for to, a, _ in r.payments if to == tx.sender)
+        assert rec[5] == kept == ev.deposit, \
+            f"add kept {kept}, recorded {rec[5]}, the mechanism asked {ev.deposit}"
+
+    def _check_claim(self, ev: Event) -> None:
+        tx, r, before, after = ev.tx, ev.receipt, ev.before, ev.after
+        assert r is not None and after is not None
+        cid = tx.args[0]
+        paid = sum(a for to, a, _ in r.payments if to == tx.sender)
+        assert r.result == paid == ev.promised, \
+            f"{tx.method} paid {paid} (result {r.result}); the view promised {ev.promised}"
+        assert r.timestamp >= ev.earliest, \
+            f"{tx.method} succeeded at {r.timestamp}, before the earliest claim time " \
+            f"{ev.earliest} the mechanism declares"
+        others = [(i, a) for i, (a, b) in enumerate(zip(before.records, after.records,
+                                                         strict=True)) if a != b and i != cid]
+        assert not others, f"{tx.method} on {cid} changed contribution {others[0][0]}"
+        b, a = before.records[cid], after.records[cid]
+        if self.mech.per_contribution:
+            assert b[6] - a[6] == paid, f"claimable fell by {b[6] - a[6]}, paid {paid}"
+            grew = (a[8] - b[8]) + (a[9] - b[9])
+            assert grew == paid, f"refunded + taken grew by {grew}, paid {paid}"
+        else:
+            assert before.held - after.held == paid, \
+                f"the mechanism's holdings fell by {before.held - after.held}, paid {paid}"
+
+
+def machine(setup: Setup) -> type[FundInvariants]:
+    """A state-machine class bound to ``setup`` (run it with Hypothesis)."""
+    name = f"FundInvariants_{setup.mechanism.kind}"
+    return type(name, (FundInvariants,), {"setup": setup})
+
+
+# -- line coverage of the mechanism ----------------------------------------------------------
+class LineCoverage:
+    """Which lines of the functions of one module ran (``sys.settrace``, local tracing only in
+    frames of that module's file)."""
+
+    def __init__(self, module: types.ModuleType):
+        self.file = inspect.getsourcefile(module) or ""
+        self.hit: set[int] = set()
+        self.functions: dict[str, set[int]] = {}
+        for qualname, fn in _functions(module):
+            self.functions[qualname] = _lines(fn.__code__)
+
+    def _tracer(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != self.file:
+            return None
+        if event == "line":
+            self.hit.add(frame.f_lineno)
+        return self._tracer
+
+    def __enter__(self) -> LineCoverage:
+        self._previous = sys.gettrace()
+        sys.settrace(self._tracer)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(self._previous)
+
+    def missed(self, *names: str) -> dict[str, list[int]]:
+        """Lines never run, per function (all functions, or those whose name ends with one of
+        ``names``: ``"check_report"`` matches ``DepositRefundTake.check_report``)."""
+        out = {}
+        for qualname, lines in self.functions.items():
+            if names and not any(qualname.split(".")[-1] == n for n in names):
+                continue
+            left = sorted(lines - self.hit)
+            if left:
+                out[qualname] = left
+        return out
+
+
+def _functions(module: types.ModuleType) -> list[tuple[str, types.FunctionType]]:
+    """Functions and methods written in ``module``'s file (not generated ones, such as a
+    dataclass's ``__init__``)."""
+    file = inspect.getsourcefile(module)
+    found = []
+    for obj in vars(module).values():
+        candidates: list[Any] = []
+        if isinstance(obj, types.FunctionType):
+            candidates = [obj]
+        elif isinstance(obj, type) and obj.__module__ == module.__name__:
+            candidates = [a.__func__ if isinstance(a, classmethod | staticmethod) else a
+                          for a in vars(obj).values()]
+        for fn in candidates:
+            if isinstance(fn, types.FunctionType) and fn.__code__.co_filename == file:
+                found.append((fn.__qualname__, fn))
+    return found
+
+
+def _lines(code: types.CodeType) -> set[int]:
+    lines = {ln for _, ln in dis.findlinestarts(code) if ln is not None}
+    lines.discard(code.co_firstlineno)  # the `def` line itself
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            lines |= _lines(const)
+    return lines
+
+
+# -- running it -----------------------------------------------------------------------------
+@dataclass
+class Report:
+    """What :func:`check` found."""
+
+    setup: Setup
+    examples: int
+    steps: int
+    ok: bool
+    #: The shrunk failing sequence and the assertion, when a check failed.
+    failure: str = ""
+    #: (method, status, revert reason) -> how often it happened.
+    outcomes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    coverage: LineCoverage | None = None
+
+    def missed(self, *names: str) -> dict[str, list[int]]:
+        """Lines of the mechanism's module never run (see :meth:`LineCoverage.missed`)."""
+        return {} if self.coverage is None else self.coverage.missed(*names)
+
+    def summary(self) -> str:
+        lines = [f"mechanism {self.setup.mechanism.kind!r}"
+                 + (f" with defenses {[d.kind for d in self.setup.defenses]}"
+                    if self.setup.defenses else "")
+                 + f": {self.examples} examples x up to {self.steps} steps: "
+                 + ("all invariants held" if self.ok else "FAILED")]
+        for (method, status, reason), n in sorted(self.outcomes.items()):
+            lines.append(f"  {n:>7}  {method:<16} {status:<9} {reason}")
+        missed = self.missed()
+        if self.coverage is not None:
+            total = sum(len(v) for v in self.coverage.functions.values())
+            lines.append(f"  mechanism lines run: {total - sum(map(len, missed.values()))}"
+                         f"/{total}")
+            for fn, left in missed.items():
+                lines.append(f"    never ran: {fn} lines {left}")
+        if self.failure:
+            lines.append(self.failure)
+        return "\n".join(lines)
+
+
+def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
+          n_features: int = 4, examples: int = 100, steps: int = 40, seed: int | None = 0,
+          mechanism_class: type[IncentiveMechanism] | None = None,
+          coverage: bool = True, shrink: bool = True) -> Report:
+    """Run the fund-invariant machine on a mechanism (a kind name, a dict with ``kind`` and
+    options, or a config) with optional defenses; return a :class:`Report` (never raises on a
+    failed invariant: ``report.ok`` and ``report.failure`` say what broke).
+
+    ``seed``: a fixed seed makes the search reproducible (None: random).  ``mechanism_class``
+    replaces the registered implementation (e.g. a copy with a planted bug).  ``shrink``:
+    reduce a failing sequence to a short readable one (slower)."""
+    setup = make_setup(mechanism, defenses=defenses, model=model, n_features=n_features,
+                       mechanism_class=mechanism_class)
+    cls = machine(setup)
+    outcomes: dict[tuple[str, str, str], int] = {}
+    original_init = cls.__init__
+
+    def counting_init(self: FundInvariants) -> None:
+        original_init(self)
+        self.outcomes = outcomes
+
+    cls.__init__ = counting_init  # type: ignore[method-assign]
+    mech_cls = mechanism_class or registry.get("mechanisms", setup.mechanism.kind).impl
+    module = sys.modules[mech_cls.__module__]
+    cov = LineCoverage(module) if coverage else None
+    opts = settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                    database=None, derandomize=seed is not None, report_multiple_bugs=False,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate]
+                    + ([Phase.shrink] if shrink else []),
+                    suppress_health_check=list(HealthCheck))
+    failure = ""
+    try:
+        if cov is not None:
+            with cov:
+                run_state_machine_as_test(cls, settings=opts)
+        else:
+            run_state_machine_as_test(cls, settings=opts)
+    except Exception as e:  # noqa: BLE001 - a failed invariant (or crash) is the result
+        failure = "".join(traceback.format_exception_only(type(e), e)).strip()
+        notes = getattr(e, "__notes__", [])
+        if notes:
+            failure = "\n".join(notes) + "\n" + failure
+    return Report(setup, examples, steps, not failure, failure, outcomes, cov)
+
+
+def fund_invariants_test(mechanism: Any, **kwargs: Any) -> Callable[[], None]:
+    """A pytest test function asserting the invariants hold, e.g.
+    ``test_flat = fund_invariants_test("flat_deposit", examples=200)``."""
+
+    def test() -> None:
+        report = check(mechanism, **kwargs)
+        assert report.ok, report.summary()
+
+    return test
+
+
+__all__ = ["FundInvariants", "LineCoverage", "Report", "Setup", "check",
+           "fund_invariants_test", "machine", "make_setup"]
