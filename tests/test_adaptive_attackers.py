@@ -19,7 +19,7 @@ from sumsim.engine import RunResult, run
 from sumsim.errors import InputError
 from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_frame, transactions_frame
-from sumsim.scenario.loader import parse_scenario
+from sumsim.scenario.loader import json_schema, parse_scenario
 from sumsim.units import to_wei
 
 ETHER = 10**18
@@ -239,3 +239,23 @@ def test_griefing_takes_honest_contributors_deposits_for_correct_data() -> None:
     assert s["agents"]["good"]["profit_wei"] < 0 < s["agents"]["gr"]["profit_wei"]
     assert s["griefing"]["gr"]["pushes"] > 0
     assert taken > 20 * sum(ints(waiting["returned_wei"]))
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+OWN_OPTIONS = {
+    "deposit_timing": {"target_deposit", "min_gap_s", "poll_s", "max_wait_s"},
+    "sleeper": {"wake_s", "wake_num_valid", "mode"},
+    "takeover": {"min_damage_per_eth", "window_eth", "window_s"},
+    "griefing": {"min_num_valid", "push_adds", "push_lead_s"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OWN_OPTIONS))
+def test_each_strategy_describes_its_options_in_the_schema(kind: str) -> None:
+    schema = json_schema()
+    mapping = schema["properties"]["agents"]["items"]["discriminator"]["mapping"]
+    props = schema["$defs"][mapping[kind].rsplit("/", 1)[1]]["properties"]
+    assert OWN_OPTIONS[kind] <= set(props)
+    for option in OWN_OPTIONS[kind]:
+        assert props[option].get("description"), option

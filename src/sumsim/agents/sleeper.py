@@ -66,8 +66,8 @@ class Sleeper(Attacker):
         self.woke_at: float | None = None
         self.num_valid_at_wake: int | None = None
 
-    @property
-    def awake(self) -> bool:
+    def check_wake(self) -> bool:
+        """Whether it is awake, waking it now if its rule says so."""
         if self.woke_at is not None:
             return True
         cfg = self.config
@@ -94,11 +94,11 @@ class Sleeper(Attacker):
             self.config.mode in ("report", "both")
 
     def settle(self) -> None:
-        _ = self.awake  # wake before looking at claims, so a wake-up turn already reports
+        self.check_wake()  # before looking at claims, so a wake-up turn already reports
         super().settle()
 
     def contribute(self) -> None:
-        flip = self.awake and self.config.mode in ("flip", "both")
+        flip = self.check_wake() and self.config.mode in ("flip", "both")
         self.add_from_pool(flip=flip)
 
     def summary_section(self) -> dict[str, Any]:
