@@ -181,6 +181,21 @@ class Agent:
             return False
         return True
 
+    def add_from_pool(self, *, flip: bool) -> bool:
+        """Submit the next pool sample with its true label, or with the next class when
+        ``flip`` (a wrong label); the sample leaves the pool once the add is sent."""
+        pool = self.world.pool
+        i = pool.peek()
+        if i is None:
+            return False
+        label = int(pool.y[i])
+        if flip:
+            label = (label + 1) % self.world.n_classes
+        if not self.add(i, pool.sample(i), label):
+            return False
+        pool.take(i)
+        return True
+
     def contribute(self) -> None:
         """One turn's contribution; subclasses implement."""
 
@@ -220,7 +235,7 @@ class Agent:
                 self.view("try", "refund", rec.id, self.name, at) is not None:
             self._claim("refund", rec.id)
             return
-        if (cfg.take_expired and expired) or (cfg.report and not expired and not mine):
+        if (cfg.take_expired and expired) or (self.reports_now() and not expired and not mine):
             amount = self.view("try", "report", rec.id, self.name, at)
             if amount is not None:
                 self._claim("report", rec.id)
@@ -230,6 +245,11 @@ class Agent:
         nxt = min(now + cfg.recheck_s, expiry)
         if nxt < expiry or (cfg.take_expired and not expired and expiry < float("inf")):
             self.book.push(nxt, rec.id)
+
+    def reports_now(self) -> bool:
+        """Whether it reports others' contributions now (a strategy may hold back for a while;
+        ``report = false`` means never)."""
+        return self.config.report
 
     def _claim(self, method: str, cid: int) -> None:
         if not self.affordable(0):
@@ -241,6 +261,10 @@ class Agent:
     def has_material(self) -> bool:
         """Whether there is anything left for this agent to contribute."""
         return not self.world.pool.exhausted
+
+    def next_turn_s(self) -> float:
+        """Seconds until the next turn (a strategy waiting for a moment may poll sooner)."""
+        return self.config.interval_s.sample(self.rng) * self.interval_scale
 
     def done(self) -> bool:
         return (not self.wants_to_contribute() or not self.has_material()) and \
@@ -259,7 +283,7 @@ class Agent:
                 self.settle()
                 if self.done():
                     return
-            yield env.timeout(self.config.interval_s.sample(self.rng) * self.interval_scale)
+            yield env.timeout(self.next_turn_s())
 
 
 class AttackerConfig(AgentConfig):
