@@ -18,7 +18,7 @@ from pathlib import Path
 from _results import machine, record, stamp
 
 from sumsim.report import mean_ci
-from sumsim.sweep import load_sweep, run_sweep
+from sumsim.sweeps import load_sweep, run_sweep
 
 HERE = Path(__file__).resolve().parent
 TITLE = "Mechanism comparison (synthetic data, 1,000-ether attacker)"

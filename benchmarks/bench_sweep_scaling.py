@@ -111,7 +111,7 @@ def time_one(path: Path, out: Path, executor: str, workers: int
              ) -> tuple[float, Any, float, float]:
     """Wall seconds of one sweep into a fresh folder, its table, and the CPU seconds used by
     the sweep's processes and by other work on the machine meanwhile."""
-    from sumsim.sweep import load_sweep, run_sweep
+    from sumsim.sweeps import load_sweep, run_sweep
 
     meter = CPUMeter()
     start = time.perf_counter()

@@ -23,7 +23,7 @@ import polars as pl
 from _results import ARCHIVE, machine, stamp
 
 from sumsim.report import aggregate, sweep_figures
-from sumsim.sweep import load_sweep, run_sweep
+from sumsim.sweeps import load_sweep, run_sweep
 
 HERE = Path(__file__).resolve().parent
 STUDY = HERE / "study"

@@ -25,7 +25,7 @@ from sumsim.cli import main
 from sumsim.errors import InputError
 from sumsim.report import aggregate, mean_ci, sweep_figures
 from sumsim.scenario.loader import apply_overrides, bundled_text
-from sumsim.sweep import MANIFEST, RESULTS, derive_seed, load_sweep, read_manifest, run_sweep
+from sumsim.sweeps import MANIFEST, RESULTS, derive_seed, load_sweep, read_manifest, run_sweep
 
 #: A quickstart small enough for a run to take a few hundredths of a second.
 TINY = {"data.max_pool": 150, "data.synthetic.n_train": 600, "data.synthetic.n_test": 300,
@@ -168,10 +168,11 @@ def test_derive_seed_depends_on_params_replicate_and_sweep_seed_only() -> None:
     assert len({derive_seed(0, params, r) for r in range(200)}) == 200
 
 
-def test_adding_grid_values_changes_no_other_run(tmp_path: Path) -> None:
-    small = load_sweep(write_sweep(tmp_path, "small.toml", seeds=3, grid=GRID))
+@pytest.mark.parametrize("paired", [True, False])
+def test_adding_grid_values_changes_no_other_run(tmp_path: Path, paired: bool) -> None:
+    small = load_sweep(write_sweep(tmp_path, "small.toml", seeds=3, grid=GRID, paired=paired))
     grid = {**GRID, "agents[1].budget": [50, 100, 500, 1000, 5000]}
-    big = load_sweep(write_sweep(tmp_path, "big.toml", seeds=3, grid=grid))
+    big = load_sweep(write_sweep(tmp_path, "big.toml", seeds=3, grid=grid, paired=paired))
     assert len(small.tasks) == 12 and len(big.tasks) == 30
 
     def key(t: Any) -> str:
@@ -182,11 +183,37 @@ def test_adding_grid_values_changes_no_other_run(tmp_path: Path) -> None:
     for t in small.tasks:
         other = in_big[key(t)]
         assert (other.seed, other.run_id) == (t.seed, t.run_id)
-        assert t.seed == derive_seed(0, t.params, t.replicate)
+        assert t.seed == derive_seed(0, {} if paired else t.params, t.replicate)
         moved += other.index != t.index
     assert moved == len(small.tasks)  # every old run has a new position, yet the same seed
     assert len({t.run_id for t in big.tasks}) == len(big.tasks)
-    assert len({t.seed for t in big.tasks}) == len(big.tasks)
+    # paired: one seed per replicate, shared by every point; unpaired: a seed per run
+    assert len({t.seed for t in big.tasks}) == (3 if paired else len(big.tasks))
+
+
+def test_paired_points_share_everything_the_attacker_does_not_touch(tmp_path: Path) -> None:
+    """Common random numbers: in a paired sweep over the attacker's budget, each replicate's
+    split, honest draws and arrivals are the same at every point, so the without-attackers
+    counterfactual is identical across points, and the runs differ only where the attacker
+    acts."""
+    base = write_base(tmp_path, {**TINY, "metrics.counterfactual": True}, "cf.toml")
+    sweep = load_sweep(write_sweep(tmp_path, base=base.name, seeds=3,
+                                   grid={"agents[1].budget": [5, 100, 2000]}))
+    df = run_sweep(sweep, tmp_path / "out", executor="local")
+    cf = [c for c in df.columns if c.startswith("counterfactual.") and "without" in c]
+    assert cf
+    for _, part in df.group_by("replicate"):
+        assert part.height == 3
+        for c in cf + ["pool.size", "accuracy.initial", "accuracy.baseline_all_data"]:
+            assert part[c].n_unique() == 1, c  # identical at every budget
+        assert part["contract.contributions"].n_unique() > 1  # what the budget changes
+    # unpaired, the same grid draws a different split per point
+    unpaired = load_sweep(write_sweep(tmp_path, "u.toml", base=base.name, seeds=3,
+                                      grid={"agents[1].budget": [5, 100, 2000]},
+                                      paired=False))
+    du = run_sweep(unpaired, tmp_path / "u", executor="local")
+    assert any(part["counterfactual.time_avg_accuracy_without_attackers"].n_unique() > 1
+               for _, part in du.group_by("replicate"))
 
 
 def test_resume_after_adding_grid_values_runs_only_new_points(tmp_path: Path) -> None:
@@ -567,7 +594,7 @@ def test_aggregate_over_seeds_skips_failed_runs() -> None:
 
 def test_resuming_into_a_folder_of_a_different_base_scenario_is_refused(tmp_path: Path) -> None:
     """Rows depend on the base scenario: a changed base must not reuse old rows silently."""
-    from sumsim.sweep import load_sweep, run_sweep
+    from sumsim.sweeps import load_sweep, run_sweep
 
     base = tmp_path / "base.toml"
     base.write_text(bundled_text("quickstart"), encoding="utf-8")

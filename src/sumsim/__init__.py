@@ -6,7 +6,8 @@ The public API (documented in :mod:`sumsim.api`)::
     res = sumsim.run("quickstart", seed=7)
     res.summary, res.timeseries, res.transactions, res.contributions
     sumsim.load(path_or_dict, overrides={...})      # a validated Scenario
-    sumsim.sweep(base, grid={...}, seeds=3)          # a polars DataFrame
+    sumsim.sweep(base, grid={...}, seeds=3)          # a polars DataFrame (paired seeds)
+    sumsim.search("search.toml")                     # worst-case search (Optuna)
 
 Plug-in authors: :mod:`sumsim.plugin`.  Property tests of a mechanism: :mod:`sumsim.testing`.
 """
@@ -16,10 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
-__all__ = ["Result", "Scenario", "load", "run", "sweep"]
+__all__ = ["Result", "Scenario", "load", "run", "search", "sweep"]
 
 if TYPE_CHECKING:
-    from sumsim.api import Result, Scenario, load, run, sweep
+    from sumsim.api import Result, Scenario, load, run, search, sweep
 
 
 def __getattr__(name: str) -> Any:

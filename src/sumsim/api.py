@@ -172,16 +172,18 @@ def sweep(base: ScenarioLike | None = None, *, grid: Mapping[str, list[Any]] | N
           executor: Literal["local", "process", "dask"] = "process",
           workers: int | None = None, scheduler: str | None = None,
           data_path: str | Path | None = None, write_runs: bool = False,
-          name: str = "sweep") -> pl.DataFrame:
+          paired: bool = True, name: str = "sweep") -> pl.DataFrame:
     """Run a sweep and return its results table (one row per run).
 
     ``base`` is either a sweep file (a ``.toml`` with a ``[sweep]`` table: then the other
     arguments except ``out``/``executor``/``workers``/``scheduler``/``data_path`` must be left
     out) or anything :func:`load` takes, swept over ``grid`` (cartesian product of dotted-path
-    values) and/or ``points`` (explicit override sets) times ``seeds`` replicates.  ``out``
+    values) and/or ``points`` (explicit override sets) times ``seeds`` replicates; with
+    ``paired`` (the default) replicate ``r`` of every point uses the same seed, so points differ
+    only by their parameters (common random numbers).  ``out``
     keeps the manifest and table (a killed sweep resumes there); default: a temporary folder.
     """
-    from sumsim.sweep import SweepFile, SweepSection, load_sweep, make_sweep, run_sweep
+    from sumsim.sweeps import SweepFile, SweepSection, load_sweep, make_sweep, run_sweep
 
     if isinstance(base, str | Path) and Path(base).is_file() and \
             "sweep" in read_toml(Path(base)):
@@ -192,7 +194,7 @@ def sweep(base: ScenarioLike | None = None, *, grid: Mapping[str, list[Any]] | N
     else:
         data, name_, base_dir = _source_data(base)
         spec = SweepFile(sweep=SweepSection(name=name, base=name_, seeds=seeds, seed=seed,
-                                            metrics=list(metrics or []),
+                                            paired=paired, metrics=list(metrics or []),
                                             write_runs=write_runs),
                          grid={k: list(v) for k, v in (grid or {}).items()},
                          points=[dict(p) for p in (points or [])])
@@ -206,4 +208,40 @@ def sweep(base: ScenarioLike | None = None, *, grid: Mapping[str, list[Any]] | N
                          scheduler=scheduler, data_path=dp)
 
 
-__all__ = ["Result", "Scenario", "load", "run", "sweep"]
+def search(spec: str | Path | Mapping[str, Any], *, out: str | Path | None = None,
+           base: ScenarioLike | None = None, trials: int | None = None,
+           max_wall_s: float | None = None,
+           executor: Literal["local", "process", "dask"] = "process",
+           workers: int | None = None, scheduler: str | None = None,
+           data_path: str | Path | None = None) -> Any:
+    """Run (or resume) a worst-case search and return its
+    :class:`~sumsim.searches.SearchResult` (``trials``, ``pareto``, ``best``, ``best_toml``).
+
+    ``spec`` is a search file or a dict written like one (``{"search": {...},
+    "objectives": [...], "space": {...}}``); with a dict, ``base`` may give the base scenario
+    as anything :func:`load` takes instead of ``search.base``.  ``out`` keeps the study and
+    every finished run (a killed search resumes there); default: ``sumsim-out/NAME``."""
+    from pydantic import ValidationError
+
+    from sumsim.scenario.loader import format_validation_error
+    from sumsim.searches import SearchFile, load_search, make_search, run_search
+
+    if isinstance(spec, str | Path):
+        srch = load_search(spec)
+    else:
+        raw = dict(spec)
+        if base is not None:
+            raw = {**raw, "search": {"base": "<python>", **raw.get("search", {})}}
+        try:
+            parsed = SearchFile.model_validate(raw)
+        except ValidationError as e:
+            raise format_validation_error(e, "<search>", raw) from None
+        data, _, base_dir = _source_data(base if base is not None else parsed.search.base)
+        srch = make_search(parsed, data, base_dir or Path.cwd(), "<search>")
+    folder = Path(out) if out is not None else Path("sumsim-out") / srch.spec.search.name
+    return run_search(srch, folder, executor=executor, workers=workers, scheduler=scheduler,
+                      trials=trials, max_wall_s=max_wall_s,
+                      data_path=None if data_path is None else str(data_path))
+
+
+__all__ = ["Result", "Scenario", "load", "run", "search", "sweep"]

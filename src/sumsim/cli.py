@@ -1,5 +1,5 @@
-"""`sumsim run | sweep | report | validate | schema | plugins | invariants` — a thin layer over
-the library.
+"""`sumsim run | sweep | search | report | validate | schema | plugins | invariants` — a thin
+layer over the library.
 
 Exit codes: 0 ok, 1 a run failed unexpectedly, 2 bad input (message names file and field).
 """
@@ -108,7 +108,7 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from sumsim.report import sweep_figures
-    from sumsim.sweep import load_sweep, run_sweep
+    from sumsim.sweeps import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path("sumsim-out") / sweep.spec.sweep.name
@@ -134,10 +134,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not table.exists():
         raise InputError("no results.parquet here (run `sumsim sweep` first)", source=str(folder))
     df = pl.read_parquet(table)
+    if args.reference:
+        return _report_paired(df, folder, args)
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
                           args.metric or None)
     for p in paths:
         print(p)
+    return EXIT_OK
+
+
+def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
+    """Paired differences against a reference point, printed and written as Parquet."""
+    from sumsim.io import write_parquet
+    from sumsim.report import STANDARD_METRICS, paired_differences
+
+    reference = _parse_set(args.reference.split(","))
+    metrics = args.metric or [m for m in STANDARD_METRICS if m in df.columns]
+    try:
+        diffs = paired_differences(df, reference, metrics)
+    except KeyError as e:
+        raise InputError(str(e.args[0]), source=str(folder), field="--reference") from None
+    out = Path(args.out) if args.out else folder
+    write_parquet(out / "paired_differences.parquet", diffs)
+    params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]
+    print(f"paired differences (point - {args.reference}), mean and 95% CI over replicates:")
+    for r in diffs.iter_rows(named=True):
+        where = ", ".join(f"{p}={r[p]}" for p in params)
+        print(f"  {where:<40} {r['metric']:<48} {r['mean_diff']:+.6g} +- {r['ci']:.3g}"
+              f"  (n={r['n']})")
+    print(out / "paired_differences.parquet")
     return EXIT_OK
 
 
@@ -169,6 +194,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"{group}:")
         for kind, p in sorted(registry.plugins(group).items()):
             print(f"  {kind:<22} {p.description}  [{p.origin or 'sumsim'}]")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from sumsim.searches import load_search, run_search
+
+    search = load_search(args.search)
+    out = Path(args.out) if args.out else Path("sumsim-out") / search.spec.search.name
+    tty = sys.stderr.isatty() and not args.quiet
+    res = run_search(search, out, executor=args.executor, workers=args.workers,
+                     scheduler=args.scheduler, trials=args.trials, max_wall_s=args.max_wall_s,
+                     data_path=args.data_path, progress=tty)
+    if not args.quiet:
+        done = res.trials.filter(res.trials["state"] == "COMPLETE").height \
+            if res.trials.height else 0
+        print(f"{search.spec.search.name}: {res.trials.height} trials ({done} complete), "
+              f"{res.pareto.height} on the Pareto front -> {out}")
+        if res.best is not None:
+            print(f"  best: {res.best}")
+            print(f"  runnable: sumsim run {res.best_toml}")
     return EXIT_OK
 
 
@@ -212,10 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-report", action="store_true", help="skip the figures")
     w.add_argument("-q", "--quiet", action="store_true")
     w.set_defaults(fn=cmd_sweep)
+    se = sub.add_parser("search", help="optimise scenario parameters (e.g. the worst attack) "
+                        "with Optuna, every candidate on the same paired seeds")
+    se.add_argument("search", help="search file (TOML)")
+    se.add_argument("--out", help="search folder (default: sumsim-out/NAME); resumable")
+    se.add_argument("--trials", type=int, help="trial budget (overrides search.trials)")
+    se.add_argument("--max-wall-s", type=float, help="time budget in seconds")
+    se.add_argument("--executor", choices=["local", "process", "dask"], default="process")
+    se.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    se.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
+    se.add_argument("--data-path", help="dataset archive/folder/file for every run")
+    se.add_argument("-q", "--quiet", action="store_true")
+    se.set_defaults(fn=cmd_search)
     rp = sub.add_parser("report", help="draw the standard figures of a sweep folder")
     rp.add_argument("sweep_dir")
     rp.add_argument("--out", help="figure folder (default: SWEEP_DIR/figures)")
     rp.add_argument("--metric", action="append", help="metric column(s) to draw")
+    rp.add_argument("--reference", metavar="PATH=VALUE[,PATH=VALUE]",
+                    help="print paired differences of each point against this one")
     rp.set_defaults(fn=cmd_report)
     iv = sub.add_parser("invariants", help="property-test a mechanism's fund invariants "
                         "(Hypothesis state machine; see sumsim.testing)")

@@ -98,6 +98,43 @@ def aggregate(df: Any, params: list[str], metric: str) -> Any:
     return out.sort(params) if len(out) else out
 
 
+def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
+                       level: float = 0.95) -> Any:
+    """Per point: the mean paired difference ``point - reference`` of each metric over the
+    replicates both ran (the same seeds in a paired sweep), with a Student-t interval.
+
+    ``reference`` names the reference point by its swept parameters (dotted paths, without
+    the ``param:`` prefix); parameters it leaves out must not vary."""
+    import polars as pl
+
+    params = [c for c in df.columns if c.startswith("param:")]
+    ok = df.filter(pl.col("status") == "ok")
+    unknown = [k for k in reference if f"param:{k}" not in params]
+    if unknown:
+        raise KeyError(f"not swept: {unknown}; swept: {[p[6:] for p in params]}")
+    mask = pl.lit(True)
+    for k, v in reference.items():
+        mask = mask & (pl.col(f"param:{k}") == v)
+    ref = ok.filter(mask)
+    if not ref.height:
+        raise KeyError(f"no finished run at the reference point {reference}")
+    rows = []
+    for key, part in ok.group_by(params, maintain_order=True):
+        point = dict(zip(params, key, strict=True))
+        if all(point[f"param:{k}"] == v for k, v in reference.items()):
+            continue
+        joined = part.join(ref, on="replicate", suffix="__ref")
+        for m in metrics:
+            if m not in df.columns:
+                raise KeyError(f"no metric {m!r}")
+            diffs = [a - b for a, b in zip(joined[m].to_list(), joined[m + "__ref"].to_list(),
+                                           strict=True) if a is not None and b is not None]
+            mean, half, n = mean_ci(diffs, level)
+            rows.append({**{k.removeprefix("param:"): v for k, v in point.items()},
+                         "metric": m, "mean_diff": mean, "ci": half, "n": n})
+    return pl.DataFrame(rows)
+
+
 def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> list[Path]:
     """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
     of a second), and heatmaps for two-parameter grids.  Returns the files written."""

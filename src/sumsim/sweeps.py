@@ -7,6 +7,7 @@ A sweep file (TOML)::
     base = "label-flip-drt.toml"    # relative to the sweep file, or a bundled scenario name
     seeds = 3                       # replicates per point
     seed = 0                        # the sweep seed
+    paired = true                   # every point uses the same replicate seeds (default)
     metrics = []                    # dotted summary paths to keep; empty: every scalar
 
     [grid]                          # cartesian product of dotted-path overrides
@@ -15,11 +16,16 @@ A sweep file (TOML)::
     [[points]]                      # and/or an explicit list (combined with the grid)
     "model.kind" = "naive_bayes"
 
-Each run's seed is derived from the sweep seed and the run's parameters (not its position),
-so adding points never changes other runs.  A manifest of finished runs is rewritten
-atomically after each one; a killed sweep resumes with only the missing runs.  A run that
-raises is recorded as failed with its message; the others go on.  Rows are independent of the
-executor and of completion order, so the table is identical whichever runs it.
+Paired runs (common random numbers, the default): replicate ``r`` of every point runs with
+the same seed, derived from the sweep seed and ``r`` only, so all points share the data split,
+the honest agents' draws and arrivals, and differ only by the swept parameters; differences
+between points are then read with paired intervals (``sumsim report --reference``).  With
+``paired = false`` each run's seed is derived from the sweep seed, its parameters and ``r``
+(independent replicates).  Either way adding points never changes other runs.  A manifest of
+finished runs is rewritten atomically after each one; a killed sweep resumes with only the
+missing runs.  A run that raises is recorded as failed with its message; the others go on.
+Rows are independent of the executor and of completion order, so the table is identical
+whichever runs it.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ class SweepSection(BaseModel):
                       "bundled scenario name.")
     seeds: int = Field(1, ge=1, le=10_000)
     seed: int = Field(0, ge=0)
+    paired: bool = Field(True, description="Every point uses the same replicate seeds "
+                         "(common random numbers); false: seeds depend on the parameters.")
     metrics: list[str] = Field(default_factory=list)
     write_runs: bool = Field(False, description="Also write each run's output folder.")
 
@@ -147,7 +155,7 @@ def make_sweep(spec: SweepFile, base_data: dict[str, Any], base_dir: Path, sourc
         except InputError as e:
             raise InputError(f"{source}: point {params}: {e}") from None
         for r in range(spec.sweep.seeds):
-            seed = derive_seed(spec.sweep.seed, params, r)
+            seed = derive_seed(spec.sweep.seed, {} if spec.sweep.paired else params, r)
             run_id = hashlib.sha256(
                 _canonical([spec.sweep.seed, params, r]).encode()).hexdigest()[:12]
             tasks.append(Task(len(tasks), run_id, params, r, seed))
@@ -259,7 +267,8 @@ class _Bound:
 def fingerprint(sweep: Sweep) -> str:
     """What a finished run's row depends on besides its own parameters and seed."""
     spec = sweep.spec.sweep
-    return hashlib.sha256(_canonical([sweep.base_data, spec.seed, spec.metrics]).encode()
+    return hashlib.sha256(_canonical([sweep.base_data, spec.seed, spec.metrics] + (
+        [] if spec.paired else ["unpaired"])).encode()
                           ).hexdigest()[:16]
 
 

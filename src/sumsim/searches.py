@@ -1,0 +1,559 @@
+"""Worst-case search: optimise attacker (or any) parameters of a base scenario with Optuna.
+
+A search file (TOML)::
+
+    [search]
+    name = "worst-flip"
+    base = "label-flip-drt.toml"     # relative to the file, or a bundled scenario name
+    seeds = 5                        # paired replicate seeds every candidate runs on
+    trials = 60                      # trial budget (also --trials)
+    max_wall_s = 600                 # time budget (also --max-wall-s)
+
+    [overrides]                      # fixed changes to the base (optional)
+    "metrics.eval_every_s" = 86_400
+
+    [[objectives]]                   # one: TPE; several: NSGA-II (a Pareto front)
+    metric = "counterfactual.accuracy_damage_time_avg"
+    direction = "maximize"
+    [[objectives]]
+    metric = "attacker_spend_eth"
+    direction = "minimize"
+
+    [[constraints]]                  # on a summary metric (mean over seeds)
+    metric = "attacker_spend_eth"
+    max = 1000
+
+    [space]                          # dotted paths into the scenario
+    "agents[1].kind" = { choices = ["label_flip", "boundary", "deposit_timing"] }
+    "agents[1].budget" = { low = 10, high = 5000, log = true }
+    "agents[1].interval_s.mean" = { low = 60, high = 7200, log = true }
+    [space."agents[1].candidates"]   # only searched when the kind is boundary
+    low = 50
+    high = 1000
+    int = true
+    when = { "agents[1].kind" = "boundary" }
+
+Every candidate runs on the same ``seeds`` paired replicate seeds (common random numbers), so
+candidates are compared on the same data splits and honest draws; its objective is the mean
+over seeds, and the interval is recorded beside it.  Candidates run in parallel through the
+sweep executors (local, process pool, Dask).  Everything is kept in the output folder: the
+Optuna study (SQLite), every finished run (``runs.jsonl``, appended as each ends), so a search
+killed with Ctrl-C or ``kill -9`` resumes with no finished trial or run lost.  Outputs:
+``trials.parquet``, ``pareto.parquet`` and ``pareto.png`` (the non-dominated trials) and
+``best.toml``, the best candidate as a runnable scenario.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sumsim.errors import FieldError, InputError
+from sumsim.io import write_parquet, write_text
+from sumsim.report import mean_ci
+from sumsim.scenario.loader import (
+    BUNDLED,
+    apply_overrides,
+    bundled_text,
+    format_validation_error,
+    parse_scenario,
+    read_toml,
+)
+from sumsim.sweeps import EXECUTORS, Executor, Task, _Bound, _canonical, derive_seed
+
+STUDY_DB = "search.db"
+RUNS = "runs.jsonl"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Param(_Strict):
+    """One searched parameter: a float or int range (optionally log-scaled) or choices."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    int: bool = Field(False, description="Integer values.")
+    step: float | None = Field(None, gt=0)
+    choices: list[Any] | None = None
+    when: dict[str, Any] = Field(default_factory=dict, description="Only searched when these "
+                                 "other parameters have these values.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Param:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise FieldError("give either non-empty choices or low/high", "choices")
+            return self
+        if self.low is None or self.high is None:
+            raise FieldError("a range needs low and high (or give choices)", "low")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.high < self.low:
+            raise FieldError("need finite low <= high", "high")
+        if self.log and self.low <= 0:
+            raise FieldError("a log scale needs low > 0", "low")
+        return self
+
+
+class Objective(_Strict):
+    metric: str = Field(description="A summary metric (a sweep table column).")
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Constraint(_Strict):
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise FieldError("give max and/or min", "max")
+        return self
+
+
+class SearchSection(_Strict):
+    name: str = "search"
+    base: str = Field(description="Base scenario: a path relative to the search file or a "
+                      "bundled scenario name.")
+    seeds: int = Field(3, ge=1, le=1000, description="Paired replicate seeds per candidate.")
+    seed: int = Field(0, ge=0, description="The search seed (replicate seeds and sampler).")
+    trials: int = Field(50, ge=1, le=100_000)
+    max_wall_s: float | None = Field(None, gt=0)
+    sampler: Literal["auto", "tpe", "nsga2", "random"] = Field(
+        "auto", description="auto: TPE for one objective, NSGA-II for several.")
+
+
+class SearchFile(_Strict):
+    search: SearchSection
+    #: Fixed dotted-path overrides applied to the base scenario before searching.
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Constraint] = Field(default_factory=list)
+    space: dict[str, Param] = Field(min_length=1)
+
+
+@dataclass
+class Search:
+    spec: SearchFile
+    source: str
+    base_data: dict[str, Any]
+    base_dir: Path
+
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys([o.metric for o in self.spec.objectives]
+                                  + [c.metric for c in self.spec.constraints]))
+
+
+def load_search(path: Path | str) -> Search:
+    """Read and validate a search file (and the base scenario at the ends of the space)."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        spec = SearchFile.model_validate(raw)
+    except ValidationError as e:
+        raise format_validation_error(e, str(path), raw) from None
+    base_path = path.parent / spec.search.base
+    if base_path.exists():
+        base_data, base_dir = read_toml(base_path), base_path.parent
+    elif spec.search.base.removesuffix(".toml") in BUNDLED:
+        base_data = tomllib.loads(bundled_text(spec.search.base.removesuffix(".toml")))
+        base_dir = path.parent
+    else:
+        raise InputError(f"base scenario {spec.search.base!r} not found", source=str(path),
+                         field="search.base")
+    return make_search(spec, base_data, base_dir, str(path))
+
+
+def make_search(spec: SearchFile, base_data: dict[str, Any], base_dir: Path,
+                source: str) -> Search:
+    if spec.overrides:
+        base_data = apply_overrides(base_data, spec.overrides)
+    search = Search(spec, source, base_data, base_dir)
+    for point in _corners(spec.space):
+        try:
+            parse_scenario(apply_overrides(base_data, point), f"{source} with {point}")
+        except InputError as e:
+            raise InputError(f"{source}: space point {point}: {e}") from None
+    return search
+
+
+def _corners(space: dict[str, Param]) -> list[dict[str, Any]]:
+    """One point per choice of every categorical (with ranges at their low ends): each
+    strategy kind a search may pick must give a valid scenario with its own options."""
+    points: list[dict[str, Any]] = [{}]
+    for path, p in space.items():
+        values = p.choices if p.choices is not None else [_cast(p, p.low)]
+        grown = []
+        for pt in points:
+            if all(pt.get(k) == v for k, v in p.when.items()):
+                grown += [{**pt, path: v} for v in values]
+            else:
+                grown.append(pt)
+        points = grown
+    return points
+
+
+def _cast(p: Param, v: Any) -> Any:
+    return int(v) if p.int else v
+
+
+# -- sampling ---------------------------------------------------------------------------------
+def suggest(trial: Any, space: dict[str, Param]) -> dict[str, Any]:
+    """The candidate's overrides, define-by-run (conditional parameters only when they apply)."""
+    chosen: dict[str, Any] = {}
+    for path, p in space.items():
+        if not all(chosen.get(k) == v for k, v in p.when.items()):
+            continue
+        if p.choices is not None:
+            chosen[path] = trial.suggest_categorical(path, p.choices)
+        elif p.int:
+            chosen[path] = trial.suggest_int(path, int(p.low or 0), int(p.high or 0),
+                                             log=p.log, step=int(p.step or 1))
+        else:
+            chosen[path] = trial.suggest_float(path, float(p.low or 0), float(p.high or 0),
+                                               log=p.log, step=p.step)
+    return chosen
+
+
+def _sampler(spec: SearchFile) -> Any:
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    kind = spec.search.sampler
+    if kind == "auto":
+        kind = "tpe" if len(spec.objectives) == 1 else "nsga2"
+    constraints = _constraints_of if spec.constraints else None
+    seed = spec.search.seed
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints,
+                                          multivariate=True, group=True)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _constraints_of(trial: Any) -> list[float]:
+    return list(trial.user_attrs.get("constraints", [1.0]))
+
+
+# -- the run cache ---------------------------------------------------------------------------
+def _read_runs(out: Path) -> dict[str, dict[str, Any]]:
+    """Finished runs recorded in ``runs.jsonl`` (a truncated last line, from a kill, is
+    ignored)."""
+    p = out / RUNS
+    runs: dict[str, dict[str, Any]] = {}
+    if not p.exists():
+        return runs
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        runs[row["run_id"]] = row
+    return runs
+
+
+def _append_run(out: Path, row: dict[str, Any]) -> None:
+    with open(out / RUNS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _run_id(params: dict[str, Any], replicate: int, seed: int) -> str:
+    return hashlib.sha256(_canonical([params, replicate, seed]).encode()).hexdigest()[:16]
+
+
+# -- running ---------------------------------------------------------------------------------
+@dataclass
+class SearchResult:
+    """What a search produced (also written in its folder)."""
+
+    out: Path
+    trials: pl.DataFrame
+    pareto: pl.DataFrame
+    best: dict[str, Any] | None
+    best_toml: Path | None
+
+
+def run_search(search: Search, out: Path, *, executor: Executor = "process",
+               workers: int | None = None, scheduler: str | None = None,
+               trials: int | None = None, max_wall_s: float | None = None,
+               data_path: str | None = None, progress: bool = False,
+               on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+    """Run (or resume) a search in ``out``; returns the trials, the Pareto front and the best
+    scenario (see the module docstring)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = search.spec
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
+        mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]
+    stamp_file = out / "search.json"
+    if stamp_file.exists() and json.loads(stamp_file.read_text())["fingerprint"] != stamp:
+        raise InputError("this folder holds a search of a different base, space, objectives "
+                         "or seeds; use another --out", source=str(out))
+    write_text(stamp_file, json.dumps({"fingerprint": stamp, "source": search.source,
+                                       "spec": spec.model_dump(mode="json")}, indent=2) + "\n")
+    storage = f"sqlite:///{(out / STUDY_DB).resolve()}"
+    study = optuna.create_study(storage=storage, study_name=spec.search.name,
+                                directions=[o.direction for o in spec.objectives],
+                                sampler=_sampler(spec), load_if_exists=True)
+    _requeue_interrupted(study)
+    budget = trials or spec.search.trials
+    wall = max_wall_s or spec.search.max_wall_s
+    start = time.monotonic()
+    runs = _read_runs(out)
+    workers = workers or os.cpu_count() or 1
+    metrics = search.metrics()
+    fn = _Bound(search.base_data, str(search.base_dir), [], None, data_path)
+    seeds = [derive_seed(spec.search.seed, {}, r) for r in range(spec.search.seeds)]
+    bar = _TrialsBar(budget, _finished(study), progress, spec.objectives)
+    try:
+        while _finished(study) < budget and (wall is None or time.monotonic() - start < wall):
+            # enough candidates in flight to keep every worker busy with their seeds
+            batch = min(max(1, math.ceil(workers / spec.search.seeds)),
+                        budget - _finished(study))
+            asked = [study.ask() for _ in range(batch)]
+            cands = [(t, suggest(t, spec.space)) for t in asked]
+            tasks, index = [], 0
+            for _, params in cands:
+                for r, seed in enumerate(seeds):
+                    rid = _run_id(params, r, seed)
+                    if rid not in runs:
+                        tasks.append(Task(index, rid, params, r, seed))
+                        index += 1
+            if tasks:
+                for row in EXECUTORS[executor](fn, tasks, workers, scheduler):
+                    row.pop("traceback", None)
+                    runs[row["run_id"]] = row
+                    _append_run(out, row)
+            for t, params in cands:
+                rows = [runs[_run_id(params, r, s)] for r, s in enumerate(seeds)]
+                record = _tell(study, t, params, rows, spec, metrics)
+                bar.advance(study)
+                if on_trial is not None:
+                    on_trial(record)
+    finally:
+        bar.close()
+    return _write_outputs(search, study, out)
+
+
+def _finished(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL,
+                                                        TrialState.PRUNED)))
+
+
+def _requeue_interrupted(study: Any) -> None:
+    """Trials left running by a killed search: fail them and ask for their parameters again
+    (their finished runs are reused from runs.jsonl)."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+
+
+def _tell(study: Any, trial: Any, params: dict[str, Any], rows: list[dict[str, Any]],
+          spec: SearchFile, metrics: list[str]) -> dict[str, Any]:
+    from optuna.trial import TrialState
+
+    from sumsim.results.summary import with_eth
+
+    failed = [r for r in rows if r["status"] != "ok"]
+    record: dict[str, Any] = {"trial": trial.number, "params": params}
+    if failed:
+        trial.set_user_attr("error", failed[0]["error"])
+        study.tell(trial, state=TrialState.FAIL)
+        record["error"] = failed[0]["error"]
+        return record
+    stats: dict[str, tuple[float, float, int]] = {}
+    for m in metrics:
+        values = []
+        for r in rows:
+            v = with_eth(r["metrics"]).get(m)
+            values.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool)
+                          else float("nan"))
+        clean = [v for v in values if v == v]
+        stats[m] = mean_ci(clean) if clean else (float("nan"), float("nan"), 0)
+        trial.set_user_attr(f"seeds:{m}", [v if v == v else None for v in values])
+        trial.set_user_attr(f"mean:{m}", stats[m][0])
+        trial.set_user_attr(f"ci:{m}", stats[m][1])
+        trial.set_user_attr(f"n:{m}", stats[m][2])
+    cons = []
+    for c in spec.constraints:
+        v = stats[c.metric][0]
+        worst = -math.inf
+        if c.max is not None:
+            worst = max(worst, v - c.max)
+        if c.min is not None:
+            worst = max(worst, c.min - v)
+        cons.append(worst if v == v else 1.0)
+    trial.set_user_attr("constraints", cons)
+    values = [stats[o.metric][0] for o in spec.objectives]
+    if any(v != v for v in values):  # undefined objective (e.g. no damage ratio): infeasible
+        trial.set_user_attr("error", "objective undefined in some run")
+        study.tell(trial, state=TrialState.FAIL)
+        record["error"] = "objective undefined"
+        return record
+    study.tell(trial, values)
+    record["values"] = values
+    return record
+
+
+def _feasible(t: Any) -> bool:
+    return all(c <= 0 for c in t.user_attrs.get("constraints", []))
+
+
+def _write_outputs(search: Search, study: Any, out: Path) -> SearchResult:
+    from optuna.trial import TrialState
+
+    spec = search.spec
+    metrics = search.metrics()
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"trial": t.number, "state": t.state.name,
+                               "error": t.user_attrs.get("error", "")}
+        for path in spec.space:
+            v = t.params.get(path)
+            row[f"param:{path}"] = None if v is None else str(v) if isinstance(v, str) else v
+        for m in metrics:
+            row[f"mean:{m}"] = t.user_attrs.get(f"mean:{m}")
+            row[f"ci:{m}"] = t.user_attrs.get(f"ci:{m}")
+        row["feasible"] = _feasible(t) if t.state == TrialState.COMPLETE else None
+        rows.append(row)
+    trials = pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    write_parquet(out / "trials.parquet", trials)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if _feasible(t)]
+    front = _pareto(done, spec.objectives)
+    pareto = trials.filter(pl.col("trial").is_in([t.number for t in front])) if front \
+        else trials.head(0)
+    write_parquet(out / "pareto.parquet", pareto)
+    best = front[0] if front else None
+    best_toml = None
+    if best is not None:
+        seeds = [derive_seed(spec.search.seed, {}, r) for r in range(spec.search.seeds)]
+        data = apply_overrides(search.base_data, dict(best.params))
+        data.setdefault("scenario", {})["name"] = f"{spec.search.name}-best"
+        data["scenario"]["seed"] = seeds[0]
+        lines = [f"The best candidate of search {spec.search.name!r} (trial {best.number}), as "
+                 "a runnable scenario.",
+                 "Mean over its paired seeds: " + ", ".join(
+                     f"{o.metric} = {best.values[i]:.6g} ({o.direction})"
+                     for i, o in enumerate(spec.objectives)) + "."]
+        for r, seed in enumerate(seeds):
+            got = ", ".join(f"{o.metric} = {best.user_attrs[f'seeds:{o.metric}'][r]:.6g}"
+                            for o in spec.objectives)
+            lines.append(f"sumsim run best.toml --seed {seed}   gives {got}"
+                         + ("   (the seed set below)" if r == 0 else ""))
+        header = "".join(f"# {ln}\n" for ln in lines)
+        best_toml = out / "best.toml"
+        write_text(best_toml, header + tomli_w.dumps(data))
+    _pareto_figure(trials, front, spec, out / "pareto.png")
+    return SearchResult(out, trials, pareto, None if best is None else dict(best.params),
+                        best_toml)
+
+
+def _pareto(trials: list[Any], objectives: list[Objective]) -> list[Any]:
+    """Non-dominated trials, best first on the first objective."""
+    sign = [1 if o.direction == "maximize" else -1 for o in objectives]
+
+    def key(t: Any) -> list[float]:
+        return [s * v for s, v in zip(sign, t.values, strict=True)]
+
+    front = [t for t in trials if not any(
+        all(a >= b for a, b in zip(key(o), key(t), strict=True)) and key(o) != key(t)
+        for o in trials)]
+    return sorted(front, key=lambda t: (-key(t)[0], t.number))
+
+
+def _pareto_figure(trials: pl.DataFrame, front: list[Any], spec: SearchFile,
+                   path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from sumsim.io import atomic_write
+
+    if not trials.height or "state" not in trials.columns:
+        return
+    done = trials.filter(pl.col("state") == "COMPLETE")
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    m0 = spec.objectives[0].metric
+    if len(spec.objectives) > 1:
+        m1 = spec.objectives[1].metric
+        ax.scatter(done[f"mean:{m1}"], done[f"mean:{m0}"], s=18, color="0.6", label="trials")
+        fx = [t.values[1] for t in front]
+        fy = [t.values[0] for t in front]
+        order = sorted(range(len(fx)), key=lambda i: fx[i])
+        ax.plot([fx[i] for i in order], [fy[i] for i in order], "o-", color="tab:red",
+                label="Pareto front")
+        ax.set_xlabel(f"{m1} ({spec.objectives[1].direction})")
+    else:
+        ax.plot(done["trial"], done[f"mean:{m0}"], "o", color="0.6", ms=4, label="trials")
+        ax.plot([t.number for t in front], [t.values[0] for t in front], "o", color="tab:red",
+                label="best")
+        ax.set_xlabel("trial")
+    ax.set_ylabel(f"{m0} ({spec.objectives[0].direction})")
+    ax.set_title(f"search {spec.search.name}: {done.height} trials, "
+                 f"{spec.search.seeds} paired seeds each", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png",
+                                             metadata={"Software": None}))
+
+
+class _TrialsBar:
+    def __init__(self, total: int, done: int, enabled: bool, objectives: list[Objective]):
+        self.enabled = enabled
+        self.objectives = objectives
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.p = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("best {task.fields[best]}"), TimeElapsedColumn())
+            self.task = self.p.add_task("trials", total=total, completed=done, best="-")
+            self.p.start()
+
+    def advance(self, study: Any) -> None:
+        if not self.enabled:
+            return
+        from optuna.trial import TrialState
+
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        best = "-"
+        if done:
+            o = self.objectives[0]
+            pick = max if o.direction == "maximize" else min
+            best = f"{o.metric} = {pick(t.values[0] for t in done):.4g}"
+        self.p.update(self.task, completed=_finished(study), best=best)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()
