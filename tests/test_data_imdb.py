@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from sumsim.data import imdb
+from sumsim.data import text as text_features
 from sumsim.data.base import Dataset, rows
 from sumsim.errors import DataError, InputError
 
@@ -102,16 +103,16 @@ def assert_same(a: Dataset, b: Dataset) -> None:
 
 def test_tokenize_rule() -> None:
     text = "Don't 'quoted' actors' rock_n_roll Café<br/>X<br />y<BR>z 10/10 it\u2019s -- ''"
-    assert imdb.tokenize(text) == [
+    assert text_features.tokenize(text) == [
         "don't", "quoted", "actors", "rock", "n", "roll", "café",
         "x", "y", "z", "10", "10", "it's",
     ]  # fmt: skip
 
 
 def test_tokenize_removes_line_breaks_without_gluing_words() -> None:
-    assert imdb.tokenize("end.<br /><br />Next") == ["end", "next"]
-    assert imdb.tokenize("end<br />next") == ["end", "next"]
-    assert "br" not in imdb.tokenize("a<br />b<br/>c")
+    assert text_features.tokenize("end.<br /><br />Next") == ["end", "next"]
+    assert text_features.tokenize("end<br />next") == ["end", "next"]
+    assert "br" not in text_features.tokenize("a<br />b<br/>c")
 
 
 # --------------------------------------------------------------------------- features

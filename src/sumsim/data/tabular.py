@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from sumsim.data.base import Dataset
-from sumsim.data.imdb import (
+from sumsim.data.text import (
     check_num_words,
     hashed_index,
     presence_csr,
