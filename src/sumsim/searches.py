@@ -135,6 +135,8 @@ class SearchSection(_Strict):
     max_wall_s: float | None = Field(None, gt=0)
     sampler: Literal["auto", "tpe", "nsga2", "random"] = Field(
         "auto", description="auto: TPE for one objective, NSGA-II for several.")
+    record: list[str] = Field(default_factory=list, description="Summary metrics to keep for "
+                              "every trial besides the objectives and constraints.")
 
 
 class SearchFile(_Strict):
@@ -155,7 +157,8 @@ class Search:
 
     def metrics(self) -> list[str]:
         return list(dict.fromkeys([o.metric for o in self.spec.objectives]
-                                  + [c.metric for c in self.spec.constraints]))
+                                  + [c.metric for c in self.spec.constraints]
+                                  + self.spec.search.record))
 
 
 def load_search(path: Path | str) -> Search:
