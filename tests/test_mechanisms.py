@@ -655,27 +655,25 @@ def test_per_contribution_market_with_review_forfeits_paid_once() -> None:
     """The default (per contribution) market through the chain, with contributions under
     review: a deposit forfeited during participation leaves the market (it used to stay in
     the stakes and be paid out a second time), an approval does not train the frozen model,
-    and a contribution still under review at the end takes part and can forfeit its balance
-    later.  Stakes 1000, bounty 1001, n_eval 20.
+    and a contribution still under review at the end takes part.  Stakes 1000, bounty 1001,
+    n_eval 20.
 
     Records: 0 alice [1] +3; 1 mallory [2] (review, rejected during participation: her 1000
     goes to the owner); 2 bob [3] (review, approved during participation: no training); 3
     alice [4] +1; 4 dave [5] (review, still pending at the end).  Replay (cached) of 0, 2, 3,
     4: 6 -> 9 -> 11 -> 12 -> 10: +3, +2, +1, -2.  Worst 4; caps rounds 1001 // 20 = 50,
     balance 1000 // 2 = 500, solvency 6p <= 1001 + 2p: 250; price 50; rounds left 1: stop.
-    0 -> 1150, 2 -> 1100, 3 -> 1050, 4 -> 900; left 1001 - 300 + 100 = 801.  Then dave's
-    record is rejected: its 900 goes to the owner.  Everything else is collected: 4000 +
-    1001 == 1150 + 1100 + 1050 + 900 + 801, and the contract ends at 0."""
+    0 -> 1150, 2 -> 1100, 3 -> 1050, 4 -> 900; left 1001 - 300 + 100 = 801.  By address:
+    alice 2200, bob 1100, dave 900.  dave's record, rejected after the market, holds nothing
+    (its stake is in his balance): no money moves.  4000 + 1001 == 2200 + 1100 + 900 + 801,
+    and the contract ends at 0."""
     w = PMWorld(rules=MarketRules(), review={2, 3, 5})
-    assert w.im.per_contribution and w.chain.view(TRAINER, "claims_per_contribution")
     start = 5
     assert w.call(start, PROVIDER, "start_market", (w.hashes,), BOUNTY).ok
-    cids = []
     for at, who, k in [(8, "alice", 1), (9, "mallory", 2), (10, "bob", 3), (11, "alice", 4),
                        (12, "dave", 5)]:
         r = w.call(at, who, "add_data", (key(k), 0), STAKE)
         assert r.ok, r
-        cids.append(r.result)
     assert w.gate.pending == [1, 2, 4]
     owner_before = w.bal(OWNER)
     w.resolve(1, approved=False)
@@ -686,30 +684,30 @@ def test_per_contribution_market_with_review_forfeits_paid_once() -> None:
     end = start + PARTICIPATION
     r = w.call(end, PROVIDER, "end_market", (w.pieces, w.salt))
     assert r.ok and r.result == 1
+    res = w.im.result
+    assert res is not None and res.balances == {0: 1150, 1: 1100, 2: 1050, 3: 900}
+    assert w.im.entered == [0, 2, 3, 4]
     recs = w.trainer.data.records
-    assert [rec.claimable for rec in recs] == [1150, 0, 1100, 1050, 900]
+    assert [rec.claimable for rec in recs] == [0, 0, 0, 0, 0]
     assert [rec.pooled for rec in recs] == [1000, 0, 1000, 1000, 1000]
-    assert w.im.bounty_left == 801 and w.im.held() == 801
-    assert w.im.summary()["balances_after_rewards_wei"] == {
-        "alice": 2200, "bob": 1100, "dave": 900}
+    assert w.im.balances == {"alice": 2200, "bob": 1100, "dave": 900}
+    assert w.im.bounty_left == 801 and w.im.held() == 5001
     assert w.trainer.model.trained == [1, 3, 4, 5]
-    # dave's record cannot be collected while under review; rejected, its balance goes
+    # dave's record cannot be collected while under review; rejected, it forfeits nothing
     w.reverted_with_fee_only(end + 1, "dave", "refund", (4,), UNDER_REVIEW)
     w.resolve(4, approved=False)
-    assert w.bal(OWNER) == owner_before + STAKE + 900 and recs[4].forfeited == 900
-    # each contribution is collected on its own; mallory's forfeited one holds nothing
-    for at, who, cid, amount in [(end + 2, "alice", 0, 1150), (end + 3, "alice", 3, 1050),
-                                 (end + 4, "bob", 2, 1100)]:
+    assert w.bal(OWNER) == owner_before + STAKE and recs[4].forfeited == 0
+    # each address collects its balance once, through any of its contributions
+    for at, who, cid, amount in [(end + 2, "alice", 3, 2200), (end + 3, "bob", 2, 1100),
+                                 (end + 4, "dave", 4, 900)]:
         before = w.bal(who)
         r = w.call(at, who, "refund", (cid,))
         assert r.ok and r.result == amount and w.bal(who) == before + amount - r.fee
     w.reverted_with_fee_only(end + 5, "alice", "refund", (0,), NOTHING)
     w.reverted_with_fee_only(end + 6, "mallory", "refund", (1,), NOTHING)
-    w.reverted_with_fee_only(end + 7, "dave", "refund", (4,), NOTHING)
     r = w.call(end + WAIT + 1, PROVIDER, "collect_bounty", ())
     assert r.ok and r.result == 801
-    assert w.bal(TRAINER) == 0 and w.paid_out == 1150 + 1050 + 1100 + 801
-    assert [rec.refunded for rec in recs] == [1150, 0, 1100, 1050, 0]
+    assert w.bal(TRAINER) == 0 and w.paid_out == 2200 + 1100 + 900 + 801
 
 
 # -- 3. fund invariants for points and the prediction market --------------------------------------
@@ -963,7 +961,7 @@ class MarketMachine(MechanismMachine):
     market_rules = MarketRules()
 
     def make(self) -> tuple[Model, Any]:
-        self.collected: dict[Any, int] = {}  # participant -> collected from its balance
+        self.collected: dict[str, int] = {}  # author -> collected from its balance
         self.bounty_collected = 0
         self.paid_out = 0
         self.settled: Any = None
@@ -1079,14 +1077,14 @@ class MarketMachine(MechanismMachine):
             res = self.settled
             assert sum(res.balances.values()) + res.bounty_left == \
                 self.im.bounty + self.stakes_at_settlement
-            for u, got in self.collected.items():
-                assert got == res.balances[u]
+            by_author: dict[str, int] = {}
+            for u, b in res.balances.items():
+                a = self.trainer.data.records[self.im.entered[u]].author \
+                    if isinstance(u, int) else u
+                by_author[a] = by_author.get(a, 0) + b
+            for a, got in self.collected.items():
+                assert got == by_author[a] and self.im.balances[a] == 0
             assert self.bounty_collected in (0, res.bounty_left)
-
-    def participant(self, rec: Any) -> Any:
-        """Who a record's collection pays: the record itself per contribution, else its
-        author."""
-        return self.im.entered.index(rec.id) if self.im.per_contribution else rec.author
 
     def check(self, ev: Logged[tuple[Any, ...]]) -> None:
         tx, r = ev.tx, ev.receipt
@@ -1122,7 +1120,7 @@ class MarketMachine(MechanismMachine):
                 removed = set(self.settled.removed)
                 kept = [int(self.trainer.data.records[cid].x[0])
                         for i, cid in enumerate(self.im.entered)
-                        if (i if self.im.per_contribution
+                        if (i if self.market_rules.scoring == "per_contribution"
                             else self.trainer.data.records[cid].author) not in removed]
                 assert self.trainer.model.trained == kept
         elif tx.method == "collect_bounty":
@@ -1137,12 +1135,8 @@ class MarketMachine(MechanismMachine):
             cid = tx.args[0]
             rec = self.trainer.data.records[cid]
             status = ev.before[1][cid][8]
-            if phase_before != "settled":
-                owed = 0
-            elif self.im.per_contribution:
-                owed = ev.before[1][cid][5]  # the record's own balance (0 once forfeited)
-            else:  # the author's balance, through any of its records
-                owed = (ev.before[3] or {}).get(rec.author, 0)
+            # the author's balance, through any of its records
+            owed = (ev.before[3] or {}).get(rec.author, 0) if phase_before == "settled" else 0
             ready = phase_before == "settled" and status != "in_review" and owed > 0
             if tx.method == "refund":
                 allowed = ready and tx.sender == rec.author
@@ -1150,9 +1144,8 @@ class MarketMachine(MechanismMachine):
                 allowed = ready and r.timestamp >= self.im.reward_end + SM_WAIT
             assert r.ok == allowed, (tx.method, tx.sender, rec.author, owed, r)
             if r.ok:
-                u = self.participant(rec)
-                assert r.result == owed and u not in self.collected
-                self.collected[u] = r.result
+                assert r.result == owed and rec.author not in self.collected
+                self.collected[rec.author] = r.result
                 self.paid_out += r.result
                 self.assert_only_fee(ev, r.result)
 

@@ -43,10 +43,10 @@ Phases:
    balance is now below its stake (``removal = "below_stake"``) or alone (``"worst"``), and
    the next round begins.  Integer division makes every round conserve money exactly:
    bounty + stakes == balances + bounty left.
-5. **Collection**: a contributor withdraws its balance (``refund`` on one of its contributions;
-   per contribution, each contribution's own balance); after ``any_address_claim_wait_s``
-   anyone may take an uncollected balance (``report``); the provider withdraws what is left of
-   the bounty (``collect_bounty``).
+5. **Collection**: a contributor withdraws its balance, the sum of its participants' balances
+   (``refund`` on any of its contributions, as in the original); after
+   ``any_address_claim_wait_s`` anyone may take an uncollected balance (``report``); the
+   provider withdraws what is left of the bounty (``collect_bounty``).
 
 The defaults are the original paper's setting.  ``docs/mechanisms/prediction-market.md`` lists
 every difference from the original 0xDeCA10B market, with worked examples.  The reward
@@ -247,6 +247,35 @@ def _solvent_price(price: int, scores: dict[Unit, int], balances: dict[Unit, int
     return lo
 
 
+class _Replay:
+    """The correct counts a round scores with: measured once after each contribution with
+    every contribution present (cached), or by retraining the initial model on the remaining
+    contributions in order (fresh)."""
+
+    def __init__(self, contributions: Sequence[Entry], initial: Model, x_eval: Matrix,
+                 y_eval: np.ndarray, cached: bool) -> None:
+        self.contributions, self.initial = contributions, initial
+        self.x_eval, self.y_eval = x_eval, y_eval
+        self.cached: list[int] | None = None
+        if cached:
+            model = initial.copy()
+            self.cached = []
+            for c in contributions:
+                model.update(c.x, c.y)
+                self.cached.append(_correct(model, x_eval, y_eval))
+
+    def correct(self, alive: list[int], points: list[int]) -> dict[int, int]:
+        """The correct count after each contribution in ``points`` (a subset of ``alive``)."""
+        if self.cached is not None:
+            return {i: self.cached[i] for i in points}
+        model, at, out = self.initial.copy(), set(points), {}
+        for i in alive:
+            model.update(self.contributions[i].x, self.contributions[i].y)
+            if i in at:
+                out[i] = _correct(model, self.x_eval, self.y_eval)
+        return out
+
+
 def compute_rewards(contributions: Sequence[Entry], initial: Model, x_eval: Matrix,
                     y_eval: np.ndarray, bounty: int,
                     rules: MarketRules = MarketRules()) -> RewardResult:
@@ -260,30 +289,22 @@ def compute_rewards(contributions: Sequence[Entry], initial: Model, x_eval: Matr
     left = rounds_left = bounty  # money, and the bounty's rounds (price * n_eval per round)
     n_eval = max(1, len(y_eval))
     base = _correct(initial, x_eval, y_eval)
-    cached: list[int] = []
-    if rules.replay == "cached":
-        model = initial.copy()
-        for c in contributions:
-            model.update(c.x, c.y)
-            cached.append(_correct(model, x_eval, y_eval))
+    replay = _Replay(contributions, initial, x_eval, y_eval, rules.replay == "cached")
     alive = list(range(len(contributions)))
     result = RewardResult(balances, stakes, left)
     while alive:
         # -- replay: score every remaining participant ----------------------------------------
+        # measured after each contribution, or after each run of one address's
+        points = [i for k, i in enumerate(alive) if per_contribution or k + 1 == len(alive)
+                  or unit[alive[k + 1]] != unit[i]]
+        correct = replay.correct(alive, points)
         scores: dict[Unit, int] = {}
         tracker = _Worst(rules.tie_break)
         prev = base
-        model = initial.copy()
-        for k, i in enumerate(alive):
-            c = contributions[i]
-            if not cached:
-                model.update(c.x, c.y)
-            run_ends = k + 1 == len(alive) or unit[alive[k + 1]] != unit[i]
-            if per_contribution or run_ends:
-                cur = cached[i] if cached else _correct(model, x_eval, y_eval)
-                scores[unit[i]] = scores.get(unit[i], 0) + cur - prev
-                prev = cur
-                tracker.scored(scores, unit[i])
+        for i in points:
+            scores[unit[i]] = scores.get(unit[i], 0) + correct[i] - prev
+            prev = correct[i]
+            tracker.scored(scores, unit[i])
         worst = tracker.final(scores)
         low = scores[worst]
         # -- price and money --------------------------------------------------------------------
@@ -321,6 +342,9 @@ class PredictionMarket(IncentiveMechanism):
 
     kind = "prediction_market"
     trains_on_add = False
+    #: Balances are the market's, one per address (the sum of its participants' balances);
+    #: a record keeps its deposit's history (``pooled``) and is never debited by a claim.
+    per_contribution = False
 
     def __init__(self, *, provider: str, min_stake: int, participation_s: float,
                  any_address_claim_wait_s: float, rules: MarketRules = MarketRules()):
@@ -329,9 +353,6 @@ class PredictionMarket(IncentiveMechanism):
         self.participation_s = participation_s
         self.t_a = any_address_claim_wait_s
         self.rules = rules
-        #: Per contribution, each record holds its own balance after the reward phase and is
-        #: claimed on its own; per contributor, the market holds one balance per address.
-        self.per_contribution = rules.scoring == "per_contribution"
         self.phase = INIT
         self.bounty = 0
         self.bounty_left = 0
@@ -341,7 +362,7 @@ class PredictionMarket(IncentiveMechanism):
         self.reward_end = float("inf")
         #: Stakes the market holds, by author (less what review rejections forfeited).
         self.stakes: dict[str, int] = {}
-        #: Per-contributor balances after the reward phase (per contribution: on the records).
+        #: Balances by address after the reward phase, less what was collected.
         self.balances: dict[str, int] = {}
         #: Ids of the records that took part in the reward phase, in order.
         self.entered: list[int] = []
@@ -393,10 +414,9 @@ class PredictionMarket(IncentiveMechanism):
         self.settle(result, ctx.now)
         self.entered = [r.id for r in recs]
         self.author_of = [r.author for r in recs]
-        for i, r in enumerate(recs):
+        for r in recs:
             r.pooled, r.claimable = r.pooled + r.claimable, 0
-            if self.per_contribution:  # the record now holds its balance
-                r.claimable = result.balances[i]
+        self.balances = self._by_author(result.balances)
         if result.model is not None:
             contract.model = result.model
         return len(result.rounds)
@@ -443,8 +463,6 @@ class PredictionMarket(IncentiveMechanism):
 
     def settle(self, result: RewardResult, now: float) -> None:
         self.result = result
-        if not self.per_contribution:
-            self.balances = {str(u): b for u, b in result.balances.items()}
         self.bounty_left = result.bounty_left
         self.reward_end = now
         self.phase = SETTLED
@@ -483,11 +501,9 @@ class PredictionMarket(IncentiveMechanism):
         self.stakes[rec.author] = self.stakes.get(rec.author, 0) + rec.initial_deposit
 
     def owed(self, rec: Contribution) -> int:
-        """What collecting through ``rec`` pays: its own balance per contribution, its author's
-        per contributor (0 before the reward phase)."""
-        if self.phase != SETTLED:
-            return 0
-        return rec.claimable if self.per_contribution else self.balances.get(rec.author, 0)
+        """What collecting through ``rec`` pays: its author's balance (0 before the reward
+        phase)."""
+        return self.balances.get(rec.author, 0) if self.phase == SETTLED else 0
 
     def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
         if self.phase != SETTLED:
@@ -500,8 +516,7 @@ class PredictionMarket(IncentiveMechanism):
         return amount
 
     def on_refund(self, rec: Contribution, sender: str, amount: int) -> None:
-        if not self.per_contribution:  # per contribution the contract debits the record
-            self.balances[rec.author] -= amount
+        self.balances[rec.author] -= amount
 
     def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
                      owner: str) -> int:
@@ -516,12 +531,12 @@ class PredictionMarket(IncentiveMechanism):
 
     def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:
         # the author's balance is taken, whoever reports
-        if not self.per_contribution:
-            self.balances[rec.author] -= amount
+        self.balances[rec.author] -= amount
 
     def on_forfeit(self, rec: Contribution, amount: int) -> None:
-        if self.phase != SETTLED:  # the market no longer holds this stake
-            self.stakes[rec.author] -= amount
+        # Before the reward phase the stake leaves the market with the record; after it the
+        # record holds nothing (its stake is in its author's balance), so nothing moves.
+        self.stakes[rec.author] -= amount
 
     def is_open(self, rec: Contribution, now: float) -> bool:
         return self.phase != SETTLED or self.owed(rec) > 0
