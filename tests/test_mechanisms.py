@@ -38,6 +38,7 @@ from stubs import FlipModel, Logged, ReceiptLog, VerdictModel
 from sumsim.agents.front_runner import FrontRunner, FrontRunnerConfig
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.chain.fees import BaseFeeProcess
+from sumsim.contract.gates import GateLog, Verdict
 from sumsim.contract.trainer import CollaborativeTrainer
 from sumsim.data.base import Matrix
 from sumsim.engine import make_fees, run
@@ -45,7 +46,11 @@ from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.mechanisms.points import Points
 from sumsim.mechanisms.prediction_market import (
     PROVIDER,
+    Entry,
+    MarketRules,
     PredictionMarket,
+    PredictionMarketConfig,
+    RewardResult,
     compute_rewards,
     piece_hash,
 )
@@ -68,6 +73,7 @@ WRONG_PHASE = "Not possible in this phase of the market."
 TOO_EARLY = "The participation phase has not ended."
 NOTHING = "There is no reward left to claim."
 NOT_YOURS = "Only the contributor can collect its balance before the wait."
+UNDER_REVIEW = "Contribution is under review."
 TOO_SOON = "Not enough time has passed."
 JUDGED = "This contribution has already been judged."
 CLOSED = "The judging window for this contribution has closed."
@@ -165,230 +171,267 @@ def eval_piece(k: int = 0, m: int = M) -> tuple[np.ndarray, np.ndarray]:
 X_EVAL, _ = eval_piece()
 
 
-def seq(*items: tuple[str, int]) -> list[tuple[str, np.ndarray, int]]:
-    return [(author, key(k), 0) for author, k in items]
+def entries(items: list[tuple[str, int]], stake: int) -> list[Entry]:
+    return [Entry(author, key(k), 0, stake) for author, k in items]
 
 
-def rewards(contribs: list[tuple[str, np.ndarray, int]], stakes: dict[str, int], bounty: int,
-            group: bool = True, model: EffectModel | None = None):  # type: ignore[no-untyped-def]
-    res = compute_rewards(contribs, model or EffectModel(), X_EVAL, Y_EVAL, dict(stakes), bounty,
-                          group)
+def market(items: list[tuple[str, int]], stake: int, bounty: int, rules: MarketRules,
+           model: EffectModel | None = None) -> RewardResult:
+    """The reward phase on ``items`` (author, effect key), every contribution staking
+    ``stake``, with the money invariants every result must keep."""
+    res = compute_rewards(entries(items, stake), model or EffectModel(), X_EVAL, Y_EVAL,
+                          bounty, rules)
     assert all(type(v) is int and v >= 0 for v in res.balances.values())
     assert type(res.bounty_left) is int and res.bounty_left >= 0
-    # every round conserves money exactly
-    assert sum(stakes.values()) + bounty == sum(res.balances.values()) + res.bounty_left
+    # every round conserves money exactly: bounty + stakes == balances + bounty left
+    assert stake * len(items) + bounty == sum(res.balances.values()) + res.bounty_left
+    assert sum(res.stakes.values()) == stake * len(items)
     return res
 
 
-def rounds(res: Any) -> list[tuple[dict[str, int], str | None, int, int]]:
-    return [(r.scores, r.worst, r.price, r.bounty_left) for r in res.rounds]
+def rounds(res: Any) -> list[tuple[dict[Any, int], Any, int, int, list[Any]]]:
+    return [(r.scores, r.worst, r.price, r.bounty_left, r.removed) for r in res.rounds]
 
 
 # -- 1. reward arithmetic ---------------------------------------------------------------------
 #
-# Every rewards() call scores on the M = 20 test samples, so n_eval = 20: a round's price is at
-# most rounds_left // 20, and a round at price p spends 20 * p of rounds_left (which starts at
-# the bounty).  The three caps are written "rounds", "balance" (balance[w] // -score[w], when
-# someone is charged) and "money" (bounty_left // sum of positive scores, when anyone gains).
+# Every case scores on the M = 20 test samples, so n_eval = 20: a round's price is at most
+# rounds_left // 20, and a round at price p spends 20 * p of rounds_left (which starts at the
+# bounty).  The caps are written "rounds", "balance" (balance[w] // -score[w], when the worst w
+# scores negative) and "solvency" (the largest p with p * gains <= bounty left + losses
+# collected at p).  Per contribution, participants are the contributions' indices (0, 1, ...);
+# per contributor, addresses.  F = 10**15 wei (a thousandth of an ether).
 
-#: alice fixes 3 samples, mallory breaks 4, bob fixes 2, alice fixes 1 more.
-THREE = seq(("alice", 1), ("mallory", 2), ("bob", 3), ("alice", 4))
-THREE_STAKES = {"alice": 2000, "mallory": 1000, "bob": 1000}
-#: Two more keys for the cases below: one breaks every test sample, one fixes every one.
+F = 10**15
+E = 1000 * F
+#: Two more keys: one breaks every test sample, one fixes every one.
 BREAK_ALL, FIX_ALL = 9, 10
 ALL_EFFECTS = {**EFFECTS, BREAK_ALL: {j: 1 for j in range(M)}, FIX_ALL: {j: 0 for j in range(M)}}
+#: The issue's example: alice +3, mallory -4, eve -2, bob +2.
+ISSUE = [("alice", 1), ("mallory", 2), ("eve", 5), ("bob", 3)]
+#: One address, a helpful (+3) and a harmful (-2) contribution; bob +2 after them.
+MIXED = [("alice", 1), ("alice", 5), ("bob", 3)]
+DEFAULT = MarketRules()
+#: The original's other configuration (per contributor, retraining every round).
+GROUPED_FRESH = MarketRules(scoring="per_contributor", replay="fresh")
+
+#: case id -> (items, stake, bounty, rules, model effects or None, rounds, balances,
+#:             bounty left, kept contribution indices)
+CASES: dict[str, tuple[Any, ...]] = {
+    # Round 1: 0 +3, 1 -4, 2 -2, 3 +2; caps rounds 100E // 20 = 5E, balance 1E // 4 = 250F,
+    # solvency 1E (5 * p <= 100E + 4p): price 250F; rounds left 100E - 5E = 95E; 0 -> 1750F,
+    # 1 -> 0, 2 -> 500F, 3 -> 1500F; left 100E - 1250F + 1500F = 100_250F.  Removed: the
+    # worst (1) and every contribution below its 1E stake: 2 (eve, a non-worst negative
+    # scorer, keeps her 500F, as in the original).
+    # Round 2, cached: 0 scores 9 - 6 = +3; 3 scores its cached 5 (6+3-4-2+2) against 0's 9:
+    # -4 (bob carries the removed contributions' damage: the paper's cached replay).  Caps
+    # rounds 95E // 20 = 4750F, balance 1500F // 4 = 375F: price 375F; rounds left 95E -
+    # 7500F = 87_500F; 0 -> 2875F, 3 -> 0; left 100_250F - 1125F + 1500F = 100_625F; 3 removed.
+    # Round 3: 0 alone, +3; price 87_500F // 20 = 4375F; 0 -> 2875F + 13_125F = 16_000F; left
+    # 100_625F - 13_125F = 87_500F.  Check: 4E + 100E == 16E + 0.5E + 87.5E.
+    "issue, default (per contribution, below stake, stop, cached)": (
+        ISSUE, E, 100 * E, DEFAULT, None,
+        [({0: 3, 1: -4, 2: -2, 3: 2}, 1, 250 * F, 100_250 * F, [1, 2]),
+         ({0: 3, 3: -4}, 3, 375 * F, 100_625 * F, [3]),
+         ({0: 3}, None, 4375 * F, 87_500 * F, [])],
+        {0: 16_000 * F, 1: 0, 2: 500 * F, 3: 0}, 87_500 * F, [0]),
+    # Round 1 as above.  Round 2 retrains: 0 (6 -> 9) +3, 3 (9 -> 11) +2, nobody negative:
+    # price 95E // 20 = 4750F; 0 +14_250F -> 16_000F, 3 +9500F -> 11_000F; left 100_250F -
+    # 23_750F = 76_500F.
+    "issue, fresh replay": (
+        ISSUE, E, 100 * E, MarketRules(replay="fresh"), None,
+        [({0: 3, 1: -4, 2: -2, 3: 2}, 1, 250 * F, 100_250 * F, [1, 2]),
+         ({0: 3, 3: 2}, None, 4750 * F, 76_500 * F, [])],
+        {0: 16_000 * F, 1: 0, 2: 500 * F, 3: 11_000 * F}, 76_500 * F, [0, 3]),
+    # Worst only: round 1 as above but only 1 goes; eve (500F) stays.  Round 2 (fresh: 6 -> 9
+    # -> 7 -> 9): 0 +3, 2 -2, 3 +2; caps rounds 4750F, balance 500F // 2 = 250F: price 250F;
+    # rounds left 95E - 5E = 90E; 0 -> 2500F, 2 -> 0, 3 -> 2000F; left 100_250F - 1250F +
+    # 500F = 99_500F; 2 removed.  Round 3: 0 +3, 3 +2; price 90E // 20 = 4500F; 0 -> 16_000F,
+    # 3 -> 11_000F; left 99_500F - 22_500F = 77_000F: eve ends at 0 and the bounty keeps
+    # 500F more than under below-stake removal.
+    "issue, worst only, fresh": (
+        ISSUE, E, 100 * E, MarketRules(removal="worst", replay="fresh"), None,
+        [({0: 3, 1: -4, 2: -2, 3: 2}, 1, 250 * F, 100_250 * F, [1]),
+         ({0: 3, 2: -2, 3: 2}, 2, 250 * F, 99_500 * F, [2]),
+         ({0: 3, 3: 2}, None, 4500 * F, 77_000 * F, [])],
+        {0: 16_000 * F, 1: 0, 2: 0, 3: 11_000 * F}, 77_000 * F, [0, 3]),
+    # Bounty 5E: round 1's rounds cap 5E // 20 = 250F equals the balance cap; rounds left 0:
+    # the phase stops there (nobody removed; the product keeps everything).  Left 5E - 1250F
+    # + 1500F = 5250F.
+    "issue, rounds run out: stop": (
+        ISSUE, E, 5 * E, DEFAULT, None,
+        [({0: 3, 1: -4, 2: -2, 3: 2}, 1, 250 * F, 5250 * F, [])],
+        {0: 1750 * F, 1: 0, 2: 500 * F, 3: 1500 * F}, 5250 * F, [0, 1, 2, 3]),
+    # The same, continuing at price 0: 1 and 2 go; round 2 (cached) 0 +3, 3 -4: price 0, 3
+    # goes; round 3: 0 +3 at price 0.  Same money, a different product.
+    "issue, rounds run out: continue": (
+        ISSUE, E, 5 * E, MarketRules(after_rounds="continue"), None,
+        [({0: 3, 1: -4, 2: -2, 3: 2}, 1, 250 * F, 5250 * F, [1, 2]),
+         ({0: 3, 3: -4}, 3, 0, 5250 * F, [3]),
+         ({0: 3}, None, 0, 5250 * F, [])],
+        {0: 1750 * F, 1: 0, 2: 500 * F, 3: 1500 * F}, 5250 * F, [0]),
+    # Per contribution: 0 +3, 1 -2 (alice's harmful one), 2 +2 (bob).  Caps rounds 5E,
+    # balance 1E // 2 = 500F: price 500F; rounds left 90E; 0 -> 2500F, 1 -> 0, 2 -> 2000F;
+    # left 100E - 2500F + 1000F = 98_500F; 1 removed on its own.  Round 2 (cached): 0 +3,
+    # 2 scores its cached 9 against 0's 9: 0.  Price 90E // 20 = 4500F; 0 -> 16_000F; left
+    # 98_500F - 13_500F = 85_000F.  alice collects 16E + 0, bob 2E.
+    "mixed, per contribution": (
+        MIXED, E, 100 * E, DEFAULT, None,
+        [({0: 3, 1: -2, 2: 2}, 1, 500 * F, 98_500 * F, [1]),
+         ({0: 3, 2: 0}, None, 4500 * F, 85_000 * F, [])],
+        {0: 16_000 * F, 1: 0, 2: 2000 * F}, 85_000 * F, [0, 2]),
+    # Per contributor: alice's run (6 -> 9 -> 7) nets +1, bob +2; nobody negative: price
+    # 100E // 20 = 5E; alice 2E + 5E = 7E, bob 1E + 10E = 11E; left 100E - 15E = 85E.
+    "mixed, per contributor": (
+        MIXED, E, 100 * E, MarketRules(scoring="per_contributor"), None,
+        [({"alice": 1, "bob": 2}, None, 5 * E, 85 * E, [])],
+        {"alice": 7 * E, "bob": 11 * E}, 85 * E, [0, 1, 2]),
+    # Round 1 as per contribution; round 2 retrains: 0 +3, 2 +2: price 4500F; 0 -> 16E, 2 ->
+    # 2E + 9E = 11E; left 98_500F - 22_500F = 76_000F.
+    "mixed, per contribution, fresh": (
+        MIXED, E, 100 * E, MarketRules(replay="fresh"), None,
+        [({0: 3, 1: -2, 2: 2}, 1, 500 * F, 98_500 * F, [1]),
+         ({0: 3, 2: 2}, None, 4500 * F, 76_000 * F, [])],
+        {0: 16_000 * F, 1: 0, 2: 11_000 * F}, 76_000 * F, [0, 2]),
+    # alice +3 (6 -> 9), mallory breaks all (-9), bob fixes all (+20); stakes 1000, bounty
+    # 1001.  Caps rounds 1001 // 20 = 50, balance 1000 // 9 = 111, solvency 71 (23p <= 1001 +
+    # 9p: 14 * 71 = 994 <= 1001 < 14 * 72): price 50 (a cap of the bounty alone, 1001 // 23
+    # = 43, would have paid bob 860, not 1000).  alice +150, bob +1000, mallory -450; left
+    # 1001 - 1150 + 450 = 301; rounds left 1 < 20: stop.
+    "gainers' cap counts the round's losses": (
+        [("alice", 1), ("mallory", BREAK_ALL), ("bob", FIX_ALL)], 1000, 1001, DEFAULT,
+        ALL_EFFECTS,
+        [({0: 3, 1: -9, 2: 20}, 1, 50, 301, [])],
+        {0: 1150, 1: 550, 2: 2000}, 301, [0, 1, 2]),
+}
+
+#: Case C: a non-worst negative scorer keeps a balance at or above its stake and stays.
+#: alice +3 (6 -> 9), mallory -6 (-> 3), carol +4 (-> 7), eve -5 (-> 2), bob +1 (-> 3).
+STAYS = {1: {0: 0, 1: 0, 2: 0}, 20: {j: 1 for j in range(10, 16)}, 21: {3: 0, 4: 0, 5: 0, 6: 0},
+         22: {0: 1, 1: 1, 2: 1, 3: 1, 4: 1}, 23: {7: 0}}
+# Stakes 1200, bounty 100_000.  Round 1: caps rounds 5000, balance 1200 // 6 = 200: price
+# 200; rounds left 96_000; 0 -> 1800, 1 -> 0, 2 -> 2000, 3 -> 200, 4 -> 1400; left 100_000 -
+# 1600 + 2200 = 100_600; 1 and 3 go (3 keeps 200).  Round 2 (cached): 0 +3, carol 7 - 9 = -2,
+# bob 3 - 7 = -4: worst bob; caps rounds 4800, balance 1400 // 4 = 350: price 350; rounds
+# left 89_000; 0 -> 2850, carol 2000 - 700 = 1300 (negative but not the worst, and still at
+# least her 1200 stake: she stays), bob -> 0; left 100_600 - 1050 + 2100 = 101_650.  Round 3:
+# 0 +3, carol -2: caps rounds 4450, balance 1300 // 2 = 650: price 650; rounds left 76_000;
+# 0 -> 4800, carol -> 0; left 101_650 - 1950 + 1300 = 101_000.  Round 4: 0 +3 at 76_000 // 20
+# = 3800: 0 -> 16_200; left 89_600.
+CASES["a non-worst negative scorer stays"] = (
+    [("alice", 1), ("mallory", 20), ("carol", 21), ("eve", 22), ("bob", 23)], 1200, 100_000,
+    DEFAULT, STAYS,
+    [({0: 3, 1: -6, 2: 4, 3: -5, 4: 1}, 1, 200, 100_600, [1, 3]),
+     ({0: 3, 2: -2, 4: -4}, 4, 350, 101_650, [4]),
+     ({0: 3, 2: -2}, 2, 650, 101_000, [2]),
+     ({0: 3}, None, 3800, 89_600, [])],
+    {0: 16_200, 1: 0, 2: 0, 3: 200, 4: 0}, 89_600, [0])
+
+#: Ties: dave (nothing, then -2) and eve (-2) end level; eve got there first.  alice +4.
+TIE = {99: {}, 98: {}, 5: {14: 1, 15: 1}, 8: {10: 1, 11: 1}, 7: {16: 0, 17: 0, 18: 0, 19: 0}}
+TIE_ITEMS = [("dave", 99), ("eve", 5), ("dave", 8), ("alice", 7)]
+# Per contributor, fresh, stakes 1000 a contribution (dave 2000), bounty 100_000.  The replay
+# scores dave 0 (worst so far), eve -2 (the new worst), dave -2 (not below -2: eve stays the
+# worst), alice +4.  First reached: eve; caps rounds 5000, balance 1000 // 2 = 500: price
+# 500; rounds left 90_000; alice +2000, eve -1000, dave -1000 (1000 left, below his 2000);
+# left 100_000.  Both go.  Round 2: alice alone (6 -> 10) +4 at 90_000 // 20 = 4500: +18_000;
+# left 82_000.
+CASES["tie reached at different times: first reached"] = (
+    TIE_ITEMS, 1000, 100_000, GROUPED_FRESH, TIE,
+    [({"dave": -2, "eve": -2, "alice": 4}, "eve", 500, 100_000, ["dave", "eve"]),
+     ({"alice": 4}, None, 4500, 82_000, [])],
+    {"dave": 1000, "eve": 0, "alice": 21_000}, 82_000, [3])
+# First listed: dave; balance 2000 // 2 = 1000: price 1000; rounds left 80_000; alice +4000,
+# dave -2000, eve loses her whole 1000 (not 2000); left 100_000 - 4000 + 3000 = 99_000.  Round
+# 2: alice +4 at 4000: +16_000; left 83_000.
+CASES["tie reached at different times: first listed"] = (
+    TIE_ITEMS, 1000, 100_000, MarketRules(scoring="per_contributor", replay="fresh",
+                                          tie_break="first_listed"), TIE,
+    [({"dave": -2, "eve": -2, "alice": 4}, "dave", 1000, 99_000, ["dave", "eve"]),
+     ({"alice": 4}, None, 4000, 83_000, [])],
+    {"dave": 0, "eve": 0, "alice": 21_000}, 83_000, [3])
+# As the original tracks it: bob 0 (worst), alice -2 (worst), bob -2 (not below), alice again
+# at -2 (the worst scored again without dropping: the lowest so far, first in order of
+# appearance, takes its place: bob), carol +4.  Per contributor, cached, stakes 1000 (bob and
+# alice 2000 each), bounty 100_000.  Caps rounds 5000, balance 2000 // 2 = 1000: price 1000;
+# bob and alice lose 2000 each, carol +4000; left 100_000; rounds left 80_000.  Round 2
+# (cached): carol's 6 against the initial 6: 0; price 4000, nothing to pay.
+CASES["worst scored again without dropping"] = (
+    [("bob", 99), ("alice", 5), ("bob", 8), ("alice", 98), ("carol", 7)], 1000, 100_000,
+    MarketRules(scoring="per_contributor"), TIE,
+    [({"bob": -2, "alice": -2, "carol": 4}, "bob", 1000, 100_000, ["bob", "alice"]),
+     ({"carol": 0}, None, 4000, 100_000, [])],
+    {"bob": 0, "alice": 0, "carol": 5000}, 100_000, [4])
+
+#: Solvency binding: losses a balance cannot cover are not collected.  The initial model gets
+#: every sample wrong; alice fixes 0..9 (+10), eve breaks them (-10), bob fixes all (+20),
+#: mallory breaks 0..5 then 6..11 (one run, -12), carol fixes 0..11 (+12).
+UNCOVERED = {30: {j: 0 for j in range(10)}, 31: {j: 1 for j in range(10)},
+             32: {j: 0 for j in range(M)}, 33: {j: 1 for j in range(6)},
+             34: {j: 1 for j in range(6, 12)}, 35: {j: 0 for j in range(12)}}
+# Per contributor, stakes 1000 a contribution (mallory 2000), bounty 3340.  Round 1: worst
+# mallory -12; caps rounds 3340 // 20 = 167, balance 2000 // 12 = 166, solvency: gains 42p,
+# collected 12p + min(10p, 1000) (eve holds 1000): 42 * 144 = 6048 <= 3340 + 1728 + 1000 =
+# 6068, 42 * 145 = 6090 > 3340 + 1740 + 1000 = 6080: price 144.  alice +1440, eve -1000 (of
+# 1440), bob +2880, mallory -1728 (272 left), carol +1728; left 3340 - 6048 + 2728 = 20;
+# rounds left 460.  eve and mallory go.  Round 2 (cached): alice +10, bob 20 - 10 = +10,
+# carol 0; caps rounds 23, solvency 20p <= 20: price 1; left 0.
+CASES["solvency binds on losses a balance cannot cover"] = (
+    [("alice", 30), ("eve", 31), ("bob", 32), ("mallory", 33), ("mallory", 34),
+     ("carol", 35)], 1000, 3340, MarketRules(scoring="per_contributor"), UNCOVERED,
+    [({"alice": 10, "eve": -10, "bob": 20, "mallory": -12, "carol": 12}, "mallory", 144, 20,
+      ["eve", "mallory"]),
+     ({"alice": 10, "bob": 10, "carol": 0}, None, 1, 0, [])],
+    {"alice": 2450, "eve": 0, "bob": 3890, "mallory": 272, "carol": 2728}, 0, [0, 2, 5])
 
 
 class TestRewardArithmetic:
     def test_the_stub_scores(self) -> None:
         m = EffectModel()
         assert int(np.sum(m.predict_many(X_EVAL) == Y_EVAL)) == 6
-        for k, gain in [(1, 3), (2, -4), (3, 2), (4, 1)]:
+        for k, gain in [(1, 3), (2, -4), (3, 2), (4, 1), (5, -2)]:
             before = int(np.sum(m.predict_many(X_EVAL) == Y_EVAL))
             m.update(key(k), 0)
             assert int(np.sum(m.predict_many(X_EVAL) == Y_EVAL)) - before == gain
 
-    def test_price_capped_by_the_harmful_balance(self) -> None:
-        """Bounty 6000.  Round 1: scores alice +4, mallory -4, bob +2 (positive 6); caps:
-        rounds 6000 // 20 = 300, balance 1000 // 4 = 250, money 6000 // 6 = 1000: price 250;
-        rounds left 6000 - 250 * 20 = 1000; alice +1000, bob +500, mallory -1000; bounty left
-        6000 - 1500 + 1000 = 5500.  Round 2 (mallory removed): alice +4, bob +2, nobody
-        negative: caps rounds 1000 // 20 = 50, money 5500 // 6 = 916: price 50; rounds left
-        1000 - 1000 = 0; alice +200, bob +100; bounty left 5500 - 300 = 5200."""
-        res = rewards(THREE, THREE_STAKES, 6000)
-        assert rounds(res) == [
-            ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 250, 5500),
-            ({"alice": 4, "bob": 2}, None, 50, 5200),
-        ]
-        assert res.removed == ["mallory"]
-        assert res.balances == {"alice": 2000 + 1000 + 200, "mallory": 0,
-                                "bob": 1000 + 500 + 100}
-        assert res.balances == {"alice": 3200, "mallory": 0, "bob": 1600}
-        assert res.bounty_left == 5200
-        # the market's product is trained on what survived, in order
-        assert res.model is not None and res.model.trained == [1, 3, 4]
+    @pytest.mark.parametrize("case", list(CASES))
+    def test_hand_worked(self, case: str) -> None:
+        items, stake, bounty, rules, effects, want_rounds, balances, left, kept = CASES[case]
+        initial = np.ones(M, np.int64) if effects is UNCOVERED else INITIAL
+        model = EffectModel(effects, initial) if effects is not None else EffectModel()
+        res = market(items, stake, bounty, rules, model)
+        assert rounds(res) == want_rounds
+        assert res.balances == balances
+        assert res.bounty_left == left
+        assert res.removed == [u for r in want_rounds for u in r[4]]
+        assert res.kept == kept
+        # the market's product: the initial model trained on what survived, in order
+        assert res.model is not None and res.model.trained == [items[i][1] for i in kept]
 
-    def test_price_capped_by_the_bounty_rounds(self) -> None:
-        """Bounty 1001.  Round 1: caps rounds 1001 // 20 = 50, balance 1000 // 4 = 250, money
-        1001 // 6 = 166: price 50; rounds left 1001 - 50 * 20 = 1; alice +200, bob +100,
-        mallory -200; bounty left 1001 - 300 + 200 = 901.  Round 2: caps rounds 1 // 20 = 0,
-        money 901 // 6 = 150: price 0, nothing moves; rounds left 1; bounty left 901.
-        Mallory keeps 800: one round at the rounds' price is all the bounty's rounds allow."""
-        res = rewards(THREE, THREE_STAKES, 1001)
-        assert rounds(res) == [
-            ({"alice": 4, "mallory": -4, "bob": 2}, "mallory", 50, 901),
-            ({"alice": 4, "bob": 2}, None, 0, 901),
-        ]
-        assert res.balances == {"alice": 2000 + 200, "mallory": 1000 - 200, "bob": 1000 + 100}
-        assert res.balances == {"alice": 2200, "mallory": 800, "bob": 1100}
-        assert res.bounty_left == 901
+    def test_the_paper_setting_is_the_default(self) -> None:
+        cfg = PredictionMarketConfig(kind="prediction_market")
+        assert cfg.rules() == MarketRules() == MarketRules(
+            "per_contribution", "below_stake", "stop", "cached", "first_reached")
 
-    def test_price_capped_by_the_bounty_money(self) -> None:
-        """The money cap binds when the positive scores add up to more than the 20 test
-        samples: alice fixes 3 (6 -> 9 correct), mallory breaks all (9 -> 0), bob fixes all
-        (0 -> 20).  Bounty 1001, stakes 1000 each.  Round 1: alice +3, mallory -9, bob +20
-        (positive 23); caps rounds 1001 // 20 = 50, balance 1000 // 9 = 111, money 1001 // 23
-        = 43: price 43; rounds left 1001 - 43 * 20 = 141; alice +129, bob +860 (gains 989:
-        the division leaves 1001 - 989 = 12 wei unpaid), mallory -387; bounty left 1001 - 989
-        + 387 = 399.  Round 2 (mallory removed): alice +3 (6 -> 9), bob +11 (9 -> 20),
-        positive 14; caps rounds 141 // 20 = 7, money 399 // 14 = 28: price 7; rounds left
-        141 - 140 = 1; alice +21, bob +77; bounty left 399 - 98 = 301."""
-        res = rewards(seq(("alice", 1), ("mallory", BREAK_ALL), ("bob", FIX_ALL)),
-                      {"alice": 1000, "mallory": 1000, "bob": 1000}, 1001,
-                      model=EffectModel(ALL_EFFECTS))
-        assert rounds(res) == [
-            ({"alice": 3, "mallory": -9, "bob": 20}, "mallory", 43, 399),
-            ({"alice": 3, "bob": 11}, None, 7, 301),
-        ]
-        assert 1001 - 43 * 23 == 12 and 12 + 387 == 399
-        assert res.removed == ["mallory"]
-        assert res.balances == {"alice": 1000 + 129 + 21, "mallory": 1000 - 387,
-                                "bob": 1000 + 860 + 77}
-        assert res.balances == {"alice": 1150, "mallory": 613, "bob": 1937}
-        assert res.bounty_left == 301
-
-    def test_losses_capped_at_the_balance(self) -> None:
-        """A second, milder harmful contributor eve (-2) with a small balance (300).  Bounty
-        6000.  Round 1: positive 6; caps rounds 6000 // 20 = 300, balance 1000 // 4 = 250,
-        money 6000 // 6 = 1000: price 250; rounds left 1000; alice +1000, bob +500, mallory
-        -1000, and eve would lose 500 but loses her 300; bounty left 6000 - 1500 + 1000 + 300 =
-        5800.  Round 2: eve is the worst; caps rounds 1000 // 20 = 50, balance 0 // 2 = 0,
-        money 5800 // 6 = 966: price 0, nothing moves, rounds left 1000, eve is removed.
-        Round 3: caps rounds 50, money 966: price 50; rounds left 0; alice +200, bob +100;
-        bounty left 5800 - 300 = 5500."""
-        contribs = seq(("alice", 1), ("mallory", 2), ("eve", 5), ("bob", 3), ("alice", 4))
-        stakes = {"alice": 2000, "mallory": 1000, "eve": 300, "bob": 1000}
-        res = rewards(contribs, stakes, 6000)
-        assert rounds(res) == [
-            ({"alice": 4, "mallory": -4, "eve": -2, "bob": 2}, "mallory", 250, 5800),
-            ({"alice": 4, "eve": -2, "bob": 2}, "eve", 0, 5800),
-            ({"alice": 4, "bob": 2}, None, 50, 5500),
-        ]
-        assert res.removed == ["mallory", "eve"]
-        assert res.balances == {"alice": 2000 + 1000 + 200, "mallory": 0, "eve": 0,
-                                "bob": 1000 + 500 + 100}
-        assert res.bounty_left == 5500
-
-    def test_no_harm_one_round_pays_at_the_rounds_price(self) -> None:
-        """alice +4, bob +2, nobody negative: caps rounds 1000 // 20 = 50, money 1000 // 6 =
-        166: price 50; rounds left 0; alice +200, bob +100; 1000 - 300 = 700 stay in the
-        bounty (no harm, so no round of the bounty's is left for anything else)."""
-        res = rewards(seq(("alice", 1), ("bob", 3), ("alice", 4)),
-                      {"alice": 2000, "bob": 1000}, 1000)
-        assert rounds(res) == [({"alice": 4, "bob": 2}, None, 50, 700)]
-        assert res.balances == {"alice": 2200, "bob": 1100} and res.removed == []
-        assert res.bounty_left == 700
-
-    def test_neutral_contributor_keeps_its_stake(self) -> None:
-        """A contribution that changes nothing scores 0: no gain, no loss, never removed."""
-        res = rewards(seq(("alice", 1), ("carol", 99), ("mallory", 2)),
-                      {"alice": 1000, "carol": 1000, "mallory": 1000}, 300)
-        # round 1: caps rounds 300 // 20 = 15, balance 1000 // 4 = 250, money 300 // 3 = 100:
-        # price 15; rounds left 0; alice +45, carol 0, mallory -60; left 300 - 45 + 60 = 315.
-        # round 2: caps rounds 0 // 20 = 0, money 315 // 3 = 105: price 0, nothing moves.
-        assert rounds(res) == [
-            ({"alice": 3, "carol": 0, "mallory": -4}, "mallory", 15, 315),
-            ({"alice": 3, "carol": 0}, None, 0, 315),
-        ]
-        assert res.balances == {"alice": 1000 + 45, "carol": 1000, "mallory": 1000 - 60}
-        assert res.bounty_left == 315
-
-    def test_group_by_contributor_true_vs_false_on_an_interleaved_sequence(self) -> None:
-        """alice, alice, mallory, bob, alice.  Per-contributor totals are the same either way
-        (the per-contribution changes of a run add up to the run's change): alice 3+1+1 = 5,
-        mallory -4, bob +2 (positive 7).  Bounty 7000.  Round 1: caps rounds 7000 // 20 = 350,
-        balance 1000 // 4 = 250, money 7000 // 7 = 1000: price 250; rounds left 7000 - 5000 =
-        2000; alice +1250, bob +500, mallory -1000; left 7000 - 1750 + 1000 = 6250.  Round 2:
-        caps rounds 2000 // 20 = 100, money 6250 // 7 = 892: price 100; rounds left 0; alice
-        +500, bob +200; left 6250 - 700 = 5550.  Grouping only saves evaluations: runs
-        [a a][m][b][a] then [a a][b][a] -> (1 + 4) + (1 + 3) = 9 test-set evaluations,
-        against (1 + 5) + (1 + 4) = 11 one contribution at a time."""
-        contribs = seq(("alice", 1), ("alice", 6), ("mallory", 2), ("bob", 3), ("alice", 4))
-        stakes = {"alice": 3000, "mallory": 1000, "bob": 1000}
-        grouped_model, single_model = EffectModel(), EffectModel()
-        grouped = rewards(contribs, stakes, 7000, group=True, model=grouped_model)
-        single = rewards(contribs, stakes, 7000, group=False, model=single_model)
-        expected = [({"alice": 5, "mallory": -4, "bob": 2}, "mallory", 250, 6250),
-                    ({"alice": 5, "bob": 2}, None, 100, 5550)]
-        assert rounds(grouped) == rounds(single) == expected
-        assert grouped.balances == single.balances == {
-            "alice": 3000 + 1250 + 500, "mallory": 0, "bob": 1000 + 500 + 200}
-        assert grouped.bounty_left == single.bounty_left == 5550
-        assert grouped_model.evaluations[0] == 9
-        assert single_model.evaluations[0] == 11
-
-    def test_ties_charge_the_first_in_order(self) -> None:
-        """dave and eve both score -2: dave, first in order, is charged first."""
-        effects = {**EFFECTS, 7: {16: 0, 17: 0, 18: 0, 19: 0}, 8: {10: 1, 11: 1}}
-        res = rewards(seq(("dave", 8), ("eve", 5), ("alice", 7)),
-                      {"dave": 1000, "eve": 1000, "alice": 1000}, 400,
-                      model=EffectModel(effects))
-        # round 1: caps rounds 400 // 20 = 20, balance (dave) 1000 // 2 = 500, money 400 // 4 =
-        # 100: price 20; rounds left 0; alice +80, dave -40, eve -40; left 400 - 80 + 80 = 400
-        assert rounds(res)[0] == ({"dave": -2, "eve": -2, "alice": 4}, "dave", 20, 400)
-        # round 2: eve -2, alice +4: caps rounds 0 // 20 = 0, balance 960 // 2 = 480, money
-        # 400 // 4 = 100: price 0, nothing moves; eve is removed
-        assert rounds(res)[1] == ({"eve": -2, "alice": 4}, "eve", 0, 400)
-        # round 3: alice alone, +4: caps rounds 0, money 100: price 0
-        assert rounds(res)[2] == ({"alice": 4}, None, 0, 400)
-        assert res.removed == ["dave", "eve"]
-        assert res.balances == {"dave": 960, "eve": 960, "alice": 1000 + 80}
-        assert res.bounty_left == 400
-
-    def test_a_lone_harmful_contributor_pays_at_most_the_rounds_price(self) -> None:
-        """A large stake no longer makes a large price: when the last contributor left scores
-        negative and nobody gains, its price is capped by the bounty's remaining rounds, so it
-        loses at most (rounds_left // 20) * -score, not its whole stake.  eve breaks 4 (stake
-        1000), mallory breaks 2 more (stake 1_000_000); bounty 100_000.  Round 1: eve -4,
-        mallory -2, positive 0; caps rounds 100_000 // 20 = 5000, balance (eve) 1000 // 4 =
-        250: price 250; rounds left 100_000 - 5000 = 95_000; eve -1000, mallory -500; bounty
-        left 100_000 + 1500 = 101_500.  Round 2: mallory alone, -2 (6 -> 4); caps rounds
-        95_000 // 20 = 4750, balance 999_500 // 2 = 499_750: price 4750; rounds left 0; mallory
-        -9500 (rather than all of her 999_500 at the price her balance alone would allow);
-        bounty left 101_500 + 9500 = 111_000."""
-        res = rewards(seq(("eve", 2), ("mallory", 5)), {"eve": 1000, "mallory": 1_000_000},
-                      100_000)
-        assert rounds(res) == [
-            ({"eve": -4, "mallory": -2}, "eve", 250, 101_500),
-            ({"mallory": -2}, "mallory", 4750, 111_000),
-        ]
-        assert res.removed == ["eve", "mallory"]
-        assert (95_000 // M) * 2 == 9500
-        assert res.balances == {"eve": 0, "mallory": 1_000_000 - 500 - 9500}
-        assert res.balances["mallory"] == 990_000
-        assert res.bounty_left == 111_000
-
-    def test_product_model_excludes_removed_contributions_when_everyone_is_removed(
-            self) -> None:
-        """When every contributor ends up charged and removed, the market's product must not
-        be trained on the removed (harmful) data: it is the initial model."""
-        res = rewards(seq(("mallory", 2)), {"mallory": 1000}, 100)
-        assert res.removed == ["mallory"]
-        assert res.rounds[0].worst == "mallory" and res.balances["mallory"] < 1000
-        assert res.model is not None
-        assert res.model.trained == [], (
-            f"the product model was trained on removed contributions {res.model.trained}")
+    def test_everyone_removed_leaves_the_initial_model(self) -> None:
+        """mallory alone, -4: caps rounds 100_000 // 20 = 5000, balance 1000 // 4 = 250: price
+        250; she loses her 1000; left 101_000; removed, nothing survives: the product is the
+        initial model."""
+        res = market([("mallory", 2)], 1000, 100_000, DEFAULT)
+        assert rounds(res) == [({0: -4}, 0, 250, 101_000, [0])]
+        assert res.kept == [] and res.model is not None and res.model.trained == []
         assert list(res.model.pred) == list(INITIAL)
+
+    def test_evaluations(self) -> None:
+        """Cached: the initial model and once after each contribution, whatever the rounds
+        (issue, default: 1 + 4).  Fresh per contributor: at each run's end, every round
+        (MIXED: runs [a a][b] -> 1 + 2, one round)."""
+        m = EffectModel()
+        market(ISSUE, E, 100 * E, DEFAULT, m)
+        assert m.evaluations[0] == 5
+        m = EffectModel()
+        market(MIXED, E, 100 * E, GROUPED_FRESH, m)
+        assert m.evaluations[0] == 3
 
 
 # -- 2. the market through the chain ------------------------------------------------------------
@@ -402,11 +445,37 @@ FUNDS = 10**12
 PM_GAS = 2_000_000
 
 
+#: The rules the market had before it followed the original's: per contributor, retraining
+#: every round, removing the worst only and going on at price 0 when the rounds run out.
+WORST_FRESH = MarketRules(scoring="per_contributor", removal="worst", after_rounds="continue",
+                          replay="fresh")
+
+
+class ReviewGate:
+    """Sends the contributions whose key is in ``keys`` to review (the review queue's role on
+    the acceptance path); the test resolves them with ``CollaborativeTrainer.resolve_review``."""
+
+    def __init__(self, keys: set[int]) -> None:
+        self.keys = keys
+        self.log = GateLog()
+        self.pending: list[int] = []
+
+    def check(self, ctx: Any, x: np.ndarray, y: int) -> tuple[Verdict, str]:
+        return (Verdict.REVIEW if int(x[0]) in self.keys else Verdict.ACCEPT), ""
+
+    def on_accepted(self, ctx: Any, rec: Any, verdict: Verdict) -> None:
+        pass
+
+    def enqueue(self, rec: Any) -> None:
+        self.pending.append(rec.id)
+
+
 class PMWorld:
     """Chain + prediction-market trainer, 1-second blocks; a call sent half a second before
     the block stamped ``at`` executes with ``now == at``."""
 
-    def __init__(self, pieces: int = 2) -> None:
+    def __init__(self, pieces: int = 2, rules: MarketRules = WORST_FRESH,
+                 review: set[int] | None = None) -> None:
         self.env = simpy.Environment()
         self.chain = Chain(self.env, block_time_s=1, gas_price_wei=GP)
         self.ledger = self.chain.ledger
@@ -414,8 +483,12 @@ class PMWorld:
             self.ledger.open(a, FUNDS)
         self.model = EffectModel()
         self.im = PredictionMarket(provider=PROVIDER, min_stake=STAKE,
-                                   participation_s=PARTICIPATION, any_address_claim_wait_s=WAIT)
+                                   participation_s=PARTICIPATION, any_address_claim_wait_s=WAIT,
+                                   rules=rules)
         self.trainer = CollaborativeTrainer(TRAINER, self.ledger, self.model, self.im, OWNER)
+        self.gate = ReviewGate(review or set())
+        self.trainer.gates.append(self.gate)
+        self.trainer.reviewer = self.gate
         self.chain.deploy(self.trainer)
         self.supply = self.ledger.supply
         self.pieces = [eval_piece(k) for k in range(pieces)]
@@ -447,10 +520,21 @@ class PMWorld:
         assert all(type(v) is int and v >= 0 for v in bal.values())
         assert sum(bal.values()) == self.supply
         contract = bal[TRAINER]
+        recs = self.trainer.data.records
         assert contract == self.trainer.data.total_claimable() + self.im.held()
-        stakes = sum(self.im.stakes.values())
-        assert stakes == sum(r.initial_deposit for r in self.trainer.data.records)
-        assert self.im.bounty + stakes == self.paid_out + contract
+        forfeited = sum(r.forfeited for r in recs)
+        # every wei in is paid out (claims, the bounty's rest, review forfeits) or still held
+        assert self.im.bounty + sum(r.initial_deposit for r in recs) == \
+            self.paid_out + forfeited + contract
+        if self.im.phase != "settled":  # the market holds the stakes review did not forfeit
+            assert sum(self.im.stakes.values()) == sum(r.initial_deposit for r in recs) - \
+                forfeited
+
+    def resolve(self, cid: int, approved: bool) -> None:
+        """A reviewer's verdict on ``cid``, given between blocks (outside any transaction)."""
+        self.gate.pending.remove(cid)
+        self.trainer.resolve_review(cid, approved, OWNER, self.chain.transfer_outside_tx)
+        self.check_funds()
 
     def state(self) -> tuple[Any, ...]:
         recs = tuple((r.id, r.author, r.claimable, r.pooled, frozenset(r.claimed_by))
@@ -494,7 +578,7 @@ def test_prediction_market_through_the_chain() -> None:
         assert r.ok, r
         assert w.bal(who) == before - STAKE - r.fee
         cids[k] = r.result
-    assert w.im.stakes == THREE_STAKES
+    assert w.im.stakes == {"alice": 2000, "mallory": 1000, "bob": 1000}
     assert w.bal(TRAINER) == BOUNTY + 4 * STAKE
     assert w.trainer.model.trained == []
     # nothing can be collected during participation
@@ -514,9 +598,10 @@ def test_prediction_market_through_the_chain() -> None:
                              BAD_REVEAL)
     w.reverted_with_fee_only(end + 4, "dave", "end_market", (w.pieces, w.salt), NOT_PROVIDER)
     # the right reveal settles as worked out by hand (one piece hidden = the M samples once,
-    # n_eval = 20), as in test_price_capped_by_the_bounty_rounds: round 1 at the rounds' price
-    # 1001 // 20 = 50 (balance 1000 // 4 = 250, money 1001 // 6 = 166): alice +200, bob +100,
-    # mallory -200, left 1001 - 300 + 200 = 901, rounds left 1; round 2 at 1 // 20 = 0
+    # n_eval = 20; per contributor, retraining, worst only, going on at price 0): round 1
+    # scores alice 3 + 1, mallory -4, bob +2 at the rounds' price 1001 // 20 = 50 (balance
+    # 1000 // 4 = 250, solvency 6p <= 1001 + 4p: 500): alice +200, bob +100, mallory -200,
+    # left 1001 - 300 + 200 = 901, rounds left 1; round 2 at 1 // 20 = 0 removes mallory
     settle_at = end + 5
     r = w.call(settle_at, PROVIDER, "end_market", (w.pieces, w.salt))
     assert r.ok and r.result == 2  # rounds
@@ -566,6 +651,65 @@ def test_prediction_market_through_the_chain() -> None:
     assert w.bal(FEE_SINK) == sum(w.fees.values())
 
 
+def test_per_contribution_market_with_review_forfeits_paid_once() -> None:
+    """The default (per contribution) market through the chain, with contributions under
+    review: a deposit forfeited during participation leaves the market (it used to stay in
+    the stakes and be paid out a second time), an approval does not train the frozen model,
+    and a contribution still under review at the end takes part.  Stakes 1000, bounty 1001,
+    n_eval 20.
+
+    Records: 0 alice [1] +3; 1 mallory [2] (review, rejected during participation: her 1000
+    goes to the owner); 2 bob [3] (review, approved during participation: no training); 3
+    alice [4] +1; 4 dave [5] (review, still pending at the end).  Replay (cached) of 0, 2, 3,
+    4: 6 -> 9 -> 11 -> 12 -> 10: +3, +2, +1, -2.  Worst 4; caps rounds 1001 // 20 = 50,
+    balance 1000 // 2 = 500, solvency 6p <= 1001 + 2p: 250; price 50; rounds left 1: stop.
+    0 -> 1150, 2 -> 1100, 3 -> 1050, 4 -> 900; left 1001 - 300 + 100 = 801.  By address:
+    alice 2200, bob 1100, dave 900.  dave's record, rejected after the market, holds nothing
+    (its stake is in his balance): no money moves.  4000 + 1001 == 2200 + 1100 + 900 + 801,
+    and the contract ends at 0."""
+    w = PMWorld(rules=MarketRules(), review={2, 3, 5})
+    start = 5
+    assert w.call(start, PROVIDER, "start_market", (w.hashes,), BOUNTY).ok
+    for at, who, k in [(8, "alice", 1), (9, "mallory", 2), (10, "bob", 3), (11, "alice", 4),
+                       (12, "dave", 5)]:
+        r = w.call(at, who, "add_data", (key(k), 0), STAKE)
+        assert r.ok, r
+    assert w.gate.pending == [1, 2, 4]
+    owner_before = w.bal(OWNER)
+    w.resolve(1, approved=False)
+    assert w.bal(OWNER) == owner_before + STAKE
+    assert w.im.stakes == {"alice": 2000, "mallory": 0, "bob": 1000, "dave": 1000}
+    w.resolve(2, approved=True)
+    assert w.trainer.model.trained == []  # the market's model stays frozen
+    end = start + PARTICIPATION
+    r = w.call(end, PROVIDER, "end_market", (w.pieces, w.salt))
+    assert r.ok and r.result == 1
+    res = w.im.result
+    assert res is not None and res.balances == {0: 1150, 1: 1100, 2: 1050, 3: 900}
+    assert w.im.entered == [0, 2, 3, 4]
+    recs = w.trainer.data.records
+    assert [rec.claimable for rec in recs] == [0, 0, 0, 0, 0]
+    assert [rec.pooled for rec in recs] == [1000, 0, 1000, 1000, 1000]
+    assert w.im.balances == {"alice": 2200, "bob": 1100, "dave": 900}
+    assert w.im.bounty_left == 801 and w.im.held() == 5001
+    assert w.trainer.model.trained == [1, 3, 4, 5]
+    # dave's record cannot be collected while under review; rejected, it forfeits nothing
+    w.reverted_with_fee_only(end + 1, "dave", "refund", (4,), UNDER_REVIEW)
+    w.resolve(4, approved=False)
+    assert w.bal(OWNER) == owner_before + STAKE and recs[4].forfeited == 0
+    # each address collects its balance once, through any of its contributions
+    for at, who, cid, amount in [(end + 2, "alice", 3, 2200), (end + 3, "bob", 2, 1100),
+                                 (end + 4, "dave", 4, 900)]:
+        before = w.bal(who)
+        r = w.call(at, who, "refund", (cid,))
+        assert r.ok and r.result == amount and w.bal(who) == before + amount - r.fee
+    w.reverted_with_fee_only(end + 5, "alice", "refund", (0,), NOTHING)
+    w.reverted_with_fee_only(end + 6, "mallory", "refund", (1,), NOTHING)
+    r = w.call(end + WAIT + 1, PROVIDER, "collect_bounty", ())
+    assert r.ok and r.result == 801
+    assert w.bal(TRAINER) == 0 and w.paid_out == 2200 + 1100 + 900 + 801
+
+
 # -- 3. fund invariants for points and the prediction market --------------------------------------
 
 SM_BLOCK = 12
@@ -612,7 +756,8 @@ class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
     # -- observation ------------------------------------------------------------------------
     def snapshot(self) -> tuple[Any, ...]:
         recs = tuple((r.id, r.author, r.y, r.added_time, r.initial_deposit, r.claimable,
-                      r.pooled, frozenset(r.claimed_by)) for r in self.trainer.data.records)
+                      r.pooled, frozenset(r.claimed_by), r.status)
+                     for r in self.trainer.data.records)
         return (dict(self.ledger.balances), recs, copy.deepcopy(self.im.summary()),
                 copy.deepcopy(getattr(self.im, "balances", None)))
 
@@ -801,24 +946,37 @@ SM_SALT = b"salt"
 SM_HASHES = [piece_hash(x, y, SM_SALT) for x, y in SM_PIECES]
 #: Contribution [k] sets sample k % 6 to (k // 6) % 2 and sample (5k + 1) % 6 to k % 2.
 SM_EFFECTS = {k: {k % SM_M: (k // SM_M) % 2, (5 * k + 1) % SM_M: k % 2} for k in range(12)}
+#: Contributions of these keys go to review.
+SM_REVIEW = {1, 2, 5, 7, 10, 11}
 
 
 class MarketMachine(MechanismMachine):
+    """The market under random use, with a review queue: contributions of keys in
+    ``SM_REVIEW`` wait for a verdict, given at any time (before, during or after the reward
+    phase).  A rejection forfeits what the record holds to the owner; that money must never be
+    paid out again (the contract's balance always covers what the records and the market
+    owe)."""
+
     senders = (*SM_AGENTS, OWNER, PROVIDER)
+    market_rules = MarketRules()
 
     def make(self) -> tuple[Model, Any]:
         self.collected: dict[str, int] = {}  # author -> collected from its balance
         self.bounty_collected = 0
         self.paid_out = 0
         self.settled: Any = None
+        self.stakes_at_settlement = 0
         model = EffectModel(SM_EFFECTS, np.array([0, 1, 1, 0, 1, 0]), SM_M)
+        self.gate = ReviewGate(SM_REVIEW)
         return model, PredictionMarket(provider=PROVIDER, min_stake=SM_STAKE,
                                        participation_s=SM_PARTICIPATION,
                                        any_address_claim_wait_s=SM_WAIT,
-                                       group_by_contributor=True)
+                                       rules=self.market_rules)
 
     @initialize(bounty=st.sampled_from([0, 1, 999_999, 5 * 10**6 + 7]), early=st.booleans())
     def open_market(self, bounty: int, early: bool) -> None:
+        self.trainer.gates.append(self.gate)
+        self.trainer.reviewer = self.gate
         if early:  # otherwise the start rule may open it later (or never)
             self.submit(PROVIDER, "start_market", (SM_HASHES,), bounty)
 
@@ -857,6 +1015,26 @@ class MarketMachine(MechanismMachine):
         if mine:
             self.mine()
 
+    @precondition(lambda self: bool(self.gate.pending))
+    @rule(pick=st.integers(0, 40), approve=st.sampled_from([False, False, True]))
+    def review(self, pick: int, approve: bool) -> None:
+        """A reviewer's verdict, between blocks."""
+        self.mine()
+        cid = self.gate.pending.pop(pick % len(self.gate.pending))
+        rec = self.trainer.data.records[cid]
+        owner_before, holds = self.ledger.balances[OWNER], rec.claimable
+        trained = list(self.model.trained)
+        self.trainer.resolve_review(cid, approve, OWNER, self.chain.transfer_outside_tx)
+        assert self.model.trained == trained  # never trains the market's frozen model
+        if approve:
+            assert rec.status == "accepted" and rec.forfeited == 0
+        else:
+            # the owner gets exactly what the record held, once
+            assert rec.status == "rejected" and rec.claimable == 0 and rec.forfeited == holds
+            assert self.ledger.balances[OWNER] == owner_before + holds
+        self.snap = self.snapshot()
+        self.funds()
+
     @precondition(lambda self: self.im.phase == "settled")
     @rule(cid=st.integers(0, 40), sender=st.sampled_from((*SM_AGENTS, OWNER, PROVIDER)),
           as_author=st.sampled_from([True, True, False]))
@@ -887,14 +1065,25 @@ class MarketMachine(MechanismMachine):
     @invariant()
     def money_in_equals_money_out_plus_held(self) -> None:
         self.receipts_follow_the_rules()
-        stakes = sum(self.im.stakes.values())
-        assert stakes == sum(r.initial_deposit for r in self.trainer.data.records)
-        assert self.im.bounty + stakes == self.paid_out + self.ledger.balances[TRAINER]
-        if self.settled is not None:
+        recs = self.trainer.data.records
+        deposits = sum(r.initial_deposit for r in recs)
+        forfeited = sum(r.forfeited for r in recs)
+        # every wei in is paid out once (claims, the bounty's rest, forfeits) or still held
+        assert self.im.bounty + deposits == self.paid_out + forfeited + \
+            self.ledger.balances[TRAINER]
+        if self.settled is None:
+            assert sum(self.im.stakes.values()) == deposits - forfeited
+        else:
             res = self.settled
-            assert sum(res.balances.values()) + res.bounty_left == self.im.bounty + stakes
+            assert sum(res.balances.values()) + res.bounty_left == \
+                self.im.bounty + self.stakes_at_settlement
+            by_author: dict[str, int] = {}
+            for u, b in res.balances.items():
+                a = self.trainer.data.records[self.im.entered[u]].author \
+                    if isinstance(u, int) else u
+                by_author[a] = by_author.get(a, 0) + b
             for a, got in self.collected.items():
-                assert got == res.balances[a] and self.im.balances[a] == 0
+                assert got == by_author[a] and self.im.balances[a] == 0
             assert self.bounty_collected in (0, res.bounty_left)
 
     def check(self, ev: Logged[tuple[Any, ...]]) -> None:
@@ -922,12 +1111,18 @@ class MarketMachine(MechanismMachine):
                 self.assert_only_fee(ev, 0)
                 assert self.im.result is not None
                 self.settled = self.im.result
+                # the stakes are what the records still held: forfeited deposits are out
+                entered = [rec for rec in ev.before[1] if rec[8] != "rejected"]
+                assert self.im.entered == [rec[0] for rec in entered]
+                self.stakes_at_settlement = sum(rec[5] for rec in entered)
+                assert sum(self.settled.stakes.values()) == self.stakes_at_settlement
                 # only contributions that survived trained the product
                 removed = set(self.settled.removed)
-                kept = [int(rec.x[0]) for rec in self.trainer.data.records
-                        if rec.author not in removed]
-                if self.trainer.data.records and len(removed) < len(self.im.stakes):
-                    assert self.trainer.model.trained == kept
+                kept = [int(self.trainer.data.records[cid].x[0])
+                        for i, cid in enumerate(self.im.entered)
+                        if (i if self.market_rules.scoring == "per_contribution"
+                            else self.trainer.data.records[cid].author) not in removed]
+                assert self.trainer.model.trained == kept
         elif tx.method == "collect_bounty":
             left = ev.before[2]["bounty_left_wei"]
             assert r.ok == (tx.sender == PROVIDER and phase_before == "settled" and left > 0), r
@@ -937,13 +1132,16 @@ class MarketMachine(MechanismMachine):
                 self.paid_out += r.result
                 self.assert_only_fee(ev, r.result)
         else:
-            rec = self.trainer.data.records[tx.args[0]]
-            owed = (ev.before[3] or {}).get(rec.author, 0)
+            cid = tx.args[0]
+            rec = self.trainer.data.records[cid]
+            status = ev.before[1][cid][8]
+            # the author's balance, through any of its records
+            owed = (ev.before[3] or {}).get(rec.author, 0) if phase_before == "settled" else 0
+            ready = phase_before == "settled" and status != "in_review" and owed > 0
             if tx.method == "refund":
-                allowed = phase_before == "settled" and tx.sender == rec.author and owed > 0
+                allowed = ready and tx.sender == rec.author
             else:
-                allowed = phase_before == "settled" and owed > 0 and \
-                    r.timestamp >= self.im.reward_end + SM_WAIT
+                allowed = ready and r.timestamp >= self.im.reward_end + SM_WAIT
             assert r.ok == allowed, (tx.method, tx.sender, rec.author, owed, r)
             if r.ok:
                 assert r.result == owed and rec.author not in self.collected
@@ -952,7 +1150,14 @@ class MarketMachine(MechanismMachine):
                 self.assert_only_fee(ev, r.result)
 
 
-@pytest.mark.parametrize("machine", [PointsMachine, MarketMachine], ids=["points", "market"])
+class GroupedMarketMachine(MarketMachine):
+    """The market per contributor, retraining, removing the worst only, going on at price 0."""
+
+    market_rules = WORST_FRESH
+
+
+@pytest.mark.parametrize("machine", [PointsMachine, MarketMachine, GroupedMarketMachine],
+                         ids=["points", "market", "market-per-contributor"])
 def test_fund_invariants(machine: type[MechanismMachine]) -> None:
     run_state_machine_as_test(machine, settings=settings(max_examples=150, **SM_SETTINGS))
 

@@ -104,6 +104,10 @@ class IncentiveMechanism(ABC):
     def on_stored(self, rec: Contribution) -> None:  # noqa: B027 - optional hook
         """A contribution was stored (after every check passed)."""
 
+    def on_forfeit(self, rec: Contribution, amount: int) -> None:  # noqa: B027 - optional
+        """``amount`` wei of ``rec``'s deposit left the contract outside the claim flow (a
+        review rejection forfeited it), so the mechanism must no longer count it as held."""
+
     def held(self) -> int:
         """Wei the mechanism holds outside contribution records (bounties, pooled balances)."""
         return 0

@@ -159,12 +159,14 @@ class CollaborativeTrainer:
         if rec.status != "in_review":
             raise RuntimeError(f"contribution {cid} is not under review")
         if approved:
-            self.model.update(rec.x, rec.y)
+            if self.im.trains_on_add:  # otherwise the mechanism trains when it decides
+                self.model.update(rec.x, rec.y)
             rec.status = "accepted"
             return
         rec.status = "rejected"
         amount, rec.claimable = rec.claimable, 0
         rec.forfeited += amount
+        self.im.on_forfeit(rec, amount)
         transfer(self.address, recipient, amount, "forfeit")
 
     def _record(self, ctx: CallContext, cid: int) -> Contribution:

@@ -9,29 +9,49 @@ Phases:
    ``min_stake`` (any excess is returned); the model is *not* updated.
 3. **End** (provider): reveals the other pieces; each must hash to its commitment or the call
    reverts ("Test data doesn't match the committed hash.").
-4. **Rewards** (provider): rounds.  Each round starts from the initial model, replays the
-   remaining contributions in order and scores each contributor by the change in the number of
-   correctly classified hidden test samples its contributions cause.  The test set is evaluated
-   after every contribution, or only when the contributing address changes
-   (``group_by_contributor``): the scores are the same either way (the changes add up), the
-   grouping only saves evaluations, as on a chain it would save gas.  If some score is
-   negative, the worst scorer ``w`` is charged: a price ``p`` (wei per hidden test sample) is
-   set to ``balance[w] // -score[w]`` (what ``w`` can pay), capped by the bounty's remaining
-   *rounds* (the bounty, in wei, is a budget of rounds; a round at price ``p`` spends
-   ``p * n_eval`` of it, as the original mechanism subtracts a round's ``num_rounds`` from the
-   bounty's remaining rounds) and, when anyone gains, by ``bounty_left // sum of positive
-   scores`` (gains are paid from the bounty).  Every participant's balance moves by
-   ``score * p`` (losses capped at the balance), gains are paid from the bounty and losses go
-   back into it, and ``w``'s contributions are removed.  When no score is negative, the
-   positive scorers are paid at the price the same caps allow and the phase ends.  The integer
-   division makes every round conserve money
-   exactly: bounty + stakes == balances + bounty left.
-5. **Collection**: each contributor withdraws its balance (``refund``); after
+4. **Rewards** (provider): rounds, run by :func:`compute_rewards`.  A *participant* is one
+   contribution (``scoring = "per_contribution"``, the default) or one address with all its
+   contributions (``"per_contributor"``); its stake is its contributions' deposits and its
+   balance starts at its stake.  Each round replays the remaining contributions in order and
+   scores every participant by the change in the number of correctly classified hidden test
+   samples its contributions cause, measured after each contribution (per contribution) or
+   after each run of consecutive contributions by one address (per contributor).  With
+   ``replay = "cached"`` (the default) the accuracy after each contribution is measured once,
+   in the first round with every contribution present, and later rounds score a contribution
+   against the cached accuracy of the previous remaining one; with ``"fresh"`` each round
+   retrains from the initial model.  Every round starts from the initial model's accuracy.
+
+   The *worst* participant is the lowest scorer; among equals, the one that reached that score
+   first during the replay (``tie_break = "first_reached"``: the worst is tracked as the
+   replay goes: a participant whose score drops below the lowest so far becomes the worst;
+   when the worst is scored again without dropping below it, the lowest so far takes its
+   place, the first in order of appearance among equals) or the first in order of appearance
+   (``"first_listed"``).  The round's price
+   ``p`` (wei per hidden test sample) is capped by
+
+   - the bounty's remaining *rounds*: the bounty, in wei, is a budget of rounds, and a round at
+     price ``p`` spends ``p * n_eval`` of it;
+   - when the worst score is negative, ``balance[worst] // -score[worst]`` (what it can pay);
+   - solvency: the gains ``p * (sum of positive scores)`` must not exceed the bounty left plus
+     the losses collected in the same round (the largest such integer ``p``).
+
+   Every participant's balance moves by ``score * p`` (a loss is capped at the balance); gains
+   are paid from the bounty and losses go back into it.  When no score is negative the phase
+   ends.  When the round spent the bounty's rounds (fewer than ``n_eval`` wei of rounds are
+   left) it ends too (``after_rounds = "stop"``), or it goes on removing participants at price
+   0 (``"continue"``).  Otherwise the worst is removed, together with every participant whose
+   balance is now below its stake (``removal = "below_stake"``) or alone (``"worst"``), and
+   the next round begins.  Integer division makes every round conserve money exactly:
+   bounty + stakes == balances + bounty left.
+5. **Collection**: a contributor withdraws its balance, the sum of its participants' balances
+   (``refund`` on any of its contributions, as in the original); after
    ``any_address_claim_wait_s`` anyone may take an uncollected balance (``report``); the
    provider withdraws what is left of the bounty (``collect_bounty``).
 
-The reward computation runs in one call; its gas is not modelled (on a real chain it would be
-split over many calls).
+The defaults are the original paper's setting.  ``docs/mechanisms/prediction-market.md`` lists
+every difference from the original 0xDeCA10B market, with worked examples.  The reward
+computation runs in one call; its gas is not modelled (on a real chain it would be split over
+many calls).
 """
 
 from __future__ import annotations
@@ -39,7 +59,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import simpy
@@ -72,6 +92,12 @@ UNDERSTAKED = "Didn't pay enough for the stake."
 
 INIT, PARTICIPATION, REWARD, SETTLED = "init", "participation", "reward", "settled"
 
+Scoring = Literal["per_contribution", "per_contributor"]
+Removal = Literal["below_stake", "worst"]
+AfterRounds = Literal["stop", "continue"]
+Replay = Literal["cached", "fresh"]
+TieBreak = Literal["first_reached", "first_listed"]
+
 
 class PredictionMarketConfig(MechanismConfig):
     kind: Literal["prediction_market"]
@@ -81,14 +107,42 @@ class PredictionMarketConfig(MechanismConfig):
     test_pieces: int = Field(10, ge=2, description="Pieces the test set is committed in.")
     any_address_claim_wait_s: float = Field(7 * 86_400, ge=0, description="After the reward "
                                             "phase, when anyone may take uncollected balances.")
-    group_by_contributor: bool = Field(True, description="Score runs of consecutive "
-                                       "contributions by one address together.")
+    scoring: Scoring = Field("per_contribution", description="Who is scored, staked, charged "
+                             "and removed: each contribution, or each address with all its "
+                             "contributions.")
+    removal: Removal = Field("below_stake", description="After a round, remove the worst "
+                             "scorer and everyone whose balance fell below its stake, or the "
+                             "worst scorer only.")
+    after_rounds: AfterRounds = Field("stop", description="When the bounty's rounds are spent: "
+                                      "end the reward phase, or keep removing the worst "
+                                      "scorers at price 0.")
+    replay: Replay = Field("cached", description="Score later rounds from the accuracies "
+                           "measured once in the first round, or retrain from the initial "
+                           "model every round.")
+    tie_break: TieBreak = Field("first_reached", description="Among equal worst scores, charge "
+                                "the one that reached it first during the replay, or the first "
+                                "in order.")
     provider_gas: Ether = Field(1, description="Ether the provider holds for gas.")
     reveal_wrong_piece: bool = Field(False, description="The provider reveals a tampered "
                                      "piece at the end (the reveal must be rejected).")
 
     def reserved_addresses(self) -> set[str]:
         return {PROVIDER}
+
+    def rules(self) -> MarketRules:
+        return MarketRules(self.scoring, self.removal, self.after_rounds, self.replay,
+                           self.tie_break)
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    """The reward phase's options (see the module docstring); the defaults are the paper's."""
+
+    scoring: Scoring = "per_contribution"
+    removal: Removal = "below_stake"
+    after_rounds: AfterRounds = "stop"
+    replay: Replay = "cached"
+    tie_break: TieBreak = "first_reached"
 
 
 def piece_hash(x: Matrix, y: np.ndarray, salt: bytes) -> str:
@@ -103,68 +157,183 @@ def piece_hash(x: Matrix, y: np.ndarray, salt: bytes) -> str:
     return h.hexdigest()
 
 
+class Entry(NamedTuple):
+    """One contribution in the reward phase."""
+
+    author: str
+    x: np.ndarray
+    y: int
+    stake: int
+
+
+#: A participant: a contribution's index in the replayed sequence, or an address.
+Unit = int | str
+
+
 @dataclass
 class RoundLog:
-    scores: dict[str, int]
-    worst: str | None
+    scores: dict[Unit, int]
+    worst: Unit | None  # the participant charged (None: nobody scored negative)
     price: int
     bounty_left: int
+    removed: list[Unit] = field(default_factory=list)
 
 
 @dataclass
 class RewardResult:
-    balances: dict[str, int]
+    #: Participant -> balance after the reward phase (collected by its author).
+    balances: dict[Unit, int]
+    stakes: dict[Unit, int]
     bounty_left: int
     rounds: list[RoundLog] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    #: The model trained on the contributions that survived (the market's product).
+    #: Participants removed, in the order they were.
+    removed: list[Unit] = field(default_factory=list)
+    #: Indices of the contributions that survived, in order.
+    kept: list[int] = field(default_factory=list)
+    #: The initial model trained on the contributions that survived (the market's product).
     model: Model | None = None
 
 
-def compute_rewards(contributions: Sequence[tuple[str, np.ndarray, int]], initial: Model,
-                    x_eval: Matrix, y_eval: np.ndarray, stakes: dict[str, int], bounty: int,
-                    group_by_contributor: bool) -> RewardResult:
+def _correct(model: Model, x_eval: Matrix, y_eval: np.ndarray) -> int:
+    return int(np.sum(model.predict_many(x_eval) == y_eval))
+
+
+class _Worst:
+    """The worst participant of a round, tracked as the replay scores them."""
+
+    def __init__(self, tie_break: TieBreak) -> None:
+        self.first_reached = tie_break == "first_reached"
+        self.unit: Unit | None = None
+        self.low = 0
+
+    def scored(self, scores: dict[Unit, int], unit: Unit) -> None:
+        if not self.first_reached:
+            return
+        s = scores[unit]
+        if self.unit is None or s < self.low:
+            self.unit, self.low = unit, s
+        elif unit == self.unit:
+            # scored again without dropping below the lowest: the lowest so far takes its
+            # place, the first in order of appearance among equals
+            self.unit = min(scores, key=scores.__getitem__)
+            self.low = scores[self.unit]
+
+    def final(self, scores: dict[Unit, int]) -> Unit:
+        if self.unit is None:
+            return min(scores, key=scores.__getitem__)
+        return self.unit
+
+
+def _solvent_price(price: int, scores: dict[Unit, int], balances: dict[Unit, int],
+                   left: int) -> int:
+    """The largest integer price up to ``price`` at which the gains can be paid from the bounty
+    left plus the losses collected at that price.  The slack ``left + losses(p) - gains(p)`` is
+    concave in ``p`` and ``left >= 0`` at ``p = 0``, so the prices that pass form an interval
+    from 0: a bisection finds its end."""
+    gain = sum(s for s in scores.values() if s > 0)
+    if not gain:
+        return price
+    harm = [(-s, balances[u]) for u, s in scores.items() if s < 0]
+
+    def solvent(p: int) -> bool:
+        return p * gain <= left + sum(min(p * h, b) for h, b in harm)
+
+    if solvent(price):
+        return price
+    lo, hi = 0, price  # solvent(lo), not solvent(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if solvent(mid) else (lo, mid)
+    return lo
+
+
+class _Replay:
+    """The correct counts a round scores with: measured once after each contribution with
+    every contribution present (cached), or by retraining the initial model on the remaining
+    contributions in order (fresh)."""
+
+    def __init__(self, contributions: Sequence[Entry], initial: Model, x_eval: Matrix,
+                 y_eval: np.ndarray, cached: bool) -> None:
+        self.contributions, self.initial = contributions, initial
+        self.x_eval, self.y_eval = x_eval, y_eval
+        self.cached: list[int] | None = None
+        if cached:
+            model = initial.copy()
+            self.cached = []
+            for c in contributions:
+                model.update(c.x, c.y)
+                self.cached.append(_correct(model, x_eval, y_eval))
+
+    def correct(self, alive: list[int], points: list[int]) -> dict[int, int]:
+        """The correct count after each contribution in ``points`` (a subset of ``alive``)."""
+        if self.cached is not None:
+            return {i: self.cached[i] for i in points}
+        model, at, out = self.initial.copy(), set(points), {}
+        for i in alive:
+            model.update(self.contributions[i].x, self.contributions[i].y)
+            if i in at:
+                out[i] = _correct(model, self.x_eval, self.y_eval)
+        return out
+
+
+def compute_rewards(contributions: Sequence[Entry], initial: Model, x_eval: Matrix,
+                    y_eval: np.ndarray, bounty: int,
+                    rules: MarketRules = MarketRules()) -> RewardResult:
     """The reward phase as a pure function (see the module docstring for the rule)."""
+    per_contribution = rules.scoring == "per_contribution"
+    unit: list[Unit] = [i if per_contribution else c.author for i, c in enumerate(contributions)]
+    stakes: dict[Unit, int] = {}
+    for u, c in zip(unit, contributions, strict=True):
+        stakes[u] = stakes.get(u, 0) + c.stake
     balances = dict(stakes)
-    left = bounty
-    rounds_left = bounty  # the bounty's rounds: each round spends price * (test samples)
+    left = rounds_left = bounty  # money, and the bounty's rounds (price * n_eval per round)
     n_eval = max(1, len(y_eval))
-    remaining = list(contributions)
-    result = RewardResult(balances, left)
-    model = initial.copy()
-    while remaining:
-        model = initial.copy()
-        prev = int(np.sum(model.predict_many(x_eval) == y_eval))
-        scores: dict[str, int] = {}
-        for i, (author, x, y) in enumerate(remaining):
-            model.update(x, y)
-            last = i + 1 == len(remaining) or remaining[i + 1][0] != author
-            if last or not group_by_contributor:
-                cur = int(np.sum(model.predict_many(x_eval) == y_eval))
-                scores[author] = scores.get(author, 0) + cur - prev
-                prev = cur
-        positive = sum(s for s in scores.values() if s > 0)
-        lowest = min(scores, key=lambda a: scores[a])  # the first among equals
-        worst: str | None = lowest if scores[lowest] < 0 else None
+    base = _correct(initial, x_eval, y_eval)
+    replay = _Replay(contributions, initial, x_eval, y_eval, rules.replay == "cached")
+    alive = list(range(len(contributions)))
+    result = RewardResult(balances, stakes, left)
+    while alive:
+        # -- replay: score every remaining participant ----------------------------------------
+        # measured after each contribution, or after each run of one address's
+        points = [i for k, i in enumerate(alive) if per_contribution or k + 1 == len(alive)
+                  or unit[alive[k + 1]] != unit[i]]
+        correct = replay.correct(alive, points)
+        scores: dict[Unit, int] = {}
+        tracker = _Worst(rules.tie_break)
+        prev = base
+        for i in points:
+            scores[unit[i]] = scores.get(unit[i], 0) + correct[i] - prev
+            prev = correct[i]
+            tracker.scored(scores, unit[i])
+        worst = tracker.final(scores)
+        low = scores[worst]
+        # -- price and money --------------------------------------------------------------------
         price = rounds_left // n_eval
-        if worst is not None:
-            price = min(price, balances[lowest] // -scores[lowest])
-        if positive:  # gains are paid from the bounty: never promise more than is left
-            price = min(price, left // positive)
+        if low < 0:
+            price = min(price, balances[worst] // -low)
+        price = _solvent_price(price, scores, balances, left)
         rounds_left -= price * n_eval
-        for a, s in scores.items():
-            delta = max(s * price, -balances[a])
-            balances[a] += delta
+        for u, s in scores.items():
+            delta = max(s * price, -balances[u])
+            balances[u] += delta
             left -= delta
-        result.rounds.append(RoundLog(dict(scores), worst, price, left))
-        if worst is None:
+        log = RoundLog(dict(scores), worst if low < 0 else None, price, left)
+        result.rounds.append(log)
+        if low >= 0 or (rounds_left < n_eval and rules.after_rounds == "stop"):
             break
-        result.removed.append(worst)
-        remaining = [c for c in remaining if c[0] != worst]
+        # -- removal ------------------------------------------------------------------------------
+        out = {worst}
+        if rules.removal == "below_stake":
+            out |= {u for u in scores if balances[u] < stakes[u]}
+        log.removed = [u for u in scores if u in out]
+        result.removed += log.removed
+        alive = [i for i in alive if unit[i] not in out]
     result.bounty_left = left
-    # After a `break`, `model` holds exactly the surviving contributions; if everyone was
-    # removed, the product is the initial model.
-    result.model = model if remaining else initial.copy()
+    result.kept = alive
+    product = initial.copy()
+    for i in alive:
+        product.update(contributions[i].x, contributions[i].y)
+    result.model = product
     return result
 
 
@@ -173,15 +342,17 @@ class PredictionMarket(IncentiveMechanism):
 
     kind = "prediction_market"
     trains_on_add = False
+    #: Balances are the market's, one per address (the sum of its participants' balances);
+    #: a record keeps its deposit's history (``pooled``) and is never debited by a claim.
     per_contribution = False
 
     def __init__(self, *, provider: str, min_stake: int, participation_s: float,
-                 any_address_claim_wait_s: float, group_by_contributor: bool = True):
+                 any_address_claim_wait_s: float, rules: MarketRules = MarketRules()):
         self.provider = provider
         self.min_stake = min_stake
         self.participation_s = participation_s
         self.t_a = any_address_claim_wait_s
-        self.group = group_by_contributor
+        self.rules = rules
         self.phase = INIT
         self.bounty = 0
         self.bounty_left = 0
@@ -189,8 +360,13 @@ class PredictionMarket(IncentiveMechanism):
         self.revealed_index = -1
         self.start_time = float("nan")
         self.reward_end = float("inf")
+        #: Stakes the market holds, by author (less what review rejections forfeited).
         self.stakes: dict[str, int] = {}
+        #: Balances by address after the reward phase, less what was collected.
         self.balances: dict[str, int] = {}
+        #: Ids of the records that took part in the reward phase, in order.
+        self.entered: list[int] = []
+        self.author_of: list[str] = []
         self.result: RewardResult | None = None
         self.config: PredictionMarketConfig | None = None
 
@@ -199,7 +375,7 @@ class PredictionMarket(IncentiveMechanism):
         pm = cls(provider=PROVIDER, min_stake=config.min_stake,
                  participation_s=config.participation_s,
                  any_address_claim_wait_s=config.any_address_claim_wait_s,
-                 group_by_contributor=config.group_by_contributor)
+                 rules=config.rules())
         pm.config = config
         return pm
 
@@ -230,12 +406,17 @@ class PredictionMarket(IncentiveMechanism):
         xs = [p[0] for p in hidden]
         x_eval = sparse.vstack(xs).tocsr() if sparse.issparse(xs[0]) else np.vstack(xs)
         y_eval = np.concatenate([p[1] for p in hidden])
+        # A record's stake is what it still holds: a deposit forfeited by a review rejection
+        # left the contract and takes no part (nor does its data).
         recs = [r for r in contract.data.records if r.status != "rejected"]
-        result = compute_rewards([(r.author, r.x, r.y) for r in recs], contract.model, x_eval,
-                                 y_eval, dict(self.stakes), self.bounty_left, self.group)
+        result = compute_rewards([Entry(r.author, r.x, r.y, r.claimable) for r in recs],
+                                 contract.model, x_eval, y_eval, self.bounty_left, self.rules)
         self.settle(result, ctx.now)
-        for r in contract.data.records:
+        self.entered = [r.id for r in recs]
+        self.author_of = [r.author for r in recs]
+        for r in recs:
             r.pooled, r.claimable = r.pooled + r.claimable, 0
+        self.balances = self._by_author(result.balances)
         if result.model is not None:
             contract.model = result.model
         return len(result.rounds)
@@ -282,7 +463,6 @@ class PredictionMarket(IncentiveMechanism):
 
     def settle(self, result: RewardResult, now: float) -> None:
         self.result = result
-        self.balances = dict(result.balances)
         self.bounty_left = result.bounty_left
         self.reward_end = now
         self.phase = SETTLED
@@ -320,18 +500,23 @@ class PredictionMarket(IncentiveMechanism):
     def on_stored(self, rec: Contribution) -> None:
         self.stakes[rec.author] = self.stakes.get(rec.author, 0) + rec.initial_deposit
 
+    def owed(self, rec: Contribution) -> int:
+        """What collecting through ``rec`` pays: its author's balance (0 before the reward
+        phase)."""
+        return self.balances.get(rec.author, 0) if self.phase == SETTLED else 0
+
     def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
         if self.phase != SETTLED:
             raise Revert(WRONG_PHASE)
         if rec.author != sender:
             raise Revert(NOT_YOURS)
-        amount = self.balances.get(sender, 0)
+        amount = self.owed(rec)
         if amount <= 0:
             raise Revert(NOTHING)
         return amount
 
     def on_refund(self, rec: Contribution, sender: str, amount: int) -> None:
-        self.balances[sender] -= amount
+        self.balances[rec.author] -= amount
 
     def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
                      owner: str) -> int:
@@ -339,16 +524,22 @@ class PredictionMarket(IncentiveMechanism):
             raise Revert(WRONG_PHASE)
         if now < self.reward_end + self.t_a:
             raise Revert(NOT_YOURS)
-        amount = self.balances.get(rec.author, 0)
+        amount = self.owed(rec)
         if amount <= 0:
             raise Revert(NOTHING)
         return amount
 
     def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:
+        # the author's balance is taken, whoever reports
         self.balances[rec.author] -= amount
 
+    def on_forfeit(self, rec: Contribution, amount: int) -> None:
+        # Before the reward phase the stake leaves the market with the record; after it the
+        # record holds nothing (its stake is in its author's balance), so nothing moves.
+        self.stakes[rec.author] -= amount
+
     def is_open(self, rec: Contribution, now: float) -> bool:
-        return self.phase != SETTLED or self.balances.get(rec.author, 0) > 0
+        return self.phase != SETTLED or self.owed(rec) > 0
 
     def claim_times(self, rec: Contribution) -> tuple[float, float]:
         end = self.start_time + self.participation_s
@@ -359,16 +550,32 @@ class PredictionMarket(IncentiveMechanism):
             return sum(self.balances.values()) + self.bounty_left
         return self.bounty_left
 
+    def _name(self, unit: Unit) -> Unit:
+        """A participant as the summary names it: an address, or a contribution's id."""
+        return self.entered[unit] if isinstance(unit, int) else unit
+
+    def _by_author(self, values: dict[Unit, int]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for u, v in values.items():
+            a = self.author_of[u] if isinstance(u, int) else u
+            out[a] = out.get(a, 0) + v
+        return dict(sorted(out.items()))
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"phase": self.phase, "bounty_wei": self.bounty,
-                               "bounty_left_wei": self.bounty_left,
+        """Scores and balances are summed by address; ``charged`` and ``removed`` name
+        contribution ids per contribution, addresses per contributor."""
+        out: dict[str, Any] = {"phase": self.phase, "scoring": self.rules.scoring,
+                               "bounty_wei": self.bounty, "bounty_left_wei": self.bounty_left,
                                "stakes_wei": dict(sorted(self.stakes.items())),
                                "revealed_piece": self.revealed_index}
-        if self.result is not None:
-            out["rounds"] = [{"scores": r.scores, "charged": r.worst, "price_wei": r.price,
-                              "bounty_left_wei": r.bounty_left} for r in self.result.rounds]
-            out["removed"] = self.result.removed
-            out["balances_after_rewards_wei"] = dict(sorted(self.result.balances.items()))
+        res = self.result
+        if res is not None:
+            out["rounds"] = [{"scores": self._by_author(r.scores),
+                              "charged": None if r.worst is None else self._name(r.worst),
+                              "price_wei": r.price, "bounty_left_wei": r.bounty_left,
+                              "removed": len(r.removed)} for r in res.rounds]
+            out["removed"] = [self._name(u) for u in res.removed]
+            out["balances_after_rewards_wei"] = self._by_author(res.balances)
         return out
 
 
