@@ -199,15 +199,16 @@ def section(df: pl.DataFrame, seeds: int) -> str:
     if drt:
         worst = max(drt, key=lambda r: r[f"mean:{DAMAGE}"])
         net = worst.get(f"mean:{SPEND}") or 0.0
-        ratio = 100 * worst[f"mean:{DAMAGE}"] / max(net, 1e-9)
+        profit = worst.get(f"mean:{PROFIT}") or 0.0
+        cost = (f"{net:.1f} ETH net ({100 * worst[f'mean:{DAMAGE}'] / net:.2f} points per ETH)"
+                if net >= 0.05 else "no net cost")
         statements.append(
             f"- Where DRT's guarantee fails: DRT makes a *wrong* contribution cost its deposit "
             f"only if the model still disagrees with it when someone reports it.  The worst "
             f"attack found against plain DRT ({worst['param:agents[1].kind']}, "
             f"{_fmt_params(worst)}) removes {100 * worst[f'mean:{DAMAGE}']:.1f} points for "
-            f"{net:.1f} ETH net ({ratio:.2f} points per ETH"
-            + ("; the attacker ends in profit" if (worst.get(f"mean:{PROFIT}") or 0) > 0
-               else "") + ").")
+            f"{cost}" + (f"; the attacker ends {profit:+.1f} ETH in profit" if profit > 0
+                         else "") + ".")
     lines += statements + [""]
     return "\n".join(lines)
 

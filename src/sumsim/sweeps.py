@@ -267,8 +267,9 @@ class _Bound:
 def fingerprint(sweep: Sweep) -> str:
     """What a finished run's row depends on besides its own parameters and seed."""
     spec = sweep.spec.sweep
+    # (a folder of unpaired runs made before pairing existed keeps its fingerprint)
     return hashlib.sha256(_canonical([sweep.base_data, spec.seed, spec.metrics] + (
-        [] if spec.paired else ["unpaired"])).encode()
+        ["paired"] if spec.paired else [])).encode()
                           ).hexdigest()[:16]
 
 
