@@ -12,7 +12,6 @@ from sumsim.chain import (
     REVERTED,
     SUCCESS,
     Chain,
-    GasSchedule,
     InsufficientFunds,
     Ledger,
     Tx,
@@ -39,7 +38,7 @@ def make_world(
     env = simpy.Environment()
     ledger = Ledger(keep_journal=keep_journal)
     chain = Chain(env, block_time_s=block_time_s, block_gas_limit=block_gas_limit,
-                  gas_price_wei=1, schedule=GasSchedule(), ledger=ledger)
+                  gas_price_wei=1, ledger=ledger)
     for name, wei in (accounts or {"alice": FUNDS, "bob": FUNDS}).items():
         chain.ledger.open(name, wei)
     chain.ledger.open(OWNER, 0)
@@ -341,8 +340,8 @@ class TestFees:
         mine(env, chain, tx)
         before = dict(chain.ledger.balances)
         receipts = len(chain.receipts)
-        assert chain.view(TRAINER, "required_deposit", 12.0) == W * 3600  # dt = 0
-        assert chain.view(TRAINER, "required_deposit", 112.0) == W * 3600 // 10  # dt = 100
+        assert chain.view(TRAINER, "required_deposit", 12) == W * 3600  # dt = 0
+        assert chain.view(TRAINER, "required_deposit", 112) == W * 3600 // 10  # dt = 100
         assert chain.view(TRAINER, "predict", np.array([1])) == 1
         assert chain.view(TRAINER, "num_contributions") == 1
         assert chain.ledger.balances == before
@@ -416,13 +415,28 @@ class TestBlocks:
         )
 
     def test_blocks_on_slot_boundaries_with_fractional_block_time(self) -> None:
+        """Slots at k * 2.5 s; each block's timestamp is its slot time floored to seconds."""
         env, chain, _ = make_world(block_time_s=2.5)
         txs = [submit_at(env, chain, t, add_tx("alice", [i], 1))
                for i, t in enumerate([0.1, 2.4, 2.6, 9.0, 30.1])]
         env.run(until=100)
         stamps = [t.receipt.timestamp for t in txs]  # type: ignore[union-attr]
-        assert stamps == [2.5, 2.5, 5.0, 10.0, 32.5]
+        assert stamps == [2, 2, 5, 10, 32]  # slots 2.5, 2.5, 5.0, 10.0, 32.5
+        assert all(type(s) is int for s in stamps)
         assert [t.receipt.block for t in txs] == [1, 1, 2, 3, 4]  # type: ignore[union-attr]
+
+    def test_half_second_blocks_may_share_a_timestamp(self) -> None:
+        """Slots 10.0 and 10.5 are two blocks stamped 10: the second add pays the deposit of
+        dt = 0, the full w * 3600, as a second add in one block would."""
+        env, chain, trainer = make_world(block_time_s=0.5)
+        first = submit_at(env, chain, 9.7, add_tx("alice", [1], 1))
+        second = submit_at(env, chain, 10.2, add_tx("bob", [2], 1))
+        env.run(until=20)
+        assert first.receipt is not None and second.receipt is not None
+        assert (first.receipt.block, second.receipt.block) == (1, 2)
+        assert first.receipt.timestamp == second.receipt.timestamp == 10
+        assert [r.initial_deposit for r in trainer.data.records] == [W * 3600 // 3, W * 3600]
+        assert chain.next_block_timestamp(10.2) == 10 and chain.next_block_timestamp(10.5) == 11
 
     def test_no_empty_blocks(self) -> None:
         env, chain, _ = make_world()
@@ -447,7 +461,9 @@ class TestBlocks:
         assert chain.block_number == 3
 
     def test_block_gas_limit_with_contract_calls(self) -> None:
-        # Free deposits and a sample the zero model already predicts: every add costs the same.
+        # Free deposits and samples the zero model already predicts, each a different index of
+        # one byte (the same sample twice in a block would be a conflicting key): every add
+        # costs the same.
         env0, chain0, _ = make_world(w=0)
         probe = chain0.submit(add_tx("alice", [1], 1, value=0))
         mine(env0, chain0, probe)
@@ -455,7 +471,7 @@ class TestBlocks:
         g = probe.receipt.gas_used
         # A block fits two of them.
         env, chain, trainer = make_world(block_gas_limit=2 * g + 100, w=0)
-        txs = [chain.submit(add_tx("alice", [1], 1, value=0, gas_limit=g)) for _ in range(5)]
+        txs = [chain.submit(add_tx("alice", [i], 1, value=0, gas_limit=g)) for i in range(1, 6)]
         env.run(until=1000)
         per_block: dict[int, int] = {}
         for t in txs:

@@ -528,7 +528,7 @@ class DefendedContract(RuleBasedStateMachine):
     def add(self, agent: str, mask: int, label: int, pay: str, mine: bool) -> None:
         x = np.array(SUBSETS[mask], dtype=np.int64)
         slot = (math.floor(self.env.now / BLOCK) + 1) * BLOCK
-        exact = self.chain.view(TRAINER, "required_deposit", float(slot))
+        exact = self.chain.view(TRAINER, "required_deposit", int(slot))
         value = {"exact": exact, "max": W * 3600, "under": exact // 2}[pay]
         self.submit(agent, "add_data", (x, label), value, str(mask))
         if mine:

@@ -49,7 +49,7 @@ def run_random_history(seed: int) -> dict[str, Any]:
                 x = np.sort(rng.choice(N_FEATURES, size=k, replace=False)).astype(np.int64)
                 y = int(rng.integers(0, 2))
                 at = (math.floor(env.now / 12) + 1) * 12
-                need = chain.view(TRAINER, "required_deposit", float(at))
+                need = chain.view(TRAINER, "required_deposit", int(at))
                 value = need * int(rng.choice([1, 2, 2, 4])) // 2  # half, exact or double
                 tx = Tx(sender, TRAINER, "add_data", (x, y), value, gas_limit, price)
             else:

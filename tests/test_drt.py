@@ -179,7 +179,7 @@ class TestDeposit:
             assert at - prev == dt
             assert expected == drt_deposit(W, dt)
             # the free view, asked for the coming block time, agrees
-            assert world.chain.view(TRAINER, "required_deposit", float(at)) == expected
+            assert world.chain.view(TRAINER, "required_deposit", int(at)) == expected
             before = world.bal("alice")
             pay = 3_600_000 + 777
             cid = world.add(at, "alice", value=pay)

@@ -59,6 +59,7 @@ W = 10**6
 N_FEATURES = 4
 OUT_OF_GAS = "Out of gas."
 NOT_ENOUGH = "Didn't pay enough for the deposit."
+CONFLICT = "Conflicting data key."
 
 # mostly enough gas; sometimes out of gas mid-call or before the intrinsic cost is covered
 GAS_LIMITS = st.sampled_from([1_000_000] * 10 + [60_000, 30_000, 15_000])
@@ -131,7 +132,10 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
         self.chain.block_hooks.append(self._on_block)
         # the shadow mechanism
         self.shadow: list[Shadow] = []
-        self.last_update = 0.0
+        self.last_update = 0
+        #: (sender, label, block time, sample bytes) of every stored record: a second one
+        #: with the same key is refused.
+        self.keys: set[tuple[str, int, int, bytes]] = set()
         self.num_valid: dict[str, int] = {}
         self.total_good = 0
 
@@ -186,7 +190,7 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
             mine: bool) -> None:
         x = np.array(sorted(features), dtype=np.int64)
         next_slot = (math.floor(self.env.now / BLOCK) + 1) * BLOCK
-        exact = self.chain.view(TRAINER, "required_deposit", float(next_slot))
+        exact = self.chain.view(TRAINER, "required_deposit", int(next_slot))
         value = {"exact": exact, "max": W * 3600, "over": W * 3600 + 12_345,
                  "under": exact // 2, "zero": 0}[pay]
         self.submit(agent, "add_data", (x, label), value, gas_limit, mine)
@@ -345,14 +349,25 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
         # the call would not have succeeded (the shadow agrees it had to revert)
         if tx.method == "add_data":
             deposit = deposit_formula(W, int(r.timestamp - self.last_update))
-            assert r.reason == NOT_ENOUGH and tx.value < deposit, (r, deposit)
+            if tx.value < deposit:
+                assert r.reason == NOT_ENOUGH, (r, deposit)
+            else:
+                assert r.reason == CONFLICT and self._key(ev) in self.keys, r
         elif tx.method == "refund":
             assert self._expected_refund(ev) is None, r
         else:
             assert self._expected_report(ev)[0] is None, r
 
+    @staticmethod
+    def _key(ev: Logged[Snapshot]) -> tuple[str, int, int, bytes]:
+        tx = ev.tx
+        return (tx.sender, int(tx.args[1]), ev.receipt.timestamp,
+                np.asarray(tx.args[0], dtype=np.int64).tobytes())
+
     def _check_add(self, ev: Logged[Snapshot]) -> None:
         tx, r = ev.tx, ev.receipt
+        assert self._key(ev) not in self.keys, "a conflicting data key was stored"
+        self.keys.add(self._key(ev))
         deposit = deposit_formula(W, int(r.timestamp - self.last_update))
         assert tx.value >= deposit
         cid = r.result

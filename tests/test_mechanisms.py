@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 
 from stubs import FlipModel, Logged, ReceiptLog, VerdictModel
 from sumsim.agents.front_runner import FrontRunner, FrontRunnerConfig
-from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
+from sumsim.chain import FEE_SINK, REJECTED, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.chain.fees import BaseFeeProcess
 from sumsim.contract.gates import GateLog, Verdict
 from sumsim.contract.trainer import CollaborativeTrainer
@@ -628,7 +628,7 @@ def test_prediction_market_through_the_chain() -> None:
     w.reverted_with_fee_only(settle_at + 8, "dave", "report", (cids[3],), NOT_YOURS)
     w.reverted_with_fee_only(settle_at + WAIT - 1, "dave", "report", (cids[3],), NOT_YOURS)
     assert w.chain.view(TRAINER, "try", "report", cids[3], "dave",
-                        float(settle_at + WAIT)) == 1100
+                        int(settle_at + WAIT)) == 1100
     before = w.bal("dave")
     r = w.call(settle_at + WAIT, "dave", "report", (cids[3],))
     assert r.ok and r.result == 1100 and w.bal("dave") == before + 1100 - r.fee
@@ -750,6 +750,9 @@ class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
         self.gas_price = 1
         self.log: list[Logged[tuple[Any, ...]]] = []
         self.checked = 0
+        #: (sender, label, block time, sample bytes) of every stored record (a second record
+        #: with the same key reverts "Conflicting data key.").
+        self.keys: set[tuple[str, int, int, bytes]] = set()
         self.snap = self.snapshot()
         self.chain.block_hooks.append(self._on_block)
 
@@ -841,6 +844,16 @@ class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
             if r.status == REVERTED:
                 self.assert_only_fee(ev, 0)
                 assert ev.after[1:] == ev.before[1:], r
+            if ev.tx.method == "add_data" and r.status != REJECTED:
+                key = (ev.tx.sender, int(ev.tx.args[1]), r.timestamp,
+                       np.asarray(ev.tx.args[0], dtype=np.int64).tobytes())
+                if r.reason == "Conflicting data key.":
+                    assert key in self.keys
+                    self.checked += 1
+                    continue
+                if r.ok:
+                    assert key not in self.keys
+                    self.keys.add(key)
             self.check(ev)
             self.checked += 1
 
@@ -1233,11 +1246,11 @@ def test_points_hand_worked() -> None:
 
     # carol's agrees: a report fails; her refund at t_a - 1 is the last moment
     reverted(call(30 + P_T_R + 10, "bob", "report", (c_carol,)), MODEL_AGREES)
-    assert chain.view(TRAINER, "is_open", c_carol, float(30 + P_T_A - 1))
+    assert chain.view(TRAINER, "is_open", c_carol, int(30 + P_T_A - 1))
     ok(call(30 + P_T_A - 1, "carol", "refund", (c_carol,)))
 
     # dave waited until t_a: closed, for him and for reporters, whatever the model says
-    assert not chain.view(TRAINER, "is_open", c_dave, float(40 + P_T_A))
+    assert not chain.view(TRAINER, "is_open", c_dave, int(40 + P_T_A))
     reverted(call(40 + P_T_A, "dave", "refund", (c_dave,)), CLOSED)
     model.verdicts[key(4).tobytes()] = 0
     reverted(call(40 + P_T_A + 1, "bob", "report", (c_dave,)), CLOSED)

@@ -365,13 +365,15 @@ def test_perceptron_three_updates_by_hand():
     np.testing.assert_array_equal(p.w, [-1, 0, -1, 0])
     assert p.b == -1
 
-    # score -1 + 0 - 1 = -2 -> predicts 0, label 1: w[1], w[2], b += 1 (only w[1] was zero)
-    assert p.update(np.array([1, 2]), 1) == UpdatePlan(1, 2, True)
+    # score -1 + 0 - 1 = -2 -> predicts 0, label 1: w[1], w[2], b += 1 (w[1] was zero: a new
+    # slot; w[2] and b go from -1 to 0: two cleared slots)
+    assert p.update(np.array([1, 2]), 1) == UpdatePlan(1, 0, True, cleared_slots=2)
     np.testing.assert_array_equal(p.w, [-1, 1, 0, 0])
     assert p.b == 0
 
-    # score 0 - 1 + 0 = -1 -> predicts 0, label 1: w[0], w[3], b += 1 (w[3] and b were zero)
-    assert p.update(np.array([0, 3]), 1) == UpdatePlan(2, 1, True)
+    # score 0 - 1 + 0 = -1 -> predicts 0, label 1: w[0], w[3], b += 1 (w[3] and b were zero:
+    # new; w[0] goes from -1 to 0: cleared)
+    assert p.update(np.array([0, 3]), 1) == UpdatePlan(2, 0, True, cleared_slots=1)
     np.testing.assert_array_equal(p.w, [0, 1, 0, 1])
     assert p.b == 1
 

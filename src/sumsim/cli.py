@@ -1,5 +1,5 @@
-"""`sumsim run | sweep | search | report | validate | schema | plugins | invariants` — a thin
-layer over the library.
+"""`sumsim run | sweep | search | report | gas | validate | schema | plugins | invariants` — a
+thin layer over the library.
 
 Exit codes: 0 ok, 1 a run failed unexpectedly, 2 bad input (message names file and field).
 """
@@ -229,6 +229,44 @@ def cmd_invariants(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
+# -- sumsim gas ----------------------------------------------------------------------------
+def cmd_gas(args: argparse.Namespace) -> int:
+    from sumsim.chain.evm_gas import FORKS
+    from sumsim.engine import make_fork
+    from sumsim.results.gas import format_table, gas_rows
+    from sumsim.scenario.loader import load_scenario
+
+    sc = load_scenario(args.scenario, _parse_set(args.set))
+    if args.fork is not None and args.fork.lower() not in FORKS:
+        raise InputError(f"unknown fork {args.fork!r}; expected one of {sorted(FORKS)}",
+                         field="--fork")
+    try:
+        features = [int(n) for n in args.features.split(",") if n.strip()]
+        rows = gas_rows(sc, features, args.fork)
+    except ValueError as e:
+        raise InputError(str(e) if str(e).startswith("--") else
+                         f"expected comma-separated feature counts, got {args.features!r}",
+                         field="--features") from None
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_table(rows, make_fork(sc.chain, args.fork).name))
+    return EXIT_OK
+
+
+def _add_gas_parser(sub: Any) -> None:
+    g = sub.add_parser("gas", help="gas and fees of the scenario contract's calls per fork")
+    g.add_argument("scenario", help="scenario TOML file (or a bundled name)")
+    g.add_argument("--features", default="10,50,100,150,200,300",
+                   help="comma-separated numbers of present features (default: %(default)s)")
+    g.add_argument("--fork", help="price on this fork instead of the scenario's chain.fork")
+    g.add_argument("--format", choices=["table", "json"], default="table")
+    g.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field, e.g. --set model.variant=original")
+    g.set_defaults(fn=cmd_gas)
+# -- end sumsim gas ------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sumsim", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -289,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--random", action="store_true",
                     help="a fresh random search (default: reproducible)")
     iv.set_defaults(fn=cmd_invariants)
+    _add_gas_parser(sub)
     pl = sub.add_parser("plugins", help="list installed agents, defenses, models and mechanisms")
     pl.set_defaults(fn=cmd_plugins)
     return p

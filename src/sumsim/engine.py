@@ -12,15 +12,16 @@ agents' draws unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
 
+import sumsim.chain.evm_gas as evm_gas
 from sumsim.agents.base import Agent
-from sumsim.chain import FEE_SINK, Chain, GasSchedule, Ledger
+from sumsim.chain import FEE_SINK, Chain, Ledger
 from sumsim.chain.fees import BaseFeeProcess, ConstantFees
 from sumsim.contract.mechanism import IncentiveMechanism
 from sumsim.contract.trainer import CollaborativeTrainer
@@ -35,7 +36,6 @@ from sumsim.scenario.schema import ScenarioBase
 from sumsim.world import Dashboard, Pool, World
 
 CONTRACT = "contract"
-OWNER = "owner"
 
 
 def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
@@ -62,6 +62,14 @@ def make_fees(ch: Any, seed: int) -> ConstantFees:
                           adjust=bf.adjust, background=bf.background,
                           background_sd=bf.background_sd, shock_sd=bf.shock_sd,
                           eth_usd_volatility=ch.eth_usd_volatility)
+
+
+def make_fork(ch: Any, name: str | None = None) -> evm_gas.Fork:
+    """The ``[chain]`` section's fork preset (or the preset ``name``) with the section's
+    ``[chain.gas]`` primitive overrides applied."""
+    base = evm_gas.fork(name or ch.fork)
+    overrides = ch.gas.primitives()
+    return replace(base, **overrides) if overrides else base
 
 
 def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
@@ -110,7 +118,6 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
 
     env = simpy.Environment()
     ch = sc.chain
-    schedule = GasSchedule().replace(**ch.gas.model_dump(exclude_none=True))
     ledger = Ledger()
     specs: list[tuple[Any, type[Agent], float, str]] = []
     for a in sc.agents:
@@ -120,14 +127,13 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
                 specs.append((cfg, cls, scale, a.name))
     for cfg, *_ in specs:
         ledger.open(cfg.name, cfg.balance)
-    owner = sc.incentive.owner_address() or OWNER
-    if owner not in ledger.balances:
-        ledger.open(owner, 0)
+    # The owner as deployed: the contract itself, unless the mechanism names an agent.
+    owner = sc.incentive.owner_address() or CONTRACT
     mechanism = make_mechanism(sc)
     for address, balance in mechanism.accounts().items():
         ledger.open(address, balance)
     chain = Chain(env, block_time_s=ch.block_time_s, block_gas_limit=ch.block_gas_limit,
-                  gas_price_wei=ch.gas_price_gwei, schedule=schedule, ledger=ledger,
+                  gas_price_wei=ch.gas_price_gwei, fork=make_fork(ch), ledger=ledger,
                   fees=make_fees(ch, seed))
     contract = CollaborativeTrainer(CONTRACT, ledger, model, mechanism, owner)
     chain.deploy(contract)
@@ -182,4 +188,4 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     return result
 
 
-__all__ = ["CONTRACT", "FEE_SINK", "OWNER", "RunResult", "make_model", "run", "stream"]
+__all__ = ["CONTRACT", "FEE_SINK", "RunResult", "make_model", "run", "stream"]

@@ -119,8 +119,8 @@ class World:
     n_classes: int = 2
     #: The contract object (defenses and a mechanism's actors; agents use views instead).
     trainer: Any = None
-    #: The contract owner's address.
-    owner: str = "owner"
+    #: The contract owner's address: the contract itself unless a scenario names an agent.
+    owner: str = "contract"
     seed: int = 0
     #: The run's data split (the hidden test set, for a mechanism's provider).
     split: Split | None = None

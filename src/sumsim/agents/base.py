@@ -15,7 +15,6 @@ A strategy is one module: a config class (subclass :class:`AgentConfig` or
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Generator
 from typing import Any, ClassVar
 
@@ -120,9 +119,9 @@ class Agent:
                                                "view_" + method)
         return fn(chain.block_timestamp, *args)
 
-    def next_block_time(self) -> float:
-        bt = self.world.chain.block_time_s
-        return (math.floor(self.world.env.now / bt) + 1) * bt
+    def next_block_time(self) -> int:
+        """The timestamp (whole seconds) of the first block a transaction sent now can be in."""
+        return self.world.chain.next_block_timestamp()
 
     def send(self, method: str, args: tuple[Any, ...], value: int = 0, tag: str = "",
              gas_price: int | None = None) -> Tx:

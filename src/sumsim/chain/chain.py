@@ -6,6 +6,15 @@ block of the first slot strictly after ``t``.  Pending transactions are ordered 
 (highest first) then arrival, so a higher bid is included first: front-running is possible and
 visible.  A block holds at most ``block_gas_limit`` gas (counted by the transactions' gas limits,
 as a block builder must before executing them).
+
+Time: a block's timestamp is its slot time floored to whole seconds, as on Ethereum.  Contract
+code only ever sees integer timestamps, so deposits and waits are whole-second arithmetic even
+when ``block_time_s`` is fractional (with 0.5 s slots two consecutive blocks may share a
+timestamp, which the contract treats as it treats two transactions in one block).
+
+Gas: the chain runs one fork's price list (:class:`sumsim.chain.evm_gas.Fork`); contract code
+prices what a call did through the fork's :class:`~sumsim.chain.evm_gas.Pricer`
+(``CallContext.gas``) and charges it before writing anything.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from typing import Any, Protocol
 
 import simpy
 
+import sumsim.chain.evm_gas as evm_gas
+from sumsim.chain.evm_gas import Fork, Pricer
 from sumsim.chain.fees import ConstantFees
-from sumsim.chain.gas import GasSchedule
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
 
@@ -26,20 +36,21 @@ FEE_SINK = "fee_sink"
 
 
 class CallContext:
-    """What contract code sees of the transaction executing it: sender, value, block, gas."""
+    """What contract code sees of the transaction executing it: sender, value, block (its whole-
+    second timestamp ``now``), and the gas meter with the fork's pricer (``gas``)."""
 
-    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "schedule", "tag",
+    __slots__ = ("sender", "value", "now", "block", "gas_used", "gas_limit", "gas", "tag",
                  "payments")
 
-    def __init__(self, sender: str, value: int, now: float, block: int, gas_limit: int,
-                 schedule: GasSchedule, tag: str = ""):
+    def __init__(self, sender: str, value: int, now: int, block: int, gas_limit: int,
+                 gas: Pricer, tag: str = ""):
         self.sender = sender
         self.value = value
         self.now = now
         self.block = block
         self.gas_used = 0
         self.gas_limit = gas_limit
-        self.schedule = schedule
+        self.gas = gas
         #: Simulation metadata of the transaction (for metrics only; contract logic ignores it).
         self.tag = tag
         #: Payments the contract made during the call (recipient, wei, memo), for the receipt.
@@ -47,6 +58,8 @@ class CallContext:
 
     def charge(self, gas: int) -> None:
         """Consume gas; running past the limit reverts (before any state was written)."""
+        if gas < 0:
+            raise ValueError("negative gas")
         self.gas_used += gas
         if self.gas_used > self.gas_limit:
             self.gas_used = self.gas_limit
@@ -69,7 +82,7 @@ class Chain:
         block_time_s: float = 12.0,
         block_gas_limit: int = 30_000_000,
         gas_price_wei: int = 4 * 10**9,
-        schedule: GasSchedule | None = None,
+        fork: Fork | str = "prague",
         ledger: Ledger | None = None,
         fees: ConstantFees | None = None,
     ) -> None:
@@ -80,14 +93,17 @@ class Chain:
         self.block_gas_limit = block_gas_limit
         #: Gas and ether price processes; ``gas_price_wei`` is the current base fee.
         self.fees = fees or ConstantFees(gas_price_wei, 0.0)
-        self.schedule = schedule or GasSchedule()
+        #: The fork whose prices every call pays, and its pricer.
+        self.fork = evm_gas.fork(fork)
+        self.gas = evm_gas.pricer(self.fork)
         self.ledger = ledger or Ledger()
         if FEE_SINK not in self.ledger.balances:
             self.ledger.open(FEE_SINK, 0)
         self.contracts: dict[str, Contract] = {}
         self._views: dict[tuple[str, str], Callable[..., Any]] = {}
         self.block_number = 0
-        self.block_timestamp = 0.0
+        #: Timestamp of the latest block: whole seconds.
+        self.block_timestamp = 0
         self.receipts: list[tuple[Tx, Receipt]] = []
         #: Transfers made outside any transaction (e.g. a review verdict forfeiting a deposit):
         #: ``(time, from, to, wei, memo)`` each.
@@ -108,6 +124,12 @@ class Chain:
         self.total_gas = 0
         self.total_fees = 0
         env.process(self._producer())
+
+    def next_block_timestamp(self, now: float | None = None) -> int:
+        """The timestamp of the first block a transaction sent at ``now`` (default: the
+        current time) can be in: the next slot, floored to whole seconds."""
+        t = self.env.now if now is None else now
+        return math.floor((math.floor(t / self.block_time_s) + 1) * self.block_time_s)
 
     @property
     def gas_price_wei(self) -> int:
@@ -188,7 +210,7 @@ class Chain:
                 continue
             if tx.gas_limit > room:
                 deferred.append(item)
-                if room < self.schedule.intrinsic:
+                if room < self.fork.intrinsic:
                     break
                 continue
             if self._cannot_pay(tx):
@@ -198,7 +220,10 @@ class Chain:
             if not opened:
                 opened = True
                 self.block_number += 1
-                self.block_timestamp = now
+                # The slot's time floored to whole seconds (the same expression as
+                # `next_block_timestamp`, so agents predict it exactly).
+                self.block_timestamp = math.floor(round(now / self.block_time_s)
+                                                  * self.block_time_s)
                 for hook in self.block_hooks:
                     hook(self)
             for tx_hook in self.tx_hooks:
@@ -216,13 +241,13 @@ class Chain:
     def _execute(self, tx: Tx) -> Receipt:
         ledger = self.ledger
         now = self.block_timestamp
-        ctx = CallContext(tx.sender, tx.value, now, self.block_number, tx.gas_limit, self.schedule,
+        ctx = CallContext(tx.sender, tx.value, now, self.block_number, tx.gas_limit, self.gas,
                           tx.tag)
         contract = self.contracts.get(tx.to)
         if contract is not None:
             ledger.transfer(tx.sender, tx.to, tx.value, now)
         try:
-            ctx.charge(self.schedule.intrinsic)
+            ctx.charge(self.fork.intrinsic)
             if contract is None:
                 raise Revert(f"No contract at {tx.to}.")
             result = contract.execute(ctx, tx.method, tx.args)

@@ -1,9 +1,9 @@
 """Structural gas model of the original SUM contracts, per Ethereum fork.
 
-Why structural: the simple :class:`sumsim.chain.gas.GasSchedule` prices storage and calldata but
-not the work the original contracts do around them (ABI decoding and re-encoding of the sample
-for every call between contracts, hashing it into the data key, logging it in the ``AddData``
-event, cold account accesses), and it has one price list.  Here a transaction is first described
+Why structural: pricing only storage and calldata misses the work the original contracts do
+around them (ABI decoding and re-encoding of the sample for every call between contracts,
+hashing it into the data key, logging it in the ``AddData`` event, cold account accesses), and
+one price list cannot answer for several forks.  Here a transaction is first described
 by fork-independent *counts* (:class:`Ops`: storage reads cold/warm, storage writes by kind,
 calls between contracts, value transfers, hashed and logged bytes, memory per call frame, ABI
 passes over the array, interpretation gas), then priced with a fork's *primitive* costs
@@ -59,8 +59,9 @@ London and later, and :data:`BERLIN` here is the true pre-London Berlin.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -69,6 +70,7 @@ WORD = 32
 SELECTOR = 4
 
 SstoreKind = Literal["set", "reset", "noop", "dirty", "clear"]
+Method = Literal["add_data", "refund", "report", "take"]
 _SSTORE_KINDS: tuple[SstoreKind, ...] = ("set", "reset", "noop", "dirty", "clear")
 
 
@@ -324,6 +326,26 @@ class GasBreakdown:
 # --------------------------------------------------------------------------------------------
 # Calldata helpers
 # --------------------------------------------------------------------------------------------
+def int64_nonzero_bytes(values: np.ndarray) -> int:
+    """Non-zero bytes in the 32-byte ABI words of an ``int64[]`` (two's complement)."""
+    v = np.asarray(values, dtype=np.int64)
+    if v.size == 0:
+        return 0
+    top = int(v.max())
+    if int(v.min()) >= 0:
+        # Feature indices: non-negative, usually one or two bytes each.
+        count = 0
+        for k in range((top.bit_length() + 7) // 8):
+            count += int(np.count_nonzero((v >> (8 * k)) & 0xFF))
+        return count
+    # Sign extension: a negative int64 fills the 24 high bytes of its word with 0xff.
+    count = 24 * int(np.count_nonzero(v < 0))
+    u = v.view(np.uint64)
+    for k in range(8):
+        count += int(np.count_nonzero((u >> np.uint64(8 * k)) & np.uint64(0xFF)))
+    return count
+
+
 def _uint_nonzero_bytes(v: int) -> int:
     return sum(1 for k in range(32) if (v >> (8 * k)) & 0xFF)
 
@@ -433,8 +455,9 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     # packed uint128), the total good-data counter; Refund event.
     o.sload_cold += 4
     o.sload_warm += 1
-    o.write("set" if first_refund_of_author else "reset", cold=False)
-    o.write("set" if first_good_data else "reset", cold=False)
+    fresh = int(first_refund_of_author) + int(first_good_data)
+    o.write("set", cold=False, count=fresh)
+    o.write("reset", cold=False, count=2 - fresh)
     o.logs.append((1, 2 * WORD))
     o.frames.append(n + 13)
     o.abi_elements += 1
@@ -493,33 +516,140 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     return o
 
 
+# --------------------------------------------------------------------------------------------
+# Pricing calls: the one path from a call's description to its gas
+# --------------------------------------------------------------------------------------------
+class Pricer:
+    """Prices ``addData``, ``refund`` and ``report`` calls on one fork, fast enough for every
+    transaction of a run.
+
+    A call's gas is its counts (:func:`add_data_ops` and friends) priced by the fork.  Most
+    counts depend only on the call's *structure* (method, number of elements, label, flags,
+    the model's memory); that part is priced once through :meth:`Ops.price` and cached.  What
+    varies from call to call is linear: the array's non-zero calldata bytes and the model's
+    storage accesses and compute (:class:`ModelWork`), added on top, then the refund is capped
+    as :meth:`Ops.price` does.  So the result equals ``*_ops(...).price(fork).total`` (up to
+    floating-point rounding of the sum, at most 1 gas) at a few microseconds a call.
+    :func:`add_data_gas`, :func:`refund_gas` and :func:`report_gas` go through here too.
+    """
+
+    def __init__(self, f: Fork | str, interp: Interp = INTERP) -> None:
+        self.fork = fork(f)
+        self.interp = interp
+        fk = self.fork
+        self._nonzero_extra = fk.calldata_nonzero_byte - fk.calldata_zero_byte
+        self._set = fk.sstore("set", cold=False)
+        self._reset = fk.sstore("reset", cold=False)
+        self._clear = fk.sstore("clear", cold=False)
+        self._noop = fk.sstore("noop", cold=False)
+        #: structure key -> (gas before refund, refund due, calldata gas), array bytes all zero
+        self._cache: dict[tuple[object, ...], tuple[float, float, float]] = {}
+
+    def _skeleton(self, key: tuple[object, ...], ops: Callable[[], Ops]
+                  ) -> tuple[float, float, float]:
+        hit = self._cache.get(key)
+        if hit is None:
+            o = ops()
+            b = o.price(self.fork, self.interp)
+            clears = sum(c for (k, _), c in o.sstores.items() if k == "clear")
+            hit = self._cache[key] = (sum(b.parts.values()), self.fork.clear_refund * clears,
+                                      b.parts["calldata"])
+        return hit
+
+    def _total(self, skeleton: tuple[float, float, float], nonzero: float,
+               works: tuple[ModelWork | None, ...]) -> int:
+        used, due, _ = skeleton
+        used += nonzero * self._nonzero_extra
+        fk = self.fork
+        for w in works:
+            if w is None:
+                continue
+            used += (w.reads * fk.sload_cold + w.rereads * fk.sload_warm
+                     + w.writes_new * self._set + w.writes_update * self._reset
+                     + w.writes_clear * self._clear + w.writes_noop * self._noop + w.compute)
+            due += w.writes_clear * fk.clear_refund
+        return int(round(used - fk.capped_refund(used, due)))
+
+    def add_data(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
+                 predict: ModelWork, update: ModelWork | None = None,
+                 value_returned: bool = False) -> int:
+        """Gas of ``addData`` (see :func:`add_data_ops`)."""
+        mw = predict.memory_words
+        key = ("add_data", n_elements, label, value_returned, mw)
+        skel = self._skeleton(key, lambda: add_data_ops(
+            n_elements=n_elements, array_nonzero_bytes=0, label=label,
+            predict=ModelWork(memory_words=mw), value_returned=value_returned,
+            interp=self.interp))
+        return self._total(skel, array_nonzero_bytes, (predict, update))
+
+    def refund(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
+               predict: ModelWork, first_refund_of_author: bool = False,
+               first_good_data: bool = False) -> int:
+        """Gas of ``refund`` (see :func:`refund_ops`)."""
+        mw = predict.memory_words
+        key = ("refund", n_elements, label, first_refund_of_author, first_good_data, mw)
+        skel = self._skeleton(key, lambda: refund_ops(
+            n_elements=n_elements, array_nonzero_bytes=0, label=label,
+            predict=ModelWork(memory_words=mw), first_refund_of_author=first_refund_of_author,
+            first_good_data=first_good_data, interp=self.interp))
+        return self._total(skel, array_nonzero_bytes, (predict,))
+
+    def report(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
+               predict: ModelWork, after_any_address_wait: bool = False,
+               takes_all: bool = True) -> int:
+        """Gas of ``report`` (see :func:`report_ops`)."""
+        mw = predict.memory_words
+        key = ("report", n_elements, label, after_any_address_wait, takes_all, mw)
+        skel = self._skeleton(key, lambda: report_ops(
+            n_elements=n_elements, array_nonzero_bytes=0, label=label,
+            predict=ModelWork(memory_words=mw), after_any_address_wait=after_any_address_wait,
+            takes_all=takes_all, interp=self.interp))
+        return self._total(skel, array_nonzero_bytes, (predict,))
+
+    def calldata(self, method: Method, *, n_elements: int, array_nonzero_bytes: float,
+                 label: int) -> int:
+        """Calldata gas alone of a call (what a transaction pays before anything runs)."""
+        head = {"add_data": [_label_nonzero(label)],
+                "refund": [_label_nonzero(label), TIMESTAMP_NONZERO],
+                "report": [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO],
+                "take": [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO]}[method]
+        o = Ops()
+        _array_call(o, n_elements, array_nonzero_bytes, head)
+        return int(round(self.fork.calldata(o.calldata_nonzero, o.calldata_total)))
+
+
+@lru_cache(maxsize=64)
+def pricer(f: Fork | str, interp: Interp = INTERP) -> Pricer:
+    """The (cached) :class:`Pricer` of a fork."""
+    return Pricer(fork(f), interp)
+
+
 def add_data_gas(f: Fork | str, *, n_elements: int, array_nonzero_bytes: float, label: int,
                  predict: ModelWork, update: ModelWork | None = None,
                  value_returned: bool = False, interp: Interp = INTERP) -> int:
     """Gas of ``addData`` on fork ``f`` (see :func:`add_data_ops`)."""
-    return add_data_ops(n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes,
-                        label=label, predict=predict, update=update,
-                        value_returned=value_returned, interp=interp).price(f, interp).total
+    return pricer(fork(f), interp).add_data(
+        n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes, label=label,
+        predict=predict, update=update, value_returned=value_returned)
 
 
 def refund_gas(f: Fork | str, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
                first_good_data: bool = False, interp: Interp = INTERP) -> int:
     """Gas of ``refund`` on fork ``f`` (see :func:`refund_ops`)."""
-    return refund_ops(n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes,
-                      label=label, predict=predict,
-                      first_refund_of_author=first_refund_of_author,
-                      first_good_data=first_good_data, interp=interp).price(f, interp).total
+    return pricer(fork(f), interp).refund(
+        n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes, label=label,
+        predict=predict, first_refund_of_author=first_refund_of_author,
+        first_good_data=first_good_data)
 
 
 def report_gas(f: Fork | str, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
                takes_all: bool = True, interp: Interp = INTERP) -> int:
     """Gas of ``report`` on fork ``f`` (see :func:`report_ops`)."""
-    return report_ops(n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes,
-                      label=label, predict=predict,
-                      after_any_address_wait=after_any_address_wait, takes_all=takes_all,
-                      interp=interp).price(f, interp).total
+    return pricer(fork(f), interp).report(
+        n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes, label=label,
+        predict=predict, after_any_address_wait=after_any_address_wait, takes_all=takes_all)
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,33 +677,32 @@ def sparse_perceptron_work(n_features: int, *, updates: bool, new_weights: int =
 
 
 def work_from_plan(read_slots: int, new_slots: int = 0, updated_slots: int = 0, *,
-                   predict_compute_per_read: float | None = None,
-                   update_compute_per_write: float | None = None,
+                   cleared_slots: int = 0, rereads: int | None = None,
+                   predict_compute: float | None = None, update_compute: float | None = None,
                    interp: Interp = INTERP) -> tuple[ModelWork, ModelWork | None]:
     """(predict, update) work of any model from what ``sumsim.models`` reports: the slots a
-    prediction reads (``Model.read_slots``) and an update's new and updated slots
-    (``UpdatePlan``), each written with a read-modify-write of a slot the prediction read.
+    prediction reads (``Model.read_slots``), an update's new, updated and cleared slots
+    (``UpdatePlan``), the warm re-reads the update makes of slots the prediction read
+    (default: one per write, a read-modify-write) and the interpretation gas of the model's
+    loops (``Model.compute_gas``).
 
-    Compute defaults to the original perceptron's loop rates per slot (a mapping lookup and a
-    checked addition per read, a ``+=`` per write); a model with heavier arithmetic declares
-    its own."""
-    per_read = (interp.perceptron_predict_per_feature if predict_compute_per_read is None
-                else predict_compute_per_read)
-    per_write = (interp.perceptron_update_per_feature if update_compute_per_write is None
-                 else update_compute_per_write)
-    predict = ModelWork(reads=read_slots, compute=per_read * read_slots)
-    writes = new_slots + updated_slots
+    Compute defaults to the original perceptron's fitted loop rates per slot (a mapping lookup
+    and a checked addition per read, a ``+=`` per write)."""
+    writes = new_slots + updated_slots + cleared_slots
+    predict = ModelWork(reads=read_slots, compute=(
+        interp.perceptron_predict_per_feature * read_slots if predict_compute is None
+        else predict_compute))
     if not writes:
         return predict, None
-    return predict, ModelWork(rereads=writes, writes_new=new_slots, writes_update=updated_slots,
-                              compute=per_write * writes)
+    return predict, ModelWork(
+        rereads=writes if rereads is None else rereads, writes_new=new_slots,
+        writes_update=updated_slots, writes_clear=cleared_slots,
+        compute=(interp.perceptron_update_per_feature * writes if update_compute is None
+                 else update_compute))
 
 
 #: The measured samples: indices uniform over IMDB's 1,000-word vocabulary.
 IMDB_VOCABULARY = 1_000
-
-Method = Literal["add_data", "refund", "report", "take"]
-
 
 def original_perceptron_gas(f: Fork | str, method: Method, n_features: int, *,
                             updates: bool = False, label: float = 0.5,
@@ -706,8 +835,6 @@ def deploy_gas(f: Fork | str, n_weights: int = 1_000, *, first_batch: int = 250,
     def chunk_bytes(lo: int, hi: int) -> tuple[float, int]:
         if weights is None:
             return weight_nonzero_bytes * (hi - lo), 0
-        from sumsim.chain.gas import int64_nonzero_bytes
-
         w = np.asarray(weights[lo:hi], dtype=np.int64)
         return float(int64_nonzero_bytes(w)), int(np.count_nonzero(w == 0))
 

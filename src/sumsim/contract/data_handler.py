@@ -1,4 +1,10 @@
-"""Contribution records: who added what, when, for how much, and who has claimed from it."""
+"""Contribution records: who added what, when, for how much, and who has claimed from it.
+
+As the original DataHandler, a record is keyed by (sender, data, label, block time) and a
+second record with the same key is refused ("Conflicting data key."): the same sender adding
+the same labelled sample twice in one block.  Block times only grow, so only the keys of the
+latest block can ever conflict; older ones are dropped.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Storage slots a new record occupies (author, label + added time, initial deposit, claimable).
-RECORD_SLOTS = 4
+#: A record's key: sender, label, block time and the encoded sample's bytes.
+DataKey = tuple[str, int, int, bytes]
 
 
 @dataclass(slots=True, eq=False)
@@ -16,7 +22,7 @@ class Contribution:
     author: str
     x: np.ndarray
     y: int
-    added_time: float
+    added_time: int
     initial_deposit: int
     claimable: int
     claimed_by: set[str] = field(default_factory=set)
@@ -37,12 +43,29 @@ class DataHandler:
 
     def __init__(self) -> None:
         self.records: list[Contribution] = []
+        #: Keys of the records added in the latest block (see the module docstring).
+        self._keys: set[DataKey] = set()
+        self._keys_time = -1
 
-    def add(self, author: str, x: np.ndarray, y: int, now: float, deposit: int,
-            x_nonzero_bytes: int = 0, status: str = "accepted") -> Contribution:
+    @staticmethod
+    def key(author: str, encoded: np.ndarray, y: int, now: int) -> DataKey:
+        """The key of a record of ``encoded`` (the ``int64[]`` the contract received)."""
+        return (author, int(y), int(now), np.ascontiguousarray(encoded, np.int64).tobytes())
+
+    def conflicts(self, key: DataKey) -> bool:
+        return key[2] == self._keys_time and key in self._keys
+
+    def add(self, author: str, x: np.ndarray, y: int, now: int, deposit: int,
+            x_nonzero_bytes: int = 0, status: str = "accepted",
+            key: DataKey | None = None) -> Contribution:
         rec = Contribution(len(self.records), author, x, y, now, deposit, deposit,
                            x_nonzero_bytes=x_nonzero_bytes, status=status)
         self.records.append(rec)
+        if key is not None:
+            if key[2] != self._keys_time:
+                self._keys.clear()
+                self._keys_time = key[2]
+            self._keys.add(key)
         return rec
 
     def get(self, cid: int) -> Contribution | None:

@@ -113,26 +113,26 @@ class IncentiveMechanism(ABC):
         return 0
 
     @abstractmethod
-    def required_deposit(self, now: float) -> int:
+    def required_deposit(self, now: int) -> int:
         """Wei a contribution must carry if included in a block stamped ``now``."""
 
     @abstractmethod
-    def check_add(self, now: float, value: int) -> int:
+    def check_add(self, now: int, value: int) -> int:
         """Validate an add paying ``value``; return the deposit kept (the rest is returned)."""
 
     @abstractmethod
-    def on_add(self, now: float) -> None:
+    def on_add(self, now: int) -> None:
         """Record a successful add."""
 
     @abstractmethod
-    def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
+    def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
         """Validate a refund; return the amount paid to the author."""
 
     @abstractmethod
     def on_refund(self, rec: Contribution, sender: str, amount: int) -> None: ...
 
     @abstractmethod
-    def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
+    def check_report(self, rec: Contribution, reporter: str, now: int, agrees: bool,
                      owner: str) -> int:
         """Validate a report; return the amount the reporter takes."""
 
@@ -144,6 +144,13 @@ class IncentiveMechanism(ABC):
         claim, for gas (the contract adds the record's own writes).  Default: a refund bumps
         one fresh and one existing counter."""
         return (1, 1) if refund else (0, 0)
+
+    def takes_without_checks(self, rec: Contribution, reporter: str, now: int,
+                             owner: str) -> bool:
+        """Whether a report by ``reporter`` at ``now`` is a late take of what is left, skipping
+        the early checks (for gas: it reads fewer slots).  Default: from the time anyone may
+        take (:meth:`claim_times`)."""
+        return now >= self.claim_times(rec)[1]
 
     def is_open(self, rec: Contribution, now: float) -> bool:
         """Whether anything can still be claimed from ``rec``."""

@@ -2,6 +2,21 @@
 
 Every public method validates and charges all its gas before it writes anything, so a revert
 (including out-of-gas) leaves the state exactly as it was; the chain then charges only the fee.
+
+Gas: the contract describes what a call did and the chain's fork prices it
+(:class:`sumsim.chain.evm_gas.Pricer`), as the original contracts would cost: the sample's
+length and non-zero calldata bytes, the label, the model's storage reads and writes
+(:meth:`Model.read_slots`, :meth:`Model.plan_update`) and declared compute
+(:meth:`Model.compute_gas`), whether value is returned, whether a refund sets its counters
+from zero, whether a report is a late take and whether it empties the claimable amount.
+``refund`` and ``report`` take a contribution id here, but are priced as the original, whose
+caller passes the stored sample back (so their cost grows with it).  Calldata is charged
+first (a transaction pays it whatever happens), the rest once every check has passed.
+
+Owner: by default the contract owns itself, as in the original deployment (the incentive
+mechanism's owner is the trainer contract), so no wallet can use an owner's early take; a
+scenario may name an agent instead.  A deposit a review forfeits "to the owner" then stays in
+the contract, claimable by nobody (:attr:`CollaborativeTrainer.locked`).
 The contract knows three transactions (``add_data``, ``refund``, ``report``); a mechanism adds
 its own (see :mod:`sumsim.contract.mechanism`) and the contract dispatches to them.  Every
 payment goes through :meth:`CollaborativeTrainer.pay`, so receipts say who was paid what.
@@ -15,15 +30,14 @@ from typing import Any
 import numpy as np
 
 from sumsim.chain.chain import CallContext
-from sumsim.chain.gas import abi_array_calldata, int64_nonzero_bytes
+from sumsim.chain.evm_gas import Method, ModelWork, int64_nonzero_bytes, work_from_plan
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import Revert
-from sumsim.contract.data_handler import RECORD_SLOTS, Contribution, DataHandler
+from sumsim.contract.data_handler import Contribution, DataHandler
 from sumsim.contract.gates import Flag, GateProtocol, Reviewer, Verdict
 from sumsim.contract.mechanism import IncentiveMechanism
-from sumsim.models.base import Model, UpdatePlan
+from sumsim.models.base import NO_UPDATE, Model, UpdatePlan
 
-NO_UPDATE = UpdatePlan(0, 0, False)
 _RANK = {Verdict.ACCEPT: 0, Verdict.NO_TRAIN: 1, Verdict.REVIEW: 2}
 _STATUS = {Verdict.ACCEPT: "accepted", Verdict.NO_TRAIN: "untrained",
            Verdict.REVIEW: "in_review"}
@@ -33,20 +47,25 @@ BAD_LABEL = "Unknown class."
 UNKNOWN_METHOD = "Unknown method."
 UNDER_REVIEW = "Contribution is under review."
 NOT_PAYABLE = "This method does not accept ether."
+CONFLICTING_KEY = "Conflicting data key."
 DENSE_SCALE = 10**9
 
 
 class CollaborativeTrainer:
-    """The SUM contract.  ``owner`` may take unclaimed deposits after the owner wait."""
+    """The SUM contract.  ``owner`` may take unclaimed deposits after the owner wait; by
+    default the contract itself (nobody can)."""
 
     def __init__(self, address: str, ledger: Ledger, model: Model, im: IncentiveMechanism,
-                 owner: str) -> None:
+                 owner: str | None = None) -> None:
         self.address = address
         self.ledger = ledger
         self.model = model
         self.im = im
-        self.owner = owner
+        self.owner = address if owner is None else owner
         self.data = DataHandler()
+        #: Wei in the contract that nobody can claim: deposits a review forfeited to the owner
+        #: while the owner is the contract itself.
+        self.locked = 0
         #: Defenses consulted by `add_data`, in order (see sumsim.contract.gates).
         self.gates: list[GateProtocol] = []
         #: Receives contributions a gate sent to human review.
@@ -77,7 +96,6 @@ class CollaborativeTrainer:
         if entry is None:
             raise Revert(UNKNOWN_METHOD)
         fn, payable = entry
-        ctx.charge(ctx.schedule.call_overhead)
         if ctx.value and not payable:
             raise Revert(NOT_PAYABLE)
         return fn(ctx, *args)
@@ -91,36 +109,58 @@ class CollaborativeTrainer:
         if amount:
             ctx.payments.append((recipient, amount, memo))
 
-    def _x_nonzero_bytes(self, x: np.ndarray) -> int:
-        encoded = x if self.model.sparse_input else np.rint(np.asarray(x) * DENSE_SCALE)
-        return int64_nonzero_bytes(encoded)
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        """The ``int64[]`` the contract receives: indices, or a dense vector in fixed point."""
+        if self.model.sparse_input:
+            return np.asarray(x, dtype=np.int64)
+        return np.rint(np.asarray(x, dtype=np.float64) * DENSE_SCALE).astype(np.int64)
+
+    def _work(self, x: np.ndarray, plan: UpdatePlan) -> tuple[ModelWork, ModelWork | None]:
+        """What the model's contract code does for a prediction on ``x`` and the update
+        ``plan``, for the gas model."""
+        m = self.model
+        c = m.compute_gas(x, plan)
+        return work_from_plan(m.read_slots(x), plan.new_slots, plan.updated_slots,
+                              cleared_slots=plan.cleared_slots, rereads=c.update_rereads,
+                              predict_compute=c.predict, update_compute=c.update)
 
     @staticmethod
-    def _calldata_gas(ctx: CallContext, n: int, x_nonzero: int, extra_words: int) -> int:
-        nonzero, total = abi_array_calldata(n, x_nonzero, extra_words, extra_words)
-        return ctx.schedule.calldata(nonzero, total)
+    def _charge_calldata(ctx: CallContext, method: Method, x_len: int, x_nonzero: int,
+                         label: Any) -> int:
+        """Charge the calldata of a call (before anything else can revert); return it."""
+        word = label if type(label) is int and label >= 0 else 1
+        gas = ctx.gas.calldata(method, n_elements=x_len, array_nonzero_bytes=x_nonzero,
+                               label=word)
+        ctx.charge(gas)
+        return gas
+
+    @staticmethod
+    def _charge_rest(ctx: CallContext, total: int, calldata: int) -> None:
+        """Charge the rest of a call whose whole gas is ``total``."""
+        ctx.charge(total - ctx.gas.fork.intrinsic - calldata)
 
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
-        s = ctx.schedule
-        x_nonzero = self._x_nonzero_bytes(x)
-        ctx.charge(self._calldata_gas(ctx, len(x), x_nonzero, 1))
+        encoded = self._encode(x)
+        x_nonzero = int64_nonzero_bytes(encoded)
+        calldata = self._charge_calldata(ctx, "add_data", len(x), x_nonzero, y)
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
-        ctx.charge(s.storage(cold_reads=1))
         cost = self.im.check_add(ctx.now, ctx.value)
+        key = self.data.key(ctx.sender, encoded, y, ctx.now)
+        if self.data.conflicts(key):
+            raise Revert(CONFLICTING_KEY)
         verdict, flagged_by = self._screen(ctx, x, y)
         trains = verdict is Verdict.ACCEPT and self.im.trains_on_add
         plan = self.model.plan_update(x, y) if trains else NO_UPDATE
-        ctx.charge(s.storage(new=RECORD_SLOTS + plan.new_slots,
-                             update=1 + plan.updated_slots,
-                             cold_reads=self.model.read_slots(x)))
         excess = ctx.value - cost
-        if excess:
-            ctx.charge(s.value_transfer)
+        predict, update = self._work(x, plan)
+        self._charge_rest(ctx, ctx.gas.add_data(
+            n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y, predict=predict,
+            update=update, value_returned=excess > 0), calldata)
         # -- no revert past this point --
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
-        rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status)
+        rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status, key)
         self.im.on_stored(rec)
         self.model.apply_update(x, y, plan)
         if excess:
@@ -154,7 +194,8 @@ class CollaborativeTrainer:
                        transfer: Callable[[str, str, int, str], None]) -> None:
         """Apply a reviewer's verdict: train on the contribution, or forfeit its deposit to
         ``recipient`` (moved by ``transfer(src, dst, wei, memo)``: the trusted reviewer acts
-        outside any transaction)."""
+        outside any transaction).  When the recipient is the contract itself (the owner, by
+        default) the deposit stays here, claimable by nobody (:attr:`locked`)."""
         rec = self.data.records[cid]
         if rec.status != "in_review":
             raise RuntimeError(f"contribution {cid} is not under review")
@@ -167,17 +208,20 @@ class CollaborativeTrainer:
         amount, rec.claimable = rec.claimable, 0
         rec.forfeited += amount
         self.im.on_forfeit(rec, amount)
-        transfer(self.address, recipient, amount, "forfeit")
+        if recipient == self.address:
+            self.locked += amount
+        else:
+            transfer(self.address, recipient, amount, "forfeit")
 
-    def _record(self, ctx: CallContext, cid: int) -> Contribution:
+    def _record(self, ctx: CallContext, cid: int, method: Method) -> tuple[Contribution, int]:
+        """The contribution ``cid`` (or a revert), with the calldata of a call passing its
+        sample back, charged."""
         rec = self.data.get(cid)
         if rec is None:
             raise Revert(UNKNOWN_CONTRIBUTION)
         if rec.status == "in_review":
             raise Revert(UNDER_REVIEW)
-        ctx.charge(self._calldata_gas(ctx, len(rec.x), rec.x_nonzero_bytes, 3))
-        ctx.charge(ctx.schedule.storage(cold_reads=RECORD_SLOTS + 1))
-        return rec
+        return rec, self._charge_calldata(ctx, method, len(rec.x), rec.x_nonzero_bytes, rec.y)
 
     def refund(self, ctx: CallContext, cid: int) -> int:
         return self._pay_claim(ctx, cid, refund=True)
@@ -187,16 +231,24 @@ class CollaborativeTrainer:
 
     def _pay_claim(self, ctx: CallContext, cid: int, *, refund: bool) -> int:
         """A refund (the author) or a report (anyone): the mechanism decides the amount."""
-        rec = self._record(ctx, cid)
-        s = ctx.schedule
-        ctx.charge(s.storage(cold_reads=self.model.read_slots(rec.x) + (0 if refund else 2)))
+        rec, calldata = self._record(ctx, cid, "refund" if refund else "report")
         agrees = self.model.predict(rec.x) == rec.y
+        predict, _ = self._work(rec.x, NO_UPDATE)
+        n, nz = len(rec.x), rec.x_nonzero_bytes
         if refund:
             amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
+            fresh, _ = self.im.claim_writes(ctx.sender, refund=True)
+            total = ctx.gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
+                                   predict=predict, first_refund_of_author=fresh >= 1,
+                                   first_good_data=fresh >= 2)
         else:
             amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
-        new, updated = self.im.claim_writes(ctx.sender, refund=refund)
-        ctx.charge(s.storage(new=1 + new, update=1 + updated) + s.value_transfer)
+            late = self.im.takes_without_checks(rec, ctx.sender, ctx.now, self.owner)
+            total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
+                                   predict=predict, after_any_address_wait=late,
+                                   takes_all=amount >= rec.claimable)
+        self._charge_rest(ctx, total, calldata)
+        # -- no revert past this point --
         if self.im.per_contribution:
             rec.claimable -= amount
             if refund:
@@ -209,7 +261,9 @@ class CollaborativeTrainer:
         return amount
 
     # -- free views -----------------------------------------------------------------------
-    def view_required_deposit(self, now: float, at: float | None = None) -> int:
+    def view_required_deposit(self, now: int, at: int | None = None) -> int:
+        """The deposit an add included in a block stamped ``at`` (default: the latest) must
+        pay."""
         return self.im.required_deposit(now if at is None else at)
 
     def view_predict(self, now: float, x: np.ndarray) -> int:
@@ -225,8 +279,8 @@ class CollaborativeTrainer:
     def view_contribution(self, now: float, cid: int) -> Contribution | None:
         return self.data.get(cid)
 
-    def view_try(self, now: float, method: str, cid: int, sender: str,
-                 at: float | None = None) -> int | None:
+    def view_try(self, now: int, method: str, cid: int, sender: str,
+                 at: int | None = None) -> int | None:
         """Simulate a refund or report by ``sender`` on the latest state, as if included in a
         block stamped ``at`` (default: the latest block), like ``eth_call`` on the pending
         block: the amount it would pay, or None if it would revert."""

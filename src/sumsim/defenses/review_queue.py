@@ -5,8 +5,10 @@ defense routes to review, is stored with its deposit but does not train the mode
 reviewer has looked at it.  Reviewers serve in arrival order; each review takes a time drawn
 from ``service_s`` and costs ``cost_per_review`` (ether, off-chain labour, not paid on-chain).
 A reviewer judges correctly with probability ``accuracy``: an approved contribution then trains
-the model; a rejected one forfeits its deposit to ``forfeit_to``.  While under review a
-contribution can be neither refunded nor reported.
+the model; a rejected one forfeits its deposit to ``forfeit_to``: the owner (when the owner is the
+contract itself, the default as deployed, the deposit stays locked in the contract, claimable
+by nobody) or the fee sink (burnt, as far as the participants are concerned).  While under
+review a contribution can be neither refunded nor reported.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class ReviewQueueConfig(DefenseConfig):
     sample_share: float = Field(0.0, ge=0, le=1, description="Share of all contributions "
                                 "sent to review (besides those other defenses flag).")
     forfeit_to: Literal["owner", "fee_sink"] = Field(
-        "owner", description="Who receives a rejected contribution's deposit.")
+        "owner", description="Who receives a rejected contribution's deposit: the owner "
+        "(locked in the contract when the contract owns itself) or the fee sink.")
 
     def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
         first = next(i for i, d in enumerate(scenario.defenses) if d.kind == self.kind)

@@ -1,13 +1,15 @@
 """Deposit, Refund and Take (self-assessment): the core SUM incentive mechanism.
 
 - Deposit at block time ``now``: ``0`` if ``w == 0``, else ``w * 3600 // isqrt(dt)`` with
-  ``dt = now - last_update_time`` (``isqrt(0)`` taken as 1).  A successful add sets
+  ``dt = now - last_update_time`` (``isqrt(0)`` taken as 1).  Block times and waits are whole
+  seconds, as on Ethereum, so this is integer arithmetic throughout.  A successful add sets
   ``last_update_time = now``, so a second add in the same block pays the full ``w * 3600``.
 - Refund by the author after ``t_r`` if the model agrees: the whole claimable amount; counts as
   good data (``num_valid[author] += 1``, ``total_good += 1``).
-- Report: after ``t_o`` for the contract owner, or after ``t_a`` for anyone, take all that is
-  claimable; otherwise, after ``t_r``, a non-author with good data who has not claimed this
-  contribution, while the model disagrees with it, takes
+- Report: after ``t_o`` for the contract owner (by default the contract itself, as deployed:
+  nobody), or after ``t_a`` for anyone, take all that is claimable; otherwise, after ``t_r``,
+  a non-author with good data who has not claimed this contribution, while the model disagrees
+  with it, takes
   ``initial_deposit * num_valid[reporter] // total_good`` (all that is claimable when that is 0
   or more than what is left).
 """
@@ -39,14 +41,16 @@ NO_GOOD_DATA = "Only addresses with refunded good data can report."
 
 class DRTConfig(MechanismConfig):
     kind: Literal["deposit_refund_take"] = "deposit_refund_take"
-    refund_wait_s: float = Field(86_400, ge=0, description="t_r")
-    owner_claim_wait_s: float | None = Field(
-        None, ge=0, description="t_o; default: equal to any_address_claim_wait_s")
-    any_address_claim_wait_s: float = Field(777_600, ge=0, description="t_a")
+    refund_wait_s: int = Field(86_400, ge=0, description="t_r (whole seconds)")
+    owner_claim_wait_s: int | None = Field(
+        None, ge=0, description="t_o (whole seconds); default: equal to "
+        "any_address_claim_wait_s")
+    any_address_claim_wait_s: int = Field(777_600, ge=0, description="t_a (whole seconds)")
     cost_weight: Ether = Field("0.016666666666666666",  # type: ignore[assignment]
                                description="w (ether): deposit = w * 3600 // isqrt(dt)")
-    owner: str | None = Field(None, description="Agent name owning the contract; default: a "
-                              "separate 'owner' address that does not act.")
+    owner: str | None = Field(None, description="Agent name owning the contract (it may take "
+                              "what is left after owner_claim_wait_s); default: the contract "
+                              "itself, as deployed, so nobody can.")
 
     @model_validator(mode="after")
     def _order(self) -> DRTConfig:
@@ -71,18 +75,21 @@ class DepositRefundTake(IncentiveMechanism):
 
     kind = "deposit_refund_take"
 
-    def __init__(self, *, refund_wait_s: float, owner_claim_wait_s: float,
-                 any_address_claim_wait_s: float, cost_weight: int, start_time: float = 0.0):
+    def __init__(self, *, refund_wait_s: int, owner_claim_wait_s: int,
+                 any_address_claim_wait_s: int, cost_weight: int, start_time: int = 0):
         if type(cost_weight) is not int or cost_weight < 0:
             raise ValueError("cost_weight is a non-negative integer (wei)")
+        for wait in (refund_wait_s, owner_claim_wait_s, any_address_claim_wait_s, start_time):
+            if wait != int(wait):
+                raise ValueError("waits and times are whole seconds")
         if not 0 <= refund_wait_s <= owner_claim_wait_s <= any_address_claim_wait_s:
             raise ValueError("need 0 <= refund_wait_s <= owner_claim_wait_s <= "
                              "any_address_claim_wait_s")
-        self.t_r = refund_wait_s
-        self.t_o = owner_claim_wait_s
-        self.t_a = any_address_claim_wait_s
+        self.t_r = int(refund_wait_s)
+        self.t_o = int(owner_claim_wait_s)
+        self.t_a = int(any_address_claim_wait_s)
         self.w = cost_weight
-        self.last_update_time = start_time
+        self.last_update_time = int(start_time)
         self.num_valid: dict[str, int] = {}
         self.total_good = 0
 
@@ -93,23 +100,25 @@ class DepositRefundTake(IncentiveMechanism):
         return cls(refund_wait_s=config.refund_wait_s, owner_claim_wait_s=t_o,
                    any_address_claim_wait_s=t_a, cost_weight=config.cost_weight)
 
-    def required_deposit(self, now: float) -> int:
+    def required_deposit(self, now: int) -> int:
         if self.w == 0:
             return 0
-        dt = int(now - self.last_update_time)
+        dt = now - self.last_update_time
+        if type(dt) is not int:
+            raise TypeError("block times are whole seconds (int)")
         divisor = 1 if dt <= 0 else isqrt(dt)
         return self.w * 3600 // divisor
 
-    def check_add(self, now: float, value: int) -> int:
+    def check_add(self, now: int, value: int) -> int:
         cost = self.required_deposit(now)
         if value < cost:
             raise Revert(NOT_ENOUGH_DEPOSIT)
         return cost
 
-    def on_add(self, now: float) -> None:
+    def on_add(self, now: int) -> None:
         self.last_update_time = now
 
-    def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
+    def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
         if rec.author != sender:
             raise Revert(NOT_AUTHOR)
         if rec.claimable <= 0:
@@ -126,7 +135,7 @@ class DepositRefundTake(IncentiveMechanism):
         self.num_valid[sender] = self.num_valid.get(sender, 0) + 1
         self.total_good += 1
 
-    def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
+    def check_report(self, rec: Contribution, reporter: str, now: int, agrees: bool,
                      owner: str) -> int:
         if rec.claimable <= 0:
             raise Revert(NOTHING_CLAIMABLE)
@@ -149,6 +158,11 @@ class DepositRefundTake(IncentiveMechanism):
             reward = rec.claimable
         return reward
 
+    def takes_without_checks(self, rec: Contribution, reporter: str, now: int,
+                             owner: str) -> bool:
+        age = now - rec.added_time
+        return age >= self.t_a or (age >= self.t_o and reporter == owner)
+
     def claim_writes(self, sender: str, *, refund: bool) -> tuple[int, int]:
         if not refund:
             return 0, 0
@@ -156,7 +170,7 @@ class DepositRefundTake(IncentiveMechanism):
         fresh = int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)
         return fresh, 2 - fresh
 
-    def claim_times(self, rec: Contribution) -> tuple[float, float]:
+    def claim_times(self, rec: Contribution) -> tuple[int, int]:
         return rec.added_time + self.t_r, rec.added_time + self.t_a
 
     def view_num_valid(self, now: float, address: str) -> int:

@@ -26,8 +26,10 @@ OWN = "Can't report your own contribution."
 
 class PointsConfig(MechanismConfig):
     kind: Literal["points"]
-    refund_wait_s: float = Field(86_400, ge=0, description="When a contribution can be judged.")
-    any_address_claim_wait_s: float = Field(777_600, ge=0, description="When judging closes.")
+    refund_wait_s: int = Field(86_400, ge=0, description="When a contribution can be judged "
+                               "(whole seconds).")
+    any_address_claim_wait_s: int = Field(777_600, ge=0, description="When judging closes "
+                                          "(whole seconds).")
     points_good: int = Field(1, ge=0)
     points_bad: int = Field(1, ge=0)
 
@@ -43,7 +45,7 @@ class Points(IncentiveMechanism):
 
     kind = "points"
 
-    def __init__(self, *, refund_wait_s: float, any_address_claim_wait_s: float,
+    def __init__(self, *, refund_wait_s: int, any_address_claim_wait_s: int,
                  points_good: int = 1, points_bad: int = 1):
         if not 0 <= refund_wait_s <= any_address_claim_wait_s:
             raise ValueError("need 0 <= refund_wait_s <= any_address_claim_wait_s")

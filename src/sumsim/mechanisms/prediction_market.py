@@ -103,10 +103,11 @@ class PredictionMarketConfig(MechanismConfig):
     kind: Literal["prediction_market"]
     bounty: Ether = Field(1000, description="Locked by the provider (ether).")
     min_stake: Ether = Field(1, description="Stake per contribution (ether).")
-    participation_s: float = Field(30 * 86_400, gt=0)
+    participation_s: int = Field(30 * 86_400, gt=0, description="Whole seconds.")
     test_pieces: int = Field(10, ge=2, description="Pieces the test set is committed in.")
-    any_address_claim_wait_s: float = Field(7 * 86_400, ge=0, description="After the reward "
-                                            "phase, when anyone may take uncollected balances.")
+    any_address_claim_wait_s: int = Field(7 * 86_400, ge=0, description="After the reward "
+                                          "phase, when anyone may take uncollected balances "
+                                          "(whole seconds).")
     scoring: Scoring = Field("per_contribution", description="Who is scored, staked, charged "
                              "and removed: each contribution, or each address with all its "
                              "contributions.")
@@ -425,7 +426,7 @@ class PredictionMarket(IncentiveMechanism):
     def collect_bounty(self, contract: CollaborativeTrainer, ctx: CallContext) -> int:
         """The provider withdraws what is left of the bounty after the reward phase."""
         amount = self.check_collect_bounty(ctx.sender)
-        ctx.charge(ctx.schedule.value_transfer)
+        ctx.charge(ctx.gas.fork.value_transfer())
         self.bounty_left = 0
         contract.pay(ctx, ctx.sender, amount, "bounty")
         return int(amount)

@@ -4,9 +4,12 @@ A sample is either a sorted array of present-feature indices (sparse binary data
 receives ``int64[]``) or a dense vector.  Evaluation over a whole test matrix is one sparse (CSR)
 or dense matrix product, never a Python loop over samples or features.
 
-Gas: an update reports the storage it writes as ``(new_slots, updated_slots)`` *before* it
-mutates anything (:meth:`Model.plan_update`), so the contract can charge gas and revert on
-out-of-gas with no state touched.
+Gas: a model reports what its contract code would do, and the fork's gas model
+(:mod:`sumsim.chain.evm_gas`) prices it by the same rules for every model: the storage slots a
+prediction reads (:meth:`Model.read_slots`), the slots an update writes, by kind, *before* it
+mutates anything (:meth:`Model.plan_update`, so the contract can charge gas and revert on
+out-of-gas with no state touched), and the interpretation gas of its loops beyond storage
+(:meth:`Model.compute_gas`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from sumsim.chain.evm_gas import INTERP
 from sumsim.config import PluginConfig
 from sumsim.data.base import Matrix
 
@@ -28,11 +32,45 @@ class ModelConfig(PluginConfig):
 
 @dataclass(frozen=True, slots=True)
 class UpdatePlan:
-    """Storage an update would write: fresh (zero) and overwritten slots; whether it trains."""
+    """Storage an update would write: fresh (zero to non-zero), overwritten (non-zero to another
+    non-zero value) and cleared (non-zero to zero, which earns a storage refund) slots; whether
+    it trains."""
 
     new_slots: int
     updated_slots: int
     trains: bool
+    cleared_slots: int = 0
+
+    @property
+    def writes(self) -> int:
+        return self.new_slots + self.updated_slots + self.cleared_slots
+
+
+NO_UPDATE = UpdatePlan(0, 0, False)
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeGas:
+    """Interpretation gas of a model's contract code beyond its storage accesses.
+
+    ``predict``: one prediction; ``update``: one update as planned; ``update_rereads``: warm
+    reads the update makes of slots the prediction already read (a read-modify-write reads a
+    slot once more before writing it)."""
+
+    predict: float
+    update: float = 0.0
+    update_rereads: int = 0
+
+
+#: Interpretation gas per slot read / written by default: the original sparse perceptron's
+#: fitted loop bodies (a mapping lookup and a checked addition; a ``+=``), see
+#: :class:`sumsim.chain.evm_gas.Interp`.
+PREDICT_PER_SLOT = INTERP.perceptron_predict_per_feature
+UPDATE_PER_SLOT = INTERP.perceptron_update_per_feature
+#: A checked multiplication or division in solc 0.6 without optimizer (an internal SafeMath
+#: call: jump in and out, the operation, the overflow ``require``): ~130 gas, counted from the
+#: opcodes (JUMPs 8-10 each, MUL/DIV 5, comparisons and stack shuffling 3 each).
+CHECKED_MULDIV = 130.0
 
 
 class Model(ABC):
@@ -77,6 +115,16 @@ class Model(ABC):
     @abstractmethod
     def read_slots(self, x: np.ndarray) -> int:
         """Storage slots a prediction on ``x`` reads."""
+
+    def compute_gas(self, x: np.ndarray, plan: UpdatePlan) -> ComputeGas:
+        """Interpretation gas of a prediction on ``x`` and of the update ``plan`` (for gas).
+
+        Default: every slot a prediction reads costs a mapping lookup and an addition, every
+        slot an update writes a read-modify-write ``+=``, at the rates fitted on the original
+        perceptron's loops (:data:`PREDICT_PER_SLOT`, :data:`UPDATE_PER_SLOT`).  Models with
+        heavier arithmetic per slot declare more."""
+        return ComputeGas(PREDICT_PER_SLOT * self.read_slots(x), UPDATE_PER_SLOT * plan.writes,
+                          plan.writes)
 
     @abstractmethod
     def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:

@@ -5,6 +5,13 @@ int64, exactly what a contract stores).  The log-probabilities are computed from
 demand in float64 (a contract would use a fixed-point log table; the ranking of classes is what
 matters for predictions).  Priors are the empirical class frequencies, as scikit-learn's
 ``MultinomialNB(fit_prior=True)``.
+
+Gas (:meth:`NaiveBayes.compute_gas`; not calibrated on an EVM, derived from the perceptron's
+fitted loop rates): a prediction reads, per class, the count of every present feature, the
+class count and the feature total; each count costs the perceptron's per-slot loop body plus a
+fixed-point multiplication and division of the running probability (two checked operations,
+``CHECKED_MULDIV`` each).  An update increments one count per present feature plus the class
+count and total: a ``+=`` each, as the perceptron's.
 """
 
 from __future__ import annotations
@@ -16,7 +23,16 @@ from pydantic import Field
 from scipy import sparse
 
 from sumsim.data.base import Matrix
-from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.models.base import (
+    CHECKED_MULDIV,
+    PREDICT_PER_SLOT,
+    UPDATE_PER_SLOT,
+    ComputeGas,
+    Model,
+    ModelConfig,
+    UpdatePlan,
+    as_matrix,
+)
 from sumsim.registry import Plugin
 
 
@@ -75,6 +91,12 @@ class NaiveBayes(Model):
     def read_slots(self, x: np.ndarray) -> int:
         per_class = len(x) if self.sparse_input else self.n_features
         return self.n_classes * (per_class + 2)
+
+    def compute_gas(self, x: np.ndarray, plan: UpdatePlan) -> ComputeGas:
+        """Per count read: a lookup and addition plus a fixed-point multiply and divide; per
+        count written: a ``+=`` (see the module docstring)."""
+        return ComputeGas((PREDICT_PER_SLOT + 2 * CHECKED_MULDIV) * self.read_slots(x),
+                          UPDATE_PER_SLOT * plan.writes, plan.writes)
 
     def _present(self, x: np.ndarray) -> np.ndarray:
         return x if self.sparse_input else np.flatnonzero(x)

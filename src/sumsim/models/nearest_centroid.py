@@ -7,6 +7,13 @@ suffices.  Confidence is relative distance: ``(1/d_label) / sum_k (1/d_k)``.
 
 An update rewrites every centroid coordinate that changes (a dense write), which is why this
 model is the expensive one to train on-chain.
+
+Gas (:meth:`NearestCentroid.compute_gas`; not calibrated on an EVM, derived from the
+perceptron's fitted loop rates): a prediction reads every coordinate of every centroid and
+each class's count; per coordinate the perceptron's per-slot loop body plus one checked
+multiplication (the squared difference).  An update recomputes every coordinate of the
+label's centroid, ``(c * n + x) // (n + 1)``: the perceptron's ``+=`` body plus a checked
+multiplication and division per coordinate, and writes those that change.
 """
 
 from __future__ import annotations
@@ -17,7 +24,16 @@ import numpy as np
 from pydantic import Field
 
 from sumsim.data.base import Matrix
-from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.models.base import (
+    CHECKED_MULDIV,
+    PREDICT_PER_SLOT,
+    UPDATE_PER_SLOT,
+    ComputeGas,
+    Model,
+    ModelConfig,
+    UpdatePlan,
+    as_matrix,
+)
 from sumsim.registry import Plugin
 
 SCALE = 10**9
@@ -92,7 +108,17 @@ class NearestCentroid(Model):
         new = self._new_centroid(x, y)
         changed = old != new
         fresh = int(np.count_nonzero(changed & (old == 0))) + int(self.counts[y] == 0)
-        return UpdatePlan(fresh, int(np.count_nonzero(changed)) + 1 - fresh, True)
+        cleared = int(np.count_nonzero(changed & (new == 0)))
+        return UpdatePlan(fresh, int(np.count_nonzero(changed)) + 1 - fresh - cleared, True,
+                          cleared)
+
+    def compute_gas(self, x: np.ndarray, plan: UpdatePlan) -> ComputeGas:
+        """Per coordinate read: a lookup and addition plus a checked multiplication; an update
+        loops over every coordinate of one centroid (see the module docstring)."""
+        update = (UPDATE_PER_SLOT + 2 * CHECKED_MULDIV) * (self.n_features + 1) \
+            if plan.trains else 0.0
+        return ComputeGas((PREDICT_PER_SLOT + CHECKED_MULDIV) * self.read_slots(x), update,
+                          plan.writes)
 
     def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
         self.centroids[y] = self._new_centroid(x, y)

@@ -1,8 +1,21 @@
-"""Online sparse perceptron: ``score = b + sum(w[i] for i in x)``, predict 1 when ``score >= 0``.
+"""Online sparse perceptron: ``score = b + sum(w[i] for i in x)``.
 
-It trains only when wrong: ``w[i] += lr * s`` for the present features and ``b += lr * s``, with
-``s = +1`` for class 1 and ``-1`` for class 0.  In fixed-point mode (the default) weights and bias
-are int64 and ``lr`` an integer, as in a contract; otherwise float64.
+Two variants:
+
+- ``standard``: predict 1 when ``score >= 0``; train only when wrong, ``w[i] += lr * s`` for the
+  present features and ``b += lr * s``, with ``s = +1`` for class 1 and ``-1`` for class 0.
+- ``original``: the deployed SUM contract's SparsePerceptron: predict 1 only when
+  ``score > 0`` (a score of exactly 0 is class 0), and an on-chain update moves the present
+  weights only: the intercept ``b`` never changes after deployment.  The off-chain initial
+  training still fits ``b`` (as the deployer's scikit-learn perceptron did, which also predicts
+  1 only above 0).
+
+In fixed-point mode (the default) weights and bias are int64 and ``lr`` an integer, as in a
+contract; otherwise float64.  Only the ratio of the step to the weights matters (the decision is
+``score > 0`` or ``>= 0``, unchanged when every weight, the intercept and the step are scaled
+alike), so the deployed IMDB model, whose ``int80`` weights are fixed point at 1e9 and move by
+``0.5 x 1e9``, is ``learning_rate = 1`` with weights counted in units of that step: multiply
+every weight and the intercept by 5e8 to read them as the deployed contract's values.
 
 Off-chain fit: the same rule, in data order, for ``epochs`` passes starting from zero weights,
 with step ``init_learning_rate``.  A deployer who trains the initial model with a larger step
@@ -15,6 +28,13 @@ far below its baseline.
 Confidence: the logistic of the margin scaled by ``1/sqrt(max(1, |x|))`` (``|x|`` = number of
 present features, or the squared L2 norm for dense input: the same for binary data) so that
 long and short samples are comparable.
+
+Gas (:meth:`Perceptron.compute_gas`): the original contract's loops, with the constants fitted
+on its measured gas (:class:`sumsim.chain.evm_gas.Interp`): per present feature ~430 gas to
+predict (bounds check, ``require``, mapping key hash, checked signed addition) beyond the
+weight's read, ~405 to update it beyond its write, which reads the learning rate, the weight
+and the packed slot again (three warm reads).  A weight that becomes zero is a cleared slot
+(a storage refund), one that leaves zero a new slot.
 """
 
 from __future__ import annotations
@@ -25,13 +45,17 @@ import numpy as np
 from pydantic import Field
 from scipy import sparse
 
+from sumsim.chain.evm_gas import INTERP
 from sumsim.data.base import Matrix
-from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.models.base import ComputeGas, Model, ModelConfig, UpdatePlan, as_matrix
 from sumsim.registry import Plugin
 
 
 class PerceptronConfig(ModelConfig):
     kind: Literal["perceptron"] = "perceptron"
+    variant: Literal["standard", "original"] = Field(
+        "standard", description="'original': the deployed SUM perceptron (predicts 1 only "
+        "when the score is above 0; on-chain updates never change the intercept).")
     learning_rate: float = Field(1, gt=0, description="Step of an on-chain update.")
     init_learning_rate: float | None = Field(
         None, gt=0, description="Step of the off-chain initial training (default: "
@@ -47,8 +71,14 @@ class Perceptron(Model):
 
     def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
                  learning_rate: float = 1, fixed_point: bool = True, epochs: int = 1,
-                 init_learning_rate: float | None = None):
+                 init_learning_rate: float | None = None, variant: str = "standard"):
         super().__init__(n_features, n_classes, sparse_input=sparse_input)
+        if variant not in ("standard", "original"):
+            raise ValueError(f"unknown perceptron variant {variant!r}")
+        self.variant = variant
+        #: The original predicts 1 only above 0 and never moves the intercept on-chain.
+        self.strict = variant == "original"
+        self._train_bias = not self.strict
         if n_classes != 2:
             raise ValueError("the perceptron is a binary classifier")
         dtype = np.int64 if fixed_point else np.float64
@@ -65,15 +95,19 @@ class Perceptron(Model):
     def margin(self, x: np.ndarray) -> float:
         return float(self.b + self._dot(x, self.w))
 
+    def _positive(self, m: float) -> bool:
+        return m > 0 if self.strict else m >= 0
+
     def scores(self, x: np.ndarray) -> np.ndarray:
-        m = self.margin(x)
-        return np.array([0.0, 1.0]) if m >= 0 else np.array([1.0, 0.0])
+        return np.array([0.0, 1.0]) if self._positive(self.margin(x)) else np.array([1.0, 0.0])
 
     def predict(self, x: np.ndarray) -> int:
         # The hot path of every run: kept to one gather and one reduction.
         if self.sparse_input:
-            return 1 if self.b + self.w.take(x).sum() >= 0 else 0
-        return 1 if self.b + self.w @ x >= 0 else 0
+            m = self.b + self.w.take(x).sum()
+        else:
+            m = self.b + self.w @ x
+        return 1 if (m > 0 if self.strict else m >= 0) else 0
 
     def confidence(self, x: np.ndarray, label: int) -> float:
         size = len(x) if self.sparse_input else float(np.dot(x, x))
@@ -95,14 +129,27 @@ class Perceptron(Model):
         return (len(x) if self.sparse_input else self.n_features) + 1
 
     def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
+        """Slots written: each present weight (and the bias, in the standard variant), as a
+        new slot when it was zero, a cleared one when it becomes zero."""
         if self.predict(x) == y:
             return UpdatePlan(0, 0, False)
+        step = self.lr if y == 1 else -self.lr
         if self.sparse_input:
-            touched = self.w[x]
+            before = self.w[x]
+            after = before + step
         else:
-            touched = self.w[np.flatnonzero(x)]
-        new = int(np.count_nonzero(touched == 0)) + (1 if self.b == 0 else 0)
-        return UpdatePlan(new, len(touched) + 1 - new, True)
+            nz = np.flatnonzero(x)
+            before = self.w[nz]
+            after = before + (step * x[nz]).astype(self.w.dtype)
+        new = int(np.count_nonzero(before == 0))
+        cleared = int(np.count_nonzero(after == 0))
+        updated = len(before) - new - cleared
+        if self._train_bias:
+            b_after = self.b + step
+            new += self.b == 0
+            cleared += b_after == 0
+            updated += self.b != 0 and b_after != 0
+        return UpdatePlan(int(new), int(updated), True, int(cleared))
 
     def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
         if not plan.trains:
@@ -112,26 +159,39 @@ class Perceptron(Model):
             self.w[x] += step
         else:
             self.w += (step * x).astype(self.w.dtype)
-        self.b = self.b + step
+        if self._train_bias:
+            self.b = self.b + step
+
+    def compute_gas(self, x: np.ndarray, plan: UpdatePlan) -> ComputeGas:
+        """The original SparsePerceptron's loops (see the module docstring): per present
+        feature, not per slot (the intercept's read is outside the loop)."""
+        n = len(x)  # present indices, or every element of a dense vector
+        return ComputeGas(INTERP.perceptron_predict_per_feature * n,
+                          INTERP.perceptron_update_per_feature * plan.writes,
+                          3 * plan.writes)
 
     def scores_many(self, x: Matrix) -> np.ndarray:
         m = self.margins_many(x)
-        s = (m >= 0).astype(np.float64)
+        s = (m > 0 if self.strict else m >= 0).astype(np.float64)
         return np.column_stack([1.0 - s, s])
 
     def margins_many(self, x: Matrix) -> np.ndarray:
         return np.asarray(as_matrix(x) @ self.w, dtype=np.float64) + float(self.b)
 
     def predict_many(self, x: Matrix) -> np.ndarray:
-        return (self.margins_many(x) >= 0).astype(np.int64)
+        m = self.margins_many(x)
+        return (m > 0 if self.strict else m >= 0).astype(np.int64)
 
     def fit(self, x: Matrix, y: np.ndarray) -> Perceptron:
-        """``epochs`` passes of the online rule, in data order, from zero weights."""
+        """``epochs`` passes of the online rule, in data order, from zero weights.  Off-chain
+        training always fits the intercept too (the original's deployer did)."""
         on_chain_lr, self.lr = self.lr, self.init_lr
+        self._train_bias = True
         try:
             self._fit(x, y)
         finally:
             self.lr = on_chain_lr
+            self._train_bias = not self.strict
         return self
 
     def _fit(self, x: Matrix, y: np.ndarray) -> None:
@@ -150,10 +210,12 @@ class Perceptron(Model):
         b = self.b
         indices, ptr = mat.indices, mat.indptr.tolist()
         labels = y.tolist()
+        strict = self.strict
         for _ in range(self.epochs):
             for i, label in enumerate(labels):
                 xi = indices[ptr[i]:ptr[i + 1]]
-                if (b + w.take(xi).sum() >= 0) != (label == 1):
+                m = b + w.take(xi).sum()
+                if (m > 0 if strict else m >= 0) != (label == 1):
                     step = lr if label == 1 else -lr
                     w[xi] += step
                     b += step

@@ -116,6 +116,7 @@ def summary(res: RunResult) -> dict[str, Any]:
     ledger = res.chain.ledger
     claimable = res.contract.data.total_claimable()
     held = res.contract.im.held()
+    locked = res.contract.locked
     contract_bal = ledger.balances[res.contract.address]
     honest_lost = sum(v["lost_to_others_wei"] for v in accounts.values() if not v["attacker"])
     attacker_spend = sum(max(0, -v["profit_wei"]) for v in accounts.values() if v["attacker"])
@@ -127,6 +128,7 @@ def summary(res: RunResult) -> dict[str, Any]:
             reasons[r.reason] = reasons.get(r.reason, 0) + 1
     eth_usd = res.scenario.chain.eth_usd
     adds = [r.gas_used for tx, r in res.chain.receipts if tx.method == "add_data" and r.ok]
+    adds_fee = [r.fee for tx, r in res.chain.receipts if tx.method == "add_data" and r.ok]
     out: dict[str, Any] = {
         "scenario": res.scenario.scenario.name,
         "seed": res.seed,
@@ -146,7 +148,8 @@ def summary(res: RunResult) -> dict[str, Any]:
             "final_balance_wei": contract_bal,
             "claimable_wei": claimable,
             "held_by_mechanism_wei": held,
-            "unexplained_wei": contract_bal - claimable - held,
+            "locked_wei": locked,
+            "unexplained_wei": contract_bal - claimable - held - locked,
             "contributions": len(res.contract.data.records),
         },
         "supply": {
@@ -156,12 +159,15 @@ def summary(res: RunResult) -> dict[str, Any]:
         },
         "transactions": {"count": len(res.chain.receipts), **statuses, "revert_reasons": reasons},
         "gas": {
+            "fork": res.chain.fork.name,
+            "primitive_overrides": res.scenario.chain.gas.primitives(),
             "total": res.chain.total_gas,
             "fees_wei": res.chain.total_fees,
+            "fees_eth": _eth(res.chain.total_fees),
             "fees_usd": _eth(res.chain.total_fees) * eth_usd,
             "mean_add_data_gas": float(np.mean(adds)) if adds else None,
-            "mean_add_data_usd": (float(np.mean(adds)) * res.scenario.chain.gas_price_gwei
-                                  / WEI_PER_ETHER * eth_usd) if adds else None,
+            "mean_add_data_fee_eth": _eth(int(np.mean(adds_fee))) if adds else None,
+            "mean_add_data_usd": _eth(int(np.mean(adds_fee))) * eth_usd if adds else None,
         },
         "pool": {"size": res.world.pool.n, "used": int(res.world.pool.used.sum())},
     }

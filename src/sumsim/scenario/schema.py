@@ -10,6 +10,7 @@ the two defaults.
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Field, PrivateAttr, create_model, model_validator
 
 import sumsim.registry as registry
+from sumsim.chain.evm_gas import Fork
 from sumsim.config import Gwei, PluginConfig, Section
 from sumsim.errors import FieldError
 
@@ -30,16 +32,47 @@ class ScenarioSection(Section):
         "exhausted and every deposit has been settled.")
 
 
-class GasOverrides(Section):
-    intrinsic: int | None = Field(None, ge=0)
-    calldata_zero_byte: int | None = Field(None, ge=0)
-    calldata_nonzero_byte: int | None = Field(None, ge=0)
-    sstore_new: int | None = Field(None, ge=0)
-    sstore_update: int | None = Field(None, ge=0)
-    sload_cold: int | None = Field(None, ge=0)
-    sload_warm: int | None = Field(None, ge=0)
-    call_overhead: int | None = Field(None, ge=0)
-    value_transfer: int | None = Field(None, ge=0)
+#: Entries of the old flat gas schedule, and what replaces them.
+_REMOVED_GAS = {
+    "sstore_new": "sstore_set (zero to non-zero; the fork preset sets it)",
+    "sstore_update": "sstore_reset (non-zero to non-zero)",
+    "call_overhead": "nothing: calls are priced structurally by chain.fork",
+    "value_transfer": "call_value (the 9,000 of a value-bearing CALL)",
+}
+_FORK_PRIMITIVES = [f.name for f in dataclass_fields(Fork) if f.name != "name"]
+
+
+class _GasOverridesBase(Section):
+    """Overrides of the fork's primitive EVM costs (gas units); unset entries keep the fork's
+    value.  Calls are priced structurally from these (see sumsim.chain.evm_gas)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in _REMOVED_GAS.items():
+                if old in data:
+                    raise FieldError(f"removed: calls are priced by chain.fork (e.g. fork = "
+                                     f"'petersburg' for 2019 costs); override {new}", old)
+        return data
+
+    def primitives(self) -> dict[str, int]:
+        """The overridden primitives only."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+GasOverrides = create_model(  # type: ignore[call-overload]
+    "GasOverrides", __base__=_GasOverridesBase,
+    **{name: (int | None, Field(None, ge=1 if name in ("refund_quotient",
+                                                        "memory_quad_divisor") else 0))
+       for name in _FORK_PRIMITIVES})
+
+#: Fork presets ``chain.fork`` accepts (sumsim.chain.evm_gas.FORKS).
+ForkName = Literal["petersburg", "constantinople", "istanbul", "berlin", "london", "shanghai",
+                   "cancun", "prague"]
+#: New scenarios run on today's price list: Prague (mainnet since May 2025) prices these calls
+#: as London and Cancun do (its calldata floor, EIP-7623, never binds for them).
+DEFAULT_FORK: ForkName = "prague"
 
 
 class BaseFeeSection(Section):
@@ -55,7 +88,10 @@ class BaseFeeSection(Section):
 
 
 class ChainSection(Section):
-    block_time_s: float = Field(12, gt=0, description="Seconds between block slots.")
+    block_time_s: float = Field(12, gt=0, description="Seconds between block slots; a "
+                                "block's timestamp is its slot time floored to whole seconds.")
+    fork: ForkName = Field(DEFAULT_FORK, description="Ethereum fork whose gas prices the "
+                           "contract's calls (petersburg: 2019; london..prague: today).")
     block_gas_limit: int = Field(30_000_000, gt=21_000)
     gas_price_gwei: Gwei = Field(4, description="Gas price (gwei) every agent pays by default.")
     tx_gas_limit: int = Field(10_000_000, gt=21_000,
@@ -65,7 +101,8 @@ class ChainSection(Section):
     base_fee: BaseFeeSection = Field(default_factory=BaseFeeSection)
     eth_usd_volatility: float = Field(0.0, ge=0, description="Ether price volatility per "
                                       "sqrt(day) (geometric Brownian motion); 0: constant.")
-    gas: GasOverrides = Field(default_factory=GasOverrides)
+    gas: GasOverrides = Field(default_factory=GasOverrides,  # type: ignore[valid-type]
+                              description="Overrides of the fork's primitive costs.")
 
     @model_validator(mode="after")
     def _limits(self) -> ChainSection:
