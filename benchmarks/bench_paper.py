@@ -43,9 +43,8 @@ def run_cli(archive: Path, out: Path) -> tuple[float, int]:
 
 
 def engine_only(archive: Path) -> tuple[float, float]:
-    from sumsim.datasets import load_dataset
-
-    from sumsim import engine
+    import sumsim.engine as engine
+    from sumsim.data.load import load_dataset
     from sumsim.scenario.loader import load_scenario
 
     sc = load_scenario(SCENARIO)
@@ -83,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     wall = statistics.median(walls)
     peak_mb = max(peaks) / 2**20
     acc = summary["accuracy"]
+    gas = summary["gas"]
+    from sumsim.scenario.loader import load_scenario
+
+    sc = load_scenario(SCENARIO)
     lines = [
         f"## {TITLE}", "",
         f"- Date: {stamp()}",
@@ -105,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         f"start, label flipper {summary['agents']['bad']['final_pct_of_start']:.1f}%, "
         f"accuracy time-averaged {acc['time_avg']:.4f} vs all-data baseline "
         f"{acc['baseline_all_data']:.4f} (min {acc['min']:.4f}).",
+        "",
+        f"Gas (fork {gas['fork']}, {sc.chain.gas_price_gwei / 1e9:g} gwei, "
+        f"${sc.chain.eth_usd:g}/ETH): mean {gas['mean_add_data_gas']:,.0f} gas per add "
+        f"({gas['mean_add_data_fee_eth']:.6f} ETH, ${gas['mean_add_data_usd']:.2f}); all "
+        f"fees {gas['fees_eth']:.2f} ETH (${gas['fees_usd']:,.0f}), of which honest "
+        f"{summary['agents']['good']['fees_wei'] / 1e18:.2f} ETH and label flipper "
+        f"{summary['agents']['bad']['fees_wei'] / 1e18:.2f} ETH.",
         "",
     ]
     text = "\n".join(lines)

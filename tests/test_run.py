@@ -282,6 +282,17 @@ def test_paper_imdb_perceptron_drt(imdb_real_cache: tuple[Path, Path, float], tm
     assert summ["supply"]["initial_wei"] == summ["supply"]["final_total_wei"]
     assert summ["contract"]["contributions"] > 20_000
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    # 2019 prices: the mean add lies between the original contract's cost of a short review
+    # not learnt (10th percentile, 48 words) and of a long one learnt (90th, 155 words).
+    from sumsim.chain import evm_gas
+
+    gas = summ["gas"]
+    assert gas["fork"] == "petersburg"
+    low = evm_gas.original_perceptron_gas("petersburg", "add_data", 48)
+    high = evm_gas.original_perceptron_gas("petersburg", "add_data", 155, updates=True)
+    assert low < gas["mean_add_data_gas"] < high
+    assert gas["mean_add_data_fee_eth"] == pytest.approx(gas["mean_add_data_gas"] * 4e-9,
+                                                         rel=1e-6)
 
 
 SHIPPED = sorted(p.name for p in (Path(__file__).parents[1] / "scenarios").glob("*.toml")

@@ -243,6 +243,12 @@ class EvmDRT:
         finally:
             self.env.timestamp = self.time
 
+    def contract_balance(self) -> int:
+        return int(self.env.get_balance(self.contract.address))
+
+    def claimable(self, cid: int) -> int:
+        return int(self.contract.claimable(int(cid)))
+
     def weights(self) -> list[int]:
         n = int(self.contract.n_features())
         return [int(self.contract.weights(i)) for i in range(n)]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 from evm_drt import INSUFFICIENT_FUNDS, EvmDRT
+from sumsim_drt import SumsimDRT
 
 DAY = 86_400
 T_R = DAY
@@ -327,11 +329,13 @@ def test_money_is_conserved() -> None:
 GAS_SIZES = (10, 50, 100)
 
 
-def measure_gas(n: int) -> dict[str, int]:
+def measure_gas(n: int, driver: type[Any] = EvmDRT) -> dict[str, int]:
     """Gas of each transaction kind with ``n`` present features (1000-word vocabulary, all
     weights 2: label 1 is learnt already, label 0 moves each weight 2 -> 1 without changing
-    the prediction).  Deposits are paid exactly, 600 s apart, as in ../shared/evm-gas.md."""
-    d = EvmDRT([2] * 1000, cost_weight=W, refund_wait_s=T_R, owner_claim_wait_s=T_A,
+    the prediction).  Deposits are paid exactly, 600 s apart, as in ../shared/evm-gas.md.
+    ``driver``: the EVM contract, or sumsim's (``sumsim_drt.SumsimDRT``, whose gas is sumsim's
+    structural model of the original contracts on the Prague fork)."""
+    d = driver([2] * 1000, cost_weight=W, refund_wait_s=T_R, owner_claim_wait_s=T_A,
                any_address_claim_wait_s=T_A, wallets={"a": RICH, "b": RICH, "c": RICH},
                start_time=T0)
     x = list(range(0, 2 * n, 2))
@@ -376,7 +380,9 @@ def test_gas_grows_with_features() -> None:
 
 if __name__ == "__main__":  # print the README's gas table
     measured = {n: measure_gas(n) for n in GAS_SIZES}
-    print("| transaction | " + " | ".join(f"n = {n}" for n in GAS_SIZES) + " |")
+    modelled = {n: measure_gas(n, SumsimDRT) for n in GAS_SIZES}
+    print("| transaction | " + " | ".join(f"n = {n}: EVM / sumsim" for n in GAS_SIZES) + " |")
     print("|---|" + "---|" * len(GAS_SIZES))
     for kind in measured[GAS_SIZES[0]]:
-        print(f"| {kind} | " + " | ".join(f"{measured[n][kind]:,}" for n in GAS_SIZES) + " |")
+        print(f"| {kind} | " + " | ".join(f"{measured[n][kind]:,} / {modelled[n][kind]:,}"
+                                          for n in GAS_SIZES) + " |")

@@ -347,7 +347,7 @@ def int64_nonzero_bytes(values: np.ndarray) -> int:
 
 
 def _uint_nonzero_bytes(v: int) -> int:
-    return sum(1 for k in range(32) if (v >> (8 * k)) & 0xFF)
+    return WORD - int(v).to_bytes(WORD, "big").count(0)
 
 
 def expected_index_nonzero_bytes(vocabulary: int) -> float:
@@ -547,13 +547,12 @@ class Pricer:
 
     def _skeleton(self, key: tuple[object, ...], ops: Callable[[], Ops]
                   ) -> tuple[float, float, float]:
-        hit = self._cache.get(key)
-        if hit is None:
-            o = ops()
-            b = o.price(self.fork, self.interp)
-            clears = sum(c for (k, _), c in o.sstores.items() if k == "clear")
-            hit = self._cache[key] = (sum(b.parts.values()), self.fork.clear_refund * clears,
-                                      b.parts["calldata"])
+        """Price and cache the structure ``key`` (built by ``ops``)."""
+        o = ops()
+        b = o.price(self.fork, self.interp)
+        clears = sum(c for (k, _), c in o.sstores.items() if k == "clear")
+        hit = self._cache[key] = (sum(b.parts.values()), self.fork.clear_refund * clears,
+                                  b.parts["calldata"])
         return hit
 
     def _total(self, skeleton: tuple[float, float, float], nonzero: float,
@@ -576,7 +575,7 @@ class Pricer:
         """Gas of ``addData`` (see :func:`add_data_ops`)."""
         mw = predict.memory_words
         key = ("add_data", n_elements, label, value_returned, mw)
-        skel = self._skeleton(key, lambda: add_data_ops(
+        skel = self._cache.get(key) or self._skeleton(key, lambda: add_data_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), value_returned=value_returned,
             interp=self.interp))
@@ -588,7 +587,7 @@ class Pricer:
         """Gas of ``refund`` (see :func:`refund_ops`)."""
         mw = predict.memory_words
         key = ("refund", n_elements, label, first_refund_of_author, first_good_data, mw)
-        skel = self._skeleton(key, lambda: refund_ops(
+        skel = self._cache.get(key) or self._skeleton(key, lambda: refund_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), first_refund_of_author=first_refund_of_author,
             first_good_data=first_good_data, interp=self.interp))
@@ -600,7 +599,7 @@ class Pricer:
         """Gas of ``report`` (see :func:`report_ops`)."""
         mw = predict.memory_words
         key = ("report", n_elements, label, after_any_address_wait, takes_all, mw)
-        skel = self._skeleton(key, lambda: report_ops(
+        skel = self._cache.get(key) or self._skeleton(key, lambda: report_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), after_any_address_wait=after_any_address_wait,
             takes_all=takes_all, interp=self.interp))
@@ -609,13 +608,18 @@ class Pricer:
     def calldata(self, method: Method, *, n_elements: int, array_nonzero_bytes: float,
                  label: int) -> int:
         """Calldata gas alone of a call (what a transaction pays before anything runs)."""
-        head = {"add_data": [_label_nonzero(label)],
-                "refund": [_label_nonzero(label), TIMESTAMP_NONZERO],
-                "report": [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO],
-                "take": [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO]}[method]
-        o = Ops()
-        _array_call(o, n_elements, array_nonzero_bytes, head)
-        return int(round(self.fork.calldata(o.calldata_nonzero, o.calldata_total)))
+        key = ("calldata", method, n_elements, label)
+        hit = self._cache.get(key)
+        if hit is None:
+            head = {"add_data": [_label_nonzero(label)],
+                    "refund": [_label_nonzero(label), TIMESTAMP_NONZERO],
+                    "report": [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO],
+                    "take": [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO]}[method]
+            o = Ops()
+            _array_call(o, n_elements, 0, head)
+            hit = self._cache[key] = (self.fork.calldata(o.calldata_nonzero, o.calldata_total),
+                                      0.0, 0.0)
+        return int(round(hit[0] + array_nonzero_bytes * self._nonzero_extra))
 
 
 @lru_cache(maxsize=64)

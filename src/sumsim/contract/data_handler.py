@@ -9,6 +9,7 @@ latest block can ever conflict; older ones are dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,9 @@ class Contribution:
     forfeited: int = 0
     #: Deposit moved into per-contributor balances (a prediction market's reward phase).
     pooled: int = 0
+    #: What a prediction on ``x`` costs the model's contract code (for the gas of later
+    #: refunds and reports; it depends on the sample only).
+    predict_work: Any = None
 
 
 class DataHandler:

@@ -161,6 +161,7 @@ class CollaborativeTrainer:
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
         rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status, key)
+        rec.predict_work = predict
         self.im.on_stored(rec)
         self.model.apply_update(x, y, plan)
         if excess:
@@ -233,7 +234,7 @@ class CollaborativeTrainer:
         """A refund (the author) or a report (anyone): the mechanism decides the amount."""
         rec, calldata = self._record(ctx, cid, "refund" if refund else "report")
         agrees = self.model.predict(rec.x) == rec.y
-        predict, _ = self._work(rec.x, NO_UPDATE)
+        predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
         n, nz = len(rec.x), rec.x_nonzero_bytes
         if refund:
             amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)

@@ -1,0 +1,264 @@
+"""What the contract charges: every call priced by the fork's structural gas model, from what
+the call did (counted here by hand), and the scenario options that choose the fork.
+
+Expected figures are built from hand counts through :meth:`evm_gas.Ops.price` (the counts
+priced directly), not through the :class:`evm_gas.Pricer` the contract uses, so the contract's
+description of a call and the pricer's decomposition are both checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simpy
+
+from sumsim.chain import Chain, Ledger, Tx
+from sumsim.chain import evm_gas as eg
+from sumsim.cli import main
+from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.engine import make_fork
+from sumsim.errors import InputError
+from sumsim.mechanisms.drt import DepositRefundTake
+from sumsim.models import NaiveBayes, Perceptron
+from sumsim.scenario.loader import load_scenario, parse_scenario
+
+T_R, T_A = 96, 996  # multiples of the 12 s block time
+W = 10**9
+RICH = 10**30
+ROOT = Path(__file__).parents[1]
+PAPER = ROOT / "scenarios" / "paper-imdb-perceptron-drt.toml"
+P = eg.INTERP.perceptron_predict_per_feature
+U = eg.INTERP.perceptron_update_per_feature
+
+
+class Bench:
+    """A chain on ``fork`` with one original perceptron contract and three wallets."""
+
+    def __init__(self, fork: str, weights: list[int], intercept: int = 0, model=None) -> None:
+        self.env = simpy.Environment()
+        ledger = Ledger()
+        for name in ("a", "b", "c"):
+            ledger.open(name, RICH)
+        self.chain = Chain(self.env, block_time_s=12, gas_price_wei=1, fork=fork, ledger=ledger)
+        if model is None:
+            model = Perceptron(len(weights), variant="original")
+            model.w[:] = weights
+            model.b = np.int64(intercept)
+        self.model = model
+        im = DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_A,
+                               any_address_claim_wait_s=T_A, cost_weight=W)
+        self.contract = CollaborativeTrainer("contract", ledger, model, im)
+        self.chain.deploy(self.contract)
+
+    def send(self, sender: str, method: str, args: tuple, value: int = 0, *, at: int):
+        """Submit just before the slot ``at`` (a multiple of 12) and mine it."""
+        def go():  # type: ignore[no-untyped-def]
+            yield self.env.timeout(at - 1 - self.env.now)
+            self.chain.submit(tx)
+
+        tx = Tx(sender, "contract", method, args, value, 10**7, 1)
+        self.env.process(go())
+        self.env.run(until=at + 1)
+        assert tx.receipt is not None and tx.receipt.timestamp == at
+        return tx.receipt
+
+    def add(self, sender: str, x: list[int], y: int, *, at: int, extra: int = 0):
+        need = self.contract.view_required_deposit(at - 12, at)
+        return self.send(sender, "add_data", (np.array(x, dtype=np.int64), y), need + extra,
+                         at=at)
+
+
+X = [0, 5, 255, 256, 299]  # ABI words with 0, 1, 1, 1 and 2 non-zero bytes
+X_NONZERO = 5
+
+
+def add_ops(n: int, nonzero: int, label: int, predict: eg.ModelWork,
+            update: eg.ModelWork | None = None, value_returned: bool = False) -> eg.Ops:
+    return eg.add_data_ops(n_elements=n, array_nonzero_bytes=nonzero, label=label,
+                           predict=predict, update=update, value_returned=value_returned)
+
+
+def predict_work(n: int) -> eg.ModelWork:
+    """The original perceptron's prediction: the intercept and one weight per feature."""
+    return eg.ModelWork(reads=n + 1, compute=P * n)
+
+
+@pytest.mark.parametrize("fork", ["petersburg", "istanbul", "berlin", "cancun"])
+def test_each_call_is_priced_from_what_it_did(fork: str) -> None:
+    weights = [0] * 300
+    weights[5] = weights[255] = 2
+    weights[256] = -1
+    b = Bench(fork, weights, intercept=-7)
+    n = len(X)
+
+    # Score -7 + 3 < 0 predicts 0: label 0 needs no update (and label 0 writes a zero slot).
+    r = b.add("a", X, 0, at=12)
+    assert r.ok and b.model.w.tolist() == weights
+    assert r.gas_used == pytest.approx(add_ops(n, X_NONZERO, 0, predict_work(n))
+                                       .price(fork).total, abs=1)
+
+    # Label 1 is wrong: every weight moves by +1 (the score becomes -7 + 8 > 0).  Weights 0
+    # and 299 were zero (new slots), 256 goes -1 -> 0 (cleared: a storage refund), 5 and 255
+    # go 2 -> 3; each write re-reads the learning rate, the weight and its packed slot.
+    # Overpaying returns the excess.
+    r = b.add("b", X, 1, at=24, extra=777)
+    assert r.ok and r.payments == (("b", 777, "change"),)
+    update = eg.ModelWork(rereads=3 * n, writes_new=2, writes_update=2, writes_clear=1,
+                          compute=U * n)
+    expected = add_ops(n, X_NONZERO, 1, predict_work(n), update, value_returned=True)
+    assert r.gas_used == pytest.approx(expected.price(fork).total, abs=1)
+    assert b.model.w[[0, 5, 255, 256, 299]].tolist() == [1, 3, 3, 0, 1]
+    assert int(b.model.b) == -7  # the original never moves the intercept
+
+    # a's refund of contribution 0 after t_r (the model now predicts 1: it disagrees) reverts;
+    # b's refund of contribution 1 is the contract's first: both counters start from zero.
+    r = b.send("a", "refund", (0,), at=144)
+    assert r.reason == "The model doesn't agree with your contribution."
+    r = b.send("b", "refund", (1,), at=156)
+    assert r.ok
+    expected = eg.refund_ops(n_elements=n, array_nonzero_bytes=X_NONZERO, label=1,
+                             predict=predict_work(n), first_refund_of_author=True,
+                             first_good_data=True)
+    assert r.gas_used == pytest.approx(expected.price(fork).total, abs=1)
+
+    # b has good data; a's contribution 0 (label 0) is contradicted by the model: b takes
+    # its share, all of it (b holds all the good data), which clears the claimable amount.
+    r = b.send("b", "report", (0,), at=168)
+    assert r.ok and r.result == b.contract.data.records[0].initial_deposit
+    expected = eg.report_ops(n_elements=n, array_nonzero_bytes=X_NONZERO, label=0,
+                             predict=predict_work(n), takes_all=True)
+    assert r.gas_used == pytest.approx(expected.price(fork).total, abs=1)
+
+    # A late take after t_a (the any-address path skips the good-data checks).
+    r = b.add("c", [1, 2], 1, at=180)
+    assert r.ok
+    r = b.send("a", "report", (2,), at=180 + T_A)
+    assert r.ok
+    expected = eg.report_ops(n_elements=2, array_nonzero_bytes=2, label=1,
+                             predict=predict_work(2), after_any_address_wait=True)
+    assert r.gas_used == pytest.approx(expected.price(fork).total, abs=1)
+
+
+def test_a_revert_pays_the_intrinsic_gas_and_the_calldata() -> None:
+    """An unknown label: 21,000 + the calldata of addData(int64[5], uint64) on Petersburg.
+    Selector 4 bytes (non-zero), the array's offset word (1 non-zero byte: 0x40), the label
+    word (7: 1 non-zero byte), the length word (5: 1), five index words (5 non-zero bytes)."""
+    b = Bench("petersburg", [0] * 300)
+    r = b.send("a", "add_data", (np.array(X, dtype=np.int64), 7), 0, at=12)
+    assert r.reason == "Unknown class."
+    total = 4 + 32 * (3 + 5)
+    nonzero = 4 + 1 + 1 + 1 + X_NONZERO
+    assert r.gas_used == 21_000 + 68 * nonzero + 4 * (total - nonzero)
+
+
+def test_out_of_gas_is_charged_before_anything_is_written() -> None:
+    b0 = Bench("istanbul", [1] * 300)
+    need = b0.add("a", X, 0, at=12).gas_used
+    b = Bench("istanbul", [1] * 300)
+    deposit = b.contract.view_required_deposit(0, 12)
+
+    def go():  # type: ignore[no-untyped-def]
+        yield b.env.timeout(11)
+        b.chain.submit(tx)
+
+    tx = Tx("a", "contract", "add_data", (np.array(X, dtype=np.int64), 0), deposit, need - 1, 1)
+    b.env.process(go())
+    b.env.run(until=13)
+    assert tx.receipt is not None and tx.receipt.reason == "Out of gas."
+    assert not b.contract.data.records and b.model.w.tolist() == [1] * 300
+    assert b.chain.ledger.balances["contract"] == 0
+
+
+def test_other_models_declare_their_compute() -> None:
+    """Naive Bayes reads every class's count of each present feature plus the class counts
+    and totals, with a fixed-point multiply and divide per count read, and writes one count
+    per feature plus its class's count and total."""
+    nb = NaiveBayes(300, 2)
+    nb.class_counts[:] = 1
+    nb.feature_counts[:] = 1
+    nb.feature_totals[:] = 300
+    b = Bench("cancun", [], model=nb)
+    n = len(X)
+    r = b.add("a", X, 1, at=12)
+    assert r.ok
+    reads = 2 * (n + 2)
+    per_read = P + 2 * 130.0
+    predict = eg.ModelWork(reads=reads, compute=per_read * reads)
+    update = eg.ModelWork(rereads=n + 2, writes_update=n + 2, compute=U * (n + 2))
+    expected = add_ops(n, X_NONZERO, 1, predict, update)
+    assert r.gas_used == pytest.approx(expected.price("cancun").total, abs=1)
+
+
+# -- choosing the fork ------------------------------------------------------------------------
+def test_fork_option_default_and_overrides() -> None:
+    sc = parse_scenario({"agents": [{"name": "a", "kind": "honest", "balance": 1}]})
+    assert sc.chain.fork == "prague"
+    assert make_fork(sc.chain) is eg.PRAGUE
+    sc = parse_scenario({"agents": [{"name": "a", "kind": "honest", "balance": 1}],
+                         "chain": {"fork": "petersburg", "gas": {"sload_cold": 800}}})
+    f = make_fork(sc.chain)
+    assert (f.name, f.sload_cold, f.calldata_nonzero_byte) == ("petersburg", 800, 68)
+    assert make_fork(sc.chain, "cancun").sload_cold == 800
+
+
+@pytest.mark.parametrize(("old", "hint"), [("sstore_new", "sstore_set"),
+                                           ("value_transfer", "call_value"),
+                                           ("call_overhead", "chain.fork")])
+def test_old_gas_schedule_entries_name_their_replacement(old: str, hint: str) -> None:
+    with pytest.raises(InputError, match=rf"chain\.gas\.{old}: removed: .*{hint}"):
+        parse_scenario({"agents": [{"name": "a", "kind": "honest", "balance": 1}],
+                        "chain": {"gas": {old: 20_000}}})
+    with pytest.raises(InputError, match="chain.fork"):
+        parse_scenario({"agents": [{"name": "a", "kind": "honest", "balance": 1}],
+                        "chain": {"fork": "frontier"}})
+
+
+# -- sumsim gas against the measured original ---------------------------------------------
+def measured_rows() -> list[tuple[str, str, int, bool | None, int]]:
+    """(fork, call, n, update, gas) of every call row of shared/evm-gas.md."""
+    from test_evm_gas import MEASURED, NS
+
+    rows = []
+    for (method, updates), by_fork in MEASURED.items():
+        for f, figures in by_fork.items():
+            for n, g in zip(NS, figures, strict=True):
+                rows.append((f, method, n, updates if method == "add_data" else None, g))
+    return rows
+
+
+@pytest.mark.parametrize("fork", ["petersburg", "istanbul", "cancun"])
+def test_sumsim_gas_reproduces_the_measured_original(fork: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from test_evm_gas import DEPLOY_TOTAL, NS
+
+    assert main(["gas", str(PAPER), "--features", ",".join(map(str, NS)), "--fork", fork,
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {tuple(sorted(r)) for r in rows} == {
+        ("call", "features", "fee_usd", "fee_wei", "gas", "update")}
+    got = {(r["call"], r["features"], r["update"]): r for r in rows}
+    sc = load_scenario(PAPER)
+    for f, call, n, update, gas in measured_rows():
+        if f != fork:
+            continue
+        r = got[(call, n, update)]
+        assert abs(r["gas"] - gas) <= 0.03 * gas, (call, n, update, r["gas"], gas)
+        assert r["fee_wei"] == r["gas"] * sc.chain.gas_price_gwei
+        assert r["fee_usd"] == pytest.approx(r["fee_wei"] / 1e18 * sc.chain.eth_usd)
+    deploy = got[("deploy", 1000, None)]
+    assert abs(deploy["gas"] - DEPLOY_TOTAL[fork]) <= 0.05 * DEPLOY_TOTAL[fork]
+    assert len(rows) == 1 + 4 * len(NS)
+
+
+def test_sumsim_gas_table_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gas", str(PAPER), "--features", "93"]) == 0
+    out = capsys.readouterr().out
+    assert "fork: petersburg" in out and "add_data" in out and "deploy" in out
+    assert main(["gas", str(PAPER), "--features", "ten"]) == 2
+    assert "--features" in capsys.readouterr().err
+    assert main(["gas", str(PAPER), "--features", "5000"]) == 2
+    assert main(["gas", str(PAPER), "--fork", "frontier"]) == 2
+    assert "--fork" in capsys.readouterr().err
