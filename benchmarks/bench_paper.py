@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.archive.is_file():
         print(f"IMDB archive not found: {args.archive}", file=sys.stderr)
         return 2
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sumsim-bench-") as tmp:
         out = Path(tmp) / "run"
         run_cli(args.archive, out)  # warm the featurization cache
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             peaks.append(m)
         summary = json.loads((out / "summary.json").read_text())
     sim_total, sim_only = engine_only(args.archive)
+    load_after = os.getloadavg()
     n = summary["contract"]["contributions"]
     txs = summary["transactions"]["count"]
     wall = statistics.median(walls)
@@ -91,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         f"- Date: {stamp()}",
         "- Command: `python benchmarks/bench_paper.py --record` (featurization cached)",
         f"- Machine: {machine()}",
+        "- Load average (1/5/15 min) at start -> end: "
+        + "/".join(f"{v:.2f}" for v in load_before) + " -> "
+        + "/".join(f"{v:.2f}" for v in load_after) + " (other work on the machine slows "
+        "every timing)",
         f"- Workload: {n:,} contributions, {txs:,} transactions, {summary['days']:.1f} "
         "simulated days, accuracy on 25,000 test reviews every 200,000 s",
         "",
