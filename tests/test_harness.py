@@ -16,7 +16,7 @@ from sumsim.mechanisms.points import Points
 from sumsim.testing import Report, check
 
 CLAIM_CODE = ("required_deposit", "check_add", "on_add", "check_refund", "on_refund",
-              "check_report", "on_report", "claim_writes")
+              "check_report", "on_report", "refund_counters_new")
 
 
 def lines_of(fn: object, text: str) -> set[int]:

@@ -48,14 +48,14 @@ from sumsim.contract.trainer import CollaborativeTrainer
 from sumsim.data.base import Matrix, row, rows
 from sumsim.defenses.base import DefenseConfig, Flag, Gate, GateLog, Verdict
 from sumsim.errors import FieldError, InputError
-from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.models.base import ComputeGas, Model, ModelConfig, UpdatePlan, as_matrix
 from sumsim.registry import Plugin
 from sumsim.units import WEI_PER_ETHER, WEI_PER_GWEI, from_wei, to_wei
 from sumsim.world import Pool, World
 
 __all__ = [
     "WEI_PER_ETHER", "WEI_PER_GWEI", "Agent", "AgentConfig", "Attacker", "AttackerConfig",
-    "CallContext", "ClaimBook", "CollaborativeTrainer", "Constant", "Contribution",
+    "CallContext", "ClaimBook", "CollaborativeTrainer", "ComputeGas", "Constant", "Contribution",
     "DefenseConfig", "Distribution", "Ether", "Exponential", "FieldError", "Flag", "Gate",
     "GateLog", "Gwei", "IncentiveMechanism", "InputError", "LogNormal", "Matrix",
     "MechanismConfig", "Model", "ModelConfig", "Normal", "Plugin", "PluginConfig", "Pool",

@@ -267,8 +267,8 @@ class FundInvariants(RuleBasedStateMachine):
             self.run(until=(math.floor(self.env.now / BLOCK) + 1) * BLOCK + 0.5)
         raise AssertionError("pending transactions are never mined")
 
-    def next_block(self) -> float:
-        return float((math.floor(self.env.now / BLOCK) + 1) * BLOCK)
+    def next_block(self) -> int:
+        return self.chain.next_block_timestamp()
 
     def _value(self, pay: str) -> int:
         exact = self.trainer.view_required_deposit(self.chain.block_timestamp, self.next_block())

@@ -139,11 +139,11 @@ class IncentiveMechanism(ABC):
     def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:  # noqa: B027
         """Record a successful report (mechanisms that keep score)."""
 
-    def claim_writes(self, sender: str, *, refund: bool) -> tuple[int, int]:
-        """Storage slots (fresh, overwritten) the mechanism's own counters take on a successful
-        claim, for gas (the contract adds the record's own writes).  Default: a refund bumps
-        one fresh and one existing counter."""
-        return (1, 1) if refund else (0, 0)
+    def refund_counters_new(self, sender: str) -> int:
+        """How many of the two good-data counters a successful refund by ``sender`` sets from
+        zero (its own and the total; 0, 1 or 2), for gas: a zero-to-non-zero write costs more
+        than an update.  Default: none (both already counted)."""
+        return 0
 
     def takes_without_checks(self, rec: Contribution, reporter: str, now: int,
                              owner: str) -> bool:

@@ -238,7 +238,7 @@ class CollaborativeTrainer:
         n, nz = len(rec.x), rec.x_nonzero_bytes
         if refund:
             amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
-            fresh, _ = self.im.claim_writes(ctx.sender, refund=True)
+            fresh = self.im.refund_counters_new(ctx.sender)
             total = ctx.gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, first_refund_of_author=fresh >= 1,
                                    first_good_data=fresh >= 2)

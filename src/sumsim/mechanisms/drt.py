@@ -163,12 +163,9 @@ class DepositRefundTake(IncentiveMechanism):
         age = now - rec.added_time
         return age >= self.t_a or (age >= self.t_o and reporter == owner)
 
-    def claim_writes(self, sender: str, *, refund: bool) -> tuple[int, int]:
-        if not refund:
-            return 0, 0
+    def refund_counters_new(self, sender: str) -> int:
         # num_valid[sender] and total_good: a fresh slot each when still zero.
-        fresh = int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)
-        return fresh, 2 - fresh
+        return int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)
 
     def claim_times(self, rec: Contribution) -> tuple[int, int]:
         return rec.added_time + self.t_r, rec.added_time + self.t_a
