@@ -264,13 +264,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worst-trials", type=int, default=12, help="trials per worst-case search")
     p.add_argument("--worst-seeds", type=int, default=10, help="paired seeds per candidate")
     p.add_argument("--no-worst", action="store_true", help="leave out the worst-case searches")
+    p.add_argument("--worst-imdb", action="store_true",
+                   help="also search the worst case on IMDB (slow: the paper workload)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     w, skip = args.workers, args.skip_run
     worst = None
     if not args.no_worst:
         worst = worst_case.run_all(args.worst_trials, args.worst_seeds, w,
-                                   args.imdb if args.imdb.is_file() else None,
+                                   args.imdb if args.imdb.is_file() and args.worst_imdb
+                                   else None,
                                    max(4, args.worst_trials * 2 // 3))
     flip = run("1-flip-budget-rate", w, skip)
     boundary = run("1-boundary-budget-rate", w, skip)

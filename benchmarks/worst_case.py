@@ -48,7 +48,7 @@ SETTINGS: list[tuple[str, str, dict[str, Any]]] = [
                     "participation_s": 1_209_600, "any_address_claim_wait_s": 604_800}}),
     ("points (no money)", "points", {"incentive": {"kind": "points"}}),
 ]
-BUDGETS = (10, 100, 1000)
+BUDGETS = (10, 1000)
 LEVELS = (0.05, 0.10, 0.20)
 
 
