@@ -45,14 +45,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from sumsim.config import SafeName
+from sumsim.config import SafeName, Section
 from sumsim.errors import InputError
 from sumsim.io import write_json, write_parquet
-from sumsim.sweep_store import MANIFEST as MANIFEST
-from sumsim.sweep_store import finished_runs, folder_lock, write_record
-from sumsim.sweep_store import read_manifest as read_manifest
 from sumsim.scenario.loader import (
     BUNDLED,
     apply_overrides,
@@ -61,13 +58,15 @@ from sumsim.scenario.loader import (
     parse_scenario,
     read_toml,
 )
+from sumsim.sweep_store import MANIFEST as MANIFEST
+from sumsim.sweep_store import finished_runs, folder_lock, write_record
+from sumsim.sweep_store import read_manifest as read_manifest
 
 RESULTS = "results.parquet"
 Executor = Literal["local", "process", "dask"]
 
 
-class SweepSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SweepSection(Section):
     name: SafeName = "sweep"
     base: str = Field(description="Base scenario: a path relative to the sweep file or a "
                       "bundled scenario name.")
@@ -79,8 +78,7 @@ class SweepSection(BaseModel):
     write_runs: bool = Field(False, description="Also write each run's output folder.")
 
 
-class SweepFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SweepFile(Section):
     sweep: SweepSection
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     points: list[dict[str, Any]] = Field(default_factory=list)

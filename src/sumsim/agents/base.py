@@ -27,7 +27,6 @@ from sumsim.chain import Receipt, Tx
 from sumsim.config import Distribution, Ether, Exponential, Gwei, PluginConfig
 from sumsim.world import World
 
-
 #: The shortest mean time between an agent's turns (seconds).
 MIN_MEAN_INTERVAL_S = 1.0
 

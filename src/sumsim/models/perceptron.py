@@ -30,7 +30,6 @@ from sumsim.errors import FieldError
 from sumsim.models.base import Model, ModelConfig, UpdatePlan, as_matrix
 from sumsim.registry import Plugin
 
-
 #: Largest learning rate (int64 weights stay far from overflow) and most off-chain passes.
 MAX_STEP = 1e9
 MAX_EPOCHS = 1000

@@ -95,9 +95,30 @@ def format_validation_error(err: ValidationError, source: str, data: Any = None)
     return InputError(first)
 
 
+#: How deep a scenario's tables and lists may nest (real ones use four or five levels).
+MAX_DEPTH = 32
+
+
+def check_depth(data: Any, source: str) -> None:
+    """An InputError naming the first field nested deeper than :data:`MAX_DEPTH` (checked
+    without recursion, before anything recursive touches the data)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep", source=source,
+                             field=where)
+        if isinstance(node, dict):
+            stack += [(v, f"{where}.{k}" if where else str(k), depth + 1)
+                      for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
+
+
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> ScenarioBase:
     if not isinstance(data, dict):
         raise InputError(f"expected a table of sections, got {_kind(data)}", source=source)
+    check_depth(data, source)
     try:
         return scenario_model().model_validate(data)
     except ValidationError as err:
@@ -185,6 +206,8 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     import copy
     import re
 
+    check_depth(data, "<scenario>")
+    check_depth(list(overrides.values()), "<overrides>")
     out = copy.deepcopy(data)
     for path, value in overrides.items():
         path = str(path).strip()

@@ -21,7 +21,6 @@ from sumsim.config import Gwei, PluginConfig, SafeName, Section
 from sumsim.errors import FieldError
 from sumsim.units import MAX_WEI
 
-
 #: Default simulated-time cap (one year) and idle window (30 days); see ScenarioSection.
 DEFAULT_MAX_DURATION_S = 365 * 86_400.0
 DEFAULT_MAX_IDLE_S = 30 * 86_400.0
