@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sweep import FULL, GRID, write_base, write_sweep
 
 from sumsim.cli import main
 from sumsim.errors import InputError
 from sumsim.sweep import MANIFEST, RESULTS, load_sweep, run_sweep
 from sumsim.sweep_store import LOCK, RECORDS, folder_lock
+from test_sweep import FULL, GRID, write_base, write_sweep
 
 
 def rows(out: Path) -> dict[str, dict[str, Any]]:
