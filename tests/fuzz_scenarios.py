@@ -84,6 +84,13 @@ def mutate(data: dict[str, Any], rng: random.Random) -> tuple[dict[str, Any], st
         value = -value if rng.random() < 0.1 else value
         _set(data, path, value)
         return data, f"{where} = {value!r}"
+    if op < 0.65:  # a huge count or size in some integer field (allocations, loops)
+        ints = [p for p in paths if type(_get(data, p)) is int]
+        if ints:
+            path = rng.choice(ints)
+            value = rng.choice([10**6, 10**9, 10**11, 2**62])
+            _set(data, path, value)
+            return data, f"{'.'.join(map(str, path))} = {value}"
     if op < 0.72:
         _delete(data, path)
         return data, f"del {where}"
@@ -101,7 +108,9 @@ def mutate(data: dict[str, Any], rng: random.Random) -> tuple[dict[str, Any], st
         _set(data, path, _deep(rng.choice([40, 120, 250])))
         return data, f"{where} = deep nesting"
     if op < 0.90:
-        data["agents"] = [] if rng.random() < 0.5 else data.get("agents", []) * 2
+        agents = data.get("agents")
+        agents = agents if isinstance(agents, list) else []
+        data["agents"] = [] if rng.random() < 0.5 else agents * 2
         return data, f"agents: {len(data['agents'])} entries"
     if op < 0.95 and "agents" in data and isinstance(data["agents"], list) and data["agents"]:
         i = rng.randrange(len(data["agents"]))

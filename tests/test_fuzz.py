@@ -58,7 +58,7 @@ def _shortened(data: dict[str, Any]) -> dict[str, Any]:
         horizon = 60 * 86_400.0
         if type(dur) in (int, float) and dur == dur:
             horizon = max(horizon, float(dur))
-        for key, cap in (("max_duration_s", horizon), ("max_idle_s", 15 * 86_400.0)):
+        for key, cap in (("max_duration_s", horizon), ("max_idle_s", 5 * 86_400.0)):
             v = sc.get(key)
             if v is None or (type(v) in (int, float) and v > cap):
                 sc[key] = cap
