@@ -15,8 +15,8 @@ import pytest
 
 from sumsim.cli import main
 from sumsim.errors import InputError
-from sumsim.sweep import MANIFEST, RESULTS, load_sweep, run_sweep
 from sumsim.sweep_store import LOCK, RECORDS, folder_lock
+from sumsim.sweeps import MANIFEST, RESULTS, load_sweep, run_sweep
 from test_sweep import FULL, GRID, write_base, write_sweep
 
 
