@@ -157,3 +157,10 @@ def test_bad_workers_and_out(tmp_path: Path) -> None:
     afile.write_text("")
     with pytest.raises(InputError, match="not a folder"):
         run_sweep(load_sweep(path), afile, executor="local")
+
+
+def test_a_run_slower_than_max_wall_s_is_a_failed_row(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, grid=GRID)
+    df = run_sweep(load_sweep(path), tmp_path / "out", executor="local", max_wall_s=1e-6)
+    assert df["status"].to_list() == ["failed"] * 8
+    assert all(e.startswith("WallClockExceeded: ") for e in df["error"].to_list())
