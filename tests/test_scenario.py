@@ -275,7 +275,7 @@ def test_dump_round_trips_unusual_values() -> None:
         "incentive.owner_claim_wait_s": 100_000,
         "agents[0].balance": "1234567.891011121314151617",
         "agents[0].interval_s": {"dist": "uniform", "low": 1, "high": 2},
-        "agents[1].interval_s": {"dist": "lognormal", "mean": 0.1, "sigma": 0.3},
+        "agents[1].interval_s": {"dist": "lognormal", "mean": 1.5, "sigma": 0.3},
         "agents[1].budget": "0.5",
         "agents[1].target_class": 0,
         "chain.gas_price_gwei": "0.000000001",

@@ -35,6 +35,7 @@ from sumsim.scenario.loader import (
     BUNDLED,
     apply_overrides,
     bundled_text,
+    check_depth,
     parse_scenario,
     read_toml,
 )
@@ -56,6 +57,7 @@ def _source_data(source: ScenarioLike) -> tuple[dict[str, Any], str, Path | None
         return source.model_dump(mode="json", exclude_none=True), "<scenario>", \
             source._base_dir
     if isinstance(source, Mapping):
+        check_depth(dict(source), "<dict>")
         return copy.deepcopy(dict(source)), "<dict>", None
     if source is None or str(source).removesuffix(".toml") in BUNDLED and \
             not Path(str(source)).exists():
@@ -155,14 +157,21 @@ class Result:
 
 def run(scenario: ScenarioLike = None, *, seed: int | None = None,
         data_path: str | Path | None = None,
-        overrides: Mapping[str, Any] | None = None) -> Result:
+        overrides: Mapping[str, Any] | None = None,
+        max_wall_s: float | None = None) -> Result:
     """Run a scenario (anything :func:`load` takes) to completion and return its
     :class:`Result`.  ``seed`` overrides ``scenario.seed``; ``data_path`` points at a dataset
-    file or folder (e.g. the IMDB archive)."""
+    file or folder (e.g. the IMDB archive).
+
+    A scenario that cannot finish (``scenario.max_duration_s``, ``scenario.max_idle_s``)
+    raises :class:`sumsim.errors.RunCannotFinish`; a run longer than ``max_wall_s`` seconds of
+    wall-clock time raises :class:`sumsim.errors.WallClockExceeded`."""
     sc = load(scenario, overrides=overrides) if overrides or not isinstance(
         scenario, ScenarioBase) else scenario
+    if seed is not None and not 0 <= seed <= 2**63 - 1:
+        raise InputError(f"expected an integer from 0 to 2**63 - 1, got {seed}", field="seed")
     raw = engine.run(sc, seed=seed, data_path=None if data_path is None else str(data_path),
-                     base_dir=sc._base_dir)
+                     base_dir=sc._base_dir, max_wall_s=max_wall_s)
     return Result(raw)
 
 
@@ -172,7 +181,8 @@ def sweep(base: ScenarioLike | None = None, *, grid: Mapping[str, list[Any]] | N
           executor: Literal["local", "process", "dask"] = "process",
           workers: int | None = None, scheduler: str | None = None,
           data_path: str | Path | None = None, write_runs: bool = False,
-          paired: bool = True, name: str = "sweep") -> pl.DataFrame:
+          paired: bool = True, name: str = "sweep",
+          max_wall_s: float | None = None) -> pl.DataFrame:
     """Run a sweep and return its results table (one row per run).
 
     ``base`` is either a sweep file (a ``.toml`` with a ``[sweep]`` table: then the other
@@ -182,8 +192,12 @@ def sweep(base: ScenarioLike | None = None, *, grid: Mapping[str, list[Any]] | N
     ``paired`` (the default) replicate ``r`` of every point uses the same seed, so points differ
     only by their parameters (common random numbers).  ``out``
     keeps the manifest and table (a killed sweep resumes there); default: a temporary folder.
+    ``max_wall_s`` bounds each run's wall-clock time (a slower run is recorded as failed).
     """
-    from sumsim.sweeps import SweepFile, SweepSection, load_sweep, make_sweep, run_sweep
+    from pydantic import ValidationError
+
+    from sumsim.scenario.loader import format_validation_error
+    from sumsim.sweeps import SweepFile, load_sweep, make_sweep, run_sweep
 
     if isinstance(base, str | Path) and Path(base).is_file() and \
             "sweep" in read_toml(Path(base)):
@@ -193,19 +207,23 @@ def sweep(base: ScenarioLike | None = None, *, grid: Mapping[str, list[Any]] | N
         sw = load_sweep(base)
     else:
         data, name_, base_dir = _source_data(base)
-        spec = SweepFile(sweep=SweepSection(name=name, base=name_, seeds=seeds, seed=seed,
-                                            paired=paired, metrics=list(metrics or []),
-                                            write_runs=write_runs),
-                         grid={k: list(v) for k, v in (grid or {}).items()},
-                         points=[dict(p) for p in (points or [])])
+        raw = {"sweep": {"name": name, "base": name_, "seeds": seeds, "seed": seed,
+                         "paired": paired, "metrics": list(metrics or []),
+                         "write_runs": write_runs},
+               "grid": {k: list(v) for k, v in (grid or {}).items()},
+               "points": [dict(p) for p in (points or [])]}
+        try:
+            spec = SweepFile.model_validate(raw)
+        except ValidationError as e:
+            raise format_validation_error(e, "<sweep>", raw) from None
         sw = make_sweep(spec, data, base_dir or Path.cwd(), "<sweep>", name_)
     dp = None if data_path is None else str(data_path)
     if out is not None:
         return run_sweep(sw, Path(out), executor=executor, workers=workers,
-                         scheduler=scheduler, data_path=dp)
+                         scheduler=scheduler, data_path=dp, max_wall_s=max_wall_s)
     with tempfile.TemporaryDirectory(prefix="sumsim-sweep-") as tmp:
         return run_sweep(sw, Path(tmp), executor=executor, workers=workers,
-                         scheduler=scheduler, data_path=dp)
+                         scheduler=scheduler, data_path=dp, max_wall_s=max_wall_s)
 
 
 def search(spec: str | Path | Mapping[str, Any], *, out: str | Path | None = None,

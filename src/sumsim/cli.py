@@ -1,7 +1,11 @@
 """`sumsim run | sweep | search | report | gas | validate | schema | plugins | invariants` — a
 thin layer over the library.
 
-Exit codes: 0 ok, 1 a run failed unexpectedly, 2 bad input (message names file and field).
+Exit codes: 0 ok (a run with no accepted contribution is ok, with a warning on stderr);
+1 a run failed unexpectedly; 2 bad input, one line naming the file or option, the field and
+what was expected (this includes a scenario that cannot finish: it reached
+scenario.max_duration_s or made no progress for scenario.max_idle_s); 3 a run stopped by
+--max-wall-s.  Nothing is written when the exit code is not 0.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
-from sumsim.errors import InputError
+from sumsim.errors import InputError, WallClockExceeded
 
-EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -25,9 +30,11 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise InputError(f"--set expects PATH=VALUE, got {item!r}")
         k, v = item.split("=", 1)
+        if not k.strip():
+            raise InputError(f"--set expects PATH=VALUE, got {item!r} (no PATH)")
         try:
             out[k.strip()] = tomllib.loads(f"v = {v}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError):
             out[k.strip()] = v
     return out
 
@@ -63,30 +70,63 @@ class _Progress:
                             day=now / 86_400, acc=acc)
 
 
+def _load(path: str | None, sets: list[str]) -> Any:
+    """The scenario of ``sumsim run``/``validate``, an override's error naming ``--set``."""
+    from sumsim.scenario.loader import load_scenario
+
+    overrides = _parse_set(sets)
+    try:
+        return load_scenario(path, overrides)
+    except InputError as e:
+        if e.source is None and e.field is not None:
+            raise InputError(f"--set {e}") from None
+        raise
+
+
+def _check_out(out: Path, option: str = "--out") -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", field=option)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import sumsim.engine as engine
     from sumsim.data.load import load_dataset
     from sumsim.engine import make_split
     from sumsim.outputs import write_run
-    from sumsim.scenario.loader import load_scenario
 
-    sc = load_scenario(args.scenario, _parse_set(args.set))
+    sc = _load(args.scenario, args.set)
+    where = args.scenario or "<bundled quickstart>"
     seed = sc.scenario.seed if args.seed is None else args.seed
+    if args.data_path is not None and sc.data.dataset == "synthetic":
+        raise InputError("the scenario's dataset is 'synthetic', which reads no file; drop "
+                         "--data-path or set data.dataset", field="--data-path")
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
+    _check_out(out)
     try:
         ds = load_dataset(sc.data, seed, args.data_path, base)
     except InputError as e:
-        where = args.scenario or "<bundled quickstart>"
         field = "--data-path" if args.data_path else "data.path"
         raise InputError(f"{where}: {field}: {e}") from None
     tty = sys.stderr.isatty() and not args.quiet
     pool_size = len(make_split(sc, ds, seed).y_pool)
-    with _Progress(pool_size, tty) as bar:
-        res = engine.run(sc, seed=seed, dataset=ds, progress=bar)
+    try:
+        with _Progress(pool_size, tty) as bar:
+            res = engine.run(sc, seed=seed, dataset=ds, progress=bar, max_wall_s=args.max_wall_s)
+    except InputError as e:  # a scenario that cannot finish or data the model cannot take
+        raise InputError(str(e), source=where) from None
+    except WallClockExceeded as e:
+        print(f"{where}: --max-wall-s: {e} ({args.max_wall_s:g} s); nothing written",
+              file=sys.stderr)
+        return EXIT_WALL
     summ = write_run(res, out)
     if not args.quiet:
         _print_summary(summ, out)
+    if summ["contract"]["contributions"] == 0:
+        print(f"{where}: warning: no contribution was accepted in {summ['days']:.1f} "
+              f"simulated days ({summ['transactions']['count']} transactions, "
+              f"{summ['pool']['size']} pool samples): check balances, deposits, gas and "
+              "duration", file=sys.stderr)
     return EXIT_OK
 
 
@@ -95,15 +135,21 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     base = acc["baseline_all_data"]
     print(f"{s['scenario']} (seed {s['seed']}): {s['days']:.1f} simulated days, "
           f"{s['contract']['contributions']} contributions, {s['transactions']['count']} txs")
-    print(f"  accuracy: initial {acc['initial']:.4f}  final {acc['final']:.4f}  "
-          f"min {acc['min']:.4f}  time-avg {acc['time_avg']:.4f}"
-          + (f"  all-data baseline {base:.4f}" if base is not None else ""))
+    print("  accuracy: " + "  ".join(f"{k.replace('_', '-')} {_num(acc[k])}"
+                                     for k in ("initial", "final", "min", "time_avg"))
+          + (f"  all-data baseline {_num(base)}" if base is not None else ""))
     for name, a in s["agents"].items():
-        print(f"  {name:>12} ({a['kind']}): {a['final_pct_of_start']:.1f}% of start, "
-              f"profit {a['profit_eth']:+.4f} ETH")
+        pct = a["final_pct_of_start"]
+        print(f"  {name:>12} ({a['kind']}): "
+              + (f"{pct:.1f}% of start" if pct is not None else "started with 0")
+              + f", profit {a['profit_eth']:+.4f} ETH")
     print(f"  contract balance left: {s['contract']['final_balance_wei']} wei "
           f"(unexplained {s['contract']['unexplained_wei']})")
     print(f"  outputs: {out}")
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -111,11 +157,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sumsim.sweeps import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
+    if args.data_path is not None and sweep.datasets == {"synthetic"}:
+        raise InputError("every point of the sweep uses the 'synthetic' dataset, which reads "
+                         "no file; drop --data-path", field="--data-path")
     out = Path(args.out) if args.out else Path("sumsim-out") / sweep.spec.sweep.name
+    _check_out(out)
     tty = sys.stderr.isatty() and not args.quiet
     df = run_sweep(sweep, out, executor=args.executor, workers=args.workers,
                    scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed,
-                   data_path=args.data_path)
+                   data_path=args.data_path, max_wall_s=args.max_wall_s, repair=args.repair,
+                   on_notice=lambda msg: print(msg, file=sys.stderr))
     failed = df.filter(df["status"] != "ok").height if len(df) else 0
     if not args.no_report:
         sweep_figures(df, out / "figures")
@@ -131,9 +182,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.sweep_dir)
     table = folder / "results.parquet"
-    if not table.exists():
+    if not table.is_file():
         raise InputError("no results.parquet here (run `sumsim sweep` first)", source=str(folder))
-    df = pl.read_parquet(table)
+    try:
+        df = pl.read_parquet(table)
+    except Exception as e:  # polars raises several kinds for a file that is not Parquet
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InputError(f"not a readable Parquet file: {first}", source=str(table)) from None
+    missing = {"run_id", "status"} - set(df.columns)
+    if missing:
+        raise InputError(f"not a sweep results table (no column {sorted(missing)[0]!r})",
+                         source=str(table))
+    if args.out:
+        _check_out(Path(args.out))
     if args.reference:
         return _report_paired(df, folder, args)
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
@@ -172,7 +233,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.scenarios:
         try:
-            sc = load_scenario(path)
+            sc = load_scenario(path, _parse_set(args.set))
             print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
         except InputError as e:
             print(str(e), file=sys.stderr)
@@ -267,20 +328,75 @@ def _add_gas_parser(sub: Any) -> None:
 # -- end sumsim gas ------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``sumsim run: --seed: ...``) and exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    """A positive integer option (argparse type)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    """A seed option: an integer in [0, 2**63 - 1], as scenario.seed."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if not 0 <= v <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63 - 1, got {v}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    """A positive finite number of seconds (argparse type)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return v
+
+
+RUN_EPILOG = """exit codes: 0 done (a run in which no contribution was accepted is done too: it
+prints a warning on stderr); 2 bad input, or a scenario that cannot finish
+(scenario.max_duration_s, scenario.max_idle_s); 3 stopped by --max-wall-s (nothing
+written); 1 an unexpected failure."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sumsim", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run one scenario (default: the bundled quickstart)")
+    p = _Parser(prog="sumsim", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run one scenario (default: the bundled quickstart)",
+                       epilog=RUN_EPILOG)
     r.add_argument("scenario", nargs="?", help="scenario TOML file (or a bundled name)")
     r.add_argument("--out", help="output folder (default: sumsim-out/NAME-seedN)")
-    r.add_argument("--seed", type=int, help="override scenario.seed")
-    r.add_argument("--data-path", help="dataset archive/folder/file (overrides data.path)")
+    r.add_argument("--seed", type=_seed, help="override scenario.seed")
+    r.add_argument("--data-path", help="dataset archive/folder/file (overrides data.path); "
+                   "an error with synthetic data, which reads no file")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a field, e.g. --set agents[1].balance=500")
+    r.add_argument("--max-wall-s", type=_seconds, metavar="SECONDS",
+                   help="stop (exit code 3, nothing written) after this much wall-clock time")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("validate", help="validate scenario files")
     v.add_argument("scenarios", nargs="+")
+    v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field in every file, as `sumsim run --set` does")
     v.set_defaults(fn=cmd_validate)
     s = sub.add_parser("schema", help="print the scenario JSON Schema")
     s.set_defaults(fn=cmd_schema)
@@ -288,7 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("sweep")
     w.add_argument("--out", help="sweep folder (default: sumsim-out/NAME)")
     w.add_argument("--executor", choices=["local", "process", "dask"], default="process")
-    w.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    w.add_argument("--workers", type=_count, help="worker processes (default: all cores)")
+    w.add_argument("--max-wall-s", type=_seconds, metavar="SECONDS",
+                   help="per run: a run taking longer is recorded as failed")
+    w.add_argument("--repair", action="store_true",
+                   help="rebuild the manifest from the per-run records in the folder first")
     w.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     w.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     w.add_argument("--data-path", help="dataset archive/folder/file for every run")
@@ -299,10 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "with Optuna, every candidate on the same paired seeds")
     se.add_argument("search", help="search file (TOML)")
     se.add_argument("--out", help="search folder (default: sumsim-out/NAME); resumable")
-    se.add_argument("--trials", type=int, help="trial budget (overrides search.trials)")
-    se.add_argument("--max-wall-s", type=float, help="time budget in seconds")
+    se.add_argument("--trials", type=_count, help="trial budget (overrides search.trials)")
+    se.add_argument("--max-wall-s", type=_seconds, help="time budget in seconds")
     se.add_argument("--executor", choices=["local", "process", "dask"], default="process")
-    se.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    se.add_argument("--workers", type=_count, help="worker processes (default: all cores)")
     se.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     se.add_argument("--data-path", help="dataset archive/folder/file for every run")
     se.add_argument("-q", "--quiet", action="store_true")
@@ -321,8 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a mechanism option, e.g. --set cost_weight=0.1")
     iv.add_argument("--defense", action="append", metavar="KIND",
                     help="also install this defense (repeatable)")
-    iv.add_argument("--steps", type=int, default=40, help="steps per example (default 40)")
-    iv.add_argument("--examples", type=int, default=100,
+    iv.add_argument("--steps", type=_count, default=40, help="steps per example (default 40)")
+    iv.add_argument("--examples", type=_count, default=100,
                     help="random sequences to try (default 100)")
     iv.add_argument("--random", action="store_true",
                     help="a fresh random search (default: reproducible)")

@@ -7,10 +7,18 @@ defenses are all built through their plug-ins' uniform hooks.
 Seeds: every random stream is a child of the scenario seed keyed by its purpose (data, split,
 each agent by name), so removing the attackers for the counterfactual leaves the honest
 agents' draws unchanged.
+
+Guards: every run ends.  A run that has not ended by ``scenario.max_duration_s`` (simulated),
+or in which nothing happens (no transaction sent, no pool sample taken) for
+``scenario.max_idle_s`` (simulated), stops with :class:`~sumsim.errors.RunCannotFinish`
+naming the field; ``max_wall_s`` bounds the wall-clock time of the whole call
+(:class:`~sumsim.errors.WallClockExceeded`).  All but the wall clock are functions of the
+scenario, so a guarded run is as reproducible as any other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +36,7 @@ from sumsim.contract.trainer import CollaborativeTrainer
 from sumsim.data.base import Dataset, Split, split
 from sumsim.data.load import load_dataset
 from sumsim.defenses.base import Gate
+from sumsim.errors import InputError, RunCannotFinish, WallClockExceeded
 from sumsim.models.base import Model
 from sumsim.recorder import Recorder
 from sumsim.registry import get
@@ -41,8 +50,12 @@ CONTRACT = "contract"
 def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
     """The untrained model of the scenario's ``[model]`` section, sized for ``ds``."""
     impl = get("models", sc.model.kind).impl
-    return impl.from_config(sc.model, ds.n_features, ds.n_classes,  # type: ignore[no-any-return]
-                            ds.is_sparse)
+    try:
+        return impl.from_config(sc.model, ds.n_features,  # type: ignore[no-any-return]
+                                ds.n_classes, ds.is_sparse)
+    except ValueError as e:  # the model cannot take this data (e.g. binary only, 3 classes)
+        raise InputError(f"{e} (the dataset has {ds.n_classes} classes, {ds.n_features} "
+                         "features)", field="model") from None
 
 
 def make_mechanism(sc: ScenarioBase) -> IncentiveMechanism:
@@ -103,11 +116,77 @@ class RunResult:
     counterfactual: RunResult | None = None
 
 
+#: Simulation steps between two looks at the wall clock.
+_WALL_CHECK_STEPS = 1024
+
+
+def _days(t: float) -> str:
+    return f"day {t / 86_400:.1f}"
+
+
+def _span(s: float) -> str:
+    return f"{s:,.0f} s ({s / 86_400:g} days)"
+
+
+def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: World,
+           agents: list[Agent], deadline: float | None, label: str) -> None:
+    """``env.run(until=until)``, stepping itself so the guards can stop it (see the module
+    docstring).  Event order is exactly ``env.run``'s."""
+    chain, pool = world.chain, world.pool
+    cap = sc.scenario.max_duration_s
+    idle_s = sc.scenario.max_idle_s
+    marker = (0, pool.remaining)
+    last_progress = env.now
+    steps = 0
+    step, peek = env.step, env.peek
+    while not until.processed:
+        nxt = peek()
+        if nxt > cap:
+            raise RunCannotFinish(
+                f"{label}did not end within {_span(cap)} of simulated time "
+                f"({_stuck(world, agents, last_progress)}); raise max_duration_s or set "
+                "duration_s", field="scenario.max_duration_s")
+        step()
+        steps += 1
+        if steps & 63 == 0:
+            now_marker = (len(chain.receipts) + chain.pending_count, pool.remaining)
+            if now_marker != marker:
+                marker, last_progress = now_marker, env.now
+            elif env.now - last_progress > idle_s:
+                raise RunCannotFinish(
+                    f"{label}made no progress for {_span(idle_s)} of simulated time (no "
+                    f"transaction sent, no pool sample taken since {_days(last_progress)}; "
+                    f"{_stuck(world, agents, last_progress)}); raise max_idle_s if agents "
+                    "wait longer on purpose", field="scenario.max_idle_s")
+            if deadline is not None and steps % _WALL_CHECK_STEPS == 0 and \
+                    time.monotonic() > deadline:
+                raise WallClockExceeded(f"{label}stopped at simulated {_days(env.now)}: "
+                                        "the wall-clock allowance is used up")
+
+
+def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
+    """Why a run may be stuck, in a few words (for the guards' messages)."""
+    broke = [a.name for a in agents if not a.affordable(0)]
+    parts = [f"{world.pool.remaining} of {world.pool.n} pool samples left"]
+    if broke:
+        shown = ", ".join(broke[:5]) + (f" and {len(broke) - 5} more" if len(broke) > 5 else "")
+        parts.append(f"cannot pay for one more transaction: {shown}")
+    return "; ".join(parts)
+
+
 def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = None,
         base_dir: Path | None = None, with_attackers: bool = True,
         progress: Callable[[float, int, float], None] | None = None,
-        dataset: Dataset | None = None) -> RunResult:
-    """Run one scenario to completion (pool exhausted and deposits settled, or duration_s)."""
+        dataset: Dataset | None = None, max_wall_s: float | None = None,
+        deadline: float | None = None) -> RunResult:
+    """Run one scenario to completion (pool exhausted and deposits settled, or duration_s).
+
+    ``max_wall_s`` bounds the wall-clock time of the whole call (counterfactual included);
+    ``deadline`` is the same as a :func:`time.monotonic` instant.  See the module docstring
+    for the guards that stop a run which cannot finish."""
+    if max_wall_s is not None:
+        limit = time.monotonic() + max_wall_s
+        deadline = limit if deadline is None else min(deadline, limit)
     seed = sc.scenario.seed if seed is None else seed
     ds = dataset or load_dataset(sc.data, seed, data_path, base_dir)
     sp = make_split(sc, ds, seed)
@@ -165,7 +244,8 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     until: simpy.Event = finished
     if sc.scenario.duration_s is not None:
         until = env.any_of([finished, env.timeout(sc.scenario.duration_s)])
-    env.run(until=until)
+    _drive(env, until, sc, world, agents, deadline,
+           "" if with_attackers else "the counterfactual run (attackers removed) ")
     end = env.now
     dashboard.refresh()
 
@@ -184,7 +264,8 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
         cf_sc = sc.model_copy(deep=True)
         cf_sc.metrics.counterfactual = False
         cf_sc.metrics.baseline = False
-        result.counterfactual = run(cf_sc, seed=seed, dataset=ds, with_attackers=False)
+        result.counterfactual = run(cf_sc, seed=seed, dataset=ds, with_attackers=False,
+                                    deadline=deadline)
     return result
 
 

@@ -32,3 +32,13 @@ class FieldError(ValueError):
     def __init__(self, message: str, *path: str | int):
         super().__init__(message)
         self.path = path
+
+
+class RunCannotFinish(InputError):
+    """The scenario, as written, cannot finish: it reached its simulated-time cap
+    (``scenario.max_duration_s``) or made no progress for ``scenario.max_idle_s``.  Bad input
+    (exit code 2): the message names the field and what to change."""
+
+
+class WallClockExceeded(RuntimeError):
+    """A run took longer than its wall-clock allowance (``--max-wall-s``)."""

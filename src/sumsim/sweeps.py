@@ -21,11 +21,13 @@ the same seed, derived from the sweep seed and ``r`` only, so all points share t
 the honest agents' draws and arrivals, and differ only by the swept parameters; differences
 between points are then read with paired intervals (``sumsim report --reference``).  With
 ``paired = false`` each run's seed is derived from the sweep seed, its parameters and ``r``
-(independent replicates).  Either way adding points never changes other runs.  A manifest of
-finished runs is rewritten atomically after each one; a killed sweep resumes with only the
-missing runs.  A run that raises is recorded as failed with its message; the others go on.
-Rows are independent of the executor and of completion order, so the table is identical
-whichever runs it.
+(independent replicates).  Either way adding points never changes other runs.  Each finished
+run leaves a record and the manifest is rewritten atomically after each one (see
+:mod:`sumsim.sweep_store`: the folder is locked while a sweep runs, and a damaged manifest is
+rebuilt from the records); a killed sweep resumes with only the missing runs.  A run that
+raises (or takes longer than ``max_wall_s``) is recorded as failed with its message; the
+others go on.  Rows are independent of the executor and of completion order, so the table is
+identical whichever runs it.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from sumsim.config import SafeName, Section
 from sumsim.errors import InputError
 from sumsim.io import write_json, write_parquet
 from sumsim.scenario.loader import (
@@ -55,15 +58,16 @@ from sumsim.scenario.loader import (
     parse_scenario,
     read_toml,
 )
+from sumsim.sweep_store import MANIFEST as MANIFEST
+from sumsim.sweep_store import finished_runs, folder_lock, write_record
+from sumsim.sweep_store import read_manifest as read_manifest
 
-MANIFEST = "manifest.json"
 RESULTS = "results.parquet"
 Executor = Literal["local", "process", "dask"]
 
 
-class SweepSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = "sweep"
+class SweepSection(Section):
+    name: SafeName = "sweep"
     base: str = Field(description="Base scenario: a path relative to the sweep file or a "
                       "bundled scenario name.")
     seeds: int = Field(1, ge=1, le=10_000)
@@ -74,8 +78,7 @@ class SweepSection(BaseModel):
     write_runs: bool = Field(False, description="Also write each run's output folder.")
 
 
-class SweepFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SweepFile(Section):
     sweep: SweepSection
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     points: list[dict[str, Any]] = Field(default_factory=list)
@@ -97,6 +100,8 @@ class Sweep:
     base_data: dict[str, Any]
     base_dir: Path
     tasks: list[Task]
+    #: The ``data.dataset`` of every point.
+    datasets: frozenset[str] = frozenset()
 
     @property
     def param_names(self) -> list[str]:
@@ -149,22 +154,25 @@ def make_sweep(spec: SweepFile, base_data: dict[str, Any], base_dir: Path, sourc
                base_src: str = "base scenario") -> Sweep:
     """A sweep over ``base_data`` (a scenario as TOML data), every point validated first."""
     tasks: list[Task] = []
+    datasets: set[str] = set()
     for params in _combinations(spec):
         try:
-            parse_scenario(apply_overrides(base_data, params), f"{base_src} with {params}")
+            sc = parse_scenario(apply_overrides(base_data, params), f"{base_src} with {params}")
         except InputError as e:
             raise InputError(f"{source}: point {params}: {e}") from None
+        datasets.add(sc.data.dataset)
         for r in range(spec.sweep.seeds):
             seed = derive_seed(spec.sweep.seed, {} if spec.sweep.paired else params, r)
             run_id = hashlib.sha256(
                 _canonical([spec.sweep.seed, params, r]).encode()).hexdigest()[:12]
             tasks.append(Task(len(tasks), run_id, params, r, seed))
-    return Sweep(spec, source, base_data, base_dir, tasks)
+    return Sweep(spec, source, base_data, base_dir, tasks, frozenset(datasets))
 
 
 # -- one run ----------------------------------------------------------------------------------
 def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list[str],
-             out_dir: str | None, data_path: str | None = None) -> dict[str, Any]:
+             out_dir: str | None, data_path: str | None = None,
+             max_wall_s: float | None = None) -> dict[str, Any]:
     """Run one task; never raises (a failure becomes a row with its error)."""
     import sumsim.engine as engine
     from sumsim.results.summary import flatten, summary
@@ -174,7 +182,8 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
                            "replicate": task.replicate, "seed": task.seed}
     try:
         sc = parse_scenario(apply_overrides(base_data, task.params), "sweep point")
-        res = engine.run(sc, seed=task.seed, base_dir=Path(base_dir), data_path=data_path)
+        res = engine.run(sc, seed=task.seed, base_dir=Path(base_dir), data_path=data_path,
+                         max_wall_s=max_wall_s)
         if out_dir is not None:
             from sumsim.outputs import write_run
 
@@ -253,14 +262,16 @@ class _Bound:
     """`run_task` with the sweep's constant arguments bound (picklable for every executor)."""
 
     def __init__(self, base_data: dict[str, Any], base_dir: str, metrics: list[str],
-                 out_dir: str | None, data_path: str | None):
+                 out_dir: str | None, data_path: str | None, max_wall_s: float | None = None):
         self.args = (base_data, base_dir)
         self.metrics = metrics
         self.out_dir = out_dir
         self.data_path = data_path
+        self.max_wall_s = max_wall_s
 
     def __call__(self, task: Task) -> dict[str, Any]:
-        return run_task(*self.args, task, self.metrics, self.out_dir, self.data_path)
+        return run_task(*self.args, task, self.metrics, self.out_dir, self.data_path,
+                        self.max_wall_s)
 
 
 # -- the manifest and the table -------------------------------------------------------------
@@ -271,22 +282,6 @@ def fingerprint(sweep: Sweep) -> str:
     return hashlib.sha256(_canonical([sweep.base_data, spec.seed, spec.metrics] + (
         ["paired"] if spec.paired else [])).encode()
                           ).hexdigest()[:16]
-
-
-def read_manifest(out: Path, expected: str | None = None) -> dict[str, dict[str, Any]]:
-    """Finished runs recorded in ``out`` (refusing a manifest made by a different sweep)."""
-    p = out / MANIFEST
-    if not p.exists():
-        return {}
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"corrupt manifest: {e}", source=str(p)) from None
-    found = data.get("fingerprint")
-    if expected is not None and found is not None and found != expected:
-        raise InputError("this folder holds runs of a different base scenario, sweep seed or "
-                         "metric list; use another --out (or remove the folder)", source=str(p))
-    return {r["run_id"]: r for r in data.get("runs", [])}
 
 
 def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
@@ -323,11 +318,34 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
               workers: int | None = None, scheduler: str | None = None,
               progress: bool = False, retry_failed: bool = False,
               data_path: str | None = None,
-              on_row: Callable[[dict[str, Any]], None] | None = None) -> pl.DataFrame:
-    """Run what the manifest in ``out`` does not have yet; return the full results table."""
-    out.mkdir(parents=True, exist_ok=True)
+              on_row: Callable[[dict[str, Any]], None] | None = None,
+              max_wall_s: float | None = None, repair: bool = False,
+              on_notice: Callable[[str], None] | None = None) -> pl.DataFrame:
+    """Run what the folder ``out`` does not have yet; return the full results table.
+
+    ``max_wall_s`` bounds each run's wall-clock time (a slower run is recorded as failed);
+    ``repair`` rebuilds the manifest from the per-run records first (done anyway when the
+    manifest is damaged; ``on_notice`` hears about it).  Another sweep running in ``out`` is
+    an :class:`InputError`."""
+    if workers is not None and workers < 1:
+        raise InputError(f"expected a positive number of workers, got {workers}",
+                         field="workers")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", field="--out")
+    with folder_lock(out):
+        return _run_locked(sweep, out, executor, workers, scheduler, progress, retry_failed,
+                           data_path, on_row, max_wall_s, repair, on_notice)
+
+
+def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None,
+                scheduler: str | None, progress: bool, retry_failed: bool,
+                data_path: str | None, on_row: Callable[[dict[str, Any]], None] | None,
+                max_wall_s: float | None, repair: bool,
+                on_notice: Callable[[str], None] | None) -> pl.DataFrame:
     stamp = fingerprint(sweep)
-    done = read_manifest(out, stamp)
+    done, notice = finished_runs(out, stamp, repair)
+    if notice is not None and on_notice is not None:
+        on_notice(notice)
     if retry_failed:
         done = {k: v for k, v in done.items() if v["status"] == "ok"}
     known = {t.run_id for t in sweep.tasks}
@@ -335,7 +353,8 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
     todo = [t for t in sweep.tasks if t.run_id not in done]
     workers = workers or os.cpu_count() or 1
     fn = _Bound(sweep.base_data, str(sweep.base_dir), sweep.spec.sweep.metrics,
-                str(out / "runs") if sweep.spec.sweep.write_runs else None, data_path)
+                str(out / "runs") if sweep.spec.sweep.write_runs else None, data_path,
+                max_wall_s)
 
     def save() -> None:
         write_json(out / MANIFEST, {"sweep": sweep.spec.model_dump(mode="json"),
@@ -347,6 +366,7 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
         if todo:
             for row in EXECUTORS[executor](fn, todo, workers, scheduler):
                 done[row["run_id"]] = row
+                write_record(out, stamp, row)
                 save()
                 bar.advance(row)
                 if on_row is not None:

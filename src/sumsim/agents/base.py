@@ -20,11 +20,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import simpy
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sumsim.chain import Receipt, Tx
 from sumsim.config import Distribution, Ether, Exponential, Gwei, PluginConfig
 from sumsim.world import World
+
+#: The shortest mean time between an agent's turns (seconds).
+MIN_MEAN_INTERVAL_S = 1.0
 
 
 class AgentConfig(PluginConfig):
@@ -46,6 +49,16 @@ class AgentConfig(PluginConfig):
     take_expired: bool = Field(True, description="Take what is left after t_a.")
     recheck_s: float = Field(86_400, gt=0, description="How long to wait before looking "
                              "again at a contribution that cannot be claimed yet.")
+
+    @field_validator("interval_s")
+    @classmethod
+    def _interval(cls, v: Any) -> Any:
+        # A turn is never free: with a mean below a second (constant 0, a normal around 0)
+        # the clock would barely move while the agent spins.
+        if v.mean_s() < MIN_MEAN_INTERVAL_S:
+            raise ValueError(f"the mean time between turns is {v.mean_s():g} s; it must be "
+                             f"at least {MIN_MEAN_INTERVAL_S:g} s")
+        return v
 
 
 class ClaimBook:

@@ -60,7 +60,9 @@ class SybilConfig(AgentConfig):
             except ValidationError as e:  # name the field inside the wrapped strategy
                 err = e.errors()[0]
                 msg = err["msg"].removeprefix("Value error, ")
-                raise FieldError(msg, "strategy", *err["loc"]) from None
+                inner = (err.get("ctx") or {}).get("error")
+                path = tuple(inner.path) if isinstance(inner, FieldError) else ()
+                raise FieldError(msg, "strategy", *err["loc"], *path) from None
         return out  # type: ignore[return-value]
 
 

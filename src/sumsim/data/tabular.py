@@ -26,6 +26,8 @@ from sumsim.data.text import (
 from sumsim.errors import DataError, InputError
 
 TextFeatures = Literal["top_n", "hashed"]
+#: Most distinct labels a table may have (more means the column is not a class label).
+MAX_CLASSES = 100
 SUFFIXES = (".csv", ".parquet")
 
 
@@ -80,7 +82,24 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
             source=src,
             field=column,
         )
+    if series.dtype.is_float():
+        values = series.to_numpy()
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            example = next(v for v in values if not (np.isfinite(v) and v == round(v)))
+            raise DataError(
+                f"labels look continuous (e.g. {example!r}); a classifier needs class labels "
+                "(integers or names)",
+                source=src,
+                field=column,
+            )
     classes = series.unique().sort()
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{len(classes)} distinct labels; at most {MAX_CLASSES} classes (is this the "
+            "label column?)",
+            source=src,
+            field=column,
+        )
     if len(classes) < 2:
         only = classes.cast(pl.String).to_list()
         raise DataError(
@@ -214,6 +233,9 @@ def load_table(
         else:
             index = hashed_index(num_words)
             feature_names = tuple(f"hash:{b}" for b in range(num_words))
+        if not any(train_tokens):
+            raise DataError(f"text column {text_column!r} has no words in any training row",
+                            source=src, field=text_column)
         x_train = presence_csr(train_tokens, index, len(feature_names))
         x_test = presence_csr(test_tokens, index, len(feature_names))
     else:

@@ -9,12 +9,13 @@ under the other label is not a duplicate (it is a disagreement, for other defens
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from sumsim.defenses.base import DefenseConfig, Gate, Verdict
+from sumsim.errors import FieldError, InputError
 from sumsim.registry import Plugin
 
 if TYPE_CHECKING:
@@ -25,11 +26,25 @@ if TYPE_CHECKING:
 DUPLICATE = "Rejected: duplicate of a recent contribution."
 
 
+#: Most cells of the window matrix (int16: 1 GB).
+MAX_CELLS = 500_000_000
+
+
 class DuplicateFilterConfig(DefenseConfig):
     kind: Literal["duplicate_filter"]
     radius: int = Field(4, ge=0, description="Largest Hamming distance counted as a duplicate.")
-    window: int = Field(2000, ge=1, description="How many recent contributions to compare.")
+    window: int = Field(2000, ge=1, le=1_000_000,
+                        description="How many recent contributions to compare.")
     same_label_only: bool = False
+
+    def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
+        data = scenario.data
+        n = data.synthetic.n_features if data.dataset == "synthetic" else \
+            data.num_words if data.dataset == "imdb" or data.text_column else None
+        if n is not None and self.window * n > MAX_CELLS:
+            raise FieldError(f"a window of {self.window:,} contributions x {n:,} features "
+                             f"needs {2 * self.window * n / 1e9:.1f} GB; at most "
+                             f"{2 * MAX_CELLS / 1e9:g} GB", *at, "window")
 
 
 class DuplicateFilter(Gate):
@@ -39,6 +54,10 @@ class DuplicateFilter(Gate):
     def wire(self, world: World) -> None:
         n = world.trainer.model.n_features
         w = self.config.window
+        if w * n > MAX_CELLS:  # the window is a dense (window x features) int16 matrix
+            raise InputError(f"a window of {w:,} contributions x {n:,} features needs "
+                             f"{2 * w * n / 1e9:.1f} GB; at most {2 * MAX_CELLS / 1e9:g} GB",
+                             field=f"defenses ({self.name}).window")
         self._rows = np.zeros((w, n), dtype=np.int16)
         self._sizes = np.full(w, -1, dtype=np.int64)  # -1: empty slot
         self._labels = np.zeros(w, dtype=np.int64)

@@ -42,13 +42,18 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 from scipy import sparse
 
 from sumsim.chain.evm_gas import INTERP
 from sumsim.data.base import Matrix
+from sumsim.errors import FieldError
 from sumsim.models.base import ComputeGas, Model, ModelConfig, UpdatePlan, as_matrix
 from sumsim.registry import Plugin
+
+#: Largest learning rate (int64 weights stay far from overflow) and most off-chain passes.
+MAX_STEP = 1e9
+MAX_EPOCHS = 1000
 
 
 class PerceptronConfig(ModelConfig):
@@ -62,6 +67,23 @@ class PerceptronConfig(ModelConfig):
         "learning_rate); larger gives the deployed model inertia.")
     fixed_point: bool = Field(True, description="Integer (int64) weights as in a contract.")
     epochs: int = Field(1, ge=1, description="Off-chain passes for the initial training.")
+
+    @model_validator(mode="after")
+    def _representable(self) -> PerceptronConfig:
+        # int64 weights move by the step once per update: keep far from overflow; the
+        # off-chain fit is `epochs` Python passes over the initial set.
+        for name in ("learning_rate", "init_learning_rate"):
+            lr = getattr(self, name)
+            if lr is None:
+                continue
+            if lr > MAX_STEP:
+                raise FieldError(f"at most {MAX_STEP:g}", name)
+            if self.fixed_point and lr != int(lr):
+                raise FieldError(f"{lr:g} is not an integer: fixed-point weights (fixed_point "
+                                 "= true) move by whole steps", name)
+        if self.epochs > MAX_EPOCHS:
+            raise FieldError(f"at most {MAX_EPOCHS} passes", "epochs")
+        return self
 
 
 class Perceptron(Model):

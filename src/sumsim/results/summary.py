@@ -10,6 +10,7 @@ their own sections through hooks (the mechanism's ``summary``, a strategy's
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -90,7 +91,7 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
             "final_wei": final,
             "profit_wei": profit,
             "profit_eth": _eth(profit),
-            "final_pct_of_start": 100.0 * final / start if start else float("nan"),
+            "final_pct_of_start": 100.0 * final / start if start else None,
             "roi": profit / f["deposits"] if f["deposits"] else 0.0,
             "contributions": f["contributions"],
             "reverted_txs": f["reverted"],
@@ -180,7 +181,7 @@ def summary(res: RunResult) -> dict[str, Any]:
             g[k] += acc_[k]
     for g in groups.values():
         g["final_pct_of_start"] = 100.0 * g["final_wei"] / g["start_wei"] if g["start_wei"] \
-            else float("nan")
+            else None
     out["groups"] = groups
     for a in res.agents:
         section = a.summary_section()
@@ -203,7 +204,19 @@ def summary(res: RunResult) -> dict[str, Any]:
             "attacker_spend_eth_per_point_lost": (_eth(attacker_spend) / (100 * damage))
             if damage > 0 else None,
         }
-    return out
+    return json_safe(out)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON ``null``): a ratio with
+    nothing to divide by is undefined, and summary.json must stay valid JSON."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _pool_index(tag: str) -> int:

@@ -95,23 +95,91 @@ def format_validation_error(err: ValidationError, source: str, data: Any = None)
     return InputError(first)
 
 
+#: How deep a scenario's tables and lists may nest (real ones use four or five levels).
+MAX_DEPTH = 32
+
+
+def check_depth(data: Any, source: str) -> None:
+    """An InputError naming the first field nested deeper than :data:`MAX_DEPTH` (checked
+    without recursion, before anything recursive touches the data)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep", source=source,
+                             field=where)
+        if isinstance(node, dict):
+            stack += [(v, f"{where}.{k}" if where else str(k), depth + 1)
+                      for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
+
+
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> ScenarioBase:
+    if not isinstance(data, dict):
+        raise InputError(f"expected a table of sections, got {_kind(data)}", source=source)
+    check_depth(data, source)
     try:
         return scenario_model().model_validate(data)
     except ValidationError as err:
         raise format_validation_error(err, source, data) from None
+    except RecursionError:
+        raise InputError("nested too deeply", source=source) from None
+
+
+#: Largest scenario or sweep file read (bytes): real ones are a few kilobytes.
+MAX_FILE_BYTES = 1_000_000
 
 
 def read_toml(path: Path | str) -> dict[str, Any]:
+    """Parse a TOML file; every way it can be unreadable is an :class:`InputError` naming it.
+
+    Only regular files are opened (a FIFO or a device would block or never end), at most
+    :data:`MAX_FILE_BYTES` are read, and deep nesting is an error, not a crash."""
+    import os
+    import stat
+
     p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", source=str(p))
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"invalid TOML: {e}", source=str(p)) from None
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError("file not found", source=str(p)) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", source=str(p)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, not a TOML file", source=str(p))
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("not a regular file (a FIFO, socket or device?)", source=str(p))
+    if st.st_size > MAX_FILE_BYTES:
+        raise InputError(f"too large for a scenario file ({st.st_size:,} bytes; at most "
+                         f"{MAX_FILE_BYTES:,})", source=str(p))
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO since stat, opening does not wait.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", source=str(p)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"too large for a scenario file (more than {MAX_FILE_BYTES:,} "
+                         "bytes)", source=str(p))
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", source=str(p)) from None
+    return parse_toml(text, str(p))
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """``tomllib.loads`` with its every failure turned into one line naming ``source``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"invalid TOML: {e}", source=source) from None
+    except RecursionError:
+        raise InputError("invalid TOML: nested too deeply", source=source) from None
+    except ValueError as e:  # e.g. an integer literal of more than 4300 digits
+        raise InputError(f"invalid TOML: {e}", source=source) from None
 
 
 def bundled_text(name: str) -> str:
@@ -138,16 +206,26 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     import copy
     import re
 
+    check_depth(data, "<scenario>")
+    check_depth(list(overrides.values()), "<overrides>")
     out = copy.deepcopy(data)
     for path, value in overrides.items():
+        path = str(path).strip()
         parts = [p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+        if not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+|\[\d+\])*", path):
+            raise InputError("expected a dotted field path such as agents[1].balance",
+                             field=path or "(empty path)")
         node: Any = out
         for j, part in enumerate(parts):
             last = j == len(parts) - 1
             key: Any = int(part) if part.isdigit() else part
+            where = ".".join(parts[:j]) or "(top level)"
             if isinstance(node, list):
                 if not isinstance(key, int) or key >= len(node):
                     raise InputError(f"no list item {part!r} in override path", field=path)
+            elif not isinstance(node, dict):
+                raise InputError(f"{where} is a {_kind(node)}, not a table: it has no field "
+                                 f"{part!r}", field=path)
             elif isinstance(key, int):
                 raise InputError(f"{part!r} indexes something that is not a list", field=path)
             if last:
@@ -157,6 +235,14 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                     node[key] = {}
                 node = node[key]
     return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string" if isinstance(value, str) else type(value).__name__
 
 
 def dump_scenario(scenario: BaseModel) -> str:

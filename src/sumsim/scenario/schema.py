@@ -19,17 +19,46 @@ from pydantic import BeforeValidator, Field, PrivateAttr, create_model, model_va
 
 import sumsim.registry as registry
 from sumsim.chain.evm_gas import Fork
-from sumsim.config import Gwei, PluginConfig, Section
+from sumsim.config import Gwei, PluginConfig, SafeName, Section
 from sumsim.errors import FieldError
+from sumsim.units import MAX_WEI
+
+#: Default simulated-time cap (one year) and idle window (30 days); see ScenarioSection.
+DEFAULT_MAX_DURATION_S = 365 * 86_400.0
+DEFAULT_MAX_IDLE_S = 30 * 86_400.0
+#: Most accuracy samples (time-series rows) a run may record.
+MAX_SAMPLES = 100_000
 
 
 class ScenarioSection(Section):
-    name: str = Field("scenario", description="Name of the run (used for output folder names).")
+    name: SafeName = Field("scenario", description="Name of the run (used for output folder "
+                           "names): letters, digits and _ . + = -.")
     description: str = Field("", description="What question the scenario asks.")
     seed: int = Field(1, ge=0, description="Master seed: every random draw derives from it.")
     duration_s: float | None = Field(
         None, gt=0, description="Stop at this simulated time; default: when the pool is "
         "exhausted and every deposit has been settled.")
+    max_duration_s: float = Field(
+        DEFAULT_MAX_DURATION_S, gt=0, le=1e12, description="Guard: a run that has not ended "
+        "by this simulated time is stopped as unable to finish (error, exit code 2); "
+        "duration_s may not exceed it.")
+    max_idle_s: float = Field(
+        DEFAULT_MAX_IDLE_S, gt=0, le=1e12, description="Guard: a run in which no transaction "
+        "is sent and no pool sample taken for this long (simulated) is stopped as unable to "
+        "make progress (error, exit code 2), e.g. when no agent can afford anything.")
+
+    @model_validator(mode="after")
+    def _horizon(self) -> ScenarioSection:
+        if self.duration_s is not None and self.duration_s > self.max_duration_s:
+            raise FieldError(f"{self.duration_s:g} s is beyond scenario.max_duration_s "
+                             f"({self.max_duration_s:g} s, the simulated-time guard); raise "
+                             "max_duration_s too", "duration_s")
+        return self
+
+    @property
+    def horizon_s(self) -> float:
+        """The latest simulated time a run can reach."""
+        return self.duration_s if self.duration_s is not None else self.max_duration_s
 
 
 #: Entries of the old flat gas schedule, and what replaces them.
@@ -83,8 +112,15 @@ class BaseFeeSection(Section):
     target: float = Field(0.5, gt=0, lt=1, description="Fullness at which the fee is stable.")
     adjust: float = Field(0.125, gt=0, lt=1, description="Largest relative move per slot.")
     background: float = Field(0.5, ge=0, le=1, description="Mean fullness from other traffic.")
-    background_sd: float = Field(0.15, ge=0)
-    shock_sd: float = Field(0.0, ge=0, description="Extra log-normal shock per sqrt(slot).")
+    background_sd: float = Field(0.15, ge=0, le=10)
+    shock_sd: float = Field(0.0, ge=0, le=10,
+                            description="Extra log-normal shock per sqrt(slot).")
+
+    @model_validator(mode="after")
+    def _range(self) -> BaseFeeSection:
+        if self.max_gwei < self.min_gwei:
+            raise FieldError("must be at least min_gwei", "max_gwei")
+        return self
 
 
 class ChainSection(Section):
@@ -92,15 +128,16 @@ class ChainSection(Section):
                                 "block's timestamp is its slot time floored to whole seconds.")
     fork: ForkName = Field(DEFAULT_FORK, description="Ethereum fork whose gas prices the "
                            "contract's calls (petersburg: 2019; london..prague: today).")
-    block_gas_limit: int = Field(30_000_000, gt=21_000)
+    block_gas_limit: int = Field(30_000_000, gt=21_000, le=10**12)
     gas_price_gwei: Gwei = Field(4, description="Gas price (gwei) every agent pays by default.")
-    tx_gas_limit: int = Field(10_000_000, gt=21_000,
+    tx_gas_limit: int = Field(10_000_000, gt=21_000, le=10**12,
                               description="Default gas limit agents put on a transaction.")
-    eth_usd: float = Field(373.0, gt=0, description="Ether price, for USD figures only.")
+    eth_usd: float = Field(373.0, gt=0, le=1e12,
+                           description="Ether price, for USD figures only.")
     gas_price_model: Literal["constant", "base_fee"] = "constant"
     base_fee: BaseFeeSection = Field(default_factory=BaseFeeSection)
-    eth_usd_volatility: float = Field(0.0, ge=0, description="Ether price volatility per "
-                                      "sqrt(day) (geometric Brownian motion); 0: constant.")
+    eth_usd_volatility: float = Field(0.0, ge=0, le=10, description="Ether price volatility "
+                                      "per sqrt(day) (geometric Brownian motion); 0: constant.")
     gas: GasOverrides = Field(default_factory=GasOverrides,  # type: ignore[valid-type]
                               description="Overrides of the fork's primitive costs.")
 
@@ -111,24 +148,38 @@ class ChainSection(Section):
         return self
 
 
+#: Most word draws the synthetic generator makes ((n_train + n_test) x mean_words): about
+#: 1 GB of working memory.
+MAX_SYNTHETIC_DRAWS = 20_000_000
+
+
 class SyntheticParams(Section):
-    n_train: int = Field(4000, ge=10)
-    n_test: int = Field(2000, ge=1)
-    n_features: int = Field(1000, ge=2)
-    zipf_exponent: float = Field(1.05, gt=0)
-    mean_words: float = Field(60.0, gt=0)
+    n_train: int = Field(4000, ge=10, le=10_000_000)
+    n_test: int = Field(2000, ge=1, le=10_000_000)
+    n_features: int = Field(1000, ge=2, le=1_000_000)
+    zipf_exponent: float = Field(1.05, gt=0, le=100)
+    mean_words: float = Field(60.0, gt=0, le=100_000)
     sentiment_share: float = Field(0.2, ge=0, le=1)
-    separability: float = Field(0.7, ge=0)
+    separability: float = Field(0.7, ge=0, le=100)
     ambiguous_share: float = Field(0.1, ge=0, le=1)
     label_noise: float = Field(0.03, ge=0, le=1)
     seed: int | None = Field(None, ge=0, description="Data seed; default: the scenario seed.")
+
+    @model_validator(mode="after")
+    def _memory(self) -> SyntheticParams:
+        draws = (self.n_train + self.n_test) * self.mean_words
+        if draws > MAX_SYNTHETIC_DRAWS:
+            raise FieldError(f"(n_train + n_test) x mean_words = {draws:.3g} word draws; at "
+                             f"most {MAX_SYNTHETIC_DRAWS:,} fit in memory", "n_train")
+        return self
 
 
 class DataSection(Section):
     dataset: Literal["synthetic", "imdb", "csv", "parquet"] = "synthetic"
     path: str | None = Field(None, description="Archive/folder (imdb) or file (csv/parquet). "
                              "For imdb, SUMSIM_IMDB or --data-path override it.")
-    num_words: int = Field(1000, ge=2, description="Vocabulary size for text features.")
+    num_words: int = Field(1000, ge=2, le=1_000_000,
+                           description="Vocabulary size for text features.")
     init_train_fraction: float = Field(0.08, ge=0, lt=1)
     shuffle: bool = Field(True, description="Shuffle the training data (seeded) before "
                           "splitting it into initial set and pool.")
@@ -149,7 +200,8 @@ class DataSection(Section):
 
 
 class MetricsSection(Section):
-    eval_every_s: float = Field(200_000, gt=0, description="Test accuracy sampling period.")
+    eval_every_s: float = Field(200_000, ge=1, description="Test accuracy sampling period "
+                                "(at most 100,000 samples up to the run's horizon).")
     baseline: bool = Field(True, description="Fit the all-data baseline model.")
     counterfactual: bool = Field(False, description="Also run the same seed with the "
                                  "attackers removed, to measure accuracy damage.")
@@ -171,6 +223,34 @@ class ScenarioBase(Section):
     model: Any = None
     incentive: Any = None
     metrics: MetricsSection = Field(default_factory=MetricsSection)
+
+    @model_validator(mode="after")
+    def _samples(self) -> ScenarioBase:
+        horizon = self.scenario.horizon_s
+        every = self.metrics.eval_every_s
+        if horizon / every > MAX_SAMPLES:
+            which = "duration_s" if self.scenario.duration_s is not None else "max_duration_s"
+            raise FieldError(
+                f"{every:g} s would record up to {horizon / every:,.0f} accuracy samples by "
+                f"scenario.{which} ({horizon:g} s); at most {MAX_SAMPLES:,}: use at least "
+                f"{horizon / MAX_SAMPLES:g} s or a shorter scenario.{which}",
+                "metrics", "eval_every_s")
+        return self
+
+    @model_validator(mode="after")
+    def _supply(self) -> ScenarioBase:
+        """All the money at genesis (every balance a run opens) must fit the results columns:
+        contract balances and totals are sums of it."""
+        agents: list[Any] = getattr(self, "agents", [])
+        total = sum(a.balance for a in agents)
+        if isinstance(self.incentive, PluginConfig):
+            impl = registry.get("mechanisms", self.incentive.kind).impl
+            total += sum(impl.from_config(self.incentive).accounts().values())
+        if total > MAX_WEI:
+            raise FieldError(f"the money at genesis ({total} wei: every agent's balance and "
+                             f"the mechanism's accounts) exceeds {MAX_WEI} wei (10**38 - 1, "
+                             "what a Decimal(38, 0) results column holds)", "agents")
+        return self
 
     @model_validator(mode="after")
     def _names(self) -> ScenarioBase:

@@ -1,0 +1,150 @@
+"""A sweep folder on disk: its lock, the per-run records and the manifest built from them.
+
+- **Lock.** A sweep holds an OS lock (``fcntl.flock``) on ``.lock`` in its folder while it
+  runs; a second sweep into the same folder refuses, naming the folder and the process that
+  holds it.  The OS releases the lock when the holder exits or is killed (``kill -9``
+  included), so a lock file left by a dead process is simply taken over.
+- **Records.** Every finished run leaves ``records/<run_id>.json`` (written atomically): its
+  row and the sweep's fingerprint.  They are the source of truth: the manifest is rebuilt from
+  them whenever it is truncated or not shaped like a manifest (and on ``--repair``), so no
+  finished run is lost to a damaged manifest.
+- **Manifest.** ``manifest.json`` lists the finished runs in run order (for people and for
+  folders written before records existed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sumsim.errors import InputError
+from sumsim.io import write_json
+
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+RECORDS = "records"
+
+#: The keys every run row has, and their types.
+_ROW_KEYS: dict[str, type | tuple[type, ...]] = {
+    "run_id": str, "run_index": int, "status": str, "error": str, "metrics": dict}
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold the sweep lock of ``out`` for the ``with`` block (InputError if another process
+    holds it)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    path = out / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            raise InputError(f"another sweep (process {holder}) is running in this folder; "
+                             "wait for it to finish or use another --out",
+                             source=str(out)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _is_row(row: Any) -> bool:
+    return isinstance(row, dict) and all(
+        isinstance(row.get(k), t) and not isinstance(row.get(k), bool)
+        for k, t in _ROW_KEYS.items())
+
+
+def write_record(out: Path, fingerprint: str, row: dict[str, Any]) -> None:
+    """Leave the record of one finished run (atomically)."""
+    write_json(out / RECORDS / f"{row['run_id']}.json",
+               {"fingerprint": fingerprint, "row": row})
+
+
+def read_records(out: Path, expected: str | None = None) -> dict[str, dict[str, Any]]:
+    """Finished runs recorded in ``out/records`` (unreadable files are skipped; records of a
+    different sweep are an error naming the folder)."""
+    folder = out / RECORDS
+    rows: dict[str, dict[str, Any]] = {}
+    if not folder.is_dir():
+        return rows
+    for p in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            continue
+        if not isinstance(data, dict) or not _is_row(data.get("row")):
+            continue
+        if expected is not None and data.get("fingerprint") != expected:
+            raise InputError(_FOREIGN, source=str(p))
+        rows[data["row"]["run_id"]] = data["row"]
+    return rows
+
+
+_FOREIGN = ("this folder holds runs of a different base scenario, sweep seed or metric list; "
+            "use another --out (or remove the folder)")
+
+
+class DamagedManifest(InputError):
+    """The manifest cannot be read as one (truncated, not JSON, wrong shape)."""
+
+
+def read_manifest(out: Path, expected: str | None = None) -> dict[str, dict[str, Any]]:
+    """Finished runs listed in the manifest of ``out`` (refusing a different sweep's;
+    :class:`DamagedManifest` when it cannot be read as a manifest)."""
+    p = out / MANIFEST
+    if not p.exists():
+        return {}
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, RecursionError) as e:
+        raise DamagedManifest(f"unreadable manifest: {e}", source=str(p)) from None
+    except json.JSONDecodeError as e:
+        raise DamagedManifest(f"corrupt manifest: {e}", source=str(p)) from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(_is_row(r) for r in runs):
+        raise DamagedManifest("not a sweep manifest (expected an object with a list of runs, "
+                              "each with run_id, run_index, status, error and metrics)",
+                              source=str(p))
+    found = data.get("fingerprint")
+    if expected is not None and found is not None and found != expected:
+        raise InputError(_FOREIGN, source=str(p))
+    return {r["run_id"]: r for r in runs}
+
+
+def finished_runs(out: Path, expected: str, repair: bool = False
+                  ) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Every finished run of the sweep ``expected`` in ``out``: the records, plus manifest
+    rows that have none (folders written before records existed).
+
+    Returns the runs and a notice when the manifest was damaged (or ``repair`` was asked)
+    and is to be rebuilt from the records.  A damaged manifest with no record to rebuild it
+    from is an error unless ``repair`` (which then starts the folder afresh)."""
+    records = read_records(out, expected)
+    notice = None
+    try:
+        listed = {} if repair else read_manifest(out, expected)
+    except DamagedManifest as e:
+        if not records:
+            raise InputError(f"{e}; no per-run records to rebuild it from: run again with "
+                             "--repair to start this folder afresh") from None
+        listed = {}
+        notice = f"{e}: rebuilt from {len(records)} per-run records"
+    if repair:
+        notice = f"{out / MANIFEST}: rebuilt from {len(records)} per-run records"
+    return {**listed, **records}, notice

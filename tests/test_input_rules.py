@@ -1,0 +1,293 @@
+"""The generic input rules every section gets, the run guards, and the reproductions of the
+bad inputs that used to hang, crash or write nonsense."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sumsim
+from sumsim.cli import main
+from sumsim.errors import DataError, InputError, RunCannotFinish, WallClockExceeded
+from sumsim.scenario.loader import apply_overrides, bundled_text
+from sumsim.units import MAX_WEI, to_wei
+
+SHIPPED = sorted((Path(__file__).parents[1] / "scenarios").glob("*.toml"))
+#: A quickstart that runs in a fraction of a second.
+SMALL = {"data.max_pool": 40, "data.synthetic.n_train": 600, "data.synthetic.n_test": 300,
+         "metrics.counterfactual": False, "metrics.figure": False}
+
+
+def numeric_leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, value) of every number in a TOML tree (booleans are not numbers)."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += numeric_leaves(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += numeric_leaves(v, f"{prefix}[{i}]")
+    elif isinstance(node, int | float) and not isinstance(node, bool):
+        out.append((prefix, node))
+    return out
+
+
+def resolved(path: Path) -> dict[str, Any]:
+    """A shipped scenario with every default written out (every field a run reads)."""
+    return sumsim.load(path).model_dump(mode="json", exclude_none=True)
+
+
+def all_numeric_fields() -> list[tuple[str, str]]:
+    seen: dict[str, tuple[str, str]] = {}
+    for path in SHIPPED:
+        for field, _ in numeric_leaves(resolved(path)):
+            generic = field.split("[")[0] + "|" + field.rsplit(".", 1)[-1]
+            seen.setdefault(generic, (path.name, field))
+    return sorted(seen.values())
+
+
+NUMERIC = all_numeric_fields()
+
+
+def test_the_shipped_scenarios_have_many_numeric_fields() -> None:
+    assert len(NUMERIC) > 60
+
+
+@pytest.mark.parametrize(("scenario", "field"), NUMERIC, ids=[f"{s}:{f}" for s, f in NUMERIC])
+@pytest.mark.parametrize("value", [True, float("inf"), float("nan")], ids=["true", "inf", "nan"])
+def test_no_numeric_field_takes_a_boolean_or_a_non_finite_number(
+        scenario: str, field: str, value: Any) -> None:
+    data = tomllib.loads((Path(__file__).parents[1] / "scenarios" / scenario).read_text())
+    data = apply_overrides(sumsim.load(data).model_dump(mode="json", exclude_none=True),
+                           {field: value})
+    with pytest.raises(InputError) as err:
+        sumsim.load(data)
+    line = str(err.value)
+    assert "\n" not in line and f": {field}: " in line, line
+    assert ("boolean" if value is True else "finite") in line, line
+
+
+def test_switches_take_only_booleans() -> None:
+    for value in (1, 0, "yes", "true"):
+        with pytest.raises(InputError, match=r"metrics\.baseline: expected true or false"):
+            sumsim.load("quickstart", overrides={"metrics.baseline": value})
+
+
+def test_integers_fit_in_64_bits() -> None:
+    with pytest.raises(InputError, match=r"data\.synthetic\.seed: too large.*2\*\*63"):
+        sumsim.load("quickstart", overrides={"data.synthetic.seed": 2**63})
+    assert sumsim.load("quickstart", overrides={"scenario.seed": 2**63 - 1}).scenario.seed \
+        == 2**63 - 1
+
+
+# -- money -----------------------------------------------------------------------------------
+def test_huge_amount_strings_are_rejected_at_once() -> None:
+    start = time.perf_counter()
+    for text in ("1e100000000", "-1e100000000", "1e-100000000", "0e100000000"):
+        with contextlib.suppress(ValueError):
+            to_wei(text)
+    assert time.perf_counter() - start < 0.1
+    assert to_wei("0e100000000") == 0
+    with pytest.raises(ValueError, match="decimal places"):
+        to_wei("1e-100000000")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("agents[0].balance", "1e100000000"), ("agents[0].balance", 1e20),
+    ("agents[0].balance", "100000000000000000000"), ("chain.gas_price_gwei", 1e30),
+    ("agents[1].budget", 10**21), ("incentive.cost_weight", "1e39")])
+def test_amounts_above_the_column_bound_are_rejected(field: str, value: Any) -> None:
+    with pytest.raises(InputError, match=rf"{field.replace('[', '.').replace(']', '.')}"
+                                         r".*too large"):
+        sumsim.load("quickstart", overrides={field: value})
+
+
+def test_the_largest_amount_is_accepted_and_the_genesis_total_is_bounded() -> None:
+    top = f"{MAX_WEI}e-18"
+    sc = sumsim.load("quickstart", overrides={"agents[0].balance": top, "agents[1].balance": 0})
+    assert sc.agents[0].balance == MAX_WEI
+    with pytest.raises(InputError, match=r"agents: the money at genesis .* exceeds"):
+        sumsim.load("quickstart", overrides={"agents[0].balance": top, "agents[1].balance": 1})
+
+
+def test_a_run_with_amounts_near_the_bound_writes_its_tables(tmp_path: Path) -> None:
+    big = f"{MAX_WEI // 2}e-18"
+    res = sumsim.run("quickstart", overrides={**SMALL, "agents[0].balance": big,
+                                              "agents[1].balance": big,
+                                              "chain.gas_price_gwei": "1e18"})
+    res.write(tmp_path, figure=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["agents"]["good"]["start_wei"] == MAX_WEI // 2
+
+
+# -- sizes, rates and names --------------------------------------------------------------------
+@pytest.mark.parametrize(("overrides", "field", "fragment"), [
+    ({"data.synthetic.n_train": 1e10}, "data.synthetic.n_train", "less than or equal"),
+    ({"data.synthetic.n_train": 10**6}, "data.synthetic.n_train", "fit in memory"),
+    ({"model.learning_rate": 0.5}, "model.learning_rate", "not an integer"),
+    ({"model.init_learning_rate": 2.5}, "model.init_learning_rate", "not an integer"),
+    ({"model.epochs": 10**9}, "model.epochs", "at most 1000"),
+    ({"metrics.eval_every_s": 1e-6}, "metrics.eval_every_s", "greater than or equal to 1"),
+    ({"metrics.eval_every_s": 60}, "metrics.eval_every_s", "315.36"),
+    ({"agents[0].interval_s": {"dist": "constant", "value": 0}}, "agents[0].interval_s",
+     "at least 1 s"),
+    ({"agents[0].interval_s": {"dist": "normal", "mean": 0, "sd": 1}}, "agents[0].interval_s",
+     "0.398942"),
+    ({"scenario.duration_s": 4e7}, "scenario.duration_s", "max_duration_s"),
+    ({"scenario.name": "../../../x"}, "scenario.name", "output folder"),
+    ({"scenario.name": ".hidden"}, "scenario.name", "output folder"),
+    ({"chain.eth_usd_volatility": 1e300}, "chain.eth_usd_volatility", "less than"),
+    ({"chain.base_fee.max_gwei": 0.5}, "chain.base_fee.max_gwei", "min_gwei"),
+])
+def test_values_that_cannot_run_are_rejected(overrides: dict[str, Any], field: str,
+                                             fragment: str) -> None:
+    with pytest.raises(InputError) as err:
+        sumsim.load("quickstart", overrides=overrides)
+    line = str(err.value)
+    assert f": {field}: " in line and fragment in line, line
+
+
+def test_a_short_sampling_period_is_fine_for_a_short_horizon() -> None:
+    sc = sumsim.load("quickstart", overrides={"metrics.eval_every_s": 60,
+                                              "scenario.max_duration_s": 60 * 86_400})
+    assert sc.metrics.eval_every_s == 60
+
+
+def test_deep_nesting_is_an_input_error() -> None:
+    deep: Any = 1
+    for _ in range(5000):
+        deep = {"a": deep}
+    with pytest.raises(InputError, match="nested more than 32 levels"):
+        sumsim.load({"agents": [], "extra": deep})
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("=1", "dotted field path"), ("chain.block_time_s.x", "chain.block_time_s is a number"),
+    ("agents..x", "dotted field path"), ("agents[9].balance", "no list item")])
+def test_bad_override_paths(path: str, message: str) -> None:
+    data = tomllib.loads(bundled_text("quickstart"))
+    with pytest.raises(InputError, match=message):
+        apply_overrides(data, {path: 1})
+
+
+# -- guards ------------------------------------------------------------------------------------
+def test_a_run_that_cannot_make_progress_stops_naming_the_guard() -> None:
+    start = time.perf_counter()
+    with pytest.raises(RunCannotFinish) as err:
+        sumsim.run("quickstart", overrides={**SMALL, "agents[0].balance": 0,
+                                            "agents[1].balance": 0})
+    assert time.perf_counter() - start < 20
+    line = str(err.value)
+    assert line.startswith("scenario.max_idle_s: made no progress for 2,592,000 s")
+    assert "cannot pay for one more transaction: good, bad" in line
+
+
+def test_a_counterfactual_that_cannot_make_progress_says_so() -> None:
+    with pytest.raises(RunCannotFinish, match="the counterfactual run .attackers removed. "
+                                              "made no progress"):
+        sumsim.run("quickstart", overrides={**SMALL, "metrics.counterfactual": True,
+                                            "agents[0].balance": 0})
+
+
+def test_a_run_that_never_ends_stops_at_the_simulated_time_cap() -> None:
+    # The farmer copies others' data forever once the honest agent stops: progress, no end.
+    overrides = {**SMALL, "data.max_pool": 200, "agents[0].stop_s": 86_400,
+                 "scenario.max_duration_s": 40 * 86_400}
+    with pytest.raises(RunCannotFinish, match=r"scenario\.max_duration_s: did not end within "
+                                              r"3,456,000 s \(40 days\)"):
+        sumsim.run("near-duplicate", overrides=overrides)
+
+
+def test_the_wall_clock_guard() -> None:
+    with pytest.raises(WallClockExceeded, match="wall-clock allowance"):
+        sumsim.run("quickstart", overrides={"metrics.counterfactual": False},
+                   max_wall_s=1e-6)
+
+
+def test_a_guarded_run_is_the_same_run() -> None:
+    """The guards do not change a run that ends by itself (same event order)."""
+    a = sumsim.run("quickstart", overrides=SMALL)
+    b = sumsim.run("quickstart", overrides=SMALL, max_wall_s=600)
+    assert a.summary == b.summary
+
+
+# -- outputs -----------------------------------------------------------------------------------
+def test_summary_json_is_strict_with_null_for_undefined_ratios(tmp_path: Path) -> None:
+    res = sumsim.run("quickstart", overrides={**SMALL, "agents[1].balance": 0})
+    res.write(tmp_path, figure=False)
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"summary.json holds {token}")
+
+    summary = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["agents"]["bad"]["start_wei"] == 0
+    assert summary["agents"]["bad"]["final_pct_of_start"] is None
+    assert summary["groups"]["bad"]["final_pct_of_start"] is None
+    assert summary["agents"]["good"]["final_pct_of_start"] > 0
+
+
+def test_zero_contributions_exit_0_with_a_warning(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "-q", "--set", "scenario.duration_s=0.5"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning: no contribution was accepted" in err
+    assert json.loads((out / "summary.json").read_text())["contract"]["contributions"] == 0
+
+
+def test_a_scenario_that_cannot_finish_exits_2_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "-q", "--set", "agents[0].balance=0",
+                 "--set", "agents[1].balance=0", "--set", "data.max_pool=40"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("<bundled quickstart>: scenario.max_idle_s: ") and \
+        err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_max_wall_s_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "-q", "--max-wall-s", "0.000001"]) == 3
+    assert "--max-wall-s" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# -- tables ------------------------------------------------------------------------------------
+def _csv_scenario(tmp_path: Path, csv: str, **data: Any) -> Path:
+    (tmp_path / "d.csv").write_text(csv, encoding="utf-8")
+    f = tmp_path / "s.toml"
+    extra = "".join(f'{k} = "{v}"\n' for k, v in data.items())
+    f.write_text('[data]\ndataset = "csv"\npath = "d.csv"\ntest_fraction = 0.3\n' + extra
+                 + '\n[[agents]]\nname = "a"\nkind = "honest"\nbalance = 100\n',
+                 encoding="utf-8")
+    return f
+
+
+def test_three_classes_with_a_binary_model_is_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = "x,label\n" + "".join(f"{i % 7},{i % 3}\n" for i in range(60))
+    f = _csv_scenario(tmp_path, csv)
+    assert main(["run", str(f), "-q", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{f}: model: ") and "binary" in err and "3 classes" in err
+
+
+def test_continuous_labels_and_empty_texts_are_data_errors(tmp_path: Path) -> None:
+    from sumsim.data.tabular import load_table
+
+    (tmp_path / "c.csv").write_text("x,label\n" + "".join(f"{i},{i / 7}\n" for i in range(20)))
+    with pytest.raises(DataError, match="labels look continuous"):
+        load_table(tmp_path / "c.csv", label_column="label")
+    (tmp_path / "m.csv").write_text("x,label\n" + "".join(f"{i},{i}\n" for i in range(200)))
+    with pytest.raises(DataError, match="200 distinct labels"):
+        load_table(tmp_path / "m.csv", label_column="label")
+    (tmp_path / "e.csv").write_text("text,label\n" + "".join(f'"",{i % 2}\n' for i in range(20)))
+    with pytest.raises(DataError, match="no words"):
+        load_table(tmp_path / "e.csv", label_column="label", text_column="text")

@@ -1,0 +1,166 @@
+"""Sweep folders are safe: one sweep at a time (an OS lock, taken over from a dead process),
+and a damaged manifest is rebuilt from the per-run records without running anything again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sumsim.cli import main
+from sumsim.errors import InputError
+from sumsim.sweep_store import LOCK, RECORDS, folder_lock
+from sumsim.sweeps import MANIFEST, RESULTS, load_sweep, run_sweep
+from test_sweep import FULL, GRID, write_base, write_sweep
+
+
+def rows(out: Path) -> dict[str, dict[str, Any]]:
+    return {r["run_id"]: r for r in json.loads((out / MANIFEST).read_text())["runs"]}
+
+
+@pytest.fixture
+def done(tmp_path: Path) -> tuple[Path, Path, dict[str, dict[str, Any]]]:
+    """A finished 8-run sweep: (sweep file, folder, its manifest rows by run id)."""
+    path = write_sweep(tmp_path, grid=GRID)
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, executor="local")
+    return path, out, rows(out)
+
+
+def test_every_finished_run_leaves_a_record(done: tuple[Path, Path, dict[str, Any]]) -> None:
+    _, out, finished = done
+    records = {p.stem: json.loads(p.read_text()) for p in (out / RECORDS).glob("*.json")}
+    assert set(records) == set(finished)
+    for run_id, rec in records.items():
+        assert rec["row"] == finished[run_id]
+
+
+@pytest.mark.parametrize(("damage", "notice"), [
+    (lambda text: text[: len(text) // 2], True),          # truncated mid-write
+    (lambda text: "", True),                              # emptied
+    (lambda text: "[]", True),                            # JSON of the wrong shape
+    (lambda text: '{"runs": 5}', True),
+    (lambda text: '{"runs": [{"run_id": 1}]}', True),
+    (lambda text: json.dumps({**json.loads(text), "runs": []}), False),  # valid, rows lost
+], ids=["truncated", "empty", "list", "runs-not-a-list", "bad-row", "lost-rows"])
+def test_a_damaged_manifest_is_rebuilt_without_running_again(
+        done: tuple[Path, Path, dict[str, Any]], damage: Any, notice: bool,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path, out, finished = done
+    manifest = out / MANIFEST
+    manifest.write_text(damage(manifest.read_text()))
+    assert main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q",
+                 "--no-report"]) == 0
+    assert rows(out) == finished  # identical rows, elapsed times included: nothing re-ran
+    err = capsys.readouterr().err
+    assert ("rebuilt from 8 per-run records" in err) == notice, err
+
+
+def test_repair_rebuilds_from_records(done: tuple[Path, Path, dict[str, Any]],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path, out, finished = done
+    (out / MANIFEST).write_text("{}")  # no runs, no fingerprint
+    (out / RESULTS).unlink()
+    assert main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q",
+                 "--no-report", "--repair"]) == 0
+    assert "rebuilt from 8 per-run records" in capsys.readouterr().err
+    assert rows(out) == finished
+    assert (out / RESULTS).exists()
+
+
+def test_a_damaged_manifest_without_records_asks_for_repair(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, grid=GRID)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text('{"runs": [')
+    with pytest.raises(InputError, match=r"corrupt manifest.*--repair"):
+        run_sweep(load_sweep(path), out, executor="local")
+    # --repair starts the folder afresh
+    df = run_sweep(load_sweep(path), out, executor="local", repair=True)
+    assert df["status"].to_list() == ["ok"] * 8
+
+
+def test_records_of_another_sweep_are_refused(done: tuple[Path, Path, dict[str, Any]],
+                                              tmp_path: Path) -> None:
+    _, out, _ = done
+    other = write_sweep(tmp_path, "other.toml", grid=GRID, seed=5)
+    (out / MANIFEST).write_text("not json")
+    with pytest.raises(InputError, match="different base scenario"):
+        run_sweep(load_sweep(other), out, executor="local")
+
+
+def test_a_second_sweep_into_a_busy_folder_refuses(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_sweep(tmp_path, grid=GRID)
+    out = tmp_path / "out"
+    with folder_lock(out):
+        code = main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q"])
+        err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert str(out) in err and f"process {os.getpid()}" in err and "another sweep" in err
+    assert not (out / MANIFEST).exists()
+    # released: the same sweep now runs
+    assert main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q",
+                 "--no-report"]) == 0
+
+
+def test_two_concurrent_sweep_processes(tmp_path: Path) -> None:
+    """The second of two sweeps started into one folder refuses; the first loses nothing."""
+    write_base(tmp_path, FULL, "full.toml")  # runs of a few tenths of a second: they overlap
+    path = write_sweep(tmp_path, base="full.toml", grid=GRID, seeds=3)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sumsim", "sweep", str(path), "--executor", "local",
+           "--out", str(out), "-q", "--no-report"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / LOCK).exists() or not (out / LOCK).read_text().strip():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert first.poll() is None, "the first sweep should still be running"
+        _, err1 = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 2, second.stderr
+    assert f"process {first.pid}" in second.stderr and str(out) in second.stderr
+    assert "Traceback" not in second.stderr and second.stderr.count("\n") == 1
+    assert first.returncode == 0, err1
+    assert len(rows(out)) == len(load_sweep(path).tasks)
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, grid=GRID)
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (out / LOCK).write_text(f"{dead}\n")  # a lock file whose holder is gone (no OS lock)
+    df = run_sweep(load_sweep(path), out, executor="local")
+    assert df["status"].to_list() == ["ok"] * 8
+
+
+def test_bad_workers_and_out(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, grid=GRID)
+    with pytest.raises(InputError, match="workers"):
+        run_sweep(load_sweep(path), tmp_path / "out", workers=0)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(InputError, match="not a folder"):
+        run_sweep(load_sweep(path), afile, executor="local")
+
+
+def test_a_run_slower_than_max_wall_s_is_a_failed_row(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, grid=GRID)
+    df = run_sweep(load_sweep(path), tmp_path / "out", executor="local", max_wall_s=1e-6)
+    assert df["status"].to_list() == ["failed"] * 8
+    assert all(e.startswith("WallClockExceeded: ") for e in df["error"].to_list())
