@@ -126,11 +126,15 @@ def _polars_display() -> None:
         pass
 
 
-def execute_markdown(markdown: str, page: str, workdir: Path) -> Executed:
-    """Run the executable blocks of a page (see the module docstring)."""
+def execute_markdown(markdown: str, page: str, workdir: Path,
+                     source: Path | None = None) -> Executed:
+    """Run the executable blocks of a page (see the module docstring); ``source`` is the file
+    the code comes from (its ``__file__``)."""
     start = time.perf_counter()
     _polars_display()
     namespace: dict[str, Any] = {"__name__": "__docs__"}
+    if source is not None:
+        namespace["__file__"] = str(source)
     out: list[str] = []
     pos = 0
     for n, m in enumerate(FENCE.finditer(markdown), 1):

@@ -110,23 +110,23 @@ def _run_pages(files: Files, config: Any) -> None:
     workdir = _workdir()
     docs = Path(config["docs_dir"])
     notebooks = sorted((docs / "notebooks").glob("*.py"))
-    candidates: list[tuple[str, str]] = []
+    candidates: list[tuple[str, str, Path | None]] = []
     for f in files.documentation_pages():
         text = f.content_string
         if "exec" in text or "](gen:" in text:
             if execute.FENCE.search(text) or execute.IMAGE.search(text):
-                candidates.append((f.src_uri, text))
+                candidates.append((f.src_uri, text, None))
     order = {p: i for i, p in enumerate(ORDER)}
     candidates.sort(key=lambda c: (order.get(c[0], len(order)), c[0]))
     jobs = candidates + [
-        (f"notebooks/{nb.stem}.md", execute.percent_to_markdown(nb.read_text("utf-8")))
+        (f"notebooks/{nb.stem}.md", execute.percent_to_markdown(nb.read_text("utf-8")), nb)
         for nb in notebooks]
-    for src_uri, text in jobs:
+    for src_uri, text, source in jobs:
         key = (src_uri, text)
         done = _state["cache"].get(key)
         if done is None:
             try:
-                done = execute.execute_markdown(text, src_uri, workdir)
+                done = execute.execute_markdown(text, src_uri, workdir, source)
             except execute.ExecError as e:
                 raise PluginError(f"docs example failed in {e}") from None
             _state["cache"][key] = done
