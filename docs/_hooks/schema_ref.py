@@ -14,7 +14,6 @@ import types
 import typing
 from typing import Any
 
-import annotated_types as at
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -467,7 +466,8 @@ def file_reference(title: str, intro: str, model: type[BaseModel], example: str
         desc = fi.description or _attr_doc(model, name)
         if not desc:
             col.missing.append(f"{title}: {name}")
-        out.append(f"| `{_table_title(name, fi.annotation)}` | {type_of(fi.annotation, col.anchors)} | "
+        out.append(f"| `{_table_title(name, fi.annotation)}` | "
+                   f"{type_of(fi.annotation, col.anchors)} | "
                    f"{default_of(name, fi, unit)} | {_cell(desc)} |\n")
     out.append("\n")
     for name, fi in model.model_fields.items():

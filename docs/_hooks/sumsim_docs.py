@@ -113,9 +113,9 @@ def _run_pages(files: Files, config: Any) -> None:
     candidates: list[tuple[str, str, Path | None]] = []
     for f in files.documentation_pages():
         text = f.content_string
-        if "exec" in text or "](gen:" in text:
-            if execute.FENCE.search(text) or execute.IMAGE.search(text):
-                candidates.append((f.src_uri, text, None))
+        if ("exec" in text or "](gen:" in text) and (
+                execute.FENCE.search(text) or execute.IMAGE.search(text)):
+            candidates.append((f.src_uri, text, None))
     order = {p: i for i, p in enumerate(ORDER)}
     candidates.sort(key=lambda c: (order.get(c[0], len(order)), c[0]))
     jobs = candidates + [

@@ -59,7 +59,7 @@ table = sumsim.sweep(base, grid={"agents[1].budget": budgets}, seeds=3, seed=11,
                      executor="local")
 spend = aggregate(table, ["param:agents[1].budget"], "attacker_spend_eth").with_columns(
     share_of_budget=pl.col("mean") / pl.col("param:agents[1].budget"))
-spend
+print(spend)
 
 # %% [markdown]
 # ## The figure
