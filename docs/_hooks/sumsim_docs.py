@@ -8,7 +8,8 @@
   (see ``execute``); their outputs and figures are put in the page;
 - ``<!-- columns: FILE -->`` on a page becomes the table of that output file's columns, read
   from the run the quickstart page made (meanings from ``columns``);
-- API pages: Sphinx roles left in docstrings (``:class:`X```) are shown as plain code.
+- API pages: Sphinx roles left in docstrings (``:class:`X```) are shown as plain code, and
+  the ``::`` that introduces a literal block as a colon.
 
 A field without a description, an output column without a meaning, or an example that fails
 is reported; ``mkdocs build --strict`` then fails.
@@ -201,6 +202,8 @@ ROLE_HTML = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):<code>~?([^<
 def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
     if page.file.src_uri.startswith("api/"):
         html = ROLE_HTML.sub(lambda m: f"<code>{m.group(1)}</code>", html)
+        # a reST literal-block marker ("... like this::") before the code block it introduces
+        html = html.replace("::</p>", ":</p>")
     return html
 
 

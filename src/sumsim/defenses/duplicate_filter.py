@@ -29,7 +29,8 @@ class DuplicateFilterConfig(DefenseConfig):
     kind: Literal["duplicate_filter"]
     radius: int = Field(4, ge=0, description="Largest Hamming distance counted as a duplicate.")
     window: int = Field(2000, ge=1, description="How many recent contributions to compare.")
-    same_label_only: bool = False
+    same_label_only: bool = Field(False, description="Count only near copies submitted with "
+                                  "the same label.")
 
 
 class DuplicateFilter(Gate):
