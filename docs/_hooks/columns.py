@@ -124,8 +124,10 @@ SUMMARY = [
     ("contract.final_balance_wei", "wei", "The contract's balance at the end."),
     ("contract.claimable_wei", "wei", "Deposits still claimable."),
     ("contract.held_by_mechanism_wei", "wei", "What the mechanism holds outside records."),
-    ("contract.unexplained_wei", "wei", "`final_balance - claimable - held`; 0 when solvent "
-     "and exact."),
+    ("contract.locked_wei", "wei", "Deposits a review rejected \"to the owner\" while the "
+     "contract owns itself: locked in the contract, claimable by nobody."),
+    ("contract.unexplained_wei", "wei", "`final_balance - claimable - held - locked`; 0 when "
+     "solvent and exact."),
     ("contract.contributions", "count", "Contributions stored."),
     ("supply.initial_wei", "wei", "All balances at genesis."),
     ("supply.final_total_wei", "wei", "All balances at the end (equal to the initial supply: "
@@ -136,11 +138,14 @@ SUMMARY = [
     ("transactions.reverted", "count", "Reverted."),
     ("transactions.rejected", "count", "Rejected."),
     ("transactions.revert_reasons.*", "count", "Reverts by reason."),
+    ("gas.fork", "", "The Ethereum fork whose prices the calls paid (`chain.fork`)."),
     ("gas.total", "gas", "Gas used by all transactions."),
     ("gas.fees_wei", "wei", "Fees paid by all transactions."),
+    ("gas.fees_eth", "ether", "The same in ether."),
     ("gas.fees_usd", "USD", "The same at `chain.eth_usd`."),
     ("gas.mean_add_data_gas", "gas", "Mean gas of a successful `add_data`."),
-    ("gas.mean_add_data_usd", "USD", "Its cost at the scenario's gas price and ether price."),
+    ("gas.mean_add_data_fee_eth", "ether", "Mean fee of a successful `add_data`."),
+    ("gas.mean_add_data_usd", "USD", "The same at `chain.eth_usd`."),
     ("pool.size", "count", "Samples in the contribution pool."),
     ("pool.used", "count", "Samples taken from it by agents."),
     ("groups.<name>.addresses", "count", "Addresses of the strategy."),
