@@ -1,12 +1,13 @@
 """The third-party plug-in packages in examples/: installed with pip (into a private target
 folder, so the test environment is left alone), found through their entry points, listed with
 their distribution's name, and run; the mechanism example passes sumsim.testing and a planted
-bug in a copy of it is caught."""
+bug in a copy of it is caught; the defense example trains on nobody's data before a refund."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,15 +18,21 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples"
-PACKAGES = ("sumsim-mirror", "sumsim-logistic", "sumsim-flat-deposit")
+PACKAGES = ("sumsim-mirror", "sumsim-logistic", "sumsim-flat-deposit", "sumsim-probation")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The three example packages pip-installed into a folder of their own."""
+    """The example packages pip-installed into a folder of their own."""
     target = tmp_path_factory.mktemp("site")
+    # Build from private copies: setuptools writes build/ and *.egg-info into the source
+    # folder, and parallel test workers installing from the same folder would collide.
+    sources = tmp_path_factory.mktemp("sources")
+    for p in PACKAGES:
+        shutil.copytree(EXAMPLES / p, sources / p,
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-           str(target), *(str(EXAMPLES / p) for p in PACKAGES)]
+           str(target), *(str(sources / p) for p in PACKAGES)]
     try:
         import setuptools  # noqa: F401
 
@@ -47,7 +54,8 @@ def test_plugins_lists_each_example_with_its_distribution(site: Path) -> None:
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     for kind, dist in (("mirror", "sumsim-mirror"), ("int_logistic", "sumsim-logistic"),
-                       ("flat_deposit", "sumsim-flat-deposit")):
+                       ("flat_deposit", "sumsim-flat-deposit"),
+                       ("probation", "sumsim-probation")):
         row = next(ln for ln in lines if ln.split()[:1] == [kind])
         assert row.endswith(f"[{dist}]"), row
 
@@ -95,6 +103,38 @@ def test_flat_deposit_mechanism_charges_one_price(site: Path, tmp_path: Path) ->
     summary = json.loads((out / "summary.json").read_text())
     assert summary["incentive"]["kind"] == "flat_deposit"
     assert summary["contract"]["unexplained_wei"] == 0
+
+
+def test_probation_defense_trains_on_no_address_before_its_first_refund(
+        site: Path, tmp_path: Path) -> None:
+    out = run_example(site, "sumsim-probation", tmp_path)
+    tx = pl.read_parquet(out / "transactions.parquet")
+    c = pl.read_parquet(out / "contributions.parquet")
+    first_refund = dict(tx.filter((pl.col("method") == "refund") & (pl.col("status") == "success"))
+                        .group_by("sender").agg(pl.col("time_s").min()).iter_rows())
+    assert set(first_refund) == {"good", "bad"}
+    for author, added, status in c.select("author", "added_s", "status").iter_rows():
+        refunded_at = first_refund[author]
+        if added < refunded_at:
+            assert status == "untrained", (author, added, refunded_at)
+        elif added > refunded_at:
+            assert status == "accepted", (author, added, refunded_at)
+    summary = json.loads((out / "summary.json").read_text())
+    section = summary["defenses"]["probation"]
+    untrained = c.filter(pl.col("status") == "untrained")
+    assert section["untrained_honest"] == untrained.filter(pl.col("author") == "good").height > 0
+    assert section["untrained_attacker"] == untrained.filter(pl.col("author") == "bad").height > 0
+    assert section["verdicts"] == {"accept_without_training": untrained.height}
+    ts = pl.read_parquet(out / "timeseries.parquet")
+    assert ts["probation_untrained"].to_list()[-1] == untrained.height
+    assert all(a["unexplained_wei"] == 0 for a in summary["agents"].values())
+
+
+def test_probation_keeps_the_fund_invariants(site: Path) -> None:
+    res = sumsim(site, "invariants", "--mechanism", "deposit_refund_take", "--defense",
+                 "probation", "--examples", "30")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all invariants held" in res.stdout.splitlines()[0]
 
 
 HARNESS = textwrap.dedent("""

@@ -27,6 +27,7 @@ from sumsim.scenario.loader import (
 from sumsim.units import WEI_PER_ETHER, WEI_PER_GWEI, from_wei, to_wei
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
+ROOT = Path(__file__).parents[1]
 ETHER = WEI_PER_ETHER
 
 
@@ -370,6 +371,25 @@ def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) ->
     printed = json.loads(capsys.readouterr().out)
     assert printed == json_schema()
     assert "label_flip" in printed["properties"]["agents"]["items"]["discriminator"]["mapping"]
+
+
+@pytest.mark.parametrize(("flag", "folder", "section"), [
+    ("--sweep", "study", "sweep"), ("--search", "search", "search")])
+def test_schema_command_prints_the_sweep_and_search_file_schemas(
+        flag: str, folder: str, section: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", flag]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert section in printed["required"]
+    assert printed["additionalProperties"] is False
+    inner = printed["$defs"][printed["properties"][section]["$ref"].rsplit("/", 1)[1]]
+    assert "base" in inner["required"]
+    # every shipped file of that kind uses only what the schema describes
+    files = sorted((ROOT / "benchmarks" / folder).glob("*.toml"))
+    assert files
+    for path in files:
+        data = tomllib.loads(path.read_text())
+        assert set(data) <= set(printed["properties"]), path
+        assert set(data[section]) <= set(inner["properties"]), path
 
 
 def test_plugins_command_lists_the_agent_kinds(capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,7 +60,8 @@ def _source_data(source: ScenarioLike) -> tuple[dict[str, Any], str, Path | None
         check_depth(dict(source), "<dict>")
         return copy.deepcopy(dict(source)), "<dict>", None
     if source is None or str(source).removesuffix(".toml") in BUNDLED and \
-            not Path(str(source)).exists():
+            not Path(str(source)).is_file():
+        # a folder named like a bundled scenario (a run's output, say) does not shadow it
         name = "quickstart" if source is None else str(source).removesuffix(".toml")
         return tomllib.loads(bundled_text(name)), f"<bundled {name}.toml>", None
     path = Path(source)

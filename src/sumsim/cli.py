@@ -242,9 +242,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from sumsim.scenario.loader import json_schema
+    if args.sweep:
+        from sumsim.sweeps import SweepFile
 
-    print(json.dumps(json_schema(), indent=2))
+        schema = SweepFile.model_json_schema()
+    elif args.search:
+        from sumsim.searches import SearchFile
+
+        schema = SearchFile.model_json_schema()
+    else:
+        from sumsim.scenario.loader import json_schema
+
+        schema = json_schema()
+    print(json.dumps(schema, indent=2))
     return EXIT_OK
 
 
@@ -398,7 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a field in every file, as `sumsim run --set` does")
     v.set_defaults(fn=cmd_validate)
-    s = sub.add_parser("schema", help="print the scenario JSON Schema")
+    s = sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--sweep", action="store_true", help="the schema of sweep files instead")
+    which.add_argument("--search", action="store_true",
+                       help="the schema of search files instead")
     s.set_defaults(fn=cmd_schema)
     w = sub.add_parser("sweep", help="run a sweep file (grid/list of overrides x seeds)")
     w.add_argument("sweep")

@@ -84,12 +84,14 @@ class _Strict(BaseModel):
 class Param(_Strict):
     """One searched parameter: a float or int range (optionally log-scaled) or choices."""
 
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
+    low: float | None = Field(None, description="Lower end of a range.")
+    high: float | None = Field(None, description="Upper end of a range.")
+    log: bool = Field(False, description="Sample the range on a log scale (low > 0).")
     int: bool = Field(False, description="Integer values.")
-    step: float | None = Field(None, gt=0)
-    choices: list[Any] | None = None
+    step: float | None = Field(None, gt=0, description="Only multiples of this step above "
+                               "low.")
+    choices: list[Any] | None = Field(None, description="Categorical values (instead of "
+                                      "low/high).")
     when: dict[str, Any] = Field(default_factory=dict, description="Only searched when these "
                                  "other parameters have these values.")
 
@@ -109,14 +111,19 @@ class Param(_Strict):
 
 
 class Objective(_Strict):
+    """A metric to optimise: its mean over the paired seeds."""
+
     metric: str = Field(description="A summary metric (a sweep table column).")
-    direction: Literal["maximize", "minimize"] = "maximize"
+    direction: Literal["maximize", "minimize"] = Field("maximize", description="Whether "
+                                                       "larger or smaller is better.")
 
 
 class Constraint(_Strict):
-    metric: str
-    max: float | None = None
-    min: float | None = None
+    """A bound on a metric's mean over the seeds; candidates outside it are infeasible."""
+
+    metric: str = Field(description="A summary metric (a sweep table column).")
+    max: float | None = Field(None, description="Largest feasible mean.")
+    min: float | None = Field(None, description="Smallest feasible mean.")
 
     @model_validator(mode="after")
     def _bound(self) -> Constraint:
@@ -126,13 +133,18 @@ class Constraint(_Strict):
 
 
 class SearchSection(_Strict):
-    name: str = "search"
+    """What to search from, on how many seeds, and for how long."""
+
+    name: str = Field("search", description="Name of the search (the default output folder "
+                      "and the study's name).")
     base: str = Field(description="Base scenario: a path relative to the search file or a "
                       "bundled scenario name.")
     seeds: int = Field(3, ge=1, le=1000, description="Paired replicate seeds per candidate.")
     seed: int = Field(0, ge=0, description="The search seed (replicate seeds and sampler).")
-    trials: int = Field(50, ge=1, le=100_000)
-    max_wall_s: float | None = Field(None, gt=0)
+    trials: int = Field(50, ge=1, le=100_000, description="Trial budget (also --trials).")
+    max_wall_s: float | None = Field(None, gt=0, description="Wall-clock budget in seconds "
+                                     "(also --max-wall-s); the search resumes where it "
+                                     "stopped.")
     sampler: Literal["auto", "tpe", "nsga2", "random"] = Field(
         "auto", description="auto: TPE for one objective, NSGA-II for several.")
     record: list[str] = Field(default_factory=list, description="Summary metrics to keep for "
@@ -140,12 +152,16 @@ class SearchSection(_Strict):
 
 
 class SearchFile(_Strict):
-    search: SearchSection
-    #: Fixed dotted-path overrides applied to the base scenario before searching.
-    overrides: dict[str, Any] = Field(default_factory=dict)
-    objectives: list[Objective] = Field(min_length=1)
-    constraints: list[Constraint] = Field(default_factory=list)
-    space: dict[str, Param] = Field(min_length=1)
+    search: SearchSection = Field(description="The search's settings.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Fixed dotted-path "
+                                      "overrides applied to the base scenario before "
+                                      "searching.")
+    objectives: list[Objective] = Field(min_length=1, description="One (TPE) or several "
+                                        "(NSGA-II, a Pareto front) metrics to optimise.")
+    constraints: list[Constraint] = Field(default_factory=list, description="Bounds on "
+                                          "metrics.")
+    space: dict[str, Param] = Field(min_length=1, description="Dotted path -> the parameter's "
+                                    "range or choices.")
 
 
 @dataclass

@@ -67,21 +67,29 @@ Executor = Literal["local", "process", "dask"]
 
 
 class SweepSection(Section):
-    name: SafeName = "sweep"
+    """What to sweep from, how many replicates, and what to keep."""
+
+    name: SafeName = Field("sweep", description="Name of the sweep (the default output "
+                           "folder).")
     base: str = Field(description="Base scenario: a path relative to the sweep file or a "
                       "bundled scenario name.")
-    seeds: int = Field(1, ge=1, le=10_000)
-    seed: int = Field(0, ge=0)
+    seeds: int = Field(1, ge=1, le=10_000, description="Replicates per point.")
+    seed: int = Field(0, ge=0, description="The sweep seed every run's seed derives from.")
     paired: bool = Field(True, description="Every point uses the same replicate seeds "
                          "(common random numbers); false: seeds depend on the parameters.")
-    metrics: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list, description="Dotted summary paths to "
+                               "keep in the table (as summary.json spells them, e.g. "
+                               "attacker_spend_wei); empty: every scalar.")
     write_runs: bool = Field(False, description="Also write each run's output folder.")
 
 
 class SweepFile(Section):
-    sweep: SweepSection
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    points: list[dict[str, Any]] = Field(default_factory=list)
+    sweep: SweepSection = Field(description="The sweep's settings.")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> list "
+                                       "of values; the sweep runs their cartesian product.")
+    points: list[dict[str, Any]] = Field(default_factory=list, description="Explicit override "
+                                         "sets (dotted path -> value), each combined with "
+                                         "every grid combination.")
 
 
 @dataclass(frozen=True)

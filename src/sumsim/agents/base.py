@@ -33,7 +33,8 @@ MIN_MEAN_INTERVAL_S = 1.0
 class AgentConfig(PluginConfig):
     """Options every agent has."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="The agent's address (unique in the scenario).")
     kind: str
     balance: Ether = Field(description="Starting balance (ether).")
     max_deposit: Ether | None = Field(None, description="Skip a turn when the required "

@@ -21,7 +21,8 @@ class HonestConfig(AgentConfig):
     mistake_rate: float = Field(0.0, ge=0, le=1, description="Chance of a wrong label.")
     accuracy_gated: bool = Field(True, description="Contribute with probability "
                                  "min(1, public accuracy + accuracy_bonus).")
-    accuracy_bonus: float = Field(0.15, ge=0, le=1)
+    accuracy_bonus: float = Field(0.15, ge=0, le=1, description="Added to the public "
+                                  "accuracy to give the chance of contributing on a turn.")
     conformity: float = Field(0.0, ge=0, le=1, description="Chance of relabelling to the "
                               "model's prediction when it disagrees with the true label.")
     skip_ambiguous: bool = Field(False, description="Leave ambiguous samples in the pool "

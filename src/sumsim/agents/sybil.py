@@ -20,7 +20,8 @@ from sumsim.units import to_wei
 
 class SybilConfig(AgentConfig):
     kind: Literal["sybil"]
-    addresses: int = Field(5, ge=1, le=10_000)
+    addresses: int = Field(5, ge=1, le=10_000, description="Wallets the strategy and its "
+                           "budget are spread over.")
     strategy: dict[str, Any] = Field(description="The wrapped strategy's options, with its "
                                      "`kind` (any registered attacker).")
     scale_interval: bool = Field(True, description="Keep the strategy's total rate.")

@@ -26,8 +26,11 @@ REJECTED = "Rejected: the model's confidence in this label is below the threshol
 
 class ConfidenceThresholdConfig(DefenseConfig):
     kind: Literal["confidence_threshold"]
-    threshold: float = Field(0.2, ge=0, le=1)
-    action: Literal["reject", "accept_without_training", "review"] = "reject"
+    threshold: float = Field(0.2, ge=0, le=1, description="Flag a contribution when the "
+                             "model's confidence in its label is below this.")
+    action: Literal["reject", "accept_without_training", "review"] = Field(
+        "reject", description="What happens to a flagged contribution: the call reverts, it "
+        "is stored untrained, or it goes to the review queue.")
 
     def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
         if self.action == "review" and not any("review" in d.provides

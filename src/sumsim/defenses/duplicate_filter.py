@@ -35,7 +35,8 @@ class DuplicateFilterConfig(DefenseConfig):
     radius: int = Field(4, ge=0, description="Largest Hamming distance counted as a duplicate.")
     window: int = Field(2000, ge=1, le=1_000_000,
                         description="How many recent contributions to compare.")
-    same_label_only: bool = False
+    same_label_only: bool = Field(False, description="Count only near copies submitted with "
+                                  "the same label.")
 
     def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
         data = scenario.data

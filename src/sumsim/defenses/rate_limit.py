@@ -20,8 +20,9 @@ LIMITED = "Rate limit exceeded for this address."
 
 class RateLimitConfig(DefenseConfig):
     kind: Literal["rate_limit"]
-    max_contributions: int = Field(1, ge=1)
-    window_s: float = Field(3600, gt=0)
+    max_contributions: int = Field(1, ge=1, description="Contributions an address may add per "
+                                   "window.")
+    window_s: float = Field(3600, gt=0, description="The sliding window (block time).")
 
 
 class RateLimit(Gate):

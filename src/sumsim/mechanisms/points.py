@@ -30,8 +30,10 @@ class PointsConfig(MechanismConfig):
                                "(whole seconds).")
     any_address_claim_wait_s: int = Field(777_600, ge=0, description="When judging closes "
                                           "(whole seconds).")
-    points_good: int = Field(1, ge=0)
-    points_bad: int = Field(1, ge=0)
+    points_good: int = Field(1, ge=0, description="Points an author earns for a refunded "
+                             "(agreed) contribution.")
+    points_bad: int = Field(1, ge=0, description="Points an author loses for a reported "
+                            "contribution.")
 
     @model_validator(mode="after")
     def _order(self) -> PointsConfig:

@@ -103,7 +103,8 @@ class PredictionMarketConfig(MechanismConfig):
     kind: Literal["prediction_market"]
     bounty: Ether = Field(1000, description="Locked by the provider (ether).")
     min_stake: Ether = Field(1, description="Stake per contribution (ether).")
-    participation_s: int = Field(30 * 86_400, gt=0, description="Whole seconds.")
+    participation_s: int = Field(30 * 86_400, gt=0, description="Length of the participation "
+                                 "phase, from the market's start (whole seconds).")
     test_pieces: int = Field(10, ge=2, le=10_000,
                              description="Pieces the test set is committed in.")
     any_address_claim_wait_s: int = Field(7 * 86_400, ge=0, description="After the reward "

@@ -31,6 +31,8 @@ MAX_SAMPLES = 100_000
 
 
 class ScenarioSection(Section):
+    """What the run is called, what it asks, its seed and when it stops."""
+
     name: SafeName = Field("scenario", description="Name of the run (used for output folder "
                            "names): letters, digits and _ . + = -.")
     description: str = Field("", description="What question the scenario asks.")
@@ -90,10 +92,42 @@ class _GasOverridesBase(Section):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+#: What each primitive prices (the descriptions of the ``[chain.gas]`` fields).
+_PRIMITIVE_TEXT = {
+    "calldata_nonzero_byte": "A non-zero byte of calldata.",
+    "calldata_zero_byte": "A zero byte of calldata.",
+    "sload_cold": "First read of a storage slot in a transaction.",
+    "sload_warm": "A later read of a slot.",
+    "sstore_set": "Writing a zero slot with a non-zero value.",
+    "sstore_reset": "Overwriting a non-zero slot (or clearing it).",
+    "sstore_noop": "Writing the value a slot already holds.",
+    "sstore_dirty": "Writing a slot already written in the transaction.",
+    "sstore_cold_surcharge": "Extra for a write that is the slot's first access (EIP-2929).",
+    "account_cold": "First touch of an account in a transaction (EXTCODESIZE, CALL).",
+    "account_warm": "A later touch of an account.",
+    "clear_refund": "Refund for clearing a slot to zero.",
+    "refund_quotient": "Refunds are capped at gas used // this.",
+    "intrinsic": "Base cost of every transaction.",
+    "create": "Contract creation.",
+    "code_deposit_byte": "Per byte of deployed code.",
+    "call_value": "A CALL that sends ether.",
+    "call_stipend": "Gas a value-bearing CALL hands the recipient (returned unused).",
+    "keccak": "A KECCAK256 hash.",
+    "keccak_word": "Per 32-byte word hashed.",
+    "log": "An event log.",
+    "log_topic": "Per log topic.",
+    "log_byte": "Per byte of log data.",
+    "memory_word": "Per word of memory expansion (linear part).",
+    "memory_quad_divisor": "Divisor of the quadratic part of memory expansion.",
+    "copy_word": "Per word copied (CALLDATACOPY, RETURNDATACOPY, ...).",
+}
+
 GasOverrides = create_model(  # type: ignore[call-overload]
     "GasOverrides", __base__=_GasOverridesBase,
     **{name: (int | None, Field(None, ge=1 if name in ("refund_quotient",
-                                                        "memory_quad_divisor") else 0))
+                                                        "memory_quad_divisor") else 0,
+                                description=_PRIMITIVE_TEXT.get(
+                                    name, f"The fork's {name.replace('_', ' ')} cost.")))
        for name in _FORK_PRIMITIVES})
 
 #: Fork presets ``chain.fork`` accepts (sumsim.chain.evm_gas.FORKS).
@@ -107,12 +141,13 @@ DEFAULT_FORK: ForkName = "prague"
 class BaseFeeSection(Section):
     """A bounded EIP-1559-style base fee driven by block fullness (see sumsim.chain.fees)."""
 
-    min_gwei: Gwei = Field(1)
-    max_gwei: Gwei = Field(500)
+    min_gwei: Gwei = Field(1, description="Lowest base fee.")
+    max_gwei: Gwei = Field(500, description="Highest base fee.")
     target: float = Field(0.5, gt=0, lt=1, description="Fullness at which the fee is stable.")
     adjust: float = Field(0.125, gt=0, lt=1, description="Largest relative move per slot.")
     background: float = Field(0.5, ge=0, le=1, description="Mean fullness from other traffic.")
-    background_sd: float = Field(0.15, ge=0, le=10)
+    background_sd: float = Field(0.15, ge=0, le=10, description="Standard deviation of the "
+                                 "other traffic's fullness, per slot.")
     shock_sd: float = Field(0.0, ge=0, le=10,
                             description="Extra log-normal shock per sqrt(slot).")
 
@@ -124,18 +159,24 @@ class BaseFeeSection(Section):
 
 
 class ChainSection(Section):
+    """Blocks, gas and prices of the simulated chain."""
+
     block_time_s: float = Field(12, gt=0, description="Seconds between block slots; a "
                                 "block's timestamp is its slot time floored to whole seconds.")
     fork: ForkName = Field(DEFAULT_FORK, description="Ethereum fork whose gas prices the "
                            "contract's calls (petersburg: 2019; london..prague: today).")
-    block_gas_limit: int = Field(30_000_000, gt=21_000, le=10**12)
+    block_gas_limit: int = Field(30_000_000, gt=21_000, le=10**12, description="Gas one block "
+                                 "may hold (counted by the transactions' gas limits).")
     gas_price_gwei: Gwei = Field(4, description="Gas price (gwei) every agent pays by default.")
     tx_gas_limit: int = Field(10_000_000, gt=21_000, le=10**12,
                               description="Default gas limit agents put on a transaction.")
     eth_usd: float = Field(373.0, gt=0, le=1e12,
                            description="Ether price, for USD figures only.")
-    gas_price_model: Literal["constant", "base_fee"] = "constant"
-    base_fee: BaseFeeSection = Field(default_factory=BaseFeeSection)
+    gas_price_model: Literal["constant", "base_fee"] = Field(
+        "constant", description="constant: everyone pays gas_price_gwei; base_fee: an "
+        "EIP-1559-style base fee driven by block fullness ([chain.base_fee]).")
+    base_fee: BaseFeeSection = Field(default_factory=BaseFeeSection,
+                                     description="The base-fee process (with base_fee).")
     eth_usd_volatility: float = Field(0.0, ge=0, le=10, description="Ether price volatility "
                                       "per sqrt(day) (geometric Brownian motion); 0: constant.")
     gas: GasOverrides = Field(default_factory=GasOverrides,  # type: ignore[valid-type]
@@ -154,15 +195,26 @@ MAX_SYNTHETIC_DRAWS = 20_000_000
 
 
 class SyntheticParams(Section):
-    n_train: int = Field(4000, ge=10, le=10_000_000)
-    n_test: int = Field(2000, ge=1, le=10_000_000)
-    n_features: int = Field(1000, ge=2, le=1_000_000)
-    zipf_exponent: float = Field(1.05, gt=0, le=100)
-    mean_words: float = Field(60.0, gt=0, le=100_000)
-    sentiment_share: float = Field(0.2, ge=0, le=1)
-    separability: float = Field(0.7, ge=0, le=100)
-    ambiguous_share: float = Field(0.1, ge=0, le=1)
-    label_noise: float = Field(0.03, ge=0, le=1)
+    """The synthetic "sentiment-like" text dataset (sumsim.data.synthetic): Zipfian words,
+    a share of them carrying a polarity, binary word presence."""
+
+    n_train: int = Field(4000, ge=10, le=10_000_000, description="Training documents (the "
+                         "initial set plus the pool).")
+    n_test: int = Field(2000, ge=1, le=10_000_000, description="Test documents.")
+    n_features: int = Field(1000, ge=2, le=1_000_000, description="Vocabulary size "
+                            "(features).")
+    zipf_exponent: float = Field(1.05, gt=0, le=100, description="Exponent of the words' "
+                                 "Zipfian frequencies.")
+    mean_words: float = Field(60.0, gt=0, le=100_000, description="Mean document length "
+                              "(Poisson), in word draws.")
+    sentiment_share: float = Field(0.2, ge=0, le=1, description="Share of the words that "
+                                   "carry a polarity.")
+    separability: float = Field(0.7, ge=0, le=100, description="How strongly polarity tilts a "
+                                "class's word choice (0: the classes are indistinguishable).")
+    ambiguous_share: float = Field(0.1, ge=0, le=1, description="Share of documents drawn "
+                                   "half from each class, with a coin-flip label.")
+    label_noise: float = Field(0.03, ge=0, le=1, description="Share of further labels "
+                               "flipped.")
     seed: int | None = Field(None, ge=0, description="Data seed; default: the scenario seed.")
 
     @model_validator(mode="after")
@@ -175,22 +227,37 @@ class SyntheticParams(Section):
 
 
 class DataSection(Section):
-    dataset: Literal["synthetic", "imdb", "csv", "parquet"] = "synthetic"
+    """The dataset and how it is split into the initial training set, the pool and the test
+    set."""
+
+    dataset: Literal["synthetic", "imdb", "csv", "parquet"] = Field(
+        "synthetic", description="synthetic (generated, offline), imdb (the IMDB reviews "
+        "archive), or a csv/parquet table at path.")
     path: str | None = Field(None, description="Archive/folder (imdb) or file (csv/parquet). "
                              "For imdb, SUMSIM_IMDB or --data-path override it.")
     num_words: int = Field(1000, ge=2, le=1_000_000,
                            description="Vocabulary size for text features.")
-    init_train_fraction: float = Field(0.08, ge=0, lt=1)
+    init_train_fraction: float = Field(0.08, ge=0, lt=1, description="Share of the training "
+                                       "data the deployed model is trained on off-chain; the "
+                                       "rest is the pool agents contribute from.")
     shuffle: bool = Field(True, description="Shuffle the training data (seeded) before "
                           "splitting it into initial set and pool.")
     max_pool: int | None = Field(None, ge=1, description="Cap the contribution pool size.")
     max_test: int | None = Field(None, ge=1, description="Cap the test set size.")
-    label_column: str = "label"
-    text_column: str | None = None
-    feature_columns: list[str] | None = None
-    text_features: Literal["top_n", "hashed"] = "top_n"
-    test_fraction: float = Field(0.2, gt=0, lt=1)
-    synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
+    label_column: str = Field("label", description="csv/parquet: the column holding the "
+                              "class.")
+    text_column: str | None = Field(None, description="csv/parquet: a text column, featurized "
+                                    "as binary word presence.")
+    feature_columns: list[str] | None = Field(None, description="csv/parquet: numeric feature "
+                                              "columns; default (without text_column): every "
+                                              "other column.")
+    text_features: Literal["top_n", "hashed"] = Field(
+        "top_n", description="Text features: the num_words most frequent training words, or "
+        "num_words hashed buckets.")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="csv/parquet: share of the "
+                                 "(shuffled) rows kept as the test set.")
+    synthetic: SyntheticParams = Field(default_factory=SyntheticParams,
+                                       description="The synthetic dataset's parameters.")
 
     @model_validator(mode="after")
     def _path(self) -> DataSection:
@@ -200,6 +267,8 @@ class DataSection(Section):
 
 
 class MetricsSection(Section):
+    """What is measured and drawn."""
+
     eval_every_s: float = Field(200_000, ge=1, description="Test accuracy sampling period "
                                 "(at most 100,000 samples up to the run's horizon).")
     baseline: bool = Field(True, description="Fit the all-data baseline model.")
