@@ -93,7 +93,7 @@ def test_transactions_table_has_ids_recipients_deposits_and_returns(reviewed: Pa
 
 def test_summary_says_when_an_attacker_ends_in_profit(reviewed: Path) -> None:
     s = json.loads((reviewed / "summary.json").read_text())
-    for name, a in s["agents"].items():
+    for a in s["agents"].values():
         assert a["in_profit"] == (a["profit_wei"] > 0)
     assert s["attackers_in_profit"] == sorted(
         n for n, a in s["agents"].items() if a["attacker"] and a["profit_wei"] > 0)
