@@ -135,12 +135,13 @@ class Result:
         cf = self.raw.counterfactual
         return None if cf is None else Result(cf)
 
-    def write(self, folder: str | Path, *, figure: bool = True) -> Path:
-        """Write every output file into ``folder`` (see the outputs reference)."""
+    def write(self, folder: str | Path, *, figure: bool = True, force: bool = False) -> Path:
+        """Write every output file into ``folder`` (see the outputs reference), all or
+        nothing; a folder that holds something is replaced only with ``force``."""
         from sumsim.outputs import write_run
 
         out = Path(folder)
-        write_run(self.raw, out, figure=figure)
+        write_run(self.raw, out, figure=figure, force=force)
         return out
 
     def figure(self, path: str | Path | None = None) -> Figure:

@@ -92,8 +92,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import sumsim.engine as engine
     from sumsim.data.load import load_dataset
     from sumsim.engine import make_split
-    from sumsim.outputs import write_run
+    from sumsim.outputs import check_free, write_run
 
+    if args.list:
+        return _list_bundled()
     sc = _load(args.scenario, args.set)
     where = args.scenario or "<bundled quickstart>"
     seed = sc.scenario.seed if args.seed is None else args.seed
@@ -102,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "--data-path or set data.dataset", field="--data-path")
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
-    _check_out(out)
+    check_free(out, args.force)
     try:
         ds = load_dataset(sc.data, seed, args.data_path, base)
     except InputError as e:
@@ -119,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{where}: --max-wall-s: {e} ({args.max_wall_s:g} s); nothing written",
               file=sys.stderr)
         return EXIT_WALL
-    summ = write_run(res, out)
+    summ = write_run(res, out, force=args.force)
     if not args.quiet:
         _print_summary(summ, out)
     if summ["contract"]["contributions"] == 0:
@@ -127,6 +129,21 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"simulated days ({summ['transactions']['count']} transactions, "
               f"{summ['pool']['size']} pool samples): check balances, deposits, gas and "
               "duration", file=sys.stderr)
+    return EXIT_OK
+
+
+def _list_bundled() -> int:
+    """The scenarios shipped with sumsim, runnable by name, with the question each asks."""
+    from sumsim.scenario.loader import BUNDLED, bundled_text
+
+    for name in BUNDLED:
+        comments = " ".join(ln.lstrip("#").strip() for ln in bundled_text(name).splitlines()
+                            if ln.startswith("#"))
+        question = comments.split("Asks:", 1)[1] if "Asks:" in comments else comments
+        question = question.strip()
+        if "?" in question:
+            question = question[: question.index("?") + 1]
+        print(f"{name:<28} {question[:1].upper() + question[1:]}")
     return EXIT_OK
 
 
@@ -140,9 +157,12 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
           + (f"  all-data baseline {_num(base)}" if base is not None else ""))
     for name, a in s["agents"].items():
         pct = a["final_pct_of_start"]
+        flag = "  <- an ATTACKER IN PROFIT" if a["attacker"] and a["profit_wei"] > 0 else ""
         print(f"  {name:>12} ({a['kind']}): "
               + (f"{pct:.1f}% of start" if pct is not None else "started with 0")
-              + f", profit {a['profit_eth']:+.4f} ETH")
+              + f", profit {a['profit_eth']:+.4f} ETH{flag}")
+    if s.get("attackers_in_profit"):
+        print(f"  attackers that ended in profit: {', '.join(s['attackers_in_profit'])}")
     print(f"  contract balance left: {s['contract']['final_balance_wei']} wei "
           f"(unexplained {s['contract']['unexplained_wei']})")
     print(f"  outputs: {out}")
@@ -195,6 +215,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                          source=str(table))
     if args.out:
         _check_out(Path(args.out))
+    unknown = [m for m in (args.metric or []) if m not in df.columns]
+    if unknown:
+        known = sorted(c for c in df.columns if not c.startswith("param:") and c not in (
+            "run_index", "run_id", "replicate", "seed", "status", "error", "elapsed_s"))
+        raise InputError(f"no metric {unknown[0]!r} in this sweep; metrics: {', '.join(known)}",
+                         source=str(table), field="--metric")
     if args.reference:
         return _report_paired(df, folder, args)
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
@@ -392,7 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run one scenario (default: the bundled quickstart)",
                        epilog=RUN_EPILOG)
-    r.add_argument("scenario", nargs="?", help="scenario TOML file (or a bundled name)")
+    r.add_argument("scenario", nargs="?", help="scenario TOML file (or a bundled name: "
+                   "see --list)")
+    r.add_argument("--list", action="store_true",
+                   help="list the bundled scenarios (runnable by name) and their questions")
+    r.add_argument("--force", action="store_true",
+                   help="replace the output folder if it exists (default: refuse)")
     r.add_argument("--out", help="output folder (default: sumsim-out/NAME-seedN)")
     r.add_argument("--seed", type=_seed, help="override scenario.seed")
     r.add_argument("--data-path", help="dataset archive/folder/file (overrides data.path); "

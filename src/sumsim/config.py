@@ -250,8 +250,26 @@ class LogNormal(_Dist):
         return self.mean
 
 
+def _plain_number_is_constant(value: Any) -> Any:
+    """``interval_s = 600`` means a constant 600 s (a number where a distribution is
+    expected); booleans stay errors."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    if isinstance(value, str | list):
+        raise ValueError('expected seconds as a number (a constant) or a distribution such as '
+                         '{ dist = "normal", mean = 600, sd = 60 }, { dist = "exponential", '
+                         'mean = 600 }, { dist = "uniform", low = 0, high = 1200 }, '
+                         '{ dist = "lognormal", mean = 600, sigma = 0.5 }')
+    return value
+
+
+#: A waiting-time distribution: ``{ dist = "normal", mean = 600, sd = 60 }``,
+#: ``{ dist = "exponential", mean = 600 }``, ``{ dist = "uniform", low = 0, high = 1200 }``,
+#: ``{ dist = "lognormal", mean = 600, sigma = 0.5 }``, ``{ dist = "constant", value = 600 }``,
+#: or a plain number (a constant).
 Distribution = Annotated[
-    Constant | Normal | Exponential | Uniform | LogNormal, Field(discriminator="dist")
+    Constant | Normal | Exponential | Uniform | LogNormal, Field(discriminator="dist"),
+    BeforeValidator(_plain_number_is_constant),
 ]
 
 

@@ -1,11 +1,20 @@
-"""One folder per run: resolved scenario, Parquet tables, summary and figure."""
+"""One folder per run: resolved scenario, Parquet tables, summary and figure.
+
+The files are written into a hidden sibling folder first and moved into place when all of them
+are there, so an interrupted run (Ctrl-C, a crash) leaves no folder that looks finished, and a
+folder is never a mix of two runs (no stale figure beside new tables).  An existing folder is
+replaced only when asked (``force``).
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from sumsim.engine import RunResult
+from sumsim.errors import InputError
 from sumsim.io import write_json, write_parquet, write_text
 from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_frame, transactions_frame
@@ -15,9 +24,42 @@ FILES = ("scenario.toml", "timeseries.parquet", "transactions.parquet",
          "contributions.parquet", "summary.json", "figure.png")
 
 
-def write_run(res: RunResult, out: Path, *, figure: bool = True) -> dict[str, Any]:
-    """Write every output of ``res`` into ``out`` (atomically, file by file)."""
-    out.mkdir(parents=True, exist_ok=True)
+class OutputExists(InputError):
+    """The output folder exists already (and replacing it was not asked for)."""
+
+
+def check_free(out: Path, force: bool) -> None:
+    """Refuse an output folder that holds something, unless ``force`` (checked before a run,
+    so nothing is computed for nothing)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", field="--out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExists(f"{out} exists and is not empty; choose another --out or pass "
+                           "--force to replace it", field="--out")
+
+
+def write_run(res: RunResult, out: Path, *, figure: bool = True,
+              force: bool = False) -> dict[str, Any]:
+    """Write every output of ``res`` into ``out``, all or nothing (see the module docstring)."""
+    check_free(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    try:
+        summ = _write_files(res, tmp, figure)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.rename(old / "run")
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summ
+
+
+def _write_files(res: RunResult, out: Path, figure: bool) -> dict[str, Any]:
     resolved = res.scenario.model_copy(deep=True)
     resolved.scenario.seed = res.seed
     write_text(out / "scenario.toml", dump_scenario(resolved))

@@ -196,8 +196,10 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
             ax.set_ylabel(hue.removeprefix("param:"))
             for (i, j), v in np.ndenumerate(grid):
                 if v == v:
+                    r, g, b, _ = im.cmap(im.norm(v))
+                    light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5  # relative luminance
                     ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
-                            color="white")
+                            color="black" if light else "white")
             fig.colorbar(im, ax=ax, label=metric)
             ax.set_title(f"{metric} (mean over seeds)", fontsize=10)
             fig.tight_layout()
@@ -215,6 +217,6 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9]+", "_", name.removeprefix("param:")).strip("_")
+    """A file name spelled like the sweep column (``param:`` dropped; only a path separator
+    would be replaced)."""
+    return name.removeprefix("param:").replace("/", "_").replace("\\", "_")

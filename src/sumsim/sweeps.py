@@ -195,7 +195,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
         if out_dir is not None:
             from sumsim.outputs import write_run
 
-            summ = write_run(res, Path(out_dir) / task.run_id)
+            summ = write_run(res, Path(out_dir) / task.run_id, force=True)
         else:
             summ = summary(res)
         flat = flatten(summ)

@@ -59,6 +59,8 @@ class DRTConfig(MechanismConfig):
         if not self.refund_wait_s <= t_o <= self.any_address_claim_wait_s:
             raise FieldError("need refund_wait_s <= owner_claim_wait_s <= "
                              "any_address_claim_wait_s", "refund_wait_s")
+        # Resolved (so a saved scenario states it): written without re-validation.
+        self.__dict__["owner_claim_wait_s"] = t_o
         return self
 
     def owner_address(self) -> str | None:

@@ -91,6 +91,7 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
             "final_wei": final,
             "profit_wei": profit,
             "profit_eth": _eth(profit),
+            "in_profit": profit > 0,
             "final_pct_of_start": 100.0 * final / start if start else None,
             "roi": profit / f["deposits"] if f["deposits"] else 0.0,
             "contributions": f["contributions"],
@@ -144,6 +145,8 @@ def summary(res: RunResult) -> dict[str, Any]:
         },
         "agents": accounts,
         "honest_deposits_lost_wei": honest_lost,
+        "attackers_in_profit": sorted(n for n, v in accounts.items()
+                                      if v["attacker"] and v["profit_wei"] > 0),
         "attacker_spend_wei": attacker_spend,
         "contract": {
             "final_balance_wei": contract_bal,

@@ -26,14 +26,25 @@ def _paid_to_sender(tx: Any, r: Any) -> int:
 
 
 def transactions_frame(chain: Chain) -> pl.DataFrame:
+    """One row per transaction, in the order they finished, then one row per transfer made
+    outside any transaction (a review verdict forfeiting a deposit: ``status = "internal"``,
+    ``method`` = what it was, ``sender`` the payer, ``to`` the recipient).
+
+    ``value_wei`` is what the sender attached; ``deposit_kept_wei`` what the contract kept of
+    it (the deposit of an add); ``value_returned_wei`` everything the call paid the sender
+    (the change of an overpaid add, a refund, a take); ``returned_wei`` the claim payouts
+    alone (``value_returned_wei`` minus the change)."""
     cols: dict[str, list[Any]] = {k: [] for k in (
-        "block", "time_s", "submitted_s", "sender", "method", "contribution", "status", "reason",
-        "gas_used", "gas_price_wei", "fee_wei", "value_wei", "returned_wei")}
+        "tx_id", "block", "time_s", "submitted_s", "sender", "to", "method", "contribution",
+        "status", "reason", "gas_used", "gas_price_wei", "fee_wei", "value_wei",
+        "deposit_kept_wei", "value_returned_wei", "returned_wei")}
     for tx, r in chain.receipts:
+        cols["tx_id"].append(tx.seq)
         cols["block"].append(r.block)
         cols["time_s"].append(float(r.timestamp))
         cols["submitted_s"].append(float(tx.submitted_at))
         cols["sender"].append(tx.sender)
+        cols["to"].append(tx.to)
         cols["method"].append(tx.method)
         if tx.method == "add_data":
             cid = r.result if r.ok else None
@@ -46,10 +57,24 @@ def transactions_frame(chain: Chain) -> pl.DataFrame:
         cols["gas_price_wei"].append(tx.gas_price)
         cols["fee_wei"].append(r.fee)
         cols["value_wei"].append(tx.value)
+        back = sum(a for to, a, _ in r.payments if to == tx.sender)
+        kept = tx.value - sum(a for to, a, memo in r.payments
+                              if to == tx.sender and memo == "change") if r.ok else 0
+        cols["deposit_kept_wei"].append(kept)
+        cols["value_returned_wei"].append(back)
         cols["returned_wei"].append(_paid_to_sender(tx, r))
+    for t, src, dst, amount, memo in chain.internal_transfers:
+        for k, v in (("tx_id", None), ("block", None), ("time_s", float(t)),
+                     ("submitted_s", float(t)), ("sender", src), ("to", dst), ("method", memo),
+                     ("contribution", None), ("status", "internal"), ("reason", ""),
+                     ("gas_used", 0), ("gas_price_wei", 0), ("fee_wei", 0),
+                     ("value_wei", amount), ("deposit_kept_wei", 0),
+                     ("value_returned_wei", 0), ("returned_wei", 0)):
+            cols[k].append(v)
     return with_wei(pl.DataFrame(cols, schema_overrides={
-        "contribution": pl.Int64, "gas_price_wei": pl.Int128, "fee_wei": pl.Int128,
-        "value_wei": pl.Int128, "returned_wei": pl.Int128, "block": pl.Int64,
+        "tx_id": pl.Int64, "contribution": pl.Int64, "gas_price_wei": pl.Int128,
+        "fee_wei": pl.Int128, "value_wei": pl.Int128, "deposit_kept_wei": pl.Int128,
+        "value_returned_wei": pl.Int128, "returned_wei": pl.Int128, "block": pl.Int64,
         "gas_used": pl.Int64}))
 
 
@@ -63,9 +88,10 @@ def contributions_frame(res: RunResult) -> pl.DataFrame:
             ccols["time_s"].append(float(r.timestamp))
             ccols["by"].append(tx.sender)
             ccols["kind"].append(tx.method)
-            ccols["amount_wei"].append(str(r.result))
+            ccols["amount_wei"].append(int(r.result))
     claims = pl.DataFrame(ccols, schema={"id": pl.Int64, "time_s": pl.Float64, "by": pl.Utf8,
-                                         "kind": pl.Utf8, "amount_wei": pl.Utf8})
+                                         "kind": pl.Utf8, "amount_wei": pl.Int128}
+                          ).with_columns(pl.col("amount_wei").cast(pl.Decimal(38, 0)))
     claims = claims.group_by("id", maintain_order=True).agg(
         pl.struct("time_s", "by", "kind", "amount_wei").alias("claims"))
     recs = res.contract.data.records

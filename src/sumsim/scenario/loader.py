@@ -246,8 +246,30 @@ def _kind(value: Any) -> str:
 
 
 def dump_scenario(scenario: BaseModel) -> str:
-    """The fully resolved scenario as TOML (amounts back in ether, exact)."""
-    return tomli_w.dumps(scenario.model_dump(mode="json", exclude_none=True))
+    """The fully resolved scenario as TOML (amounts back in ether, exact): every default
+    written out, and the options left unset (TOML has no null) listed in a closing comment
+    with their documented meaning."""
+    text = tomli_w.dumps(scenario.model_dump(mode="json", exclude_none=True))
+    unset = list(_unset(scenario, ""))
+    if unset:
+        text += "\n# Options left unset (their documented meaning applies):\n" + "".join(
+            f"#   {path}: {desc}\n" for path, desc in unset)
+    return text
+
+
+def _unset(model: Any, prefix: str) -> Any:
+    """(dotted path, description) of every None-valued field, depth first."""
+    if isinstance(model, BaseModel):
+        for name, fld in type(model).model_fields.items():
+            value = getattr(model, name)
+            path = f"{prefix}.{name}" if prefix else name
+            if value is None:
+                yield path, " ".join((fld.description or "no default").split())
+            else:
+                yield from _unset(value, path)
+    elif isinstance(model, list):
+        for i, item in enumerate(model):
+            yield from _unset(item, f"{prefix}[{i}]")
 
 
 def json_schema() -> dict[str, Any]:
