@@ -21,15 +21,22 @@ def run_figure(res: RunResult, path: Path | None = None) -> Figure:
     # The object-oriented API (no pyplot): headless, no global state, faster to import.
     fig = Figure(figsize=(8, 6.5))
     ax_b, ax_a = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    held: dict[str, int] = {}
+    for rec in res.contract.data.records:  # deposits the contract still holds, by author
+        held[rec.author] = held.get(rec.author, 0) + rec.claimable
     for a in res.agents:
         start = a.initial_balance
         if not start:
             continue
         pct = [100.0 * r[f"balance_wei:{a.name}"] / start for r in rows]
         style = "--" if a.is_attacker else "-"
-        ax_b.plot(days, pct, style, lw=1.8, label=f"{a.name} ({a.config.kind})")
+        (line,) = ax_b.plot(days, pct, style, lw=1.8, label=f"{a.name} ({a.config.kind})")
+        if held.get(a.name):
+            net = 100.0 * (rows[-1][f"balance_wei:{a.name}"] + held[a.name]) / start
+            ax_b.plot([days[-1]], [net], marker="D", ms=6, color=line.get_color(),
+                      linestyle="none", label=f"{a.name} net at end (wallet + deposits held)")
     ax_b.axhline(100, color="0.6", lw=0.8)
-    ax_b.set_ylabel("balance (% of start)")
+    ax_b.set_ylabel("wallet (% of start)")
     ax_b.legend(loc="best", fontsize=9)
     ax_b.grid(alpha=0.3)
     sc = res.scenario
