@@ -227,7 +227,9 @@ def test_bundled_quickstart_has_every_default_filled() -> None:
     assert sc.data.max_pool is None and sc.data.shuffle is True
     assert sc.data.synthetic.label_noise == 0.03 and sc.data.synthetic.seed is None
     assert sc.model.learning_rate == 1 and sc.model.epochs == 1 and sc.model.fixed_point
-    assert sc.incentive.owner_claim_wait_s is None and sc.incentive.owner is None
+    # resolved: the owner wait equals the any-address wait unless set; no wallet owns it
+    assert sc.incentive.owner_claim_wait_s == sc.incentive.any_address_claim_wait_s
+    assert sc.incentive.owner is None
     assert sc.metrics.baseline is True and sc.metrics.figure is True
     good, bad = sc.agents
     assert good.accuracy_gated is True and good.accuracy_bonus == 0.15

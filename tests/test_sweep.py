@@ -498,7 +498,7 @@ def test_sweep_and_report_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     df1 = pl.read_parquet(out1 / RESULTS)
     assert df1.height == 6 and df1["status"].to_list() == ["ok"] * 6
     figures1 = pngs(out1 / "figures")
-    assert "accuracy_time_avg_vs_agents_1_budget.png" in figures1
+    assert "accuracy.time_avg_vs_agents[1].budget.png" in figures1
     assert not any(name.endswith("_heatmap.png") for name in figures1)
 
     # two parameters: one line per value of the second, and heatmaps
@@ -507,8 +507,8 @@ def test_sweep_and_report_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["sweep", str(two), "--out", str(out2), "--executor", "local", "-q"]) == 0
     assert capsys.readouterr().out == ""
     figures2 = pngs(out2 / "figures")
-    assert "accuracy_time_avg_vs_agents_1_budget.png" in figures2
-    assert "accuracy_time_avg_heatmap.png" in figures2
+    assert "accuracy.time_avg_vs_agents[1].budget.png" in figures2
+    assert "accuracy.time_avg_heatmap.png" in figures2
 
     # `report` redraws the same figures from results.parquet alone
     for p in (out2 / "figures").iterdir():
@@ -523,8 +523,8 @@ def test_sweep_and_report_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["report", str(out2), "--metric", "accuracy.final", "--out",
                  str(tmp_path / "only")]) == 0
     capsys.readouterr()
-    assert sorted(pngs(tmp_path / "only")) == ["accuracy_final_heatmap.png",
-                                               "accuracy_final_vs_agents_1_budget.png"]
+    assert sorted(pngs(tmp_path / "only")) == ["accuracy.final_heatmap.png",
+                                               "accuracy.final_vs_agents[1].budget.png"]
 
     # a folder without a table is an input error
     assert main(["report", str(tmp_path)]) == 2
@@ -546,8 +546,8 @@ def test_sweep_figures_on_a_categorical_parameter_and_on_nothing_to_draw(tmp_pat
         "constant": [1.0] * 4,
     })
     written = sweep_figures(df, tmp_path / "figs")
-    assert [p.name for p in written] == ["accuracy_final_vs_model_kind.png"]
-    assert pngs(tmp_path / "figs").keys() == {"accuracy_final_vs_model_kind.png"}
+    assert [p.name for p in written] == ["accuracy.final_vs_model.kind.png"]
+    assert pngs(tmp_path / "figs").keys() == {"accuracy.final_vs_model.kind.png"}
     # nothing varies: no parameter, or no metric
     assert sweep_figures(df.filter(pl.col("param:model.kind") == "perceptron"),
                          tmp_path / "none") == []
