@@ -36,21 +36,31 @@ TIMESERIES = [
 ]
 
 TRANSACTIONS = [
+    ("tx_id", "id", "The transaction's sequence number (in the order sent); empty on the "
+     "`internal` rows of transfers made outside any transaction."),
     ("block", "number", "Block that included the transaction."),
     ("time_s", "s", "Timestamp of that block."),
     ("submitted_s", "s", "When the agent sent it (it waited in the mempool until `time_s`)."),
     ("sender", "address", "Who sent it (an agent's name, `owner`, or a mechanism's actor such "
      "as `provider`)."),
-    ("method", "", "`add_data`, `refund`, `report`, or a mechanism's own transaction."),
+    ("to", "address", "The recipient: the contract for a transaction; for an `internal` row, "
+     "who received the transfer."),
+    ("method", "", "`add_data`, `refund`, `report`, or a mechanism's own transaction; on an "
+     "`internal` row, what the transfer was (`forfeit`: a review rejected a deposit)."),
     ("contribution", "id", "The contribution it created (`add_data`, when successful) or "
      "claimed from (`refund`, `report`); empty otherwise."),
     ("status", "", "`success`, `reverted` (ran and failed: the fee is paid, nothing else "
-     "changes) or `rejected` (not executable, e.g. the sender could not pay the gas)."),
+     "changes), `rejected` (not executable, e.g. the sender could not pay the gas) or "
+     "`internal` (a transfer outside any transaction)."),
     ("reason", "", "The revert reason (empty on success)."),
     ("gas_used", "gas", "Gas the call used."),
     ("gas_price_wei", "wei per gas", "The price it paid per gas."),
     ("fee_wei", "wei", "`gas_used * gas_price_wei`, paid by the sender whatever the status."),
     ("value_wei", "wei", "Ether sent with the call (the deposit offered by `add_data`)."),
+    ("deposit_kept_wei", "wei", "What the contract kept of `value_wei` (the deposit of a "
+     "successful `add_data`)."),
+    ("value_returned_wei", "wei", "Everything the call paid the sender: the change of an "
+     "overpaid deposit, a refund, a take."),
     ("returned_wei", "wei", "What the contract paid the sender in this call besides the change "
      "of an overpaid deposit: the refund or the take."),
 ]
@@ -100,6 +110,7 @@ SUMMARY = [
     ("agents.<name>.final_wei", "wei", "Final wallet balance."),
     ("agents.<name>.profit_wei", "wei", "`final_wei - start_wei`."),
     ("agents.<name>.profit_eth", "ether", "The same as a float."),
+    ("agents.<name>.in_profit", "", "Whether it ended with more than it started with."),
     ("agents.<name>.final_pct_of_start", "%", "`100 * final_wei / start_wei`."),
     ("agents.<name>.roi", "ratio", "`profit_wei / deposits_wei` (0 with no deposits)."),
     ("agents.<name>.contributions", "count", "Successful `add_data` calls."),
@@ -120,6 +131,8 @@ SUMMARY = [
      "receipts; 0 when every wei is accounted for."),
     ("honest_deposits_lost_wei", "wei", "What attackers and others took from non-attackers' "
      "contributions."),
+    ("attackers_in_profit", "addresses", "The attackers that ended in profit (empty when "
+     "none did)."),
     ("attacker_spend_wei", "wei", "Sum over attackers of their losses (`max(0, -profit)`)."),
     ("contract.final_balance_wei", "wei", "The contract's balance at the end."),
     ("contract.claimable_wei", "wei", "Deposits still claimable."),
