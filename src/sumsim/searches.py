@@ -50,7 +50,6 @@ import json
 import math
 import os
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +63,10 @@ from sumsim.errors import FieldError, InputError
 from sumsim.io import write_parquet, write_text
 from sumsim.report import mean_ci
 from sumsim.scenario.loader import (
-    BUNDLED,
     apply_overrides,
-    bundled_text,
     format_validation_error,
     parse_scenario,
+    read_base,
     read_toml,
 )
 from sumsim.sweeps import EXECUTORS, Executor, Task, _Bound, _canonical, derive_seed
@@ -185,15 +183,7 @@ def load_search(path: Path | str) -> Search:
         spec = SearchFile.model_validate(raw)
     except ValidationError as e:
         raise format_validation_error(e, str(path), raw) from None
-    base_path = path.parent / spec.search.base
-    if base_path.exists():
-        base_data, base_dir = read_toml(base_path), base_path.parent
-    elif spec.search.base.removesuffix(".toml") in BUNDLED:
-        base_data = tomllib.loads(bundled_text(spec.search.base.removesuffix(".toml")))
-        base_dir = path.parent
-    else:
-        raise InputError(f"base scenario {spec.search.base!r} not found", source=str(path),
-                         field="search.base")
+    base_data, _, base_dir = read_base(path, spec.search.base, "search.base")
     return make_search(spec, base_data, base_dir, str(path))
 
 

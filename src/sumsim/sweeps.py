@@ -37,7 +37,6 @@ import itertools
 import json
 import os
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,11 +50,10 @@ from sumsim.config import SafeName, Section
 from sumsim.errors import InputError
 from sumsim.io import write_json, write_parquet
 from sumsim.scenario.loader import (
-    BUNDLED,
     apply_overrides,
-    bundled_text,
     format_validation_error,
     parse_scenario,
+    read_base,
     read_toml,
 )
 from sumsim.sweep_store import MANIFEST as MANIFEST
@@ -145,16 +143,7 @@ def load_sweep(path: Path | str) -> Sweep:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
         raise format_validation_error(e, str(path), raw) from None
-    base_path = path.parent / spec.sweep.base
-    if base_path.exists():
-        base_data = read_toml(base_path)
-        base_src, run_dir = str(base_path), base_path.parent
-    elif spec.sweep.base.removesuffix(".toml") in BUNDLED:
-        base_data = tomllib.loads(bundled_text(spec.sweep.base.removesuffix(".toml")))
-        base_src, run_dir = spec.sweep.base, path.parent
-    else:
-        raise InputError(f"base scenario {spec.sweep.base!r} not found", source=str(path),
-                         field="sweep.base")
+    base_data, base_src, run_dir = read_base(path, spec.sweep.base, "sweep.base")
     return make_sweep(spec, base_data, run_dir, str(path), base_src)
 
 

@@ -182,6 +182,18 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         raise InputError(f"invalid TOML: {e}", source=source) from None
 
 
+def read_base(file: Path, base: str, field: str) -> tuple[dict[str, Any], str, Path]:
+    """The base scenario a sweep or search file names: a path relative to ``file`` or a
+    bundled scenario name.  Returns (TOML data, a name for messages, the folder relative data
+    paths are read from)."""
+    base_path = file.parent / base
+    if base_path.exists():
+        return read_toml(base_path), str(base_path), base_path.parent
+    if base.removesuffix(".toml") in BUNDLED:
+        return tomllib.loads(bundled_text(base.removesuffix(".toml"))), base, file.parent
+    raise InputError(f"base scenario {base!r} not found", source=str(file), field=field)
+
+
 def bundled_text(name: str) -> str:
     return resources.files("sumsim").joinpath(f"scenarios/{name}.toml").read_text("utf-8")
 
