@@ -12,7 +12,6 @@ Every search runs into ``benchmarks/study/out/worst/<setting>-<budget>/`` and re
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -229,5 +228,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     raise SystemExit(main())
 
-
-__all__ = ["BUDGETS", "SETTINGS", "math", "run_all", "section"]

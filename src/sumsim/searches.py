@@ -57,8 +57,9 @@ from typing import Any, Literal
 
 import polars as pl
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from sumsim.config import Section
 from sumsim.errors import FieldError, InputError
 from sumsim.io import write_parquet, write_text
 from sumsim.report import mean_ci
@@ -75,11 +76,7 @@ STUDY_DB = "search.db"
 RUNS = "runs.jsonl"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Param(_Strict):
+class Param(Section):
     """One searched parameter: a float or int range (optionally log-scaled) or choices."""
 
     low: float | None = Field(None, description="Lower end of a range.")
@@ -108,7 +105,7 @@ class Param(_Strict):
         return self
 
 
-class Objective(_Strict):
+class Objective(Section):
     """A metric to optimise: its mean over the paired seeds."""
 
     metric: str = Field(description="A summary metric (a sweep table column).")
@@ -116,7 +113,7 @@ class Objective(_Strict):
                                                        "larger or smaller is better.")
 
 
-class Constraint(_Strict):
+class Constraint(Section):
     """A bound on a metric's mean over the seeds; candidates outside it are infeasible."""
 
     metric: str = Field(description="A summary metric (a sweep table column).")
@@ -130,7 +127,7 @@ class Constraint(_Strict):
         return self
 
 
-class SearchSection(_Strict):
+class SearchSection(Section):
     """What to search from, on how many seeds, and for how long."""
 
     name: str = Field("search", description="Name of the search (the default output folder "
@@ -149,7 +146,7 @@ class SearchSection(_Strict):
                               "every trial besides the objectives and constraints.")
 
 
-class SearchFile(_Strict):
+class SearchFile(Section):
     search: SearchSection = Field(description="The search's settings.")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Fixed dotted-path "
                                       "overrides applied to the base scenario before "
