@@ -10,13 +10,16 @@ costs.  Only sumsim's IMDB loader is used (its cached CSR matrices); loading is 
 A timed run covers:
 
 - the seeded shuffle and the 8% / 92% split of the training reviews;
-- the off-chain initial fit: perceptron, 5 epochs over the first 8% at integer step 10;
+- the off-chain initial fit: perceptron, 5 epochs over the first 8% at integer step 10 (the
+  intercept trained too, as the deployer did);
 - the contributions: an honest agent every ~600 s (normal, sd 1) and a label flipper every
   ~3600 s (normal, sd 1), each taking the next pool sample in order until the pool is exhausted
   (~23,000 contributions).  Per contribution: the Deposit-Refund-Take deposit
-  ``w * 3600 // isqrt(dt)`` in integer wei at the next 12 s block, the gas fee of the add (the
-  scenario's 2019 gas costs at 4 gwei), and the sparse perceptron's predict and update (int64
-  weights: one gather, and one scatter-add when it is wrong).  The honest agent contributes
+  ``w * 3600 // isqrt(dt)`` in integer wei at the next 12 s block, the gas fee of the add
+  (priced per call by the Petersburg pricer of :mod:`sumsim.chain.evm_gas`, at 4 gwei), and the
+  original sparse perceptron's predict and update (int64 weights, class 1 only above 0, the
+  intercept fixed on-chain: one gather, and one scatter-add when it is wrong).  The honest agent
+  contributes
   with probability ``min(1, accuracy + 0.15)`` and mislabels one sample in 10,000; each agent
   skips a turn when the deposit exceeds its cap (50 and 100 ether) or its balance;
 - one refund/report check per contribution one day after it was added: the author takes its
@@ -48,6 +51,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import ARCHIVE, machine, record, stamp  # noqa: E402
 
+import sumsim.chain.evm_gas as evm_gas  # noqa: E402  (the pricer only: not the simulator)
+
 TITLE = "Bare numpy floor (paper workload)"
 
 # -- the scenario's numbers ---------------------------------------------------------------
@@ -70,12 +75,8 @@ MISTAKE_RATE = 0.0001
 AGENTS = (("good", 10_000 * WEI_PER_ETHER, 50 * WEI_PER_ETHER, 600.0, 1.0, False),
           ("bad", 10_000 * WEI_PER_ETHER, 100 * WEI_PER_ETHER, 3600.0, 1.0, True))
 
-# Gas: 2019 (Petersburg) costs as the scenario overrides them, sumsim's defaults otherwise.
-INTRINSIC, CALL_OVERHEAD, VALUE_TRANSFER = 21_000, 2_000, 9_000
-CALLDATA_ZERO, CALLDATA_NONZERO = 4, 68
-SSTORE_NEW, SSTORE_UPDATE, SLOAD_COLD = 20_000, 5_000, 200
-RECORD_SLOTS = 4
-REPORT_READS = 2 * SLOAD_COLD
+# Gas: every call priced by the scenario fork's pricer (the one sumsim's contract uses).
+FORK = "petersburg"
 CHUNK = 4096
 
 
@@ -94,33 +95,18 @@ def _draws(rng: np.random.Generator, kind: str, *args: float) -> Any:
     return itertools.chain.from_iterable(chunk() for _ in itertools.count())
 
 
-def _gas_per_sample(indices: np.ndarray, indptr: np.ndarray) -> tuple[list[int], ...]:
-    """Per pool sample: the gas of an add up to the deposit check (what a revert costs), the
-    rest of an add that does not train, and a claim (refund or report) without its counters.
-
-    Calldata: a 4-byte selector, the ``int64[]`` (offset, length, 32 bytes per element) and the
-    other arguments' words; non-zero bytes of feature indices below 65,536 counted exactly.
-    """
+def _calldata_per_sample(indices: np.ndarray, indptr: np.ndarray) -> tuple[list[int], list[int]]:
+    """Per pool sample: its length and the non-zero bytes of its ``int64[]`` calldata words
+    (feature indices below 65,536: their low byte and their second byte, counted at once)."""
     nz = ((indices & 0xFF) != 0).astype(np.int64) + ((indices >> 8) != 0)
     c = np.concatenate([[0], np.cumsum(nz)])
-    x_nonzero = c[indptr[1:]] - c[indptr[:-1]]
-    n = np.diff(indptr).astype(np.int64)
-
-    def calldata(extra_words: int) -> np.ndarray:
-        total = 4 + 32 * (2 + n + extra_words)
-        nonzero = 4 + x_nonzero + extra_words + 1 + (n > 0)
-        return nonzero * CALLDATA_NONZERO + (total - nonzero) * CALLDATA_ZERO
-
-    add_check = INTRINSIC + CALL_OVERHEAD + calldata(1) + SLOAD_COLD
-    add_store = SSTORE_NEW * RECORD_SLOTS + SSTORE_UPDATE + SLOAD_COLD * (n + 1)
-    claim = (INTRINSIC + CALL_OVERHEAD + calldata(3) + SLOAD_COLD * (RECORD_SLOTS + 1 + n + 1)
-             + SSTORE_NEW + SSTORE_UPDATE + VALUE_TRANSFER)
-    return add_check.tolist(), add_store.tolist(), claim.tolist()
+    return np.diff(indptr).tolist(), (c[indptr[1:]] - c[indptr[:-1]]).tolist()
 
 
 def _fit(indices: np.ndarray, indptr: np.ndarray, y: np.ndarray, n_features: int
          ) -> tuple[np.ndarray, int]:
-    """EPOCHS passes of the integer perceptron at INIT_STEP, in data order, from zero."""
+    """EPOCHS passes of the integer perceptron at INIT_STEP, in data order, from zero (class 1
+    only above 0; off-chain the intercept moves too)."""
     w = np.zeros(n_features, dtype=np.int64)
     b = 0
     ptr = indptr.tolist()
@@ -128,7 +114,7 @@ def _fit(indices: np.ndarray, indptr: np.ndarray, y: np.ndarray, n_features: int
     for _ in range(EPOCHS):
         for i, label in enumerate(labels):
             xi = indices[ptr[i]:ptr[i + 1]]
-            if (b + w[xi].sum() >= 0) != (label == 1):
+            if (b + w.take(xi).sum() > 0) != (label == 1):
                 step = INIT_STEP if label == 1 else -INIT_STEP
                 w[xi] += step
                 b += step
@@ -136,7 +122,7 @@ def _fit(indices: np.ndarray, indptr: np.ndarray, y: np.ndarray, n_features: int
 
 
 def _accuracy(x_test: Any, y_test: np.ndarray, w: np.ndarray, b: int) -> float:
-    return float(np.count_nonzero((x_test @ w + b >= 0) == y_test)) / len(y_test)
+    return float(np.count_nonzero((x_test @ w + b > 0) == y_test)) / len(y_test)
 
 
 def _split(dataset: Any, seed: int) -> tuple[Any, np.ndarray, Any, np.ndarray]:
@@ -159,8 +145,20 @@ def _simulate(dataset: Any, seed: int, with_attacker: bool) -> dict[str, Any]:
     indices = x_pool.indices.astype(np.intp)
     ptr = x_pool.indptr.tolist()
     pool_y = y_pool.tolist()
-    add_check_gas, add_store_gas, claim_gas = _gas_per_sample(indices, x_pool.indptr)
+    n_elems, nonzero = _calldata_per_sample(indices, x_pool.indptr)
     n_pool = len(pool_y)
+    pr = evm_gas.pricer(FORK)
+    intrinsic = pr.fork.intrinsic
+    per_feature = evm_gas.INTERP.perceptron_predict_per_feature
+    per_write = evm_gas.INTERP.perceptron_update_per_feature
+    predict_work: dict[int, evm_gas.ModelWork] = {}   # by sample length
+
+    def reads(n: int) -> evm_gas.ModelWork:
+        """What a prediction on an n-feature sample does (n weights and the intercept read)."""
+        work = predict_work.get(n)
+        if work is None:
+            work = predict_work[n] = evm_gas.ModelWork(reads=n + 1, compute=per_feature * n)
+        return work
 
     agents = AGENTS if with_attacker else AGENTS[:1]
     n_agents = len(agents)
@@ -208,11 +206,14 @@ def _simulate(dataset: Any, seed: int, with_attacker: bool) -> dict[str, Any]:
             xi = indices[ptr[i]:ptr[i + 1]]
             label = r_label[cid]
             author = r_author[cid]
-            if (b + w[xi].sum() >= 0) == (label == 1):
+            n, nz = n_elems[i], nonzero[i]
+            if (b + w.take(xi).sum() > 0) == (label == 1):
                 fresh = (num_valid[author] == 0) + (total_good == 0)
                 amount = r_claimable[cid]
                 who = author
-                fee = (claim_gas[i] + fresh * SSTORE_NEW + (2 - fresh) * SSTORE_UPDATE) * GAS_PRICE
+                fee = pr.refund(n_elements=n, array_nonzero_bytes=nz, label=label,
+                                predict=reads(n), first_refund_of_author=fresh >= 1,
+                                first_good_data=fresh >= 2) * GAS_PRICE
                 num_valid[author] += 1
                 total_good += 1
             else:
@@ -223,7 +224,9 @@ def _simulate(dataset: Any, seed: int, with_attacker: bool) -> dict[str, Any]:
                 amount = r_deposit[cid] * num_valid[who] // total_good
                 if amount == 0 or amount > r_claimable[cid]:
                     amount = r_claimable[cid]
-                fee = (claim_gas[i] + REPORT_READS) * GAS_PRICE
+                fee = pr.report(n_elements=n, array_nonzero_bytes=nz, label=label,
+                                predict=reads(n), takes_all=amount >= r_claimable[cid]
+                                ) * GAS_PRICE
                 if amount < r_claimable[cid]:
                     expiring.append(cid)
             r_claimable[cid] -= amount
@@ -235,7 +238,10 @@ def _simulate(dataset: Any, seed: int, with_attacker: bool) -> dict[str, Any]:
             cid = expiring[expire_i]
             expire_i += 1
             amount = r_claimable[cid]
-            fee = (claim_gas[r_pool[cid]] + REPORT_READS) * GAS_PRICE
+            i = r_pool[cid]
+            fee = pr.report(n_elements=n_elems[i], array_nonzero_bytes=nonzero[i],
+                            label=r_label[cid], predict=reads(n_elems[i]),
+                            after_any_address_wait=True) * GAS_PRICE
             r_claimable[cid] = 0
             contract -= amount
             bal[0] += amount - fee
@@ -271,22 +277,29 @@ def _simulate(dataset: Any, seed: int, with_attacker: bool) -> dict[str, Any]:
         label = pool_y[i]
         if flips[a] or next(mistake_u) < MISTAKE_RATE:   # the flipper, or an honest slip
             label = 1 - label
-        gas = add_check_gas[i]
+        n, nz = n_elems[i], nonzero[i]
         n_txs += 1
         if last_update == at:  # a second add in one block owes the full deposit: reverts
-            fee = gas * GAS_PRICE
+            fee = (intrinsic + pr.calldata("add_data", n_elements=n, array_nonzero_bytes=nz,
+                                           label=label)) * GAS_PRICE
             bal[a] -= fee
             sink += fee
             n_reverted += 1
             continue
         xi = indices[ptr[i]:ptr[i + 1]]
-        touched = w[xi]
-        wrong = (b + touched.sum() >= 0) != (label == 1)
-        gas += add_store_gas[i]
-        if wrong:   # one weight per present feature and the bias: new slots or updates
-            new = int(np.count_nonzero(touched == 0)) + (b == 0)
-            gas += SSTORE_NEW * new + SSTORE_UPDATE * (len(touched) + 1 - new)
-        fee = gas * GAS_PRICE
+        touched = w.take(xi)
+        wrong = (b + touched.sum() > 0) != (label == 1)
+        update = None
+        if wrong:   # one weight per present feature (the intercept stays): by kind of write
+            step = STEP if label == 1 else -STEP
+            new = int(np.count_nonzero(touched == 0))
+            cleared = int(np.count_nonzero(touched == -step))
+            writes = len(touched)
+            update = evm_gas.ModelWork(rereads=3 * writes, writes_new=new,
+                                       writes_update=writes - new - cleared,
+                                       writes_clear=cleared, compute=per_write * writes)
+        fee = pr.add_data(n_elements=n, array_nonzero_bytes=nz, label=label, predict=reads(n),
+                          update=update) * GAS_PRICE
         bal[a] -= deposit + fee
         contract += deposit
         sink += fee
@@ -298,9 +311,7 @@ def _simulate(dataset: Any, seed: int, with_attacker: bool) -> dict[str, Any]:
         r_deposit.append(deposit)
         r_claimable.append(deposit)
         if wrong:
-            step = STEP if label == 1 else -STEP
             w[xi] += step
-            b += step
 
     # The pool is exhausted: settle every deposit, sampling accuracy as time goes on.
     end = max(t, r_added[-1] + REFUND_WAIT) if r_added else t

@@ -495,7 +495,7 @@ class TakeTwiceDRT(DepositRefundTake):
     def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
                      owner: str) -> int:
         claimed = rec.claimed_by
-        rec.claimed_by = claimed - {reporter}
+        rec.claimed_by = tuple(a for a in claimed if a != reporter)
         try:
             return super().check_report(rec, reporter, now, agrees, owner)
         finally:

@@ -1319,8 +1319,8 @@ def test_front_runner_outbids_a_report_in_the_same_block() -> None:
     assert v is not None and o is not None
     assert v.block == o.block and v.timestamp == o.timestamp == 12 + FR_T_A + 12
     # the searcher's copy executed first and took the deposit
-    order = [tx for tx, _ in chain.receipts]
-    assert order.index(own) < order.index(victim)
+    order = [tx.seq for tx, _ in chain.receipts]
+    assert order.index(own.seq) < order.index(victim.seq)
     assert o.ok and o.result == d
     assert v.status == REVERTED and v.reason == NOTHING
     assert v.fee == v.gas_used * P and o.fee == o.gas_used * (P + GWEI)

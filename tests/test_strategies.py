@@ -468,7 +468,7 @@ def test_honest_accuracy_gate(accuracy: float, bonus: float, contributes: bool) 
     if contributes:
         assert len(sim.records_by("good")) == len(H_SAMPLES) and sim.pool.exhausted
     else:
-        assert sim.chain.receipts == [] and sim.pool.remaining == len(H_SAMPLES)
+        assert len(sim.chain.receipts) == 0 and sim.pool.remaining == len(H_SAMPLES)
         assert agent.balance == 10**12
 
 

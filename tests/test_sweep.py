@@ -146,6 +146,61 @@ def test_dask_executor_on_a_given_scheduler(reference: tuple[Path, pl.DataFrame]
     assert pl.read_parquet(out / RESULTS).equals(expected)
 
 
+def test_dask_executor_on_a_real_multi_process_cluster(reference: tuple[Path, pl.DataFrame],
+                                                       tmp_path: Path) -> None:
+    """A scheduler and two workers started as separate processes, as on a real cluster (each
+    its own interpreter importing sumsim): the sweep through ``--scheduler`` gives the
+    identical table, and the cluster is stopped afterwards."""
+    pytest.importorskip("distributed", reason="the dask executor needs dask[distributed]")
+    from distributed import Client
+
+    path, expected = reference
+    address_file = tmp_path / "scheduler.json"
+    common = ["--no-dashboard"]
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(name: str, *args: str) -> None:
+        log = (logs / f"{name}.log").open("wb")
+        procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=log,
+                                      stderr=subprocess.STDOUT, cwd=tmp_path))
+
+    try:
+        start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+              "--port", "0", "--scheduler-file", str(address_file), *common)
+        deadline = time.monotonic() + 60
+        while not address_file.exists():
+            assert time.monotonic() < deadline, (logs / "scheduler.log").read_text()
+            assert procs[0].poll() is None, (logs / "scheduler.log").read_text()
+            time.sleep(0.1)
+        for k in range(2):
+            start(f"worker{k}", "distributed.cli.dask_worker", "--scheduler-file",
+                  str(address_file), "--nworkers", "1", "--nthreads", "1", "--host",
+                  "127.0.0.1", *common)
+        address = json.loads(address_file.read_text())["address"]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            pids = set(client.run(os.getpid).values())
+        assert len(pids) == 2 and os.getpid() not in pids  # two processes besides this one
+        out = tmp_path / "out"
+        assert main(["sweep", str(path), "--executor", "dask", "--scheduler", address,
+                     "--out", str(out), "-q", "--no-report"]) == 0
+        assert same_table(pl.read_parquet(out / RESULTS), expected)
+        assert (out / RESULTS).read_bytes() == (path.parent / "out" / RESULTS).read_bytes()
+        assert all(p.poll() is None for p in procs)  # the sweep left the cluster running
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    assert all(p.returncode is not None for p in procs)
+
+
 def test_dask_executor_without_distributed_says_what_to_install(
         reference: tuple[Path, pl.DataFrame], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 from pathlib import Path
@@ -90,7 +91,7 @@ def _check_out(out: Path, option: str = "--out") -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import sumsim.engine as engine
-    from sumsim.data.load import load_dataset
+    from sumsim.data.load import forget_datasets, load_dataset
     from sumsim.engine import make_split
     from sumsim.outputs import check_free, write_run
 
@@ -121,6 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{where}: --max-wall-s: {e} ({args.max_wall_s:g} s); nothing written",
               file=sys.stderr)
         return EXIT_WALL
+    del ds  # the run keeps its split; the whole dataset is not needed for the outputs
+    forget_datasets()
     summ = write_run(res, out, force=args.force)
     if not args.quiet:
         _print_summary(summ, out)
@@ -498,7 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Polars' allocator (jemalloc) keeps freed pages for about ten seconds by default; a run
+#: builds its large tables one after another, so freed pages go back at once and the peak
+#: memory of a large run is its largest table rather than their sum.  Read when polars loads
+#: (so only in a process that has not loaded it yet); a setting of the user's own wins.
+ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault(*ALLOCATOR)
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))

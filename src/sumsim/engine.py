@@ -109,7 +109,6 @@ class RunResult:
     world: World
     recorder: Recorder
     split: Split
-    dataset: Dataset
     baseline_accuracy: float | None
     end_time: float
     gates: list[Gate] = field(default_factory=list)
@@ -258,7 +257,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
         bm.fit(stack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
         baseline = bm.accuracy(sp.x_test, sp.y_test)
 
-    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, ds, baseline, end,
+    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, baseline, end,
                        gates)
     if with_attackers and sc.metrics.counterfactual and any(a.is_attacker for a in agents):
         cf_sc = sc.model_copy(deep=True)

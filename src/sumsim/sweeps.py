@@ -203,6 +203,8 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
 
 # -- executors ------------------------------------------------------------------------------
 Runner = Callable[[Task], dict[str, Any]]
+#: Modules a run imports, loaded once by the process pool's fork server.
+PRELOAD = ("sumsim.engine", "sumsim.results.summary", "sumsim.scenario.loader")
 
 
 def _local(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
@@ -217,6 +219,10 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
+    if os.name != "nt":
+        # The fork server imports the simulator once; each worker forked from it starts with
+        # it loaded instead of importing it again (no effect if the server already runs).
+        ctx.set_forkserver_preload(list(PRELOAD))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(fn, t) for t in tasks]
         try:
@@ -234,12 +240,17 @@ def _dask(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise InputError("the dask executor needs `pip install 'sumsim[dask]'`") from None
+    import dask
+
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
+        # Workers of our own cluster skip the statistical profiler (a stack sample every
+        # 10 ms, a few per cent of every run) and the cluster serves no dashboard.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
         client = Client(cluster)
     try:
         futures = client.map(fn, tasks, pure=False)

@@ -9,9 +9,10 @@ real reviewer or provider would have.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import simpy
@@ -65,6 +66,44 @@ class Pool:
 
     def sample(self, i: int) -> np.ndarray:
         return row(self.x, i)
+
+
+class PoolIndex:
+    """Contribution id -> pool index, for contributions of pool samples (a dict's interface
+    over one 8-byte slot per contribution id: ids are dense, most are pool samples)."""
+
+    def __init__(self) -> None:
+        self._at = array("q")
+
+    def __setitem__(self, cid: int, pool_i: int) -> None:
+        if pool_i < 0:
+            raise ValueError("pool indices are non-negative")
+        at = self._at
+        if cid >= len(at):
+            at.extend([-1] * (cid + 1 - len(at)))
+        at[cid] = pool_i
+
+    @overload
+    def get(self, cid: int) -> int | None: ...
+
+    @overload
+    def get(self, cid: int, default: int) -> int: ...
+
+    def get(self, cid: int, default: int | None = None) -> int | None:
+        if 0 <= cid < len(self._at):
+            pi = self._at[cid]
+            if pi >= 0:
+                return pi
+        return default
+
+    def __getitem__(self, cid: int) -> int:
+        pi = self.get(cid)
+        if pi is None:
+            raise KeyError(cid)
+        return pi
+
+    def __contains__(self, cid: object) -> bool:
+        return isinstance(cid, int) and self.get(cid) is not None
 
 
 class Dashboard:
@@ -128,7 +167,7 @@ class World:
     #: public information accuracy-gated agents consult.
     public_accuracy: float = float("nan")
     #: cid -> pool index, filled from receipts.
-    pool_index: dict[int, int] = field(default_factory=dict)
+    pool_index: PoolIndex = field(default_factory=PoolIndex)
 
     def rng(self, purpose: str) -> np.random.Generator:
         """A seeded stream for ``purpose`` (see :func:`sumsim.rng.stream`)."""

@@ -3,9 +3,11 @@
 from sumsim.chain.chain import FEE_SINK, CallContext, Chain, Contract
 from sumsim.chain.evm_gas import Fork, Pricer
 from sumsim.chain.ledger import InsufficientFunds, Ledger
+from sumsim.chain.receipts import LoggedTx, ReceiptLog
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
 
 __all__ = [
     "FEE_SINK", "CallContext", "Chain", "Contract", "Fork", "InsufficientFunds", "Ledger",
-    "REJECTED", "REVERTED", "SUCCESS", "OutOfGas", "Pricer", "Receipt", "Revert", "Tx",
+    "LoggedTx", "ReceiptLog", "REJECTED", "REVERTED", "SUCCESS", "OutOfGas", "Pricer", "Receipt",
+    "Revert", "Tx",
 ]

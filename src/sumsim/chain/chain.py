@@ -30,6 +30,7 @@ import sumsim.chain.evm_gas as evm_gas
 from sumsim.chain.evm_gas import Fork, Pricer
 from sumsim.chain.fees import ConstantFees
 from sumsim.chain.ledger import Ledger
+from sumsim.chain.receipts import ReceiptLog
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
 
 FEE_SINK = "fee_sink"
@@ -104,7 +105,8 @@ class Chain:
         self.block_number = 0
         #: Timestamp of the latest block: whole seconds.
         self.block_timestamp = 0
-        self.receipts: list[tuple[Tx, Receipt]] = []
+        #: Every finished transaction, one row each (see :mod:`sumsim.chain.receipts`).
+        self.receipts = ReceiptLog()
         #: Transfers made outside any transaction (e.g. a review verdict forfeiting a deposit):
         #: ``(time, from, to, wei, memo)`` each.
         self.internal_transfers: list[tuple[float, str, str, int, str]] = []
@@ -267,7 +269,7 @@ class Chain:
 
     def _finish(self, tx: Tx, receipt: Receipt) -> None:
         tx.receipt = receipt
-        self.receipts.append((tx, receipt))
+        self.receipts.append(tx, receipt)
         if tx.on_receipt is not None:
             tx.on_receipt(tx, receipt)
         for hook in self.receipt_hooks:

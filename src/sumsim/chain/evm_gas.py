@@ -222,7 +222,7 @@ INTERP = Interp()
 # --------------------------------------------------------------------------------------------
 # Counts
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModelWork:
     """What a model's ``predict`` or ``update`` does, as counts it can report about itself.
 
@@ -327,23 +327,13 @@ class GasBreakdown:
 # Calldata helpers
 # --------------------------------------------------------------------------------------------
 def int64_nonzero_bytes(values: np.ndarray) -> int:
-    """Non-zero bytes in the 32-byte ABI words of an ``int64[]`` (two's complement)."""
-    v = np.asarray(values, dtype=np.int64)
-    if v.size == 0:
-        return 0
-    top = int(v.max())
-    if int(v.min()) >= 0:
-        # Feature indices: non-negative, usually one or two bytes each.
-        count = 0
-        for k in range((top.bit_length() + 7) // 8):
-            count += int(np.count_nonzero((v >> (8 * k)) & 0xFF))
-        return count
-    # Sign extension: a negative int64 fills the 24 high bytes of its word with 0xff.
-    count = 24 * int(np.count_nonzero(v < 0))
-    u = v.view(np.uint64)
-    for k in range(8):
-        count += int(np.count_nonzero((u >> np.uint64(8 * k)) & np.uint64(0xFF)))
-    return count
+    """Non-zero bytes in the 32-byte ABI words of an ``int64[]`` (two's complement).
+
+    A word holds the value's 8 bytes behind 24 bytes of sign extension (zeros, or 0xff for a
+    negative value), so the count is the non-zero bytes of the 8-byte values themselves (their
+    order does not matter) plus 24 per negative value."""
+    v = np.ascontiguousarray(values, dtype=np.int64)
+    return int(np.count_nonzero(v.view(np.uint8))) + 24 * int(np.count_nonzero(v < 0))
 
 
 def _uint_nonzero_bytes(v: int) -> int:

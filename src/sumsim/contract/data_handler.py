@@ -8,7 +8,7 @@ latest block can ever conflict; older ones are dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ class Contribution:
     added_time: int
     initial_deposit: int
     claimable: int
-    claimed_by: set[str] = field(default_factory=set)
+    #: Addresses that claimed from it, in order (a tuple: most records see one claim).
+    claimed_by: tuple[str, ...] = ()
     refunded: int = 0
     taken: int = 0
     #: Non-zero bytes of ``x`` ABI-encoded (calldata gas of later refund/report calls).

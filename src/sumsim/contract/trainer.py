@@ -63,6 +63,7 @@ class CollaborativeTrainer:
         self.im = im
         self.owner = address if owner is None else owner
         self.data = DataHandler()
+        self._works: dict[ModelWork, ModelWork] = {}
         #: Wei in the contract that nobody can claim: deposits a review forfeited to the owner
         #: while the owner is the contract itself.
         self.locked = 0
@@ -153,6 +154,8 @@ class CollaborativeTrainer:
         trains = verdict is Verdict.ACCEPT and self.im.trains_on_add
         plan = self.model.plan_update(x, y) if trains else NO_UPDATE
         excess = ctx.value - cost
+        if not excess:
+            cost = ctx.value  # the same int object as the transaction's value (memory)
         predict, update = self._work(x, plan)
         self._charge_rest(ctx, ctx.gas.add_data(
             n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y, predict=predict,
@@ -161,7 +164,8 @@ class CollaborativeTrainer:
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
         rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status, key)
-        rec.predict_work = predict
+        # Records share equal work descriptions (they depend on the sample's length only).
+        rec.predict_work = self._works.setdefault(predict, predict)
         self.im.on_stored(rec)
         self.model.apply_update(x, y, plan)
         if excess:
@@ -256,7 +260,8 @@ class CollaborativeTrainer:
                 rec.refunded += amount
             else:
                 rec.taken += amount
-        rec.claimed_by.add(ctx.sender)
+        if ctx.sender not in rec.claimed_by:
+            rec.claimed_by += (ctx.sender,)
         (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount

@@ -50,3 +50,9 @@ def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None
     relevant = sec.model_dump_json(exclude={"init_train_fraction", "shuffle", "max_pool",
                                             "max_test"})
     return _cached(relevant + str(data_seed) + str(path), relevant, data_seed, path)
+
+
+def forget_datasets() -> None:
+    """Empty the in-process cache (a process that has run its last scenario frees the data
+    before writing large outputs)."""
+    _cached.cache_clear()

@@ -17,31 +17,59 @@ from scipy import sparse
 
 from sumsim.data.base import Dataset, to_binary_csr
 
+#: Words drawn at a time (bounds the memory a large dataset needs while it is generated).
+BLOCK_WORDS = 1 << 20
+
+
+def _blocks(lens: np.ndarray, words: int) -> list[tuple[int, int]]:
+    """Consecutive document ranges of about ``words`` words each."""
+    ends = np.searchsorted(np.cumsum(lens), np.arange(words, int(lens.sum()), words),
+                           side="right")
+    bounds = [0, *sorted(set(ends.tolist()) - {0, len(lens)}), len(lens)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
 
 def _documents(rng: np.random.Generator, probs: np.ndarray, labels: np.ndarray,
                ambiguous: np.ndarray, mean_words: float) -> sparse.csr_matrix:
+    """Binary CSR of the documents: each row the distinct words its draws hit.
+
+    Words are drawn a block of documents at a time (the same stream as one draw of all of
+    them: a generator produces its doubles in sequence) and only each document's distinct
+    words are kept, as sorted ``row * vocab + word`` keys, so memory stays a few bytes per
+    distinct word rather than tens per draw."""
     n, vocab = len(labels), probs.shape[1]
     lengths = np.maximum(1, rng.poisson(mean_words, size=n))
-    rows_, cols = [], []
+    parts: list[np.ndarray] = []
     for c in range(probs.shape[0]):
         for amb in (False, True):
             sel = np.flatnonzero((labels == c) & (ambiguous == amb))
             if sel.size == 0:
                 continue
             lens = lengths[sel]
-            total = int(lens.sum())
             if amb:
                 p = probs.mean(axis=0)
             else:
                 p = probs[c]
             cdf = np.cumsum(p)
             cdf /= cdf[-1]
-            words = np.searchsorted(cdf, rng.random(total), side="right")
-            rows_.append(np.repeat(sel, lens))
-            cols.append(np.minimum(words, vocab - 1))
-    r = np.concatenate(rows_)
-    col = np.concatenate(cols)
-    m = sparse.csr_matrix((np.ones(len(r)), (r, col)), shape=(n, vocab))
+            for lo, hi in _blocks(lens, BLOCK_WORDS):
+                words = np.searchsorted(cdf, rng.random(int(lens[lo:hi].sum())), side="right")
+                keys = np.repeat(sel[lo:hi].astype(np.int64) * vocab, lens[lo:hi])
+                keys += np.minimum(words, vocab - 1)
+                parts.append(np.unique(keys))
+    keys = np.empty(sum(len(k) for k in parts), dtype=np.int64)
+    at = 0
+    while parts:
+        k = parts.pop(0)
+        keys[at:at + len(k)] = k
+        at += len(k)
+    keys.sort()
+    indptr = np.searchsorted(keys, np.arange(n + 1, dtype=np.int64) * vocab)
+    index_dtype = np.int32 if len(keys) < 2**31 else np.int64
+    indices = (keys % vocab).astype(np.int32)
+    del keys
+    m = sparse.csr_matrix((np.ones(len(indices)), indices, indptr.astype(index_dtype)),
+                          shape=(n, vocab))
     return to_binary_csr(m)
 
 

@@ -48,12 +48,14 @@ from scipy import sparse
 from sumsim.chain.evm_gas import INTERP
 from sumsim.data.base import Matrix
 from sumsim.errors import FieldError
-from sumsim.models.base import ComputeGas, Model, ModelConfig, UpdatePlan, as_matrix
+from sumsim.models.base import NO_UPDATE, ComputeGas, Model, ModelConfig, UpdatePlan, as_matrix
 from sumsim.registry import Plugin
 
 #: Largest learning rate (int64 weights stay far from overflow) and most off-chain passes.
 MAX_STEP = 1e9
 MAX_EPOCHS = 1000
+#: ``ndarray.sum`` without its Python-level wrapper (the per-sample sums are the hot path).
+_sum = np.add.reduce
 
 
 class PerceptronConfig(ModelConfig):
@@ -126,7 +128,7 @@ class Perceptron(Model):
     def predict(self, x: np.ndarray) -> int:
         # The hot path of every run: kept to one gather and one reduction.
         if self.sparse_input:
-            m = self.b + self.w.take(x).sum()
+            m = self.b + _sum(self.w.take(x))
         else:
             m = self.b + self.w @ x
         return 1 if (m > 0 if self.strict else m >= 0) else 0
@@ -153,13 +155,17 @@ class Perceptron(Model):
     def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
         """Slots written: each present weight (and the bias, in the standard variant), as a
         new slot when it was zero, a cleared one when it becomes zero."""
-        if self.predict(x) == y:
-            return UpdatePlan(0, 0, False)
-        step = self.lr if y == 1 else -self.lr
         if self.sparse_input:
-            before = self.w[x]
+            # One gather serves the prediction and the plan (this runs for every add).
+            before = self.w.take(x)
+            if (1 if self._positive(self.b + _sum(before)) else 0) == y:
+                return NO_UPDATE
+            step = self.lr if y == 1 else -self.lr
             after = before + step
         else:
+            if self.predict(x) == y:
+                return NO_UPDATE
+            step = self.lr if y == 1 else -self.lr
             nz = np.flatnonzero(x)
             before = self.w[nz]
             after = before + (step * x[nz]).astype(self.w.dtype)
@@ -230,13 +236,15 @@ class Perceptron(Model):
         # all-data baseline, so it avoids per-sample plan objects.
         w, lr = self.w, self.lr
         b = self.b
-        indices, ptr = mat.indices, mat.indptr.tolist()
+        # intp indices: a gather or scatter with int32 ones converts them on every call
+        indices: np.ndarray = np.asarray(mat.indices, dtype=np.intp)
+        ptr = mat.indptr.tolist()
         labels = y.tolist()
         strict = self.strict
         for _ in range(self.epochs):
             for i, label in enumerate(labels):
                 xi = indices[ptr[i]:ptr[i + 1]]
-                m = b + w.take(xi).sum()
+                m = b + _sum(w.take(xi))
                 if (m > 0 if strict else m >= 0) != (label == 1):
                     step = lr if label == 1 else -lr
                     w[xi] += step

@@ -51,29 +51,41 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
         if to in flows:
             flows[to][_RECEIVED.get(memo, "other")] += amount
 
-    for tx, r in res.chain.receipts:
-        f = flows.get(tx.sender)
+    log = res.chain.receipts
+    code = log.strings.find
+    rejected, reverted, success = code(REJECTED), code(REVERTED), code(SUCCESS)
+    add_data, report = code("add_data"), code("report")
+    names = log.strings.names
+    by_code = [flows.get(name) for name in names]
+    change = code("change")
+    fees = log.fee
+    pay_start, pay_to, pay_amount, pay_memo = (log.pay_start, log.pay_to, log.pay_amount,
+                                               log.pay_memo)
+    for i, (sender, status) in enumerate(zip(log.sender, log.status, strict=True)):
+        f = by_code[sender]
         if f is not None:
-            f["fees"] += r.fee
-            if r.status == REJECTED:
+            f["fees"] += fees[i]
+            if status == rejected:
                 f["rejected"] += 1
-            elif r.status == REVERTED:
+            elif status == reverted:
                 f["reverted"] += 1
             else:
-                f["deposits"] += tx.value
-                f["contributions"] += tx.method == "add_data"
-        if r.status != SUCCESS:
+                f["deposits"] += log.value[i]
+                f["contributions"] += log.method[i] == add_data
+        if status != success:
             continue
-        for to, amount, memo in r.payments:
-            if memo == "change":
-                if to in flows:
-                    flows[to]["deposits"] -= amount
-            else:
-                receive(to, amount, memo)
-        if tx.method == "report" and r.result:
-            victim = author[tx.args[0]]
-            if victim != tx.sender and victim in flows:
-                flows[victim]["lost_to_others"] += r.result
+        for k in range(pay_start[i], pay_start[i + 1]):
+            g = by_code[pay_to[k]]
+            if pay_memo[k] == change:
+                if g is not None:
+                    g["deposits"] -= pay_amount[k]
+            elif g is not None:
+                g[_RECEIVED.get(names[pay_memo[k]], "other")] += pay_amount[k]
+        result = log.result[i]
+        if log.method[i] == report and result:
+            victim = author[log.arg0[i]]  # type: ignore[index]
+            if victim != names[sender] and victim in flows:
+                flows[victim]["lost_to_others"] += result
     for _time, _src, dst, amount, memo in res.chain.internal_transfers:
         receive(dst, amount, memo)
     out: dict[str, dict[str, Any]] = {}
@@ -124,13 +136,21 @@ def summary(res: RunResult) -> dict[str, Any]:
     attacker_spend = sum(max(0, -v["profit_wei"]) for v in accounts.values() if v["attacker"])
     statuses = {s: 0 for s in (SUCCESS, REVERTED, REJECTED)}
     reasons: dict[str, int] = {}
-    for _, r in res.chain.receipts:
-        statuses[r.status] += 1
-        if r.reason:
-            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    log = res.chain.receipts
+    names = log.strings.names
+    for status, n in zip(*np.unique(np.asarray(log.status, dtype=np.int64),
+                                    return_counts=True), strict=True):
+        statuses[names[status]] += int(n)
+    for reason in log.column("reason"):
+        if reason:
+            reasons[reason] = reasons.get(reason, 0) + 1
     eth_usd = res.scenario.chain.eth_usd
-    adds = [r.gas_used for tx, r in res.chain.receipts if tx.method == "add_data" and r.ok]
-    adds_fee = [r.fee for tx, r in res.chain.receipts if tx.method == "add_data" and r.ok]
+    add_data, success = log.strings.find("add_data"), log.strings.find(SUCCESS)
+    ok_adds = [i for i, (m, st) in enumerate(zip(log.method, log.status, strict=True))
+               if m == add_data and st == success]
+    adds = [log.gas_used[i] for i in ok_adds]
+    fees = log.fee
+    adds_fee = [fees[i] for i in ok_adds]
     out: dict[str, Any] = {
         "scenario": res.scenario.scenario.name,
         "seed": res.seed,
@@ -234,9 +254,14 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
     attackers = {n for n, a in accounts.items() if a["attacker"]}
     y = res.world.pool.y
     honest_fee_by_reason: dict[str, int] = {}
-    for tx, r in res.chain.receipts:
-        if r.status == REVERTED and tx.method == "add_data" and tx.sender not in attackers:
-            honest_fee_by_reason[r.reason] = honest_fee_by_reason.get(r.reason, 0) + r.fee
+    log = res.chain.receipts
+    names = log.strings.names
+    reverted, add_data = log.strings.find(REVERTED), log.strings.find("add_data")
+    fees = log.fee
+    for i, (status, method) in enumerate(zip(log.status, log.method, strict=True)):
+        if status == reverted and method == add_data and names[log.sender[i]] not in attackers:
+            reason = names[log.reason[i]]
+            honest_fee_by_reason[reason] = honest_fee_by_reason.get(reason, 0) + fees[i]
     out: dict[str, Any] = {}
     total_cost = 0
     for g in res.gates:
