@@ -44,7 +44,9 @@ def overrides(n: int) -> list[str]:
     sets = {"data.synthetic.n_train": n_train, "data.synthetic.n_test": 2000,
             "data.synthetic.mean_words": MEAN_WORDS, "data.init_train_fraction": INIT_FRACTION,
             "data.max_pool": n, "metrics.eval_every_s": every,
-            "metrics.counterfactual": "false", "metrics.baseline": "false"}
+            "metrics.counterfactual": "false", "metrics.baseline": "false",
+            # a million contributions take decades of simulated time: past the default guard
+            "scenario.max_duration_s": 4 * n * SECONDS_PER_CONTRIBUTION}
     out = []
     for k, v in sets.items():
         out += ["--set", f"{k}={v}"]
@@ -63,7 +65,7 @@ def run(n: int, out: Path) -> dict[str, Any]:
         f"subprocess.run({cmd!r}, check=True)\n"
         "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print(r.ru_maxrss * 1024)\n")
-    res = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+    res = subprocess.run([sys.executable, "-c", probe], check=True, stdout=subprocess.PIPE,
                          text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

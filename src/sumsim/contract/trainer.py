@@ -64,6 +64,7 @@ class CollaborativeTrainer:
         self.owner = address if owner is None else owner
         self.data = DataHandler()
         self._works: dict[ModelWork, ModelWork] = {}
+        self._claim_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
         #: Wei in the contract that nobody can claim: deposits a review forfeited to the owner
         #: while the owner is the contract itself.
         self.locked = 0
@@ -256,12 +257,14 @@ class CollaborativeTrainer:
         # -- no revert past this point --
         if self.im.per_contribution:
             rec.claimable -= amount
+            # (a first payout keeps the amount's own int object: one fewer per record)
             if refund:
-                rec.refunded += amount
+                rec.refunded = rec.refunded + amount if rec.refunded else amount
             else:
-                rec.taken += amount
+                rec.taken = rec.taken + amount if rec.taken else amount
         if ctx.sender not in rec.claimed_by:
-            rec.claimed_by += (ctx.sender,)
+            claimed = rec.claimed_by + (ctx.sender,)
+            rec.claimed_by = self._claim_lists.setdefault(claimed, claimed)  # shared tuples
         (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount

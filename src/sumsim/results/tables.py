@@ -58,7 +58,10 @@ def transactions_frame(chain: Chain) -> pl.DataFrame:
         for m, status, result, a0 in zip(methods, log.status, log.result, log.arg0, strict=True)]
     gas_used = pl.Series(_ints(log.gas_used), dtype=pl.Int64)
     gas_price = pl.Series(log.gas_price, dtype=pl.Int128)
-    back, change = log.paid_to_sender("change")
+    back, change = (pl.Series(c, dtype=pl.Int128) for c in log.paid_to_sender("change"))
+    value = pl.Series(log.value, dtype=pl.Int128)
+    succeeded = pl.Series(np.frombuffer(log.status, dtype=np.int32) == ok if len(log)
+                          else np.zeros(0, bool))
     df = pl.DataFrame({
         "tx_id": pl.Series(_ints(log.seq), dtype=pl.Int64),
         "block": pl.Series(_ints(log.block), dtype=pl.Int64),
@@ -73,11 +76,10 @@ def transactions_frame(chain: Chain) -> pl.DataFrame:
         "gas_used": gas_used,
         "gas_price_wei": gas_price.cast(WEI),
         "fee_wei": (gas_used.cast(pl.Int128) * gas_price).cast(WEI),  # what the chain charged
-        "value_wei": _money(log.value),
-        "deposit_kept_wei": _money([v - c if status == ok else 0 for v, c, status in zip(
-            log.value, change, log.status, strict=True)]),
-        "value_returned_wei": _money(back),
-        "returned_wei": _money([b - c for b, c in zip(back, change, strict=True)]),
+        "value_wei": value.cast(WEI),
+        "deposit_kept_wei": ((value - change) * succeeded.cast(pl.Int128)).cast(WEI),
+        "value_returned_wei": back.cast(WEI),
+        "returned_wei": (back - change).cast(WEI),
     })
     if not chain.internal_transfers:
         return df
