@@ -42,7 +42,8 @@ TITLE = "Paper scenario (IMDB, perceptron, DRT)"
 
 
 def run_cli(archive: Path, out: Path, counterfactual: bool) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds and peak RSS (bytes) of one `sumsim run` in a child process."""
+    """Wall seconds, CPU seconds and peak RSS (bytes) of one `sumsim run` in a child process
+    (into ``out``, which must not exist yet)."""
     cmd = [sys.executable, "-m", "sumsim", "run", str(SCENARIO), "--data-path", str(archive),
            "--out", str(out), "-q"]
     if counterfactual:
@@ -67,8 +68,9 @@ def measure(archive: Path, dataset: Any, out: Path, repeat: int, counterfactual:
             ) -> dict[str, Any]:
     rows: dict[str, list[float]] = {k: [] for k in ("wall", "cpu", "floor", "floor_cpu")}
     peak = 0
-    for _ in range(repeat):
-        wall, cpu, rss = run_cli(archive, out, counterfactual)
+    for k in range(repeat):
+        last = out / f"{'cf' if counterfactual else 'shipped'}-{k}"
+        wall, cpu, rss = run_cli(archive, last, counterfactual)
         rows["wall"].append(wall)
         rows["cpu"].append(cpu)
         peak = max(peak, rss)
@@ -77,7 +79,7 @@ def measure(archive: Path, dataset: Any, out: Path, repeat: int, counterfactual:
         rows["floor_cpu"].append(fc)
     med = {k: statistics.median(v) for k, v in rows.items()}
     return {"runs": rows, "median": med, "peak": peak,
-            "summary": json.loads((out / "summary.json").read_text())}
+            "summary": json.loads((last / "summary.json").read_text())}
 
 
 def table(m: dict[str, Any], label: str) -> list[str]:
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sumsim-bench-") as tmp:
         out = Path(tmp) / "run"
-        run_cli(args.archive, out, False)  # warm the featurization cache (and the disk cache)
+        run_cli(args.archive, out / "warm-up", False)  # the featurization cache, disk cache
         dataset = load_imdb(args.archive, num_words=1000)
         shipped = measure(args.archive, dataset, out, args.repeat, False)
         cf = measure(args.archive, dataset, out, args.repeat, True)
