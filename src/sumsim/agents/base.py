@@ -99,6 +99,7 @@ class Agent:
         self.rng = rng
         self.book = ClaimBook()
         self._views: dict[str, Any] = {}
+        self._contract: Any = None
         self.inflight: set[int] = set()
         self.pending_adds = 0
         #: Deposits plus maximum fees of adds sent but not yet mined.
@@ -132,6 +133,16 @@ class Agent:
             fn = self._views[method] = getattr(chain.contracts[self.world.contract],
                                                "view_" + method)
         return fn(chain.block_timestamp, *args)
+
+    @property
+    def contract(self) -> Any:
+        """The contract itself, for the base class's claim bookkeeping, which calls its
+        ``view_*`` methods directly (passing the latest block's timestamp, as :meth:`view`
+        does) because it runs for every contribution; strategies use :meth:`view`."""
+        c = self._contract
+        if c is None:
+            c = self._contract = self.world.chain.contracts[self.world.contract]
+        return c
 
     def next_block_time(self) -> int:
         """The timestamp (whole seconds) of the first block a transaction sent now can be in."""
@@ -217,39 +228,49 @@ class Agent:
         """Look at new contributions, then at every contribution that is due for a look."""
         now = self.world.env.now
         cfg = self.config
-        records = self.view("contributions", self.book.cursor)
-        for rec in records:
-            if rec.author == self.name or cfg.report or cfg.take_expired:
-                self.book.push(self.view("claim_times", rec.id)[0], rec.id)
-        self.book.cursor += len(records)
-        due = self.book.pop_due(now)
+        c = self.contract
+        chain = self.world.chain
+        ts = chain.block_timestamp
+        book = self.book
+        records = c.view_contributions(ts, book.cursor)
+        if records:
+            watch_all = cfg.report or cfg.take_expired
+            name, push, claim_times = self.name, book.push, c.view_claim_times
+            for rec in records:
+                if watch_all or rec.author == name:
+                    push(claim_times(ts, rec.id)[0], rec.id)
+            book.cursor += len(records)
+        due = book.pop_due(now)
         if not due:
             return
-        at = self.next_block_time()
+        at = chain.next_block_timestamp(now)
+        is_open, contribution = c.view_is_open, c.view_contribution
         for cid in due:
             if cid in self.inflight:
-                self.book.push(now + cfg.recheck_s, cid)
+                book.push(now + cfg.recheck_s, cid)
                 continue
-            if self.view("is_open", cid, at):
-                self._consider(self.view("contribution", cid), now, at)
+            if is_open(ts, cid, at):
+                self._consider(contribution(ts, cid), now, at)
 
     def _consider(self, rec: Any, now: float, at: float) -> None:
         """Refund, report or look again later, deciding by simulating the call (free) as if
         included in the block stamped ``at``."""
         cfg = self.config
-        if self.inflight and not self.view("claims_per_contribution"):
+        c = self.contract
+        ts = self.world.chain.block_timestamp
+        if self.inflight and not c.view_claims_per_contribution(ts):
             # Balances are per contributor: one claim at a time.
             self.book.push(now + cfg.recheck_s, rec.id)
             return
-        _, expiry = self.view("claim_times", rec.id)
+        _, expiry = c.view_claim_times(ts, rec.id)
         expired = now >= expiry
         mine = rec.author == self.name
         if mine and cfg.claim_refunds and \
-                self.view("try", "refund", rec.id, self.name, at) is not None:
+                c.view_try(ts, "refund", rec.id, self.name, at) is not None:
             self._claim("refund", rec.id)
             return
         if (cfg.take_expired and expired) or (self.reports_now() and not expired and not mine):
-            amount = self.view("try", "report", rec.id, self.name, at)
+            amount = c.view_try(ts, "report", rec.id, self.name, at)
             if amount is not None:
                 self._claim("report", rec.id)
                 if not expired and amount < rec.claimable and cfg.take_expired:

@@ -1,8 +1,11 @@
 """The simulated chain: mempool, block producer, execution and receipts on one SimPy clock.
 
-Blocks are sealed on slot boundaries ``k * block_time_s``.  The producer sleeps while the mempool
-is empty (no empty blocks are ticked) and, when a transaction arrives at time ``t``, seals the
-block of the first slot strictly after ``t``.  Pending transactions are ordered by gas price
+Blocks are sealed on slot boundaries ``k * block_time_s``.  Nothing is scheduled while the mempool
+is empty (no empty blocks are ticked); when a transaction arrives at time ``t``, the block of the
+first slot strictly after ``t`` is sealed.  A slot's sealing is one plain event, not a process,
+scheduled behind every other event of the same instant: whatever happens at the slot's time
+(an agent's turn, a dashboard refresh) comes first, and a transaction sent at that instant
+waits for the next block.  Pending transactions are ordered by gas price
 (highest first) then arrival, so a higher bid is included first: front-running is possible and
 visible.  A block holds at most ``block_gas_limit`` gas (counted by the transactions' gas limits,
 as a block builder must before executing them).
@@ -34,6 +37,23 @@ from sumsim.chain.receipts import ReceiptLog
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
 
 FEE_SINK = "fee_sink"
+
+#: SimPy priority of a slot's sealing: after the ordinary events (``simpy.events.NORMAL``) of
+#: the same instant.
+SEAL_PRIORITY = 2
+
+
+class _SlotEnd(simpy.Event):
+    """The end of a block slot: an already-triggered event whose one callback seals the block
+    (cheaper than a producer process, which would need a wake-up event per block)."""
+
+    def __init__(self, env: simpy.Environment, delay: float,
+                 seal: Callable[[simpy.Event], None]) -> None:
+        self.env = env
+        self.callbacks = [seal]
+        self._ok = True
+        self._value = None
+        env.schedule(self, SEAL_PRIORITY, delay)
 
 
 class CallContext:
@@ -117,7 +137,8 @@ class Chain:
         self.tx_hooks: list[Callable[[Tx], None]] = []
         self._mempool: list[tuple[int, int, Tx]] = []
         self._seq = 0
-        self._wakeup: simpy.Event | None = None
+        #: Whether a slot's sealing is scheduled (it is whenever the mempool is not empty).
+        self._slot_scheduled = False
         #: Called with every finished transaction and its receipt (after ``on_receipt``).
         self.receipt_hooks: list[Callable[[Tx, Receipt], None]] = []
         #: Called with every transaction entering the mempool (pending-transaction feed).
@@ -125,7 +146,6 @@ class Chain:
         self._last_slot = 0
         self.total_gas = 0
         self.total_fees = 0
-        env.process(self._producer())
 
     def next_block_timestamp(self, now: float | None = None) -> int:
         """The timestamp of the first block a transaction sent at ``now`` (default: the
@@ -164,8 +184,8 @@ class Chain:
                                      0, 0, -1, self.env.now))
             return tx
         heapq.heappush(self._mempool, (-tx.gas_price, tx.seq, tx))
-        if self._wakeup is not None and not self._wakeup.triggered:
-            self._wakeup.succeed()
+        if not self._slot_scheduled:
+            self._schedule_slot()
         for watch in self.mempool_watchers:
             watch(tx)
         return tx
@@ -180,17 +200,18 @@ class Chain:
         return [t for _, _, t in sorted(self._mempool)]
 
     # -- block production -----------------------------------------------------------------
-    def _producer(self):  # type: ignore[no-untyped-def]
-        env = self.env
+    def _schedule_slot(self) -> None:
+        """Schedule the sealing of the first slot strictly after now."""
+        now = self.env.now
         bt = self.block_time_s
-        while True:
-            if not self._mempool:
-                self._wakeup = env.event()
-                yield self._wakeup
-                self._wakeup = None
-            nxt = (math.floor(env.now / bt) + 1) * bt
-            yield env.timeout(nxt - env.now)
-            self._seal()
+        self._slot_scheduled = True
+        _SlotEnd(self.env, (math.floor(now / bt) + 1) * bt - now, self._slot_ended)
+
+    def _slot_ended(self, _event: simpy.Event) -> None:
+        self._slot_scheduled = False
+        self._seal()
+        if self._mempool:
+            self._schedule_slot()
 
     def _seal(self) -> None:
         """Include what fits in this slot's block; a slot with nothing to include is no block."""
