@@ -16,9 +16,12 @@ import os
 import sys
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sumsim.errors import InputError, WallClockExceeded
+
+if TYPE_CHECKING:
+    from sumsim.figure_worker import FigureWorker
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
 
@@ -90,10 +93,8 @@ def _check_out(out: Path, option: str = "--out") -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import sumsim.engine as engine
-    from sumsim.data.load import forget_datasets, load_dataset
-    from sumsim.engine import make_split
-    from sumsim.outputs import check_free, write_run
+    from sumsim.figure_worker import FigureWorker
+    from sumsim.outputs import check_free
 
     if args.list:
         return _list_bundled()
@@ -106,6 +107,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
     check_free(out, args.force)
+    # Started now, it has the plotting stack imported by the time the run ends.
+    worker = FigureWorker.start() if sc.metrics.figure else None
+    try:
+        return _run_and_write(args, sc, seed, where, base, out, worker)
+    finally:
+        if worker is not None:
+            worker.cancel()
+
+
+def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
+                   base: Path | None, out: Path, worker: FigureWorker | None) -> int:
+    import sumsim.engine as engine
+    from sumsim.data.load import forget_datasets, load_dataset
+    from sumsim.engine import make_split
+    from sumsim.outputs import write_run
+
     try:
         ds = load_dataset(sc.data, seed, args.data_path, base)
     except InputError as e:
@@ -124,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_WALL
     del ds  # the run keeps its split; the whole dataset is not needed for the outputs
     forget_datasets()
-    summ = write_run(res, out, force=args.force)
+    summ = write_run(res, out, force=args.force, worker=worker)
     if not args.quiet:
         _print_summary(summ, out)
     if summ["contract"]["contributions"] == 0:

@@ -19,6 +19,7 @@ scenario, so a guarded run is as reproducible as any other.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,6 +96,42 @@ def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
         sp = Split(sp.x_init, sp.y_init, sp.x_pool, sp.y_pool, sp.x_test[: d.max_test],
                    sp.y_test[: d.max_test], sp.ambiguous_pool)
     return sp
+
+
+#: Baseline accuracies already computed, per live dataset (``id``) and what else they depend
+#: on; an entry goes when its dataset is garbage-collected.
+_BASELINES: dict[tuple[int, int | None, str, str], float] = {}
+
+
+def baseline_accuracy(sc: ScenarioBase, ds: Dataset, sp: Split, seed: int) -> float:
+    """Test accuracy of the scenario's model fitted off-chain on all the training data it
+    sees (initial set plus pool): what sharing every sample would reach.
+
+    It depends only on the dataset, the split and the model, not on agents, mechanism or
+    chain, so a sweep over those fits it once per dataset and seed (the fit can cost as much
+    as a small run): remembered while the dataset object lives."""
+    d = sc.data
+    key = (id(ds), seed if d.shuffle else None,
+           d.model_dump_json(include={"init_train_fraction", "shuffle", "max_pool",
+                                      "max_test"}),
+           sc.model.model_dump_json())
+    hit = _BASELINES.get(key)
+    if hit is not None:
+        return hit
+    bm = make_model(sc, ds)
+    from scipy import sparse as sps
+
+    stack = sps.vstack if ds.is_sparse else np.vstack
+    bm.fit(stack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
+    acc = _BASELINES[key] = bm.accuracy(sp.x_test, sp.y_test)
+    if not any(k[0] == key[0] for k in _BASELINES if k is not key):
+        weakref.finalize(ds, _forget_baselines, key[0])
+    return acc
+
+
+def _forget_baselines(dataset_id: int) -> None:
+    for k in [k for k in _BASELINES if k[0] == dataset_id]:
+        del _BASELINES[k]
 
 
 @dataclass
@@ -248,14 +285,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     end = env.now
     dashboard.refresh()
 
-    baseline = None
-    if sc.metrics.baseline:
-        bm = make_model(sc, ds)
-        from scipy import sparse as sps
-
-        stack = sps.vstack if ds.is_sparse else np.vstack
-        bm.fit(stack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
-        baseline = bm.accuracy(sp.x_test, sp.y_test)
+    baseline = baseline_accuracy(sc, ds, sp, seed) if sc.metrics.baseline else None
 
     result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, baseline, end,
                        gates)

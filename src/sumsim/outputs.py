@@ -15,7 +15,9 @@ from typing import Any
 
 from sumsim.engine import RunResult
 from sumsim.errors import InputError
+from sumsim.figure_worker import FigureWorker
 from sumsim.io import write_json, write_parquet, write_text
+from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_frame, transactions_frame
 from sumsim.scenario.loader import dump_scenario
@@ -38,14 +40,17 @@ def check_free(out: Path, force: bool) -> None:
                            "--force to replace it", field="--out")
 
 
-def write_run(res: RunResult, out: Path, *, figure: bool = True,
-              force: bool = False) -> dict[str, Any]:
-    """Write every output of ``res`` into ``out``, all or nothing (see the module docstring)."""
+def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = False,
+              worker: FigureWorker | None = None) -> dict[str, Any]:
+    """Write every output of ``res`` into ``out``, all or nothing (see the module docstring).
+
+    With a started :class:`~sumsim.figure_worker.FigureWorker` the figure is drawn there while
+    the tables are written here."""
     check_free(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
     try:
-        summ = _write_files(res, tmp, figure)
+        summ = _write_files(res, tmp, figure, worker)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             out.rename(old / "run")
@@ -59,7 +64,23 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True,
     return summ
 
 
-def _write_files(res: RunResult, out: Path, figure: bool) -> dict[str, Any]:
+def _write_files(res: RunResult, out: Path, figure: bool,
+                 worker: FigureWorker | None = None) -> dict[str, Any]:
+    draw = figure and res.scenario.metrics.figure
+    data = run_figure_data(res) if draw else None
+    sent = data is not None and worker is not None and worker.submit(data, out / "figure.png")
+    try:
+        summ = _write_tables(res, out)
+    except BaseException:
+        if worker is not None:
+            worker.cancel()  # it must not write into a folder that is being removed
+        raise
+    if data is not None and not (sent and worker is not None and worker.finish()):
+        draw_run_figure(data, out / "figure.png")
+    return summ
+
+
+def _write_tables(res: RunResult, out: Path) -> dict[str, Any]:
     resolved = res.scenario.model_copy(deep=True)
     resolved.scenario.seed = res.seed
     write_text(out / "scenario.toml", dump_scenario(resolved))
@@ -68,8 +89,4 @@ def _write_files(res: RunResult, out: Path, figure: bool) -> dict[str, Any]:
     write_parquet(out / "contributions.parquet", contributions_frame(res))
     summ = summary(res)
     write_json(out / "summary.json", summ)
-    if figure and res.scenario.metrics.figure:
-        from sumsim.report import run_figure
-
-        run_figure(res, out / "figure.png")
     return summ

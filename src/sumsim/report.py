@@ -5,53 +5,76 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
-
 from sumsim.io import atomic_write
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from sumsim.engine import RunResult
 
 
-def run_figure(res: RunResult, path: Path | None = None) -> Figure:
-    """Balances as % of start and test accuracy over days, with the all-data baseline (saved as
-    PNG to ``path`` when given)."""
+def run_figure_data(res: RunResult) -> dict[str, Any]:
+    """What the run figure shows, as plain numbers and labels (no plotting library needed):
+    built by the run's process, drawn by :func:`draw_run_figure` there or in a figure worker
+    (:mod:`sumsim.figure_worker`)."""
     rows = res.recorder.rows
     days = [r["day"] for r in rows]
-    # The object-oriented API (no pyplot): headless, no global state, faster to import.
-    fig = Figure(figsize=(8, 6.5))
-    ax_b, ax_a = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     held: dict[str, int] = {}
     for rec in res.contract.data.records:  # deposits the contract still holds, by author
         held[rec.author] = held.get(rec.author, 0) + rec.claimable
+    wallets = []
     for a in res.agents:
         start = a.initial_balance
         if not start:
             continue
-        pct = [100.0 * r[f"balance_wei:{a.name}"] / start for r in rows]
-        style = "--" if a.is_attacker else "-"
-        (line,) = ax_b.plot(days, pct, style, lw=1.8, label=f"{a.name} ({a.config.kind})")
+        net = None
         if held.get(a.name):
-            net = 100.0 * (rows[-1][f"balance_wei:{a.name}"] + held[a.name]) / start
+            net = (100.0 * (rows[-1][f"balance_wei:{a.name}"] + held[a.name]) / start,
+                   f"{a.name} net at end (wallet + deposits held)")
+        wallets.append({"label": f"{a.name} ({a.config.kind})",
+                        "style": "--" if a.is_attacker else "-",
+                        "pct": [100.0 * r[f"balance_wei:{a.name}"] / start for r in rows],
+                        "net": net})
+    sc = res.scenario
+    cf = None
+    if res.counterfactual is not None:
+        cf_rows = res.counterfactual.recorder.rows
+        cf = ([r["day"] for r in cf_rows], [100 * r["accuracy"] for r in cf_rows])
+    return {"title": f"{sc.scenario.name} — {sc.model.kind}, {sc.incentive.kind}, "
+                     f"seed {res.seed}",
+            "days": days, "wallets": wallets,
+            "accuracy": [100 * r["accuracy"] for r in rows],
+            "baseline": res.baseline_accuracy, "counterfactual": cf}
+
+
+def draw_run_figure(data: dict[str, Any], path: Path | None = None) -> Figure:
+    """Draw :func:`run_figure_data`'s figure (saved as PNG to ``path`` when given)."""
+    # The object-oriented API (no pyplot): headless, no global state, faster to import.
+    from matplotlib.figure import Figure
+
+    days = data["days"]
+    fig = Figure(figsize=(8, 6.5))
+    ax_b, ax_a = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    for w in data["wallets"]:
+        (line,) = ax_b.plot(days, w["pct"], w["style"], lw=1.8, label=w["label"])
+        if w["net"] is not None:
+            net, label = w["net"]
             ax_b.plot([days[-1]], [net], marker="D", ms=6, color=line.get_color(),
-                      linestyle="none", label=f"{a.name} net at end (wallet + deposits held)")
+                      linestyle="none", label=label)
     ax_b.axhline(100, color="0.6", lw=0.8)
     ax_b.set_ylabel("wallet (% of start)")
     ax_b.legend(loc="best", fontsize=9)
     ax_b.grid(alpha=0.3)
-    sc = res.scenario
-    ax_b.set_title(f"{sc.scenario.name} — {sc.model.kind}, {sc.incentive.kind}, "
-                   f"seed {res.seed}", fontsize=11)
+    ax_b.set_title(data["title"], fontsize=11)
 
-    ax_a.plot(days, [100 * r["accuracy"] for r in rows], color="tab:green", lw=1.8,
-              label="test accuracy")
-    if res.baseline_accuracy is not None:
-        ax_a.axhline(100 * res.baseline_accuracy, color="tab:green", ls=":", lw=1.2,
-                     label=f"all-data baseline ({100 * res.baseline_accuracy:.1f}%)")
-    if res.counterfactual is not None:
-        cf = res.counterfactual.recorder.rows
-        ax_a.plot([r["day"] for r in cf], [100 * r["accuracy"] for r in cf], color="0.5",
-                  lw=1.0, label="without attackers")
+    ax_a.plot(days, data["accuracy"], color="tab:green", lw=1.8, label="test accuracy")
+    baseline = data["baseline"]
+    if baseline is not None:
+        ax_a.axhline(100 * baseline, color="tab:green", ls=":", lw=1.2,
+                     label=f"all-data baseline ({100 * baseline:.1f}%)")
+    if data["counterfactual"] is not None:
+        cf_days, cf_acc = data["counterfactual"]
+        ax_a.plot(cf_days, cf_acc, color="0.5", lw=1.0, label="without attackers")
     ax_a.set_ylabel("accuracy (%)")
     ax_a.set_xlabel("time (days)")
     ax_a.legend(loc="lower right", fontsize=9)
@@ -61,6 +84,12 @@ def run_figure(res: RunResult, path: Path | None = None) -> Figure:
         atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png",
                                                  metadata={"Software": None}))
     return fig
+
+
+def run_figure(res: RunResult, path: Path | None = None) -> Figure:
+    """Balances as % of start and test accuracy over days, with the all-data baseline (saved as
+    PNG to ``path`` when given)."""
+    return draw_run_figure(run_figure_data(res), path)
 
 
 # -- sweeps -----------------------------------------------------------------------------------
@@ -146,6 +175,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
     """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
     of a second), and heatmaps for two-parameter grids.  Returns the files written."""
     import numpy as np
+    from matplotlib.figure import Figure
 
     params = [c for c in df.columns if c.startswith("param:") and df[c].n_unique() > 1]
     if metrics is None:

@@ -182,10 +182,12 @@ class Agent:
     # -- contributing -------------------------------------------------------------------
     def add(self, pool_i: int, x: np.ndarray, label: int) -> bool:
         """Submit ``(x, label)`` paying the deposit required at the next block, if allowed."""
+        c = self.contract
+        now = self.world.chain.block_timestamp
         at = self.next_block_time()
-        if self.view("accepting", at) != "open":
+        if c.view_accepting(now, at) != "open":
             return False
-        deposit = self.view("required_deposit", at)
+        deposit = c.view_required_deposit(now, at)
         if not self.may_spend(deposit):
             return False
         cap = self.config.max_deposit
@@ -200,7 +202,9 @@ class Agent:
         stop = self.config.stop_s
         if self.stopped or (stop is not None and self.world.env.now >= stop):
             return False
-        if self.view("accepting", self.next_block_time()) == "closed":
+        chain = self.world.chain
+        if self.contract.view_accepting(chain.block_timestamp,
+                                        chain.next_block_timestamp()) == "closed":
             self.stopped = True
             return False
         return True
@@ -301,8 +305,10 @@ class Agent:
         return self.config.interval_s.sample(self.rng) * self.interval_scale
 
     def done(self) -> bool:
-        return (not self.wants_to_contribute() or not self.has_material()) and \
-            not self.inflight and not self.pending_adds and len(self.book) == 0
+        # Claims and adds in flight first: they are cheap to look at and usually decide.
+        if self.inflight or self.pending_adds or len(self.book):
+            return False
+        return not self.wants_to_contribute() or not self.has_material()
 
     def process(self) -> Generator[simpy.Event, Any, None]:
         env = self.world.env

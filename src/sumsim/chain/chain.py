@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import simpy
+from simpy.events import NORMAL, EventPriority
 
 import sumsim.chain.evm_gas as evm_gas
 from sumsim.chain.evm_gas import Fork, Pricer
@@ -40,7 +41,7 @@ FEE_SINK = "fee_sink"
 
 #: SimPy priority of a slot's sealing: after the ordinary events (``simpy.events.NORMAL``) of
 #: the same instant.
-SEAL_PRIORITY = 2
+SEAL_PRIORITY = EventPriority(NORMAL + 1)
 
 
 class _SlotEnd(simpy.Event):

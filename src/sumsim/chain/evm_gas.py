@@ -687,18 +687,33 @@ def work_from_plan(read_slots: int, new_slots: int = 0, updated_slots: int = 0, 
     loops (``Model.compute_gas``).
 
     Compute defaults to the original perceptron's fitted loop rates per slot (a mapping lookup
-    and a checked addition per read, a ``+=`` per write)."""
+    and a checked addition per read, a ``+=`` per write).
+
+    Both parts are cached: every transaction asks, a run sees few distinct answers (they
+    depend on sample lengths), and equal answers are then one shared (immutable) object, so
+    the contribution records that keep their prediction's work share it."""
+    predict = _predict_work(read_slots, predict_compute, interp)
     writes = new_slots + updated_slots + cleared_slots
-    predict = ModelWork(reads=read_slots, compute=(
-        interp.perceptron_predict_per_feature * read_slots if predict_compute is None
-        else predict_compute))
     if not writes:
         return predict, None
-    return predict, ModelWork(
-        rereads=writes if rereads is None else rereads, writes_new=new_slots,
-        writes_update=updated_slots, writes_clear=cleared_slots,
-        compute=(interp.perceptron_update_per_feature * writes if update_compute is None
-                 else update_compute))
+    return predict, _update_work(writes if rereads is None else rereads, new_slots,
+                                 updated_slots, cleared_slots, update_compute, interp)
+
+
+@lru_cache(maxsize=4096)
+def _predict_work(read_slots: int, compute: float | None, interp: Interp) -> ModelWork:
+    return ModelWork(reads=read_slots, compute=(
+        interp.perceptron_predict_per_feature * read_slots if compute is None else compute))
+
+
+@lru_cache(maxsize=4096)
+def _update_work(rereads: int, new_slots: int, updated_slots: int, cleared_slots: int,
+                 compute: float | None, interp: Interp) -> ModelWork:
+    writes = new_slots + updated_slots + cleared_slots
+    return ModelWork(rereads=rereads, writes_new=new_slots, writes_update=updated_slots,
+                     writes_clear=cleared_slots, compute=(
+                         interp.perceptron_update_per_feature * writes if compute is None
+                         else compute))
 
 
 #: The measured samples: indices uniform over IMDB's 1,000-word vocabulary.

@@ -63,7 +63,6 @@ class CollaborativeTrainer:
         self.im = im
         self.owner = address if owner is None else owner
         self.data = DataHandler()
-        self._works: dict[ModelWork, ModelWork] = {}
         self._claim_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
         #: Wei in the contract that nobody can claim: deposits a review forfeited to the owner
         #: while the owner is the contract itself.
@@ -165,8 +164,7 @@ class CollaborativeTrainer:
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
         rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status, key)
-        # Records share equal work descriptions (they depend on the sample's length only).
-        rec.predict_work = self._works.setdefault(predict, predict)
+        rec.predict_work = predict  # (shared between records: work_from_plan is cached)
         self.im.on_stored(rec)
         self.model.apply_update(x, y, plan)
         if excess:

@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
+
+import numpy as np
+from scipy import sparse
 
 from sumsim.data.base import Dataset
 from sumsim.errors import DataError
 from sumsim.scenario.schema import DataSection
 
+#: The in-process cache holds at most this many datasets and this many bytes of arrays
+#: (least recently used first out).  A sweep cycles through its seeds once per grid point, so
+#: the cache must hold every seed's dataset or it misses every time.
+CACHE_ENTRIES = 64
+CACHE_BYTES = 1 << 30
+_CACHE: OrderedDict[str, tuple[Dataset, int]] = OrderedDict()
 
-@lru_cache(maxsize=8)
+
+def _nbytes(x: object) -> int:
+    if sparse.issparse(x):
+        return sum(int(getattr(x, a).nbytes) for a in ("data", "indices", "indptr")
+                   if hasattr(x, a))
+    return int(x.nbytes) if isinstance(x, np.ndarray) else 0
+
+
+def dataset_nbytes(ds: Dataset) -> int:
+    """Bytes held by a dataset's arrays."""
+    return sum(_nbytes(x) for x in (ds.x_train, ds.y_train, ds.x_test, ds.y_test,
+                                    ds.ambiguous_train))
+
+
 def _cached(key: str, section_json: str, data_seed: int, path: str | None) -> Dataset:
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit[0]
+    ds = _build(section_json, data_seed, path)
+    size = dataset_nbytes(ds)
+    _CACHE[key] = (ds, size)
+    total = sum(n for _, n in _CACHE.values())
+    while len(_CACHE) > 1 and (len(_CACHE) > CACHE_ENTRIES or total > CACHE_BYTES):
+        _, (_, n) = _CACHE.popitem(last=False)
+        total -= n
+    return ds
+
+
+def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
     sec = DataSection.model_validate_json(section_json)
     if sec.dataset == "synthetic":
         from sumsim.data.synthetic import make_synthetic
@@ -55,4 +92,4 @@ def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None
 def forget_datasets() -> None:
     """Empty the in-process cache (a process that has run its last scenario frees the data
     before writing large outputs)."""
-    _cached.cache_clear()
+    _CACHE.clear()

@@ -1,0 +1,149 @@
+"""What a run reuses instead of recomputing, and where it draws its figure: the in-process
+dataset cache, the all-data baseline remembered per dataset, the figure worker of
+``sumsim run``.  Each must give exactly what the plain path gives."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sumsim
+import sumsim.data.load as load
+import sumsim.engine as engine
+from sumsim.cli import main
+from sumsim.figure_worker import FigureWorker
+from sumsim.outputs import write_run
+from sumsim.report import draw_run_figure, run_figure_data
+
+SMALL = {"data.synthetic.n_train": 600, "data.synthetic.n_test": 300,
+         "metrics.counterfactual": False}
+
+
+def _scenario(**extra: object) -> sumsim.Scenario:
+    return sumsim.load("quickstart", overrides={**SMALL, **extra})
+
+
+# -- the dataset cache ------------------------------------------------------------------------
+def test_a_sweep_cycling_through_its_seeds_hits_the_cache() -> None:
+    """A sweep asks for seeds 0..9 once per grid point: more datasets than a small LRU holds,
+    so every lookup would miss; the cache keeps them all."""
+    load.forget_datasets()
+    sc = _scenario()
+    first = [load.load_dataset(sc.data, s) for s in range(10)]
+    again = [load.load_dataset(sc.data, s) for s in range(10)]
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert len({id(d) for d in first}) == 10
+    load.forget_datasets()
+
+
+def test_the_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    load.forget_datasets()
+    sc = _scenario()
+    one = load.dataset_nbytes(load.load_dataset(sc.data, 0))
+    assert one > 0
+    monkeypatch.setattr(load, "CACHE_BYTES", int(2.5 * one))
+    kept = [load.load_dataset(sc.data, s) for s in range(1, 5)]
+    assert len(load._CACHE) == 2  # the two most recent fit under 2.5 datasets' bytes
+    assert load.load_dataset(sc.data, 4) is kept[-1]
+    assert load.load_dataset(sc.data, 1) is not kept[0]  # evicted, built again
+    load.forget_datasets()
+
+
+# -- the all-data baseline ------------------------------------------------------------------
+def test_the_remembered_baseline_is_the_fitted_one() -> None:
+    sc = _scenario()
+    ds = load.load_dataset(sc.data, 5)
+    sp = engine.make_split(sc, ds, 5)
+    got = engine.baseline_accuracy(sc, ds, sp, 5)
+    model = engine.make_model(sc, ds)
+    from scipy import sparse
+
+    model.fit(sparse.vstack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
+    assert got == model.accuracy(sp.x_test, sp.y_test)
+    # a run with another attacker budget reuses it; another seed or model does not
+    n = len(engine._BASELINES)
+    assert engine.baseline_accuracy(sc, ds, sp, 5) == got and len(engine._BASELINES) == n
+    other = _scenario(**{"model.epochs": 2})
+    engine.baseline_accuracy(other, ds, sp, 5)
+    assert len(engine._BASELINES) == n + 1
+
+
+def test_baselines_go_with_their_dataset() -> None:
+    load.forget_datasets()
+    sc = _scenario(**{"data.synthetic.seed": 123})
+    ds = load.load_dataset(sc.data, 0)
+    key = id(ds)
+    engine.baseline_accuracy(sc, ds, engine.make_split(sc, ds, 0), 0)
+    assert any(k[0] == key for k in engine._BASELINES)
+    load.forget_datasets()
+    del ds
+    gc.collect()
+    assert not any(k[0] == key for k in engine._BASELINES)
+
+
+def test_runs_differing_only_in_the_attacker_give_the_same_baseline() -> None:
+    a = sumsim.run(_scenario(**{"agents[1].budget": 100}), seed=2)
+    b = sumsim.run(_scenario(**{"agents[1].budget": 900}), seed=2)
+    assert a.summary["accuracy"]["baseline_all_data"] == b.summary["accuracy"]["baseline_all_data"]
+    assert a.summary != b.summary
+
+
+# -- the figure worker -------------------------------------------------------------------------
+def test_the_worker_draws_the_same_png_as_the_run_process(tmp_path: Path) -> None:
+    res = engine.run(_scenario(), seed=1)
+    data = run_figure_data(res)
+    draw_run_figure(data, tmp_path / "here.png")
+    worker = FigureWorker()
+    assert worker.submit(data, tmp_path / "there.png")
+    assert worker.finish()
+    assert (tmp_path / "there.png").read_bytes() == (tmp_path / "here.png").read_bytes()
+
+
+def test_cli_run_with_and_without_a_spare_core_writes_the_same_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["run", "--set", "data.max_pool=300", "-q"]
+    assert main([*args, "--out", str(tmp_path / "worker")]) == 0
+    monkeypatch.setattr(FigureWorker, "start", classmethod(lambda cls: None))
+    assert main([*args, "--out", str(tmp_path / "inline")]) == 0
+    for name in ("figure.png", "summary.json", "transactions.parquet"):
+        assert (tmp_path / "worker" / name).read_bytes() == \
+            (tmp_path / "inline" / name).read_bytes(), name
+
+
+class _BrokenWorker(FigureWorker):
+    """A worker that dies before drawing (as if killed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_a_failed_worker_leaves_the_figure_to_the_run(tmp_path: Path) -> None:
+    res = engine.run(_scenario(), seed=1)
+    write_run(res, tmp_path / "a", worker=_BrokenWorker())
+    write_run(res, tmp_path / "b")
+    assert (tmp_path / "a" / "figure.png").read_bytes() == \
+        (tmp_path / "b" / "figure.png").read_bytes()
+
+
+def test_a_failure_while_writing_stops_the_worker(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sumsim.outputs as outputs
+
+    res = engine.run(_scenario(), seed=1)
+    worker = FigureWorker()
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(outputs, "_write_tables", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_run(res, tmp_path / "run", worker=worker)
+    assert worker.proc is None  # stopped and reaped
+    assert not (tmp_path / "run").exists()
+    assert not list(tmp_path.iterdir())  # no half-written folder left behind
