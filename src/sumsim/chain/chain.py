@@ -220,11 +220,15 @@ class Chain:
         room = self.block_gas_limit
         deferred: list[tuple[int, int, Tx]] = []
         pool = self._mempool
+        pop = heapq.heappop
+        # Constant while the block is built: the base fee moves once the block is sealed.
+        floor = self.fees.floor
+        intrinsic = self.fork.intrinsic
+        balances = self.ledger.balances
         opened = False
         while pool:
-            item = heapq.heappop(pool)
+            item = pop(pool)
             tx = item[2]
-            floor = self.fees.floor
             if tx.submitted_at >= now or tx.gas_price < floor:
                 # Sent in the same instant the slot opened (it belongs to the next block), or
                 # bidding under the base fee: it waits.
@@ -234,10 +238,10 @@ class Chain:
                 continue
             if tx.gas_limit > room:
                 deferred.append(item)
-                if room < self.fork.intrinsic:
+                if room < intrinsic:
                     break
                 continue
-            if self._cannot_pay(tx):
+            if balances.get(tx.sender, -1) < tx.gas_limit * tx.gas_price + tx.value:
                 self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
                                          0, 0, -1, now))
                 continue
