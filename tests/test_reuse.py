@@ -14,9 +14,9 @@ import sumsim
 import sumsim.data.load as load
 import sumsim.engine as engine
 from sumsim.cli import main
-from sumsim.figure_worker import FigureWorker
 from sumsim.outputs import write_run
 from sumsim.report import draw_run_figure, run_figure_data
+from sumsim.sidecar import Sidecar
 
 SMALL = {"data.synthetic.n_train": 600, "data.synthetic.n_test": 300,
          "metrics.counterfactual": False}
@@ -96,8 +96,8 @@ def test_the_worker_draws_the_same_png_as_the_run_process(tmp_path: Path) -> Non
     res = engine.run(_scenario(), seed=1)
     data = run_figure_data(res)
     draw_run_figure(data, tmp_path / "here.png")
-    worker = FigureWorker()
-    assert worker.submit(data, tmp_path / "there.png")
+    worker = Sidecar()
+    assert worker.submit_figure(data, tmp_path / "there.png")
     assert worker.finish()
     assert (tmp_path / "there.png").read_bytes() == (tmp_path / "here.png").read_bytes()
 
@@ -106,14 +106,14 @@ def test_cli_run_with_and_without_a_spare_core_writes_the_same_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["run", "--set", "data.max_pool=300", "-q"]
     assert main([*args, "--out", str(tmp_path / "worker")]) == 0
-    monkeypatch.setattr(FigureWorker, "start", classmethod(lambda cls: None))
+    monkeypatch.setattr(Sidecar, "start", classmethod(lambda cls: None))
     assert main([*args, "--out", str(tmp_path / "inline")]) == 0
     for name in ("figure.png", "summary.json", "transactions.parquet"):
         assert (tmp_path / "worker" / name).read_bytes() == \
             (tmp_path / "inline" / name).read_bytes(), name
 
 
-class _BrokenWorker(FigureWorker):
+class _BrokenSidecar(Sidecar):
     """A worker that dies before drawing (as if killed)."""
 
     def __init__(self) -> None:
@@ -125,7 +125,7 @@ class _BrokenWorker(FigureWorker):
 
 def test_a_failed_worker_leaves_the_figure_to_the_run(tmp_path: Path) -> None:
     res = engine.run(_scenario(), seed=1)
-    write_run(res, tmp_path / "a", worker=_BrokenWorker())
+    write_run(res, tmp_path / "a", worker=_BrokenSidecar())
     write_run(res, tmp_path / "b")
     assert (tmp_path / "a" / "figure.png").read_bytes() == \
         (tmp_path / "b" / "figure.png").read_bytes()
@@ -136,7 +136,7 @@ def test_a_failure_while_writing_stops_the_worker(tmp_path: Path,
     import sumsim.outputs as outputs
 
     res = engine.run(_scenario(), seed=1)
-    worker = FigureWorker()
+    worker = Sidecar()
 
     def fail(*_: object) -> None:
         raise RuntimeError("disk full")
@@ -147,3 +147,29 @@ def test_a_failure_while_writing_stops_the_worker(tmp_path: Path,
     assert worker.proc is None  # stopped and reaped
     assert not (tmp_path / "run").exists()
     assert not list(tmp_path.iterdir())  # no half-written folder left behind
+
+
+# -- the baseline in the sidecar ------------------------------------------------------------
+def test_the_sidecar_fits_the_same_baseline() -> None:
+    overrides = {**SMALL, "data.synthetic.seed": 77}
+    sidecar = Sidecar()
+    sidecar.ask_baseline(None, overrides, 4, None, None)
+    got = sidecar.baseline()
+    sidecar.cancel()
+    sc = sumsim.load("quickstart", overrides=overrides)
+    ds = load.load_dataset(sc.data, 4)
+    assert got is not None
+    assert got == engine.baseline_accuracy(sc, ds, engine.make_split(sc, ds, 4), 4)
+
+
+def test_a_baseline_the_sidecar_cannot_fit_is_fitted_by_the_run() -> None:
+    sidecar = Sidecar()
+    sidecar.ask_baseline("no-such-scenario.toml", {}, 1, None, None)
+    assert sidecar.baseline() is None  # an error reply: the sidecar goes on
+    assert sidecar.proc is not None and sidecar.proc.poll() is None
+    sidecar.cancel()
+    gone = _BrokenSidecar()
+    gone.ask_baseline(None, {}, 1, None, None)
+    assert gone.baseline() is None
+    res = engine.run(_scenario(), seed=1, baseline=gone.baseline)
+    assert res.baseline_accuracy == engine.run(_scenario(), seed=1).baseline_accuracy

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sumsim.errors import InputError, WallClockExceeded
 
 if TYPE_CHECKING:
-    from sumsim.figure_worker import FigureWorker
+    from sumsim.sidecar import Sidecar
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
 
@@ -93,8 +93,8 @@ def _check_out(out: Path, option: str = "--out") -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sumsim.figure_worker import FigureWorker
     from sumsim.outputs import check_free
+    from sumsim.sidecar import Sidecar
 
     if args.list:
         return _list_bundled()
@@ -107,17 +107,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
     check_free(out, args.force)
-    # Started now, it has the plotting stack imported by the time the run ends.
-    worker = FigureWorker.start() if sc.metrics.figure else None
+    # Started now, it has its imports done by the time it has work.
+    sidecar = Sidecar.start() if sc.metrics.figure or sc.metrics.baseline else None
     try:
-        return _run_and_write(args, sc, seed, where, base, out, worker)
+        return _run_and_write(args, sc, seed, where, base, out, sidecar)
     finally:
-        if worker is not None:
-            worker.cancel()
+        if sidecar is not None:
+            sidecar.cancel()
 
 
 def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
-                   base: Path | None, out: Path, worker: FigureWorker | None) -> int:
+                   base: Path | None, out: Path, sidecar: Sidecar | None) -> int:
     import sumsim.engine as engine
     from sumsim.data.load import forget_datasets, load_dataset
     from sumsim.engine import make_split
@@ -128,11 +128,16 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
     except InputError as e:
         field = "--data-path" if args.data_path else "data.path"
         raise InputError(f"{where}: {field}: {e}") from None
+    baseline = None
+    if sidecar is not None and sc.metrics.baseline:
+        sidecar.ask_baseline(args.scenario, _parse_set(args.set), seed, args.data_path, base)
+        baseline = sidecar.baseline
     tty = sys.stderr.isatty() and not args.quiet
-    pool_size = len(make_split(sc, ds, seed).y_pool)
+    pool_size = len(make_split(sc, ds, seed).y_pool) if tty else 0  # (for the bar only)
     try:
         with _Progress(pool_size, tty) as bar:
-            res = engine.run(sc, seed=seed, dataset=ds, progress=bar, max_wall_s=args.max_wall_s)
+            res = engine.run(sc, seed=seed, dataset=ds, progress=bar, max_wall_s=args.max_wall_s,
+                             baseline=baseline)
     except InputError as e:  # a scenario that cannot finish or data the model cannot take
         raise InputError(str(e), source=where) from None
     except WallClockExceeded as e:
@@ -141,7 +146,8 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
         return EXIT_WALL
     del ds  # the run keeps its split; the whole dataset is not needed for the outputs
     forget_datasets()
-    summ = write_run(res, out, force=args.force, worker=worker)
+    summ = write_run(res, out, force=args.force,
+                     worker=sidecar if sc.metrics.figure else None)
     if not args.quiet:
         _print_summary(summ, out)
     if summ["contract"]["contributions"] == 0:

@@ -214,12 +214,15 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
         base_dir: Path | None = None, with_attackers: bool = True,
         progress: Callable[[float, int, float], None] | None = None,
         dataset: Dataset | None = None, max_wall_s: float | None = None,
-        deadline: float | None = None) -> RunResult:
+        deadline: float | None = None,
+        baseline: Callable[[], float | None] | None = None) -> RunResult:
     """Run one scenario to completion (pool exhausted and deposits settled, or duration_s).
 
     ``max_wall_s`` bounds the wall-clock time of the whole call (counterfactual included);
     ``deadline`` is the same as a :func:`time.monotonic` instant.  See the module docstring
-    for the guards that stop a run which cannot finish."""
+    for the guards that stop a run which cannot finish.  ``baseline``: where the all-data
+    baseline was computed meanwhile (``sumsim run``'s sidecar process); when it gives None the
+    baseline is fitted here."""
     if max_wall_s is not None:
         limit = time.monotonic() + max_wall_s
         deadline = limit if deadline is None else min(deadline, limit)
@@ -285,9 +288,13 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     end = env.now
     dashboard.refresh()
 
-    baseline = baseline_accuracy(sc, ds, sp, seed) if sc.metrics.baseline else None
+    base_acc = None
+    if sc.metrics.baseline:
+        base_acc = baseline() if baseline is not None else None
+        if base_acc is None:
+            base_acc = baseline_accuracy(sc, ds, sp, seed)
 
-    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, baseline, end,
+    result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, base_acc, end,
                        gates)
     if with_attackers and sc.metrics.counterfactual and any(a.is_attacker for a in agents):
         cf_sc = sc.model_copy(deep=True)

@@ -15,12 +15,12 @@ from typing import Any
 
 from sumsim.engine import RunResult
 from sumsim.errors import InputError
-from sumsim.figure_worker import FigureWorker
 from sumsim.io import write_json, write_parquet, write_text
 from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_frame, transactions_frame
 from sumsim.scenario.loader import dump_scenario
+from sumsim.sidecar import Sidecar
 
 FILES = ("scenario.toml", "timeseries.parquet", "transactions.parquet",
          "contributions.parquet", "summary.json", "figure.png")
@@ -41,11 +41,11 @@ def check_free(out: Path, force: bool) -> None:
 
 
 def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = False,
-              worker: FigureWorker | None = None) -> dict[str, Any]:
+              worker: Sidecar | None = None) -> dict[str, Any]:
     """Write every output of ``res`` into ``out``, all or nothing (see the module docstring).
 
-    With a started :class:`~sumsim.figure_worker.FigureWorker` the figure is drawn there while
-    the tables are written here."""
+    With a started :class:`~sumsim.sidecar.Sidecar` the figure is drawn there while the tables
+    are written here."""
     check_free(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
@@ -65,10 +65,11 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
 
 
 def _write_files(res: RunResult, out: Path, figure: bool,
-                 worker: FigureWorker | None = None) -> dict[str, Any]:
+                 worker: Sidecar | None = None) -> dict[str, Any]:
     draw = figure and res.scenario.metrics.figure
     data = run_figure_data(res) if draw else None
-    sent = data is not None and worker is not None and worker.submit(data, out / "figure.png")
+    sent = data is not None and worker is not None and \
+        worker.submit_figure(data, out / "figure.png")
     try:
         summ = _write_tables(res, out)
     except BaseException:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def run_figure_data(res: RunResult) -> dict[str, Any]:
     """What the run figure shows, as plain numbers and labels (no plotting library needed):
     built by the run's process, drawn by :func:`draw_run_figure` there or in a figure worker
-    (:mod:`sumsim.figure_worker`)."""
+    (:mod:`sumsim.sidecar`)."""
     rows = res.recorder.rows
     days = [r["day"] for r in rows]
     held: dict[str, int] = {}
