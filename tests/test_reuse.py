@@ -102,15 +102,28 @@ def test_the_worker_draws_the_same_png_as_the_run_process(tmp_path: Path) -> Non
     assert (tmp_path / "there.png").read_bytes() == (tmp_path / "here.png").read_bytes()
 
 
-def test_cli_run_with_and_without_a_spare_core_writes_the_same_files(
+def test_cli_run_with_and_without_a_sidecar_writes_the_same_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sumsim.cli as cli
+
+    started: list[Sidecar] = []
+    real_start = Sidecar.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: type[Sidecar]) -> Sidecar | None:
+        s = real_start(cls)
+        started.append(s)
+        return s  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Sidecar, "start", classmethod(start))
     args = ["run", "--set", "data.max_pool=300", "-q"]
-    assert main([*args, "--out", str(tmp_path / "worker")]) == 0
-    monkeypatch.setattr(Sidecar, "start", classmethod(lambda cls: None))
-    assert main([*args, "--out", str(tmp_path / "inline")]) == 0
-    for name in ("figure.png", "summary.json", "transactions.parquet"):
-        assert (tmp_path / "worker" / name).read_bytes() == \
-            (tmp_path / "inline" / name).read_bytes(), name
+    assert main([*args, "--out", str(tmp_path / "small")]) == 0
+    assert not started  # a small run is over before a sidecar would be ready
+    monkeypatch.setattr(cli, "SIDECAR_MIN_SAMPLES", 0)
+    assert main([*args, "--out", str(tmp_path / "sidecar")]) == 0
+    assert len(started) == 1 and started[0].proc is None  # used, finished and reaped
+    for name in ("figure.png", "summary.json", "transactions.parquet", "timeseries.parquet"):
+        assert (tmp_path / "sidecar" / name).read_bytes() == \
+            (tmp_path / "small" / name).read_bytes(), name
 
 
 class _BrokenSidecar(Sidecar):

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from sumsim.sidecar import Sidecar
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
+#: ``sumsim run`` starts its sidecar process (:mod:`sumsim.sidecar`) for runs of at least this
+#: many training samples: a smaller run is over before the sidecar has done its imports, and
+#: the sidecar's second interpreter would only add work.
+SIDECAR_MIN_SAMPLES = 10_000
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -94,7 +98,6 @@ def _check_out(out: Path, option: str = "--out") -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sumsim.outputs import check_free
-    from sumsim.sidecar import Sidecar
 
     if args.list:
         return _list_bundled()
@@ -107,31 +110,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
     check_free(out, args.force)
-    # Started now, it has its imports done by the time it has work.
-    sidecar = Sidecar.start() if sc.metrics.figure or sc.metrics.baseline else None
+    sidecar: list[Sidecar] = []  # (started once the data is loaded; stopped whatever happens)
     try:
         return _run_and_write(args, sc, seed, where, base, out, sidecar)
     finally:
-        if sidecar is not None:
-            sidecar.cancel()
+        for s in sidecar:
+            s.cancel()
 
 
 def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
-                   base: Path | None, out: Path, sidecar: Sidecar | None) -> int:
+                   base: Path | None, out: Path, started: list[Sidecar]) -> int:
     import sumsim.engine as engine
     from sumsim.data.load import forget_datasets, load_dataset
     from sumsim.engine import make_split
     from sumsim.outputs import write_run
+    from sumsim.sidecar import Sidecar
 
     try:
         ds = load_dataset(sc.data, seed, args.data_path, base)
     except InputError as e:
         field = "--data-path" if args.data_path else "data.path"
         raise InputError(f"{where}: {field}: {e}") from None
+    n_train = ds.x_train.shape[0]
+    sidecar = None
+    if (sc.metrics.figure or sc.metrics.baseline) and \
+            min(n_train, sc.data.max_pool or n_train) >= SIDECAR_MIN_SAMPLES:
+        sidecar = Sidecar.start()
     baseline = None
-    if sidecar is not None and sc.metrics.baseline:
-        sidecar.ask_baseline(args.scenario, _parse_set(args.set), seed, args.data_path, base)
-        baseline = sidecar.baseline
+    if sidecar is not None:
+        started.append(sidecar)
+        if sc.metrics.baseline:
+            sidecar.ask_baseline(args.scenario, _parse_set(args.set), seed, args.data_path,
+                                 base)
+            baseline = sidecar.baseline
     tty = sys.stderr.isatty() and not args.quiet
     pool_size = len(make_split(sc, ds, seed).y_pool) if tty else 0  # (for the bar only)
     try:
