@@ -8,7 +8,8 @@ The sweep is the bundled quickstart (counterfactual off, so each run is the simu
 over ``--values`` values of ``agents[1].budget`` x ``--seeds`` seeds (10 x 10 = 100 runs).  It
 is timed, each time into a fresh folder (manifest and results table included), with the
 in-process ``local`` executor, the process pool at 1 and 2 workers and the Dask executor on a
-LocalCluster of 2 workers that it starts and stops itself.  Reports wall times, runs per
+LocalCluster of 2 workers, once started and stopped by the sweep itself and once already
+running (``--scheduler``, started outside the timing).  Reports wall times, runs per
 second, the 1 -> 2 worker speed-up and the per-run overhead of Dask over the process pool, and
 checks that every executor produced the same table.  The machine's load average is printed
 next to each timing: other work on the machine slows the parallel executors first.
@@ -33,7 +34,8 @@ TITLE = "Sweep scaling (100 quickstart runs)"
 #: (label, executor, workers)
 CONFIGS = [("in-process (`local`)", "local", 1), ("process pool, 1 worker", "process", 1),
            ("process pool, 2 workers", "process", 2),
-           ("Dask LocalCluster, 2 workers", "dask", 2)]
+           ("Dask LocalCluster, 2 workers", "dask", 2),
+           ("Dask cluster already running, 2 workers (`--scheduler`)", "dask-running", 2)]
 
 
 def write_sweep(folder: Path, values: int, seeds: int) -> Path:
@@ -113,12 +115,21 @@ def time_one(path: Path, out: Path, executor: str, workers: int
     the sweep's processes and by other work on the machine meanwhile."""
     from sumsim.sweeps import load_sweep, run_sweep
 
-    meter = CPUMeter()
-    start = time.perf_counter()
-    df = run_sweep(load_sweep(path), out, executor=executor,  # type: ignore[arg-type]
-                   workers=workers)
-    wall = time.perf_counter() - start
-    ours, other = meter.finish()
+    with contextlib.ExitStack() as stack:
+        scheduler = None
+        if executor == "dask-running":  # started (not timed) like a cluster one connects to
+            from distributed import LocalCluster
+
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None))
+            scheduler, executor = cluster.scheduler_address, "dask"
+        meter = CPUMeter()
+        start = time.perf_counter()
+        df = run_sweep(load_sweep(path), out, executor=executor,  # type: ignore[arg-type]
+                       workers=workers, scheduler=scheduler)
+        wall = time.perf_counter() - start
+        ours, other = meter.finish()
     return wall, df, ours, other
 
 
@@ -155,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     same = all(df.equals(first) for df in tables.values())
     failed = sum(int((df["status"] != "ok").sum()) for df in tables.values())
     wall = {label: min(w) for label, w in walls.items()}
-    local, p1, p2, dask = (wall[label] for label, _, _ in CONFIGS)
+    local, p1, p2, dask, running = (wall[label] for label, _, _ in CONFIGS)
     lines = [
         f"## {TITLE}", "",
         f"- Date: {stamp()}",
@@ -178,15 +189,19 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| measure | value |", "| --- | ---: |",
         f"| speed-up, process pool 1 -> 2 workers | {p1 / p2:.2f}x |",
-        f"| per-run overhead of Dask vs the process pool, 2 workers "
-        f"((dask - process) / {n}) | {1000 * (dask - p2) / n:+.1f} ms |",
+        f"| per-run overhead of Dask vs the process pool, 2 workers, cluster started by the "
+        f"sweep ((dask - process) / {n}) | {1000 * (dask - p2) / n:+.1f} ms |",
+        f"| per-run overhead of Dask vs the process pool, 2 workers, cluster already running "
+        f"((dask - process) / {n}) | {1000 * (running - p2) / n:+.1f} ms |",
         f"| per-run overhead of the 1-worker process pool vs in-process ((process - local) / "
         f"{n}) | {1000 * (p1 - local) / n:+.1f} ms |",
-        f"| identical results table under all four | {'yes' if same else 'NO'} |",
+        f"| identical results table under all {len(CONFIGS)} | {'yes' if same else 'NO'} |",
         f"| failed runs | {failed} |",
         "",
-        "The Dask time includes starting and stopping its LocalCluster (scheduler and two "
-        "worker processes); the process pool's includes starting its workers.  CPU per run "
+        "The first Dask time includes starting and stopping its LocalCluster (scheduler and "
+        "two worker processes, about 1.4 s with importing Dask); the second connects to a "
+        "cluster started before the timing (its workers still import sumsim on their first "
+        "run); the process pool's includes starting its workers.  CPU per run "
         "counts every process of the sweep (start-up included; the lowest of the timings).  "
         "Cores used are CPU seconds over wall seconds, for each timing: on this 2-core machine "
         "the cores that other work took were not there for the sweep, which slows the "

@@ -162,27 +162,40 @@ def test_a_failure_while_writing_stops_the_worker(tmp_path: Path,
     assert not list(tmp_path.iterdir())  # no half-written folder left behind
 
 
-# -- the baseline in the sidecar ------------------------------------------------------------
-def test_the_sidecar_fits_the_same_baseline() -> None:
-    overrides = {**SMALL, "data.synthetic.seed": 77}
+# -- the baseline and the counterfactual in the sidecar ------------------------------------
+def test_the_sidecar_fits_the_same_baseline_and_runs_the_same_counterfactual() -> None:
+    overrides = {**SMALL, "data.synthetic.seed": 77, "metrics.counterfactual": True}
     sidecar = Sidecar()
-    sidecar.ask_baseline(None, overrides, 4, None, None)
-    got = sidecar.baseline()
+    baseline = sidecar.ask("baseline", None, overrides, 4, None, None)
+    counterfactual = sidecar.ask("counterfactual", None, overrides, 4, None, None)
+    rows = counterfactual()  # (read in either order)
+    got = baseline()
     sidecar.cancel()
     sc = sumsim.load("quickstart", overrides=overrides)
     ds = load.load_dataset(sc.data, 4)
     assert got is not None
     assert got == engine.baseline_accuracy(sc, ds, engine.make_split(sc, ds, 4), 4)
+    here = engine.run(sc, seed=4, dataset=ds)
+    assert here.counterfactual is not None and rows == here.counterfactual.recorder.rows
+    there = engine.run(sc, seed=4, dataset=ds, counterfactual=lambda: rows)
+    assert there.counterfactual is None  # (only its timeseries came back)
+    assert there.counterfactual_rows == here.counterfactual_rows
+    assert sumsim.api.Result(there).summary == sumsim.api.Result(here).summary
 
 
-def test_a_baseline_the_sidecar_cannot_fit_is_fitted_by_the_run() -> None:
+def test_jobs_the_sidecar_cannot_do_are_done_by_the_run() -> None:
     sidecar = Sidecar()
-    sidecar.ask_baseline("no-such-scenario.toml", {}, 1, None, None)
-    assert sidecar.baseline() is None  # an error reply: the sidecar goes on
+    asked = sidecar.ask("baseline", "no-such-scenario.toml", {}, 1, None, None)
+    assert asked() is None  # an error reply: the sidecar goes on
     assert sidecar.proc is not None and sidecar.proc.poll() is None
     sidecar.cancel()
     gone = _BrokenSidecar()
-    gone.ask_baseline(None, {}, 1, None, None)
-    assert gone.baseline() is None
-    res = engine.run(_scenario(), seed=1, baseline=gone.baseline)
-    assert res.baseline_accuracy == engine.run(_scenario(), seed=1).baseline_accuracy
+    baseline = gone.ask("baseline", None, {}, 1, None, None)
+    counterfactual = gone.ask("counterfactual", None, {}, 1, None, None)
+    assert baseline() is None and counterfactual() is None
+    sc = _scenario(**{"metrics.counterfactual": True})
+    res = engine.run(sc, seed=1, baseline=baseline, counterfactual=counterfactual)
+    plain = engine.run(sc, seed=1)
+    assert res.baseline_accuracy == plain.baseline_accuracy
+    assert res.counterfactual is not None
+    assert res.counterfactual_rows == plain.counterfactual_rows

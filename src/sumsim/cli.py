@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,23 +133,26 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
         field = "--data-path" if args.data_path else "data.path"
         raise InputError(f"{where}: {field}: {e}") from None
     n_train = ds.x_train.shape[0]
+    cf = engine.wants_counterfactual(sc)
+    deadline = None if args.max_wall_s is None else time.monotonic() + args.max_wall_s
     sidecar = None
-    if (sc.metrics.figure or sc.metrics.baseline) and \
+    if (sc.metrics.figure or sc.metrics.baseline or cf) and \
             min(n_train, sc.data.max_pool or n_train) >= SIDECAR_MIN_SAMPLES:
         sidecar = Sidecar.start()
-    baseline = None
+    baseline = counterfactual = None
     if sidecar is not None:
         started.append(sidecar)
+        job = (args.scenario, _parse_set(args.set), seed, args.data_path, base, deadline)
         if sc.metrics.baseline:
-            sidecar.ask_baseline(args.scenario, _parse_set(args.set), seed, args.data_path,
-                                 base)
-            baseline = sidecar.baseline
+            baseline = sidecar.ask("baseline", *job)
+        if cf:
+            counterfactual = sidecar.ask("counterfactual", *job)
     tty = sys.stderr.isatty() and not args.quiet
     pool_size = len(make_split(sc, ds, seed).y_pool) if tty else 0  # (for the bar only)
     try:
         with _Progress(pool_size, tty) as bar:
-            res = engine.run(sc, seed=seed, dataset=ds, progress=bar, max_wall_s=args.max_wall_s,
-                             baseline=baseline)
+            res = engine.run(sc, seed=seed, dataset=ds, progress=bar, deadline=deadline,
+                             baseline=baseline, counterfactual=counterfactual)
     except InputError as e:  # a scenario that cannot finish or data the model cannot take
         raise InputError(str(e), source=where) from None
     except WallClockExceeded as e:

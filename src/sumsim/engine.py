@@ -149,7 +149,10 @@ class RunResult:
     baseline_accuracy: float | None
     end_time: float
     gates: list[Gate] = field(default_factory=list)
+    #: The same seed without the attackers, when the scenario asked for it and it ran here.
     counterfactual: RunResult | None = None
+    #: The counterfactual's timeseries rows (what the summary and the figure compare with).
+    counterfactual_rows: list[dict[str, Any]] | None = None
 
 
 #: Simulation steps between two looks at the wall clock.
@@ -215,14 +218,18 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
         progress: Callable[[float, int, float], None] | None = None,
         dataset: Dataset | None = None, max_wall_s: float | None = None,
         deadline: float | None = None,
-        baseline: Callable[[], float | None] | None = None) -> RunResult:
+        baseline: Callable[[], float | None] | None = None,
+        counterfactual: Callable[[], list[dict[str, Any]] | None] | None = None) -> RunResult:
     """Run one scenario to completion (pool exhausted and deposits settled, or duration_s).
 
     ``max_wall_s`` bounds the wall-clock time of the whole call (counterfactual included);
     ``deadline`` is the same as a :func:`time.monotonic` instant.  See the module docstring
-    for the guards that stop a run which cannot finish.  ``baseline``: where the all-data
-    baseline was computed meanwhile (``sumsim run``'s sidecar process); when it gives None the
-    baseline is fitted here."""
+    for the guards that stop a run which cannot finish.
+
+    ``baseline`` and ``counterfactual``: where the all-data baseline and the counterfactual's
+    recorded timeseries were computed meanwhile (``sumsim run``'s sidecar process); when one
+    gives None, the work is done here.  (A counterfactual run here is kept whole in
+    :attr:`RunResult.counterfactual`; one done elsewhere leaves only its timeseries.)"""
     if max_wall_s is not None:
         limit = time.monotonic() + max_wall_s
         deadline = limit if deadline is None else min(deadline, limit)
@@ -296,13 +303,29 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
 
     result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, base_acc, end,
                        gates)
-    if with_attackers and sc.metrics.counterfactual and any(a.is_attacker for a in agents):
-        cf_sc = sc.model_copy(deep=True)
-        cf_sc.metrics.counterfactual = False
-        cf_sc.metrics.baseline = False
-        result.counterfactual = run(cf_sc, seed=seed, dataset=ds, with_attackers=False,
-                                    deadline=deadline)
+    if with_attackers and wants_counterfactual(sc):
+        rows = counterfactual() if counterfactual is not None else None
+        if rows is None:
+            result.counterfactual = counterfactual_run(sc, seed, ds, deadline)
+            rows = result.counterfactual.recorder.rows
+        result.counterfactual_rows = rows
     return result
+
+
+def wants_counterfactual(sc: ScenarioBase) -> bool:
+    """Whether a run of ``sc`` is compared with the same seed without its attackers (asked
+    for, and there are attackers to remove)."""
+    return sc.metrics.counterfactual and any(
+        cls.is_attacker for a in sc.agents for _, cls, _ in get("agents", a.kind).impl.expand(a))
+
+
+def counterfactual_run(sc: ScenarioBase, seed: int, ds: Dataset,
+                       deadline: float | None = None) -> RunResult:
+    """The run of ``sc`` with the same seed and its attackers removed."""
+    cf_sc = sc.model_copy(deep=True)
+    cf_sc.metrics.counterfactual = False
+    cf_sc.metrics.baseline = False
+    return run(cf_sc, seed=seed, dataset=ds, with_attackers=False, deadline=deadline)
 
 
 __all__ = ["CONTRACT", "FEE_SINK", "RunResult", "make_model", "run", "stream"]

@@ -37,8 +37,8 @@ def run_figure_data(res: RunResult) -> dict[str, Any]:
                         "net": net})
     sc = res.scenario
     cf = None
-    if res.counterfactual is not None:
-        cf_rows = res.counterfactual.recorder.rows
+    if res.counterfactual_rows is not None:
+        cf_rows = res.counterfactual_rows
         cf = ([r["day"] for r in cf_rows], [100 * r["accuracy"] for r in cf_rows])
     return {"title": f"{sc.scenario.name} — {sc.model.kind}, {sc.incentive.kind}, "
                      f"seed {res.seed}",

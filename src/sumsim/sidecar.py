@@ -1,20 +1,24 @@
 """A second process for the parts of ``sumsim run`` that do not depend on the simulation.
 
-Two jobs of a paper-sized run need nothing from the simulation: the all-data baseline (an
-off-chain fit on every training sample: a tenth of the run) and the figure (importing the
-plotting stack and drawing: another tenth).  So ``sumsim run`` starts this sidecar first, when
-the machine has a core to spare: it imports the simulator and matplotlib while the run loads
-its data, fits the baseline while the run simulates, and draws the figure while the run writes
-its tables.  Both jobs call the very functions the run's own process would
-(:func:`sumsim.engine.baseline_accuracy`, :func:`sumsim.report.draw_run_figure`) on the same
-inputs, so the outputs are the same bytes; whenever the sidecar cannot be started or fails,
-the run's process does the job itself.
+Three jobs of a paper-sized run need nothing from the simulation: the all-data baseline (an
+off-chain fit on every training sample: a tenth of the run), the counterfactual (the same
+seed without the attackers: a second simulation, when the scenario asks for it) and the figure
+(importing the plotting stack and drawing: another tenth).  So ``sumsim run`` starts this
+sidecar once its data is loaded, when the machine has a core to spare: it imports the
+simulator and matplotlib, fits the baseline and runs the counterfactual while the run
+simulates, and draws the figure while the run writes its tables.  Each job calls the very
+functions the run's own process would (:func:`sumsim.engine.baseline_accuracy`,
+:func:`sumsim.engine.counterfactual_run`, :func:`sumsim.report.draw_run_figure`) on the same
+inputs, so the outputs are the same bytes; whenever the sidecar cannot be started or a job
+fails, the run's process does it itself.
 
-Protocol (pickles over the pipes): the parent sends ``("baseline", scenario_path, overrides,
-seed, data_path, base_dir)`` (the scenario as ``sumsim run`` was given it, loaded here the same
-way) and reads back ``("ok", accuracy)`` or ``("error", message)``; then it sends
-``("figure", data, path)`` and waits for the sidecar to exit with 0 (the PNG written
-atomically).  End of input ends the sidecar.
+Protocol (pickles over the pipes): the parent sends ``("baseline", job)`` and
+``("counterfactual", job)``, where ``job`` is ``(scenario_path, overrides, seed, data_path,
+base_dir, deadline)`` (the scenario as ``sumsim run`` was given it, loaded here the same way;
+``deadline`` a :func:`time.monotonic` instant or None), and reads back, in order,
+``("ok", value)`` or ``("error", message)`` for each: the baseline's accuracy, the
+counterfactual's timeseries rows.  Then it sends ``("figure", data, path)`` and waits for the
+sidecar to exit with 0 (the PNG written atomically).  End of input ends the sidecar.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +45,9 @@ class Sidecar:
         self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, "-m", "sumsim.sidecar"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._err)
-        self._baseline_asked = False
+        #: Jobs sent so far, and the replies read so far (None for a failed job), in order.
+        self._asked = 0
+        self._replies: list[Any] = []
 
     @classmethod
     def start(cls) -> Sidecar | None:
@@ -65,27 +72,39 @@ class Sidecar:
             return False
         return True
 
-    # -- the baseline ------------------------------------------------------------------------
-    def ask_baseline(self, scenario_path: str | None, overrides: dict[str, Any], seed: int,
-                     data_path: str | None, base_dir: Path | None) -> None:
-        """Start fitting the all-data baseline of the scenario ``sumsim run`` was given (call
-        once the run's data is loaded, so that the sidecar finds it in the featurization
-        cache)."""
-        self._baseline_asked = self._send(("baseline", scenario_path, overrides, seed,
-                                           data_path,
-                                           None if base_dir is None else str(base_dir)))
+    # -- the baseline and the counterfactual ---------------------------------------------------
+    def ask(self, kind: str, scenario_path: str | None, overrides: dict[str, Any], seed: int,
+            data_path: str | None, base_dir: Path | None, deadline: float | None = None
+            ) -> Callable[[], Any]:
+        """Start the job ``kind`` ("baseline" or "counterfactual") for the scenario ``sumsim
+        run`` was given (call once the run's data is loaded, so that the sidecar finds it in
+        the featurization cache).  Returns what gives the job's result: it waits for it, and
+        gives None if the sidecar could not do it."""
+        sent = self._send((kind, (scenario_path, overrides, seed, data_path,
+                                  None if base_dir is None else str(base_dir), deadline)))
+        index = self._asked
+        self._asked += 1
 
-    def baseline(self) -> float | None:
-        """The baseline's accuracy, or None when the sidecar could not give it."""
-        if not self._baseline_asked or self.proc is None or self.proc.stdout is None:
-            return None
-        self._baseline_asked = False
+        def result() -> Any:
+            if not sent:
+                return None
+            while len(self._replies) <= index and self._read():
+                pass
+            return self._replies[index] if index < len(self._replies) else None
+
+        return result
+
+    def _read(self) -> bool:
+        """Read the next reply; False when there is none to read."""
+        if self.proc is None or self.proc.stdout is None:
+            return False
         try:
             status, value = pickle.load(self.proc.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):
             self._failed()
-            return None
-        return float(value) if status == "ok" else None
+            return False
+        self._replies.append(value if status == "ok" else None)
+        return True
 
     # -- the figure ----------------------------------------------------------------------------
     def submit_figure(self, data: dict[str, Any], path: Path) -> bool:
@@ -147,15 +166,19 @@ def main() -> int:
             message = pickle.load(inp)
         except EOFError:
             return 0
-        if message[0] == "baseline":
-            _, scenario_path, overrides, seed, data_path, base_dir = message
+        if message[0] in ("baseline", "counterfactual"):
+            scenario_path, overrides, seed, data_path, base_dir, deadline = message[1]
             try:
                 sc = load_scenario(scenario_path, overrides)
                 ds = load_dataset(sc.data, seed, data_path,
                                   None if base_dir is None else Path(base_dir))
-                acc = engine.baseline_accuracy(sc, ds, engine.make_split(sc, ds, seed), seed)
-                reply: tuple[str, Any] = ("ok", acc)
-            except Exception as e:  # the run's process fits it instead
+                if message[0] == "baseline":
+                    value: Any = engine.baseline_accuracy(
+                        sc, ds, engine.make_split(sc, ds, seed), seed)
+                else:
+                    value = engine.counterfactual_run(sc, seed, ds, deadline).recorder.rows
+                reply: tuple[str, Any] = ("ok", value)
+            except Exception as e:  # the run's process does it instead
                 reply = ("error", f"{type(e).__name__}: {e}")
             pickle.dump(reply, out)
             out.flush()

@@ -212,10 +212,10 @@ def summary(res: RunResult) -> dict[str, Any]:
             out.setdefault(a.summary_key, {})[a.name] = section
     out["incentive"] = {"kind": res.scenario.incentive.kind, **res.contract.im.summary()}
     out["defenses"] = defense_summary(res, accounts)
-    cf = res.counterfactual
-    if cf is not None:
-        cf_t = np.array([r["time_s"] for r in cf.recorder.rows])
-        cf_acc = np.array([r["accuracy"] for r in cf.recorder.rows])
+    cf_rows = res.counterfactual_rows
+    if cf_rows is not None:
+        cf_t = np.array([r["time_s"] for r in cf_rows])
+        cf_acc = np.array([r["accuracy"] for r in cf_rows])
         cf_avg = time_average(cf_t, cf_acc)
         damage = cf_avg - out["accuracy"]["time_avg"]
         out["counterfactual"] = {
