@@ -54,11 +54,11 @@ class Sidecar:
         """A sidecar, or None where it would not help (one core) or cannot start."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else (os.cpu_count() or 1)
-        if cores < 2:
+        if cores < 2 or not sys.executable:
             return None
         try:
             return cls()
-        except OSError:
+        except (OSError, ValueError):
             return None
 
     def _send(self, message: tuple[Any, ...]) -> bool:
