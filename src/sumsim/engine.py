@@ -90,11 +90,10 @@ def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
     d = sc.data
     sp = split(ds, d.init_train_fraction, stream(seed, "split") if d.shuffle else None)
     if d.max_pool is not None and d.max_pool < len(sp.y_pool):
-        sp = Split(sp.x_init, sp.y_init, sp.x_pool[: d.max_pool], sp.y_pool[: d.max_pool],
-                   sp.x_test, sp.y_test, sp.ambiguous_pool[: d.max_pool])
+        sp = replace(sp, pool_rows=sp.pool_rows[: d.max_pool], y_pool=sp.y_pool[: d.max_pool],
+                     ambiguous_pool=sp.ambiguous_pool[: d.max_pool])
     if d.max_test is not None and d.max_test < len(sp.y_test):
-        sp = Split(sp.x_init, sp.y_init, sp.x_pool, sp.y_pool, sp.x_test[: d.max_test],
-                   sp.y_test[: d.max_test], sp.ambiguous_pool)
+        sp = replace(sp, x_test=sp.x_test[: d.max_test], y_test=sp.y_test[: d.max_test])
     return sp
 
 
@@ -263,7 +262,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     contract = CollaborativeTrainer(CONTRACT, ledger, model, mechanism, owner)
     chain.deploy(contract)
 
-    pool = Pool(sp.x_pool, sp.y_pool, sp.ambiguous_pool)
+    pool = Pool(sp.x_train, sp.y_pool, sp.ambiguous_pool, rows=sp.pool_rows)
     world = World(env, chain, CONTRACT, pool, ch.tx_gas_limit, n_classes=ds.n_classes,
                   trainer=contract, owner=owner, seed=seed, split=sp)
     agents: list[Agent] = []

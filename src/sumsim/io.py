@@ -1,18 +1,32 @@
 """Atomic file output: write to a temporary file in the same folder, then rename.
 
 A crash or Ctrl-C mid-write leaves either the old file or the new one, never half of one.
+
+Parquet tables may also be given as a :class:`Table` (a height and a function building any
+slice of rows): such a table is written one row group at a time and is never whole in memory,
+yet the file's bytes are those of writing the whole frame at once.
 """
 
 from __future__ import annotations
 
+import ctypes
+import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
+from polars.io.plugins import register_io_source
+
+#: How every table is written.  Statistics off and a fixed compression keep the bytes a pure
+#: function of the data.
+_PARQUET: dict[str, Any] = {"compression": "zstd", "statistics": False}
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -40,6 +54,79 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def write_parquet(path: Path, df: pl.DataFrame) -> None:
-    # Statistics off and a fixed compression keep the bytes a pure function of the data.
-    atomic_write(path, lambda p: df.write_parquet(p, compression="zstd", statistics=False))
+@dataclass(frozen=True)
+class Table:
+    """A table built a slice of rows at a time: ``rows(lo, hi)`` is rows ``lo`` to ``hi - 1``
+    (every slice with the same column types, an empty one included).
+
+    The tables of a large run (millions of transactions) take hundreds of megabytes whole;
+    written as a Table they take one row group's worth (see :func:`write_parquet`)."""
+
+    height: int
+    rows: Callable[[int, int], pl.DataFrame]
+
+    def frame(self) -> pl.DataFrame:
+        """The whole table at once."""
+        return self.rows(0, self.height)
+
+
+def row_groups(height: int) -> list[int]:
+    """The row counts of the row groups polars' writer cuts a frame of ``height`` rows into.
+
+    The cut depends on the height alone (not on the columns), so writing a one-column frame of
+    that height and reading its metadata gives it, for a few bytes a row."""
+    probe = io.BytesIO()
+    pl.DataFrame({"x": pl.zeros(height, pl.Boolean, eager=True)}).write_parquet(probe,
+                                                                                **_PARQUET)
+    probe.seek(0)
+    meta = pq.ParquetFile(probe).metadata
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def _write_table(path: Path, table: Table) -> None:
+    """Stream ``table`` into ``path``, one row group's slice at a time.
+
+    Polars' streaming writer keeps each slice it is handed of a row group's size as one row
+    group, so handing it the slices its own cut of the whole frame would make gives the same
+    bytes as ``table.frame().write_parquet(...)`` (the tests check this) while only a slice
+    or two exist at once."""
+    sizes = row_groups(table.height)
+    schema = table.rows(0, 0).schema
+
+    def slices(*_hints: Any) -> Iterator[pl.DataFrame]:
+        lo = 0
+        for size in sizes:
+            yield table.rows(lo, lo + size)
+            lo += size
+
+    release_free_memory()
+    register_io_source(slices, schema=schema, validate_schema=True).sink_parquet(path,
+                                                                                 **_PARQUET)
+    release_free_memory()
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError, TypeError):  # not glibc
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the free pages of the C heap back to the system (glibc's ``malloc_trim``; nothing
+    where there is no such call).
+
+    glibc keeps what a long run freed, and what the table slices free on polars' threads,
+    whose heaps it does not trim by itself; polars allocates its columns elsewhere (its own
+    allocator), so those pages would stay resident beside the table being written."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def write_parquet(path: Path, df: pl.DataFrame | Table) -> None:
+    if isinstance(df, Table):
+        atomic_write(path, lambda p: _write_table(p, df))
+    else:
+        atomic_write(path, lambda p: df.write_parquet(p, **_PARQUET))

@@ -18,7 +18,7 @@ from sumsim.errors import InputError
 from sumsim.io import write_json, write_parquet, write_text
 from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
-from sumsim.results.tables import contributions_frame, transactions_frame
+from sumsim.results.tables import contributions_table, transactions_table
 from sumsim.scenario.loader import dump_scenario
 from sumsim.sidecar import Sidecar
 
@@ -86,8 +86,9 @@ def _write_tables(res: RunResult, out: Path) -> dict[str, Any]:
     resolved.scenario.seed = res.seed
     write_text(out / "scenario.toml", dump_scenario(resolved))
     write_parquet(out / "timeseries.parquet", res.recorder.frame())
-    write_parquet(out / "transactions.parquet", transactions_frame(res.chain))
-    write_parquet(out / "contributions.parquet", contributions_frame(res))
+    # The two large tables are written a row group at a time (never whole in memory).
+    write_parquet(out / "transactions.parquet", transactions_table(res.chain))
+    write_parquet(out / "contributions.parquet", contributions_table(res))
     summ = summary(res)
     write_json(out / "summary.json", summ)
     return summ

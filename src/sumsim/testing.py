@@ -196,7 +196,7 @@ class FundInvariants(RuleBasedStateMachine):
             ledger.open(address, balance)
         self.trainer = CollaborativeTrainer(CONTRACT, ledger, self.model, self.mech, OWNER)
         self.chain.deploy(self.trainer)
-        split = Split(x[:0], y[:0], x, y, x, y, np.zeros(2**n, dtype=bool))
+        split = Split(x[:0], y[:0], x, np.arange(2**n), y, x, y, np.zeros(2**n, dtype=bool))
         self.world = World(self.env, self.chain, CONTRACT, Pool(x, y), 3_000_000, 2,
                            trainer=self.trainer, owner=OWNER, seed=7, split=split)
         self.gates: list[Gate] = []

@@ -23,12 +23,19 @@ from sumsim.rng import stream
 
 
 class Pool:
-    """The contribution pool, drawn from in order without replacement, shared by all agents."""
+    """The contribution pool, drawn from in order without replacement, shared by all agents.
 
-    def __init__(self, x: Matrix, y: np.ndarray, ambiguous: np.ndarray | None = None):
-        self.x = x
+    Sample ``i`` is row ``rows[i]`` of ``x`` (default: row ``i``): a run's pool is a shuffled
+    part of the training matrix, read in place rather than copied."""
+
+    def __init__(self, x: Matrix, y: np.ndarray, ambiguous: np.ndarray | None = None,
+                 rows: np.ndarray | None = None):
+        self._x = x
         self.y = np.asarray(y)
         self.n = len(self.y)
+        self._rows = np.arange(self.n) if rows is None else np.asarray(rows)
+        if len(self._rows) != self.n:
+            raise ValueError("a pool needs one row per label")
         self.used = np.zeros(self.n, dtype=bool)
         self.ambiguous = ambiguous if ambiguous is not None else np.zeros(self.n, dtype=bool)
         self._cursor = 0
@@ -65,7 +72,18 @@ class Pool:
         return int(cand[0]) + self._cursor if cand.size else None
 
     def sample(self, i: int) -> np.ndarray:
-        return row(self.x, i)
+        """Sample ``i`` as the contract receives it (see :func:`sumsim.data.base.row`)."""
+        return row(self._x, int(self._rows[i]))
+
+    def samples(self, idx: np.ndarray) -> Matrix:
+        """The samples at pool indices ``idx``, as one matrix (a copy)."""
+        return self._x[self._rows[idx]]
+
+    @property
+    def x(self) -> Matrix:
+        """Every pool sample as one matrix (a copy, built on each call: prefer
+        :meth:`sample` and :meth:`samples`)."""
+        return self.samples(np.arange(self.n))
 
 
 class PoolIndex:

@@ -43,7 +43,7 @@ class Boundary(Attacker):
         stock = self._stock()
         if stock.size == 0:
             return None
-        x = self.world.pool.x[stock]
+        x = self.world.pool.samples(stock)
         n_classes = self.world.n_classes
         conf = np.column_stack([
             self.view("confidence_many", x, np.full(stock.size, k)) for k in range(n_classes)])

@@ -17,7 +17,7 @@ look at a few transactions.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -41,17 +41,23 @@ class LoggedTx:
 
 class _Codes:
     """Strings as small integer codes (there are only a few distinct senders, methods and
-    reasons)."""
+    reasons).  ``on_wide`` is called once, before the first code that needs more than 16
+    bits is handed out."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_wide: Callable[[], None]) -> None:
         self.names: list[str] = []
         #: name -> code, for names seen so far.
         self.known: dict[str, int] = {}
+        self._on_wide: Callable[[], None] | None = on_wide
 
     def code(self, name: str) -> int:
         c = self.known.get(name)
         if c is None:
-            c = self.known[name] = len(self.names)
+            c = len(self.names)
+            if c == _NARROW_CODES and self._on_wide is not None:
+                self._on_wide()
+                self._on_wide = None
+            self.known[name] = c
             self.names.append(name)
         return c
 
@@ -64,42 +70,62 @@ class _Codes:
         return [names[c] for c in codes]
 
 
+#: Code columns hold 16-bit codes while there are at most this many distinct strings (a
+#: run names a few addresses, methods and reasons; thousands of sybil addresses still fit).
+_NARROW_CODES = 2**15
+#: The columns holding string codes (widened to 32 bits together, when needed).
+_CODE_COLUMNS = ("sender", "to", "method", "status", "reason", "pay_to", "pay_memo")
+
+
 class ReceiptLog:
     """One row per finished transaction, in columns (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.strings = _Codes()
-        self.seq = array("q")
-        self.sender = array("i")
-        self.to = array("i")
-        self.method = array("i")
+        self.strings = _Codes(self._widen)
+        # Sequence numbers, block numbers and payment offsets are 32-bit: each is at most the
+        # number of transactions or payments logged, and 2**31 of those would take hundreds
+        # of gigabytes (an overflow raises rather than wraps).
+        self.seq = array("i")
+        self.sender = array("h")
+        self.to = array("h")
+        self.method = array("h")
         #: The first argument when it is an int, else None.
         self.arg0: list[int | None] = []
         self.value: list[int] = []
         self.gas_price: list[int] = []
         self.submitted_at = array("d")
-        self.status = array("i")
-        self.reason = array("i")
+        self.status = array("h")
+        self.reason = array("h")
         self.gas_used = array("q")
         self._price = -1
-        self.block = array("q")
+        self.block = array("i")
         self.timestamp = array("d")
         self.result: list[Any] = []
         #: Payments: row ``i``'s are ``pay_*[pay_start[i]:pay_start[i + 1]]``.
-        self.pay_start = array("q", [0])
-        self.pay_to = array("i")
+        self.pay_start = array("i", [0])
+        self.pay_to = array("h")
         self.pay_amount: list[int] = []
-        self.pay_memo = array("i")
+        self.pay_memo = array("h")
+
+    def _widen(self) -> None:
+        """Make every code column 32-bit (more distinct strings than 16 bits can number)."""
+        for name in _CODE_COLUMNS:
+            setattr(self, name, array("i", getattr(self, name)))
 
     def append(self, tx: Tx, r: Receipt) -> None:
         code = self.strings.code
         known = self.strings.known
+        # Every new string is coded before anything is appended (a new code may widen the
+        # code columns).
         sender, to, method = known.get(tx.sender), known.get(tx.to), known.get(tx.method)
         status, reason = known.get(r.status), known.get(r.reason)
+        if sender is None or to is None or method is None or status is None or reason is None:
+            sender, to, method = code(tx.sender), code(tx.to), code(tx.method)
+            status, reason = code(r.status), code(r.reason)
         self.seq.append(tx.seq)
-        self.sender.append(code(tx.sender) if sender is None else sender)
-        self.to.append(code(tx.to) if to is None else to)
-        self.method.append(code(tx.method) if method is None else method)
+        self.sender.append(sender)
+        self.to.append(to)
+        self.method.append(method)
         args = tx.args
         self.arg0.append(args[0] if args and type(args[0]) is int else None)
         self.value.append(tx.value)
@@ -110,8 +136,8 @@ class ReceiptLog:
             self._price = price
         self.gas_price.append(price)
         self.submitted_at.append(tx.submitted_at)
-        self.status.append(code(r.status) if status is None else status)
-        self.reason.append(code(r.reason) if reason is None else reason)
+        self.status.append(status)
+        self.reason.append(reason)
         self.gas_used.append(r.gas_used)
         if r.fee != r.gas_used * price:
             raise ValueError("a receipt's fee is its gas times the transaction's gas price")
@@ -120,9 +146,10 @@ class ReceiptLog:
         self.result.append(r.result)
         if r.payments:
             for recipient, amount, memo in r.payments:
-                self.pay_to.append(code(recipient))
+                to, memo_code = code(recipient), code(memo)
+                self.pay_to.append(to)
                 self.pay_amount.append(amount)
-                self.pay_memo.append(code(memo))
+                self.pay_memo.append(memo_code)
         self.pay_start.append(len(self.pay_to))
 
     def __len__(self) -> int:
@@ -138,23 +165,24 @@ class ReceiptLog:
         codes: array[int] = getattr(self, name)
         return self.strings.decode(codes)
 
-    def paid_to_sender(self, memo: str) -> tuple[list[int], list[int]]:
-        """Per row: everything the contract paid the transaction's sender, and the part of it
-        paid with ``memo``."""
-        n = len(self)
-        everything, part = [0] * n, [0] * n
+    def paid_to_sender(self, memo: str, lo: int = 0,
+                       hi: int | None = None) -> tuple[list[int], list[int]]:
+        """Per row from ``lo`` to ``hi`` (default: every row): everything the contract paid the
+        transaction's sender, and the part of it paid with ``memo``."""
+        hi = len(self) if hi is None else hi
+        everything, part = [0] * (hi - lo), [0] * (hi - lo)
         mark = self.strings.find(memo)
         start, to, amount, memos, sender = (self.pay_start, self.pay_to, self.pay_amount,
                                             self.pay_memo, self.sender)
-        for i in range(n):
-            lo, hi = start[i], start[i + 1]
-            if lo != hi:
+        for i in range(lo, hi):
+            first, last = start[i], start[i + 1]
+            if first != last:
                 who = sender[i]
-                for k in range(lo, hi):
+                for k in range(first, last):
                     if to[k] == who:
-                        everything[i] += amount[k]
+                        everything[i - lo] += amount[k]
                         if memos[k] == mark:
-                            part[i] += amount[k]
+                            part[i - lo] += amount[k]
         return everything, part
 
     def payments(self, i: int) -> tuple[tuple[str, int, str], ...]:

@@ -75,15 +75,27 @@ def to_binary_csr(x: sparse.spmatrix) -> sparse.csr_matrix:
 
 @dataclass(frozen=True)
 class Split:
-    """The three parts of a run's data: initial training, the contribution pool, the test set."""
+    """The three parts of a run's data: initial training, the contribution pool, the test set.
+
+    The pool's samples are not copied out of the training matrix (the pool is most of it, and
+    a copy would double the memory a large dataset takes): pool sample ``i`` is row
+    ``pool_rows[i]`` of ``x_train``, and :attr:`x_pool` gathers them when asked."""
 
     x_init: Matrix
     y_init: np.ndarray
-    x_pool: Matrix
+    #: The matrix the pool's samples are rows of (the dataset's training matrix, shared).
+    x_train: Matrix
+    #: The row of ``x_train`` of each pool sample, in pool order.
+    pool_rows: np.ndarray
     y_pool: np.ndarray
     x_test: Matrix
     y_test: np.ndarray
     ambiguous_pool: np.ndarray
+
+    @property
+    def x_pool(self) -> Matrix:
+        """The pool's samples as one matrix, in pool order (a copy, built on each call)."""
+        return self.x_train[self.pool_rows]
 
 
 def split(ds: Dataset, init_train_fraction: float, rng: np.random.Generator | None) -> Split:
@@ -99,7 +111,8 @@ def split(ds: Dataset, init_train_fraction: float, rng: np.random.Generator | No
     return Split(
         x_init=ds.x_train[init],
         y_init=ds.y_train[init],
-        x_pool=ds.x_train[pool],
+        x_train=ds.x_train,
+        pool_rows=pool,
         y_pool=ds.y_train[pool],
         x_test=ds.x_test,
         y_test=ds.y_test,

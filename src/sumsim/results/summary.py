@@ -45,7 +45,7 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     flows: dict[str, dict[str, int]] = {a.name: dict.fromkeys(
         ("deposits", "fees", "refunds", "takes", "forfeits", "other", "lost_to_others",
          "contributions", "reverted", "rejected"), 0) for a in res.agents}
-    author = {rec.id: rec.author for rec in res.contract.data.records}
+    records = res.contract.data.records  # a contribution's id is its index
 
     def receive(to: str, amount: int, memo: str) -> None:
         if to in flows:
@@ -58,13 +58,13 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     names = log.strings.names
     by_code = [flows.get(name) for name in names]
     change = code("change")
-    fees = log.fee
+    gas_used, gas_price = log.gas_used, log.gas_price
     pay_start, pay_to, pay_amount, pay_memo = (log.pay_start, log.pay_to, log.pay_amount,
                                                log.pay_memo)
     for i, (sender, status) in enumerate(zip(log.sender, log.status, strict=True)):
         f = by_code[sender]
         if f is not None:
-            f["fees"] += fees[i]
+            f["fees"] += gas_used[i] * gas_price[i]
             if status == rejected:
                 f["rejected"] += 1
             elif status == reverted:
@@ -83,7 +83,7 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
                 g[_RECEIVED.get(names[pay_memo[k]], "other")] += pay_amount[k]
         result = log.result[i]
         if log.method[i] == report and result:
-            victim = author[log.arg0[i]]  # type: ignore[index]
+            victim = records[log.arg0[i]].author  # type: ignore[index]
             if victim != names[sender] and victim in flows:
                 flows[victim]["lost_to_others"] += result
     for _time, _src, dst, amount, memo in res.chain.internal_transfers:
@@ -138,19 +138,21 @@ def summary(res: RunResult) -> dict[str, Any]:
     reasons: dict[str, int] = {}
     log = res.chain.receipts
     names = log.strings.names
-    for status, n in zip(*np.unique(np.asarray(log.status, dtype=np.int64),
-                                    return_counts=True), strict=True):
+    for status, n in zip(*np.unique(np.asarray(log.status), return_counts=True), strict=True):
         statuses[names[status]] += int(n)
-    for reason in log.column("reason"):
-        if reason:
-            reasons[reason] = reasons.get(reason, 0) + 1
+    codes, first, counts = np.unique(np.asarray(log.reason), return_index=True,
+                                     return_counts=True)
+    for k in np.argsort(first):  # in order of first appearance
+        if names[codes[k]]:
+            reasons[names[codes[k]]] = int(counts[k])
     eth_usd = res.scenario.chain.eth_usd
     add_data, success = log.strings.find("add_data"), log.strings.find(SUCCESS)
-    ok_adds = [i for i, (m, st) in enumerate(zip(log.method, log.status, strict=True))
-               if m == add_data and st == success]
-    adds = [log.gas_used[i] for i in ok_adds]
-    fees = log.fee
-    adds_fee = [fees[i] for i in ok_adds]
+    # Codes and gas as arrays, rows picked by index (no list over every transaction); fees
+    # as exact ints (wei may pass 64 bits), for the successful adds only.
+    ok_adds = np.flatnonzero((np.asarray(log.method) == add_data)
+                             & (np.asarray(log.status) == success))
+    adds = np.asarray(log.gas_used)[ok_adds]
+    adds_fee = [log.gas_used[i] * log.gas_price[i] for i in ok_adds]  # exact ints
     out: dict[str, Any] = {
         "scenario": res.scenario.scenario.name,
         "seed": res.seed,
@@ -189,9 +191,9 @@ def summary(res: RunResult) -> dict[str, Any]:
             "fees_wei": res.chain.total_fees,
             "fees_eth": _eth(res.chain.total_fees),
             "fees_usd": _eth(res.chain.total_fees) * eth_usd,
-            "mean_add_data_gas": float(np.mean(adds)) if adds else None,
-            "mean_add_data_fee_eth": _eth(int(np.mean(adds_fee))) if adds else None,
-            "mean_add_data_usd": _eth(int(np.mean(adds_fee))) * eth_usd if adds else None,
+            "mean_add_data_gas": float(np.mean(adds)) if len(adds) else None,
+            "mean_add_data_fee_eth": _eth(int(np.mean(adds_fee))) if adds_fee else None,
+            "mean_add_data_usd": _eth(int(np.mean(adds_fee))) * eth_usd if adds_fee else None,
         },
         "pool": {"size": res.world.pool.n, "used": int(res.world.pool.used.sum())},
     }
@@ -257,11 +259,11 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
     log = res.chain.receipts
     names = log.strings.names
     reverted, add_data = log.strings.find(REVERTED), log.strings.find("add_data")
-    fees = log.fee
     for i, (status, method) in enumerate(zip(log.status, log.method, strict=True)):
         if status == reverted and method == add_data and names[log.sender[i]] not in attackers:
             reason = names[log.reason[i]]
-            honest_fee_by_reason[reason] = honest_fee_by_reason.get(reason, 0) + fees[i]
+            honest_fee_by_reason[reason] = (honest_fee_by_reason.get(reason, 0)
+                                            + log.gas_used[i] * log.gas_price[i])
     out: dict[str, Any] = {}
     total_cost = 0
     for g in res.gates:
