@@ -121,6 +121,10 @@ def test_cli_run_with_and_without_a_sidecar_writes_the_same_files(
     monkeypatch.setattr(cli, "SIDECAR_MIN_SAMPLES", 0)
     assert main([*args, "--out", str(tmp_path / "sidecar")]) == 0
     assert len(started) == 1 and started[0].proc is None  # used, finished and reaped
+    assert main([*args, "--one-process", "--out", str(tmp_path / "one")]) == 0
+    assert len(started) == 1
+    assert (tmp_path / "one" / "figure.png").read_bytes() == \
+        (tmp_path / "sidecar" / "figure.png").read_bytes()
     for name in ("figure.png", "summary.json", "transactions.parquet", "timeseries.parquet"):
         assert (tmp_path / "sidecar" / name).read_bytes() == \
             (tmp_path / "small" / name).read_bytes(), name

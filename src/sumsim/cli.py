@@ -136,7 +136,7 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
     cf = engine.wants_counterfactual(sc)
     deadline = None if args.max_wall_s is None else time.monotonic() + args.max_wall_s
     sidecar = None
-    if (sc.metrics.figure or sc.metrics.baseline or cf) and \
+    if not args.one_process and (sc.metrics.figure or sc.metrics.baseline or cf) and \
             min(n_train, sc.data.max_pool or n_train) >= SIDECAR_MIN_SAMPLES:
         sidecar = Sidecar.start()
     baseline = counterfactual = None
@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a field, e.g. --set agents[1].balance=500")
     r.add_argument("--max-wall-s", type=_seconds, metavar="SECONDS",
                    help="stop (exit code 3, nothing written) after this much wall-clock time")
+    r.add_argument("--one-process", action="store_true",
+                   help="no sidecar process: fit the baseline, run the counterfactual and draw "
+                   "the figure in this one (e.g. when running many side by side)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("validate", help="validate scenario files")
