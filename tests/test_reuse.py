@@ -203,3 +203,29 @@ def test_jobs_the_sidecar_cannot_do_are_done_by_the_run() -> None:
     assert res.baseline_accuracy == plain.baseline_accuracy
     assert res.counterfactual is not None
     assert res.counterfactual_rows == plain.counterfactual_rows
+
+
+class _SilentSidecar(Sidecar):
+    """A sidecar that takes its jobs and never answers."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._err)
+        self._asked, self._replies = 0, []
+
+
+def test_a_silent_sidecar_is_given_up_at_the_deadline() -> None:
+    import time
+
+    sidecar = _SilentSidecar()
+    start = time.monotonic()
+    asked = sidecar.ask("baseline", None, {}, 1, None, None, deadline=start + 0.5)
+    assert asked() is None
+    assert 0.4 < time.monotonic() - start < 10
+    assert sidecar.proc is None  # stopped

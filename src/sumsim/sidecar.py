@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,7 @@ class Sidecar:
         """A sidecar, or None where it would not help (one core) or cannot start."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else (os.cpu_count() or 1)
-        if cores < 2 or not sys.executable:
+        if cores < 2 or not sys.executable or os.name != "posix":  # (select on a pipe)
             return None
         try:
             return cls()
@@ -88,15 +90,21 @@ class Sidecar:
         def result() -> Any:
             if not sent:
                 return None
-            while len(self._replies) <= index and self._read():
+            while len(self._replies) <= index and self._read(deadline):
                 pass
             return self._replies[index] if index < len(self._replies) else None
 
         return result
 
-    def _read(self) -> bool:
-        """Read the next reply; False when there is none to read."""
+    def _read(self, deadline: float | None) -> bool:
+        """Read the next reply, waiting at most until ``deadline`` (or :data:`TIMEOUT_S`);
+        False when there is none to read (the sidecar is then stopped)."""
         if self.proc is None or self.proc.stdout is None:
+            return False
+        wait = TIMEOUT_S if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([self.proc.stdout], [], [], wait)
+        if not ready:  # the run's process does the job (and meets its deadline itself)
+            self.cancel()
             return False
         try:
             status, value = pickle.load(self.proc.stdout)
