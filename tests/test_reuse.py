@@ -142,7 +142,7 @@ class _BrokenSidecar(Sidecar):
 
 def test_a_failed_worker_leaves_the_figure_to_the_run(tmp_path: Path) -> None:
     res = engine.run(_scenario(), seed=1)
-    write_run(res, tmp_path / "a", worker=_BrokenSidecar())
+    write_run(res, tmp_path / "a", sidecar=_BrokenSidecar())
     write_run(res, tmp_path / "b")
     assert (tmp_path / "a" / "figure.png").read_bytes() == \
         (tmp_path / "b" / "figure.png").read_bytes()
@@ -160,7 +160,7 @@ def test_a_failure_while_writing_stops_the_worker(tmp_path: Path,
 
     monkeypatch.setattr(outputs, "_write_tables", fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_run(res, tmp_path / "run", worker=worker)
+        write_run(res, tmp_path / "run", sidecar=worker)
     assert worker.proc is None  # stopped and reaped
     assert not (tmp_path / "run").exists()
     assert not list(tmp_path.iterdir())  # no half-written folder left behind

@@ -17,12 +17,9 @@ import sys
 import time
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sumsim.errors import InputError, WallClockExceeded
-
-if TYPE_CHECKING:
-    from sumsim.sidecar import Sidecar
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
 #: ``sumsim run`` starts its sidecar process (:mod:`sumsim.sidecar`) for runs of at least this
@@ -111,16 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
     check_free(out, args.force)
-    sidecar: list[Sidecar] = []  # (started once the data is loaded; stopped whatever happens)
-    try:
-        return _run_and_write(args, sc, seed, where, base, out, sidecar)
-    finally:
-        for s in sidecar:
-            s.cancel()
+    return _run_and_write(args, sc, seed, where, base, out)
 
 
 def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
-                   base: Path | None, out: Path, started: list[Sidecar]) -> int:
+                   base: Path | None, out: Path) -> int:
     import sumsim.engine as engine
     from sumsim.data.load import forget_datasets, load_dataset
     from sumsim.engine import make_split
@@ -139,30 +131,33 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
     if not args.one_process and (sc.metrics.figure or sc.metrics.baseline or cf) and \
             min(n_train, sc.data.max_pool or n_train) >= SIDECAR_MIN_SAMPLES:
         sidecar = Sidecar.start()
-    baseline = counterfactual = None
-    if sidecar is not None:
-        started.append(sidecar)
-        job = (args.scenario, _parse_set(args.set), seed, args.data_path, base, deadline)
-        if sc.metrics.baseline:
-            baseline = sidecar.ask("baseline", *job)
-        if cf:
-            counterfactual = sidecar.ask("counterfactual", *job)
-    tty = sys.stderr.isatty() and not args.quiet
-    pool_size = len(make_split(sc, ds, seed).y_pool) if tty else 0  # (for the bar only)
-    try:
-        with _Progress(pool_size, tty) as bar:
-            res = engine.run(sc, seed=seed, dataset=ds, progress=bar, deadline=deadline,
-                             baseline=baseline, counterfactual=counterfactual)
-    except InputError as e:  # a scenario that cannot finish or data the model cannot take
-        raise InputError(str(e), source=where) from None
-    except WallClockExceeded as e:
-        print(f"{where}: --max-wall-s: {e} ({args.max_wall_s:g} s); nothing written",
-              file=sys.stderr)
-        return EXIT_WALL
-    del ds  # the run keeps its split; the whole dataset is not needed for the outputs
-    forget_datasets()
-    summ = write_run(res, out, force=args.force,
-                     worker=sidecar if sc.metrics.figure else None)
+    try:  # (the sidecar is stopped whatever happens: a no-op once it has drawn the figure)
+        baseline = counterfactual = None
+        if sidecar is not None:
+            job = (args.scenario, _parse_set(args.set), seed, args.data_path, base, deadline)
+            if sc.metrics.baseline:
+                baseline = sidecar.ask("baseline", *job)
+            if cf:
+                counterfactual = sidecar.ask("counterfactual", *job)
+        tty = sys.stderr.isatty() and not args.quiet
+        pool_size = len(make_split(sc, ds, seed).y_pool) if tty else 0  # (for the bar only)
+        try:
+            with _Progress(pool_size, tty) as bar:
+                res = engine.run(sc, seed=seed, dataset=ds, progress=bar, deadline=deadline,
+                                 baseline=baseline, counterfactual=counterfactual)
+        except InputError as e:  # a scenario that cannot finish or data the model cannot take
+            raise InputError(str(e), source=where) from None
+        except WallClockExceeded as e:
+            print(f"{where}: --max-wall-s: {e} ({args.max_wall_s:g} s); nothing written",
+                  file=sys.stderr)
+            return EXIT_WALL
+        del ds  # the run keeps its split; the whole dataset is not needed for the outputs
+        forget_datasets()
+        summ = write_run(res, out, force=args.force,
+                         sidecar=sidecar if sc.metrics.figure else None)
+    finally:
+        if sidecar is not None:
+            sidecar.cancel()
     if not args.quiet:
         _print_summary(summ, out)
     if summ["contract"]["contributions"] == 0:

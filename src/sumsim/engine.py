@@ -98,8 +98,10 @@ def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
 
 
 #: Baseline accuracies already computed, per live dataset (``id``) and what else they depend
-#: on; an entry goes when its dataset is garbage-collected.
+#: on; a dataset's entries go when it is garbage-collected.
 _BASELINES: dict[tuple[int, int | None, str, str], float] = {}
+#: The datasets (``id``) whose collection is watched.
+_WATCHED: set[int] = set()
 
 
 def baseline_accuracy(sc: ScenarioBase, ds: Dataset, sp: Split, seed: int) -> float:
@@ -123,12 +125,14 @@ def baseline_accuracy(sc: ScenarioBase, ds: Dataset, sp: Split, seed: int) -> fl
     stack = sps.vstack if ds.is_sparse else np.vstack
     bm.fit(stack([sp.x_init, sp.x_pool]), np.concatenate([sp.y_init, sp.y_pool]))
     acc = _BASELINES[key] = bm.accuracy(sp.x_test, sp.y_test)
-    if not any(k[0] == key[0] for k in _BASELINES if k is not key):
-        weakref.finalize(ds, _forget_baselines, key[0])
+    if id(ds) not in _WATCHED:
+        _WATCHED.add(id(ds))
+        weakref.finalize(ds, _forget_baselines, id(ds))
     return acc
 
 
 def _forget_baselines(dataset_id: int) -> None:
+    _WATCHED.discard(dataset_id)
     for k in [k for k in _BASELINES if k[0] == dataset_id]:
         del _BASELINES[k]
 

@@ -41,7 +41,7 @@ def check_free(out: Path, force: bool) -> None:
 
 
 def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = False,
-              worker: Sidecar | None = None) -> dict[str, Any]:
+              sidecar: Sidecar | None = None) -> dict[str, Any]:
     """Write every output of ``res`` into ``out``, all or nothing (see the module docstring).
 
     With a started :class:`~sumsim.sidecar.Sidecar` the figure is drawn there while the tables
@@ -50,7 +50,7 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
     try:
-        summ = _write_files(res, tmp, figure, worker)
+        summ = _write_files(res, tmp, figure, sidecar)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             out.rename(old / "run")
@@ -65,18 +65,18 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
 
 
 def _write_files(res: RunResult, out: Path, figure: bool,
-                 worker: Sidecar | None = None) -> dict[str, Any]:
+                 sidecar: Sidecar | None = None) -> dict[str, Any]:
     draw = figure and res.scenario.metrics.figure
     data = run_figure_data(res) if draw else None
-    sent = data is not None and worker is not None and \
-        worker.submit_figure(data, out / "figure.png")
+    sent = data is not None and sidecar is not None and \
+        sidecar.submit_figure(data, out / "figure.png")
     try:
         summ = _write_tables(res, out)
     except BaseException:
-        if worker is not None:
-            worker.cancel()  # it must not write into a folder that is being removed
+        if sidecar is not None:
+            sidecar.cancel()  # it must not write into a folder that is being removed
         raise
-    if data is not None and not (sent and worker is not None and worker.finish()):
+    if data is not None and not (sent and sidecar is not None and sidecar.finish()):
         draw_run_figure(data, out / "figure.png")
     return summ
 

@@ -127,12 +127,10 @@ class Agent:
 
     def view(self, method: str, *args: Any) -> Any:
         """A free read of the contract at the latest block (what any node would answer)."""
-        chain = self.world.chain
         fn = self._views.get(method)
         if fn is None:
-            fn = self._views[method] = getattr(chain.contracts[self.world.contract],
-                                               "view_" + method)
-        return fn(chain.block_timestamp, *args)
+            fn = self._views[method] = getattr(self.contract, "view_" + method)
+        return fn(self.world.chain.block_timestamp, *args)
 
     @property
     def contract(self) -> Any:

@@ -224,7 +224,6 @@ class Chain:
         # Constant while the block is built: the base fee moves once the block is sealed.
         floor = self.fees.floor
         intrinsic = self.fork.intrinsic
-        balances = self.ledger.balances
         opened = False
         while pool:
             item = pop(pool)
@@ -241,7 +240,7 @@ class Chain:
                 if room < intrinsic:
                     break
                 continue
-            if balances.get(tx.sender, -1) < tx.gas_limit * tx.gas_price + tx.value:
+            if self._cannot_pay(tx):
                 self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
                                          0, 0, -1, now))
                 continue
