@@ -232,3 +232,18 @@ def test_other_models_priced_by_the_same_rules() -> None:
                                                                                  nc_update)
     assert perceptron < nb < nc
     assert nc > 5 * perceptron
+
+
+def test_calldata_nonzero_bytes_match_the_abi_encoding() -> None:
+    """The count of non-zero bytes of an ``int64[]`` argument, against the array encoded by
+    eth-abi (its words after the length word), for random values of every size and sign."""
+    import eth_abi  # (a test dependency)
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        v = rng.integers(-2**63, 2**63 - 1, size=int(rng.integers(0, 12)), dtype=np.int64)
+        v >>= rng.integers(0, 64, size=len(v))  # small and large magnitudes alike
+        words = eth_abi.encode(["int64[]"], [v.tolist()])[64:]  # past the offset and length
+        expected = len(words) - words.count(0)
+        assert eg.int64_nonzero_bytes(v) == expected
+        assert eg.int64_buffer_nonzero_bytes(v.tobytes()) == expected

@@ -17,7 +17,7 @@ from sumsim.chain import SUCCESS
 from sumsim.chain.receipts import ReceiptLog
 from sumsim.chain.tx import Receipt, Tx
 from sumsim.data.base import Dataset, row, split
-from sumsim.io import Table, row_groups, write_parquet
+from sumsim.io import Table, _write_table, row_groups, write_parquet
 from sumsim.results.tables import contributions_table, transactions_table
 from sumsim.world import Pool
 
@@ -59,10 +59,12 @@ def _table(height: int) -> Table:
 def test_a_table_written_by_row_groups_has_the_bytes_of_the_whole_frame(
         height: int, tmp_path: Path) -> None:
     table = _table(height)
-    write_parquet(tmp_path / "parts.parquet", table)
+    _write_table(tmp_path / "parts.parquet", table)  # streamed, whatever the height
+    write_parquet(tmp_path / "public.parquet", table)  # (small tables: written whole)
     table.frame().write_parquet(tmp_path / "whole.parquet", compression="zstd",
                                 statistics=False)
     assert (tmp_path / "parts.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert (tmp_path / "public.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     meta = pq.ParquetFile(tmp_path / "parts.parquet").metadata
     groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert groups == row_groups(height) and sum(groups) == height

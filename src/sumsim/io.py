@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
 #: How every table is written.  Statistics off and a fixed compression keep the bytes a pure
@@ -75,6 +74,8 @@ def row_groups(height: int) -> list[int]:
 
     The cut depends on the height alone (not on the columns), so writing a one-column frame of
     that height and reading its metadata gives it, for a few bytes a row."""
+    import pyarrow.parquet as pq  # (only tables large enough to be streamed need it)
+
     probe = io.BytesIO()
     pl.DataFrame({"x": pl.zeros(height, pl.Boolean, eager=True)}).write_parquet(probe,
                                                                                 **_PARQUET)
@@ -125,7 +126,14 @@ def release_free_memory() -> None:
         trim(0)
 
 
+#: Tables of at most this many rows are written whole (a few megabytes), larger ones a row
+#: group at a time.
+STREAM_MIN_ROWS = 1 << 17
+
+
 def write_parquet(path: Path, df: pl.DataFrame | Table) -> None:
+    if isinstance(df, Table) and df.height <= STREAM_MIN_ROWS:
+        df = df.frame()
     if isinstance(df, Table):
         atomic_write(path, lambda p: _write_table(p, df))
     else:

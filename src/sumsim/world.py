@@ -16,6 +16,7 @@ from typing import Any, overload
 
 import numpy as np
 import simpy
+from scipy import sparse
 
 from sumsim.chain import Chain
 from sumsim.data.base import Matrix, Split, row
@@ -36,17 +37,28 @@ class Pool:
         self._rows = np.arange(self.n) if rows is None else np.asarray(rows)
         if len(self._rows) != self.n:
             raise ValueError("a pool needs one row per label")
-        self.used = np.zeros(self.n, dtype=bool)
+        # Which samples are taken: a bytearray for the per-sample reads and writes of the hot
+        # path, seen by numpy (``used``) for the masked searches.
+        self._used = bytearray(self.n)
+        self.used = np.frombuffer(self._used, dtype=bool)
         self.ambiguous = ambiguous if ambiguous is not None else np.zeros(self.n, dtype=bool)
         self._cursor = 0
         self.remaining = self.n
+        # Sparse samples: where each one's indices lie in the matrix, as plain integers, so
+        # that handing a sample to an agent is one slice (it happens for every contribution).
+        self._indices: np.ndarray | None = None
+        if sparse.issparse(x):
+            self._indices = x.indices
+            self._lo = array("q", x.indptr[self._rows])
+            self._hi = array("q", x.indptr[self._rows + 1])
 
     @property
     def exhausted(self) -> bool:
         return self.remaining == 0
 
     def _advance(self) -> None:
-        while self._cursor < self.n and self.used[self._cursor]:
+        used, n = self._used, self.n
+        while self._cursor < n and used[self._cursor]:
             self._cursor += 1
 
     def peek(self) -> int | None:
@@ -59,9 +71,9 @@ class Pool:
             i = self.peek()
             if i is None:
                 return None
-        if self.used[i]:
+        if self._used[i]:
             raise ValueError(f"pool sample {i} already taken")
-        self.used[i] = True
+        self._used[i] = 1
         self.remaining -= 1
         return i
 
@@ -73,6 +85,8 @@ class Pool:
 
     def sample(self, i: int) -> np.ndarray:
         """Sample ``i`` as the contract receives it (see :func:`sumsim.data.base.row`)."""
+        if self._indices is not None:
+            return self._indices[self._lo[i]:self._hi[i]]
         return row(self._x, int(self._rows[i]))
 
     def samples(self, idx: np.ndarray) -> Matrix:
@@ -97,7 +111,10 @@ class PoolIndex:
         if pool_i < 0:
             raise ValueError("pool indices are non-negative")
         at = self._at
-        if cid >= len(at):
+        if cid == len(at):  # (the usual case: ids are handed out in order)
+            at.append(pool_i)
+            return
+        if cid > len(at):
             at.extend([-1] * (cid + 1 - len(at)))
         at[cid] = pool_i
 

@@ -191,9 +191,10 @@ class Agent:
         cap = self.config.max_deposit
         if (cap is not None and deposit > cap) or not self.affordable(deposit):
             return False
+        price = self.gas_price
         self.pending_adds += 1
-        self.committed += deposit + self.world.tx_gas_limit * self.gas_price
-        self.send("add_data", (x, int(label)), deposit, tag=str(pool_i))
+        self.committed += deposit + self.world.tx_gas_limit * price
+        self.send("add_data", (x, int(label)), deposit, tag=str(pool_i), gas_price=price)
         return True
 
     def wants_to_contribute(self) -> bool:

@@ -145,6 +145,9 @@ class Chain:
         #: Called with every transaction entering the mempool (pending-transaction feed).
         self.mempool_watchers: list[Callable[[Tx], None]] = []
         self._last_slot = 0
+        #: The latest answer of `next_block_timestamp`, and the time it was for.
+        self._next_block_for = -1.0
+        self._next_block = 0
         self.total_gas = 0
         self.total_fees = 0
 
@@ -152,7 +155,12 @@ class Chain:
         """The timestamp of the first block a transaction sent at ``now`` (default: the
         current time) can be in: the next slot, floored to whole seconds."""
         t = self.env.now if now is None else now
-        return math.floor((math.floor(t / self.block_time_s) + 1) * self.block_time_s)
+        if t == self._next_block_for:  # (asked several times an instant: remembered)
+            return self._next_block
+        bt = self.block_time_s
+        ts = self._next_block = math.floor((math.floor(t / bt) + 1) * bt)
+        self._next_block_for = t
+        return ts
 
     @property
     def gas_price_wei(self) -> int:
@@ -271,7 +279,7 @@ class Chain:
         ctx = CallContext(tx.sender, tx.value, now, self.block_number, tx.gas_limit, self.gas,
                           tx.tag)
         contract = self.contracts.get(tx.to)
-        if contract is not None:
+        if contract is not None and tx.value:
             ledger.transfer(tx.sender, tx.to, tx.value, now)
         try:
             ctx.charge(self.fork.intrinsic)

@@ -114,12 +114,13 @@ class ReceiptLog:
 
     def append(self, tx: Tx, r: Receipt) -> None:
         code = self.strings.code
-        known = self.strings.known
         # Every new string is coded before anything is appended (a new code may widen the
         # code columns).
-        sender, to, method = known.get(tx.sender), known.get(tx.to), known.get(tx.method)
-        status, reason = known.get(r.status), known.get(r.reason)
-        if sender is None or to is None or method is None or status is None or reason is None:
+        try:
+            known = self.strings.known
+            sender, to, method = known[tx.sender], known[tx.to], known[tx.method]
+            status, reason = known[r.status], known[r.reason]
+        except KeyError:
             sender, to, method = code(tx.sender), code(tx.to), code(tx.method)
             status, reason = code(r.status), code(r.reason)
         self.seq.append(tx.seq)

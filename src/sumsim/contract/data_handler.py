@@ -53,9 +53,10 @@ class DataHandler:
         self._keys_time = -1
 
     @staticmethod
-    def key(author: str, encoded: np.ndarray, y: int, now: int) -> DataKey:
-        """The key of a record of ``encoded`` (the ``int64[]`` the contract received)."""
-        return (author, int(y), int(now), np.ascontiguousarray(encoded, np.int64).tobytes())
+    def key(author: str, encoded: bytes, y: int, now: int) -> DataKey:
+        """The key of a record of ``encoded`` (the bytes of the ``int64[]`` the contract
+        received, as ``ndarray.tobytes`` gives them)."""
+        return (author, int(y), int(now), encoded)
 
     def conflicts(self, key: DataKey) -> bool:
         return key[2] == self._keys_time and key in self._keys
@@ -74,9 +75,12 @@ class DataHandler:
         return rec
 
     def get(self, cid: int) -> Contribution | None:
-        if type(cid) is not int or cid < 0 or cid >= len(self.records):
+        if type(cid) is not int or cid < 0:
             return None
-        return self.records[cid]
+        try:
+            return self.records[cid]
+        except IndexError:
+            return None
 
     def total_claimable(self) -> int:
         return sum(r.claimable for r in self.records)

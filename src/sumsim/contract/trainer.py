@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sumsim.chain.chain import CallContext
-from sumsim.chain.evm_gas import Method, ModelWork, int64_nonzero_bytes, work_from_plan
+from sumsim.chain.evm_gas import Method, ModelWork, int64_buffer_nonzero_bytes, work_from_plan
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import Contribution, DataHandler
@@ -141,13 +141,13 @@ class CollaborativeTrainer:
         ctx.charge(total - ctx.gas.fork.intrinsic - calldata)
 
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
-        encoded = self._encode(x)
-        x_nonzero = int64_nonzero_bytes(encoded)
+        raw = self._encode(x).tobytes()
+        x_nonzero = int64_buffer_nonzero_bytes(raw)
         calldata = self._charge_calldata(ctx, "add_data", len(x), x_nonzero, y)
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
         cost = self.im.check_add(ctx.now, ctx.value)
-        key = self.data.key(ctx.sender, encoded, y, ctx.now)
+        key = self.data.key(ctx.sender, raw, y, ctx.now)
         if self.data.conflicts(key):
             raise Revert(CONFLICTING_KEY)
         verdict, flagged_by = self._screen(ctx, x, y)
