@@ -11,6 +11,7 @@ their own sections through hooks (the mechanism's ``summary``, a strategy's
 from __future__ import annotations
 
 import math
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +40,15 @@ def _eth(wei: int) -> float:
 _RECEIVED = {"refund": "refunds", "take": "takes", "forfeit": "forfeits"}
 
 
+def _sums_by(keys: np.ndarray, values: list[int], n: int) -> list[int]:
+    """Exact sums (Python ints: wei may pass 64 bits) of ``values`` grouped by ``keys``, codes
+    ``0 .. n - 1``: one sort and a slice per code instead of a Python step per row."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1)).tolist()
+    picked = [values[i] for i in order.tolist()]
+    return [sum(picked[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     """Per-agent money flows from the receipts, reconciled against the ledger."""
     ledger = res.chain.ledger
@@ -53,38 +63,47 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
 
     log = res.chain.receipts
     code = log.strings.find
-    rejected, reverted, success = code(REJECTED), code(REVERTED), code(SUCCESS)
-    add_data, report = code("add_data"), code("report")
     names = log.strings.names
-    by_code = [flows.get(name) for name in names]
-    change = code("change")
-    gas_used, gas_price = log.gas_used, log.gas_price
-    pay_start, pay_to, pay_amount, pay_memo = (log.pay_start, log.pay_to, log.pay_amount,
-                                               log.pay_memo)
-    for i, (sender, status) in enumerate(zip(log.sender, log.status, strict=True)):
-        f = by_code[sender]
-        if f is not None:
-            f["fees"] += gas_used[i] * gas_price[i]
-            if status == rejected:
-                f["rejected"] += 1
-            elif status == reverted:
-                f["reverted"] += 1
+    n_codes = len(names)
+    sender, status, method = (np.asarray(log.sender), np.asarray(log.status),
+                              np.asarray(log.method))
+    failed = (status == code(REJECTED)) | (status == code(REVERTED))
+    # What each sender paid and sent: fees on every row, value and adds when not failed.
+    fees = _sums_by(sender, list(map(operator.mul, log.gas_used, log.gas_price)), n_codes)
+    kept = np.flatnonzero(~failed)
+    deposits = _sums_by(sender[kept], [log.value[i] for i in kept.tolist()], n_codes)
+    counts = {"rejected": np.bincount(sender[status == code(REJECTED)], minlength=n_codes),
+              "reverted": np.bincount(sender[status == code(REVERTED)], minlength=n_codes),
+              "contributions": np.bincount(sender[~failed & (method == code("add_data"))],
+                                           minlength=n_codes)}
+    for name, f in flows.items():
+        c = code(name)
+        if c >= 0:
+            f["fees"], f["deposits"] = fees[c], deposits[c]
+            for k, column in counts.items():
+                f[k] = int(column[c])
+    # What successful calls paid: change lowers the recipient's deposits, the rest is income.
+    ok = status == code(SUCCESS)
+    paid = np.flatnonzero(np.repeat(ok, np.diff(np.asarray(log.pay_start))))
+    pay_to, pay_memo = np.asarray(log.pay_to)[paid], np.asarray(log.pay_memo)[paid]
+    amounts = [log.pay_amount[k] for k in paid.tolist()]
+    for memo in np.unique(pay_memo).tolist():
+        rows = np.flatnonzero(pay_memo == memo).tolist()
+        got = _sums_by(pay_to[rows], [amounts[k] for k in rows], n_codes)
+        for c, amount in enumerate(got):
+            to = flows.get(names[c])
+            if to is None or not amount:
+                continue
+            if names[memo] == "change":
+                to["deposits"] -= amount
             else:
-                f["deposits"] += log.value[i]
-                f["contributions"] += log.method[i] == add_data
-        if status != success:
-            continue
-        for k in range(pay_start[i], pay_start[i + 1]):
-            g = by_code[pay_to[k]]
-            if pay_memo[k] == change:
-                if g is not None:
-                    g["deposits"] -= pay_amount[k]
-            elif g is not None:
-                g[_RECEIVED.get(names[pay_memo[k]], "other")] += pay_amount[k]
+                to[_RECEIVED.get(names[memo], "other")] += amount
+    # Deposits of one agent taken by another.
+    for i in np.flatnonzero(ok & (method == code("report"))).tolist():
         result = log.result[i]
-        if log.method[i] == report and result:
+        if result:
             victim = records[log.arg0[i]].author  # type: ignore[index]
-            if victim != names[sender] and victim in flows:
+            if victim != names[sender[i]] and victim in flows:
                 flows[victim]["lost_to_others"] += result
     for _time, _src, dst, amount, memo in res.chain.internal_transfers:
         receive(dst, amount, memo)
@@ -259,8 +278,9 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
     log = res.chain.receipts
     names = log.strings.names
     reverted, add_data = log.strings.find(REVERTED), log.strings.find("add_data")
-    for i, (status, method) in enumerate(zip(log.status, log.method, strict=True)):
-        if status == reverted and method == add_data and names[log.sender[i]] not in attackers:
+    for i in np.flatnonzero((np.asarray(log.status) == reverted)
+                            & (np.asarray(log.method) == add_data)).tolist():
+        if names[log.sender[i]] not in attackers:
             reason = names[log.reason[i]]
             honest_fee_by_reason[reason] = (honest_fee_by_reason.get(reason, 0)
                                             + log.gas_used[i] * log.gas_price[i])
