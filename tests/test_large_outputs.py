@@ -18,6 +18,7 @@ from sumsim.chain.receipts import ReceiptLog
 from sumsim.chain.tx import Receipt, Tx
 from sumsim.data.base import Dataset, row, split
 from sumsim.io import Table, _write_table, row_groups, write_parquet
+from sumsim.results import summary as summary_module
 from sumsim.results.tables import contributions_table, transactions_table
 from sumsim.world import Pool
 
@@ -145,3 +146,17 @@ def test_the_pool_reads_its_samples_in_place() -> None:
     assert (pool.x != sp.x_pool).nnz == 0 and sp.x_pool.shape == (3, 3)
     with pytest.raises(ValueError, match="one row per label"):
         Pool(x, y, rows=np.arange(3))
+
+
+def test_accounts_summed_a_slice_of_rows_at_a_time_are_the_whole_sums(
+        reviewed: sumsim.Result, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-agent accounts are summed over slices of the receipt log; slices of 7 rows
+    (every boundary inside the run) give the same accounts, and the accounts reconcile with
+    the ledger to the wei."""
+    whole = summary_module.agent_accounts(reviewed.raw)
+    monkeypatch.setattr(summary_module, "_ROWS_AT_ONCE", 7)
+    assert summary_module.agent_accounts(reviewed.raw) == whole
+    assert len(reviewed.raw.chain.receipts) > 30 * 7
+    for acct in whole.values():
+        assert acct["unexplained_wei"] == 0
+        assert acct["deposits_wei"] > 0 and acct["fees_wei"] > 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,13 +41,32 @@ def _eth(wei: int) -> float:
 _RECEIVED = {"refund": "refunds", "take": "takes", "forfeit": "forfeits"}
 
 
-def _sums_by(keys: np.ndarray, values: list[int], n: int) -> list[int]:
-    """Exact sums (Python ints: wei may pass 64 bits) of ``values`` grouped by ``keys``, codes
-    ``0 .. n - 1``: one sort and a slice per code instead of a Python step per row."""
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(n + 1)).tolist()
-    picked = [values[i] for i in order.tolist()]
-    return [sum(picked[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+#: Rows summed at once by :func:`_sums_by` (a million-contribution run logs millions).
+_ROWS_AT_ONCE = 1 << 16
+
+
+def _sums_by(keys: np.ndarray, values: Callable[[int, int], list[int]], n: int) -> list[int]:
+    """Exact sums (Python ints: wei may pass 64 bits) of the values of rows grouped by
+    ``keys``, codes ``0 .. n - 1``; ``values(lo, hi)`` gives rows ``lo`` to ``hi - 1``'s.
+
+    A sort and a slice per code instead of a Python step per row, a slice of rows at a time
+    (the values of every row at once would be hundreds of megabytes)."""
+    totals = [0] * n
+    for lo in range(0, len(keys), _ROWS_AT_ONCE):
+        part = keys[lo:lo + _ROWS_AT_ONCE]
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(n + 1)).tolist()
+        v = values(lo, lo + len(part))
+        picked = [v[i] for i in order.tolist()]
+        for c in range(n):
+            if bounds[c] != bounds[c + 1]:
+                totals[c] += sum(picked[bounds[c]:bounds[c + 1]])
+    return totals
+
+
+def _at(values: Sequence[int], rows: np.ndarray) -> Callable[[int, int], list[int]]:
+    """``values`` at ``rows[lo:hi]``, as :func:`_sums_by` asks for them."""
+    return lambda lo, hi: [values[i] for i in rows[lo:hi].tolist()]
 
 
 def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
@@ -69,9 +89,10 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
                               np.asarray(log.method))
     failed = (status == code(REJECTED)) | (status == code(REVERTED))
     # What each sender paid and sent: fees on every row, value and adds when not failed.
-    fees = _sums_by(sender, list(map(operator.mul, log.gas_used, log.gas_price)), n_codes)
+    fees = _sums_by(sender, lambda lo, hi: list(map(operator.mul, log.gas_used[lo:hi],
+                                                    log.gas_price[lo:hi])), n_codes)
     kept = np.flatnonzero(~failed)
-    deposits = _sums_by(sender[kept], [log.value[i] for i in kept.tolist()], n_codes)
+    deposits = _sums_by(sender[kept], _at(log.value, kept), n_codes)
     counts = {"rejected": np.bincount(sender[status == code(REJECTED)], minlength=n_codes),
               "reverted": np.bincount(sender[status == code(REVERTED)], minlength=n_codes),
               "contributions": np.bincount(sender[~failed & (method == code("add_data"))],
@@ -85,11 +106,10 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     # What successful calls paid: change lowers the recipient's deposits, the rest is income.
     ok = status == code(SUCCESS)
     paid = np.flatnonzero(np.repeat(ok, np.diff(np.asarray(log.pay_start))))
-    pay_to, pay_memo = np.asarray(log.pay_to)[paid], np.asarray(log.pay_memo)[paid]
-    amounts = [log.pay_amount[k] for k in paid.tolist()]
-    for memo in np.unique(pay_memo).tolist():
-        rows = np.flatnonzero(pay_memo == memo).tolist()
-        got = _sums_by(pay_to[rows], [amounts[k] for k in rows], n_codes)
+    pay_to, pay_memo = np.asarray(log.pay_to), np.asarray(log.pay_memo)
+    for memo in np.unique(pay_memo[paid]).tolist():
+        rows = paid[pay_memo[paid] == memo]
+        got = _sums_by(pay_to[rows], _at(log.pay_amount, rows), n_codes)
         for c, amount in enumerate(got):
             to = flows.get(names[c])
             if to is None or not amount:

@@ -125,19 +125,21 @@ def contributions_table(res: RunResult) -> Table:
     the exception: it is built whole once (a few dozen bytes a claim) and sliced, because how
     the writer cuts a slice of a list column into pages depends on the whole list it is a
     slice of, and the file's bytes must be those of the whole table written at once."""
+    import pyarrow as pa  # (here: the runs' other outputs and the simulator do without it)
+
     log = res.chain.receipts
     ok = log.strings.find(SUCCESS)
     claim_codes = {log.strings.find(m) for m in _CLAIMS} - {-1}
     recs = res.contract.data.records
     n = len(recs)
     # The successful claims' rows in the log, grouped by contribution (id = record index),
-    # each contribution's in log order.
+    # each contribution's in log order; contribution r's are at[bounds[r]:bounds[r + 1]].
     at = np.flatnonzero((_array(log.status) == ok)
                         & np.isin(_array(log.method), list(claim_codes)))
     ids = np.fromiter((log.arg0[i] for i in at), np.int64, len(at))
     order = np.argsort(ids, kind="stable")
     at = at[order]
-    ids_sorted = ids[order]
+    bounds = np.searchsorted(ids[order], np.arange(n + 1))
     del ids, order
     names = pl.Series(log.strings.names, dtype=pl.Utf8)
     claims = pl.DataFrame({
@@ -145,18 +147,12 @@ def contributions_table(res: RunResult) -> Table:
         "by": names.gather(_array(log.sender)[at]),
         "kind": names.gather(_array(log.method)[at]),
         "amount_wei": _money([log.result[i] for i in at]),
-    }).to_struct("claims")
-    # One list per contribution (empty when it has none): the claims, and one placeholder
-    # per contribution so that every id has a group, grouped by id with the placeholders
-    # dropped (a group keeps its rows' order).
-    k = len(at)
-    claimed = pl.DataFrame({
-        "id": np.concatenate([ids_sorted, np.arange(n, dtype=np.int64)]),
-        "claims": pl.concat([claims, pl.repeat(None, n, dtype=claims.dtype, eager=True)]),
-        "real": np.arange(k + n) < k,
-    }).group_by("id").agg(pl.col("claims").filter(pl.col("real"))).sort("id")["claims"]
-    claimed = claimed.rechunk()
-    del at, claims, ids_sorted
+    }).to_struct().to_arrow(compat_level=pl.CompatLevel.newest())  # strings stay views
+    # One offset per contribution around the claims (no copy of them: at a million
+    # contributions a copy would be the largest object of the run).
+    claimed = pl.Series("claims", pa.LargeListArray.from_arrays(pa.array(bounds, pa.int64()),
+                                                                claims))
+    del at, bounds, claims
     y_pool = res.split.y_pool
     amb = res.split.ambiguous_pool
     pool_index = res.world.pool_index
