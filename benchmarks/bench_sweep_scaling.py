@@ -117,12 +117,16 @@ def time_one(path: Path, out: Path, executor: str, workers: int
 
     with contextlib.ExitStack() as stack:
         scheduler = None
-        if executor == "dask-running":  # started (not timed) like a cluster one connects to
+        if executor == "dask-running":  # started (not timed) like a cluster one connects to,
+            import dask  # with the worker settings the guide recommends for sweeps
             from distributed import LocalCluster
 
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=None))
+            from sumsim.sweeps import DASK_WORKER_CONFIG
+
+            with dask.config.set(DASK_WORKER_CONFIG):
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None))
             scheduler, executor = cluster.scheduler_address, "dask"
         meter = CPUMeter()
         start = time.perf_counter()

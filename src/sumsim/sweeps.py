@@ -234,6 +234,20 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
             raise
 
 
+#: Dask settings for workers that run sweeps (those of the cluster a sweep starts; pass them to
+#: workers you start yourself, e.g. as ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``):
+#: no statistical profiler (a stack sample every 10 ms) and the event-loop and memory checks
+#: a second or more apart instead of every 20 to 500 ms.  Each of those wakes the worker's
+#: event loop, which then takes the interpreter lock from the run: together about 15% of a
+#: quickstart run's CPU.
+DASK_WORKER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
 def _dask(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
           ) -> Iterator[dict[str, Any]]:
     try:
@@ -246,9 +260,7 @@ def _dask(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
     if scheduler:
         client = Client(scheduler)
     else:
-        # Workers of our own cluster skip the statistical profiler (a stack sample every
-        # 10 ms, a few per cent of every run) and the cluster serves no dashboard.
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        with dask.config.set(DASK_WORKER_CONFIG):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
         client = Client(cluster)
