@@ -204,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "The first Dask time includes starting and stopping its LocalCluster (scheduler and "
         "two worker processes, about 1.4 s with importing Dask); the second connects to a "
-        "cluster started before the timing (its workers still import sumsim on their first "
-        "run); the process pool's includes starting its workers.  CPU per run "
+        "cluster started before the timing with the worker settings sweeps use "
+        "(`sumsim.sweeps.DASK_WORKER_CONFIG`; its workers still import sumsim on their first "
+        "run); the process pool's includes starting its workers.  In-process runs share the "
+        "benchmark's process with its CPU meter (a thread reading every process's times ten "
+        "times a second).  CPU per run "
         "counts every process of the sweep (start-up included; the lowest of the timings).  "
         "Cores used are CPU seconds over wall seconds, for each timing: on this 2-core machine "
         "the cores that other work took were not there for the sweep, which slows the "
