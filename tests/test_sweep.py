@@ -21,6 +21,7 @@ import pytest
 import tomli_w
 from scipy import stats
 
+from sumsim import sweeps
 from sumsim.cli import main
 from sumsim.errors import InputError
 from sumsim.report import aggregate, mean_ci, sweep_figures
@@ -129,6 +130,30 @@ def test_table_is_identical_under_every_executor(
     assert df.equals(expected)
     # the written table is byte for byte the same file
     assert (out / RESULTS).read_bytes() == (path.parent / "out" / RESULTS).read_bytes()
+
+
+def _worker_settings(task: Any) -> dict[str, Any]:
+    """What a Dask worker's own configuration says, as a sweep row would carry it."""
+    import dask
+
+    return {"run_index": task.index, "settings": {k: dask.config.get(k)
+                                                   for k in sweeps.DASK_WORKER_CONFIG}}
+
+
+def test_the_cluster_a_sweep_starts_runs_workers_with_the_sweep_settings(
+        reference: tuple[Path, pl.DataFrame]) -> None:
+    """The workers of the LocalCluster that ``--executor dask`` starts have the profiler off and
+    their event-loop and memory checks spaced out (read in the worker processes themselves)."""
+    pytest.importorskip("distributed", reason="the dask executor needs dask[distributed]")
+    import dask
+
+    tasks = load_sweep(reference[0]).tasks[:2]
+    rows = list(sweeps.EXECUTORS["dask"](_worker_settings, tasks, 2, None))
+    assert sorted(r["run_index"] for r in rows) == [t.index for t in tasks]
+    for r in rows:
+        assert r["settings"] == sweeps.DASK_WORKER_CONFIG
+    # (this process keeps its own settings)
+    assert dask.config.get("distributed.admin.tick.interval") != "1s"
 
 
 def test_dask_executor_on_a_given_scheduler(reference: tuple[Path, pl.DataFrame],
