@@ -140,8 +140,13 @@ def test_the_pool_reads_its_samples_in_place() -> None:
     assert sp.x_train is x  # not copied
     for i in range(pool.n):
         assert pool.sample(i).tolist() == row(x, int(sp.pool_rows[i])).tolist()
-        assert np.shares_memory(pool.sample(i), x.indices)
+        # every sample a view of one index array (the matrix's, as numpy's index type)
+        assert np.shares_memory(pool.sample(i), pool.sample(0).base)
+        assert pool.sample(i).dtype == np.intp
         assert int(pool.y[i]) == int(y[sp.pool_rows[i]])
+    wide = x.copy()
+    wide.indices = wide.indices.astype(np.intp)
+    assert np.shares_memory(Pool(wide, y).sample(1), wide.indices)  # already that type: in place
     assert (pool.samples(np.array([2, 0])) != x[sp.pool_rows[[2, 0]]]).nnz == 0
     assert (pool.x != sp.x_pool).nnz == 0 and sp.x_pool.shape == (3, 3)
     with pytest.raises(ValueError, match="one row per label"):

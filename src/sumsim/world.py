@@ -45,10 +45,12 @@ class Pool:
         self._cursor = 0
         self.remaining = self.n
         # Sparse samples: where each one's indices lie in the matrix, as plain integers, so
-        # that handing a sample to an agent is one slice (it happens for every contribution).
+        # that handing a sample to an agent is one slice (it happens for every contribution);
+        # the indices as numpy's index type, which every gather and scatter of the model (and
+        # the contract's int64 encoding) would otherwise convert them to on each call.
         self._indices: np.ndarray | None = None
         if sparse.issparse(x):
-            self._indices = x.indices
+            self._indices = np.asarray(x.indices, dtype=np.intp)
             self._lo = array("q", x.indptr[self._rows])
             self._hi = array("q", x.indptr[self._rows + 1])
 
