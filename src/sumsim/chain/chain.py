@@ -268,10 +268,11 @@ class Chain:
             self._finish(tx, receipt)
         for item in deferred:
             heapq.heappush(pool, item)
-        slot = round(now / self.block_time_s)
-        used = (self.block_gas_limit - room) / self.block_gas_limit
-        self.fees.advance(now, max(1, slot - self._last_slot), used)
-        self._last_slot = slot
+        if self.fees.moves:
+            slot = round(now / self.block_time_s)
+            used = (self.block_gas_limit - room) / self.block_gas_limit
+            self.fees.advance(now, max(1, slot - self._last_slot), used)
+            self._last_slot = slot
 
     def _execute(self, tx: Tx) -> Receipt:
         ledger = self.ledger

@@ -22,6 +22,10 @@ import numpy as np
 class ConstantFees:
     """A fixed gas price that agents pay by default; any bid is included (no floor)."""
 
+    #: Whether the prices move as blocks are sealed (when not, the chain does not report
+    #: each block to :meth:`advance`).
+    moves = False
+
     def __init__(self, gas_price_wei: int, eth_usd: float):
         self.base_fee = gas_price_wei
         self.eth_usd = eth_usd
@@ -36,6 +40,8 @@ class ConstantFees:
 
 
 class BaseFeeProcess(ConstantFees):
+    moves = True
+
     def __init__(self, gas_price_wei: int, eth_usd: float, rng: np.random.Generator, *,
                  min_wei: int, max_wei: int, target: float = 0.5, adjust: float = 0.125,
                  background: float = 0.5, background_sd: float = 0.15, shock_sd: float = 0.0,

@@ -39,6 +39,8 @@ from sumsim.contract.mechanism import IncentiveMechanism
 from sumsim.models.base import NO_UPDATE, Model, UpdatePlan
 
 _RANK = {Verdict.ACCEPT: 0, Verdict.NO_TRAIN: 1, Verdict.REVIEW: 2}
+#: What screening decides when there are no gates.
+_UNSCREENED: tuple[Verdict, GateProtocol | None] = (Verdict.ACCEPT, None)
 _STATUS = {Verdict.ACCEPT: "accepted", Verdict.NO_TRAIN: "untrained",
            Verdict.REVIEW: "in_review"}
 
@@ -150,7 +152,7 @@ class CollaborativeTrainer:
         key = self.data.key(ctx.sender, raw, y, ctx.now)
         if self.data.conflicts(key):
             raise Revert(CONFLICTING_KEY)
-        verdict, flagged_by = self._screen(ctx, x, y)
+        verdict, flagged_by = self._screen(ctx, x, y) if self.gates else _UNSCREENED
         trains = verdict is Verdict.ACCEPT and self.im.trains_on_add
         plan = self.model.plan_update(x, y) if trains else NO_UPDATE
         excess = ctx.value - cost
