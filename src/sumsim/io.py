@@ -132,9 +132,9 @@ STREAM_MIN_ROWS = 1 << 17
 
 
 def write_parquet(path: Path, df: pl.DataFrame | Table) -> None:
-    if isinstance(df, Table) and df.height <= STREAM_MIN_ROWS:
-        df = df.frame()
-    if isinstance(df, Table):
-        atomic_write(path, lambda p: _write_table(p, df))
-    else:
-        atomic_write(path, lambda p: df.write_parquet(p, **_PARQUET))
+    if isinstance(df, Table) and df.height > STREAM_MIN_ROWS:
+        table = df
+        atomic_write(path, lambda p: _write_table(p, table))
+        return
+    frame = df.frame() if isinstance(df, Table) else df
+    atomic_write(path, lambda p: frame.write_parquet(p, **_PARQUET))

@@ -238,7 +238,7 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
 #: workers you start yourself, e.g. as ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``):
 #: no statistical profiler (a stack sample every 10 ms) and the event-loop and memory checks
 #: a second or more apart instead of every 20 to 500 ms.  Each of those wakes the worker's
-#: event loop, which then takes the interpreter lock from the run: together about 15% of a
+#: event loop, which then takes the interpreter lock from the run: together about a tenth of a
 #: quickstart run's CPU.
 DASK_WORKER_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,

@@ -16,6 +16,7 @@ look at a few transactions.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -156,10 +157,14 @@ class ReceiptLog:
     def __len__(self) -> int:
         return len(self.seq)
 
-    @property
-    def fee(self) -> list[int]:
-        """Fees (wei): gas used times gas price (what the chain charges; not stored)."""
-        return [g * p for g, p in zip(self.gas_used, self.gas_price, strict=True)]
+    def fee(self, i: int) -> int:
+        """Row ``i``'s fee (wei): gas used times gas price (what the chain charged; not
+        stored)."""
+        return self.gas_used[i] * self.gas_price[i]
+
+    def fees(self, lo: int = 0, hi: int | None = None) -> list[int]:
+        """:meth:`fee` of rows ``lo`` to ``hi - 1`` (default: every row)."""
+        return list(map(operator.mul, self.gas_used[lo:hi], self.gas_price[lo:hi]))
 
     def column(self, name: str) -> list[Any]:
         """A string column (``sender``, ``method``, ``status``, ``reason``) decoded."""

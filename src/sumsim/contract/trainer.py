@@ -185,7 +185,7 @@ class CollaborativeTrainer:
                 ) -> tuple[Verdict, GateProtocol | None]:
         """Ask every gate.  Any rejection wins (the call reverts with that gate's reason);
         otherwise review beats storing without training, which beats accepting."""
-        decided: tuple[Verdict, GateProtocol | None] = (Verdict.ACCEPT, None)
+        decided = _UNSCREENED
         for gate in self.gates:
             gate.log.count(ctx.sender)
             verdict, reason = gate.check(ctx, x, y)

@@ -11,7 +11,6 @@ their own sections through hooks (the mechanism's ``summary``, a strategy's
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -87,14 +86,14 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     n_codes = len(names)
     sender, status, method = (np.asarray(log.sender), np.asarray(log.status),
                               np.asarray(log.method))
-    failed = (status == code(REJECTED)) | (status == code(REVERTED))
+    rejected, reverted = status == code(REJECTED), status == code(REVERTED)
+    failed = rejected | reverted
     # What each sender paid and sent: fees on every row, value and adds when not failed.
-    fees = _sums_by(sender, lambda lo, hi: list(map(operator.mul, log.gas_used[lo:hi],
-                                                    log.gas_price[lo:hi])), n_codes)
+    fees = _sums_by(sender, log.fees, n_codes)
     kept = np.flatnonzero(~failed)
     deposits = _sums_by(sender[kept], _at(log.value, kept), n_codes)
-    counts = {"rejected": np.bincount(sender[status == code(REJECTED)], minlength=n_codes),
-              "reverted": np.bincount(sender[status == code(REVERTED)], minlength=n_codes),
+    counts = {"rejected": np.bincount(sender[rejected], minlength=n_codes),
+              "reverted": np.bincount(sender[reverted], minlength=n_codes),
               "contributions": np.bincount(sender[~failed & (method == code("add_data"))],
                                            minlength=n_codes)}
     for name, f in flows.items():
@@ -106,9 +105,9 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     # What successful calls paid: change lowers the recipient's deposits, the rest is income.
     ok = status == code(SUCCESS)
     paid = np.flatnonzero(np.repeat(ok, np.diff(np.asarray(log.pay_start))))
-    pay_to, pay_memo = np.asarray(log.pay_to), np.asarray(log.pay_memo)
-    for memo in np.unique(pay_memo[paid]).tolist():
-        rows = paid[pay_memo[paid] == memo]
+    pay_to, memos = np.asarray(log.pay_to), np.asarray(log.pay_memo)[paid]
+    for memo in np.unique(memos).tolist():
+        rows = paid[memos == memo]
         got = _sums_by(pay_to[rows], _at(log.pay_amount, rows), n_codes)
         for c, amount in enumerate(got):
             to = flows.get(names[c])
@@ -191,7 +190,7 @@ def summary(res: RunResult) -> dict[str, Any]:
     ok_adds = np.flatnonzero((np.asarray(log.method) == add_data)
                              & (np.asarray(log.status) == success))
     adds = np.asarray(log.gas_used)[ok_adds]
-    adds_fee = [log.gas_used[i] * log.gas_price[i] for i in ok_adds]  # exact ints
+    adds_fee = [log.fee(i) for i in ok_adds.tolist()]  # exact ints
     out: dict[str, Any] = {
         "scenario": res.scenario.scenario.name,
         "seed": res.seed,
@@ -302,8 +301,7 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
                             & (np.asarray(log.method) == add_data)).tolist():
         if names[log.sender[i]] not in attackers:
             reason = names[log.reason[i]]
-            honest_fee_by_reason[reason] = (honest_fee_by_reason.get(reason, 0)
-                                            + log.gas_used[i] * log.gas_price[i])
+            honest_fee_by_reason[reason] = honest_fee_by_reason.get(reason, 0) + log.fee(i)
     out: dict[str, Any] = {}
     total_cost = 0
     for g in res.gates:
