@@ -314,3 +314,27 @@ def test_every_shipped_scenario_writes_all_outputs(name: str, tmp_path: Path) ->
     assert all(a["unexplained_wei"] == 0 for a in summary["agents"].values())
     tx = pl.read_parquet(out / "transactions.parquet")
     assert tx.height == summary["transactions"]["count"]
+
+
+# -- the command's exit -------------------------------------------------------------------------
+
+
+def test_command_output_is_complete_and_a_reader_may_be_gone(tmp_path: Path) -> None:
+    """The command leaves without tearing the interpreter down: what it printed must still all
+    arrive (flushed), and a reader that is gone is no error (no traceback)."""
+    from sumsim.scenario.loader import BUNDLED
+
+    cmd = [sys.executable, "-m", "sumsim", "run", "--list"]
+    env = {**os.environ, "PYTHONUNBUFFERED": ""}  # (block-buffered: a missing flush would show)
+    whole = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert whole.returncode == 0, whole.stderr
+    assert [ln.split()[0] for ln in whole.stdout.splitlines()] == list(BUNDLED)
+    read, write = os.pipe()
+    os.close(read)  # a reader that is gone before the first line arrives
+    try:
+        gone = subprocess.run(cmd, stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=60)
+    finally:
+        os.close(write)
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stderr == ""

@@ -1,5 +1,3 @@
-import sys
+from sumsim.cli import program
 
-from sumsim.cli import main
-
-sys.exit(main())
+program()
