@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import tomllib
 from pathlib import Path
@@ -202,6 +203,30 @@ def test_a_run_that_never_ends_stops_at_the_simulated_time_cap() -> None:
     with pytest.raises(RunCannotFinish, match=r"scenario\.max_duration_s: did not end within "
                                               r"3,456,000 s \(40 days\)"):
         sumsim.run("near-duplicate", overrides=overrides)
+
+
+def test_a_run_whose_clock_stops_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent that takes its next turn without waiting keeps the clock at one instant, which
+    neither simulated-time guard sees; the events-per-instant guard stops it."""
+    import sumsim.engine as engine
+    from sumsim.agents.honest import Honest
+
+    monkeypatch.setattr(engine, "MAX_EVENTS_AT_ONE_INSTANT", 20_000)
+    monkeypatch.setattr(Honest, "next_turn_s", lambda self: 0.0)
+    start = time.perf_counter()
+    with pytest.raises(RunCannotFinish) as err:
+        sumsim.run("quickstart", overrides=SMALL)
+    assert time.perf_counter() - start < 20
+    assert re.match(r"agents: is stuck at simulated day \d+\.\d \([\d,]+\.\d{3} s\): "
+                    r"[\d,]+ events there without the clock moving", str(err.value))
+
+
+@pytest.mark.parametrize("block_time_s", [1e-9, 0.0, 1e13])
+def test_a_block_time_the_clock_cannot_step_by_is_refused(block_time_s: float) -> None:
+    """Below a millisecond, slot times over a long run round to the instant they follow (the
+    chain would seal the same slot forever)."""
+    with pytest.raises(InputError, match="chain.block_time_s: Input should be"):
+        sumsim.run("quickstart", overrides={"chain.block_time_s": block_time_s})
 
 
 def test_the_wall_clock_guard() -> None:

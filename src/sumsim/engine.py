@@ -11,9 +11,10 @@ agents' draws unchanged.
 Guards: every run ends.  A run that has not ended by ``scenario.max_duration_s`` (simulated),
 or in which nothing happens (no transaction sent, no pool sample taken) for
 ``scenario.max_idle_s`` (simulated), stops with :class:`~sumsim.errors.RunCannotFinish`
-naming the field; ``max_wall_s`` bounds the wall-clock time of the whole call
-(:class:`~sumsim.errors.WallClockExceeded`).  All but the wall clock are functions of the
-scenario, so a guarded run is as reproducible as any other.
+naming the field; so does one whose clock stops (a plug-in scheduling itself again and again
+at one instant, which neither simulated-time guard would see); ``max_wall_s`` bounds the
+wall-clock time of the whole call (:class:`~sumsim.errors.WallClockExceeded`).  All but the
+wall clock are functions of the scenario, so a guarded run is as reproducible as any other.
 """
 
 from __future__ import annotations
@@ -160,6 +161,10 @@ class RunResult:
 
 #: Simulation steps between two looks at the wall clock.
 _WALL_CHECK_STEPS = 1024
+#: Events at one simulated instant after which a run is stopped as stuck there.  The busiest
+#: instant of a real scenario (thousands of addresses starting together, a full block) takes
+#: tens of thousands.
+MAX_EVENTS_AT_ONE_INSTANT = 1_000_000
 
 
 def _days(t: float) -> str:
@@ -180,6 +185,7 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
     marker = (0, pool.remaining)
     last_progress = env.now
     steps = 0
+    instant, instant_from = env.now, 0
     step, peek = env.step, env.peek
     while not until.processed:
         nxt = peek()
@@ -191,6 +197,14 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
         step()
         steps += 1
         if steps & 63 == 0:
+            if env.now != instant:
+                instant, instant_from = env.now, steps
+            elif steps - instant_from > MAX_EVENTS_AT_ONE_INSTANT:
+                raise RunCannotFinish(
+                    f"{label}is stuck at simulated {_days(instant)} ({instant:,.3f} s): "
+                    f"{steps - instant_from:,} events there without the clock moving (an "
+                    "agent, defense or mechanism that schedules itself again without waiting)",
+                    field="agents")
             now_marker = (len(chain.receipts) + chain.pending_count, pool.remaining)
             if now_marker != marker:
                 marker, last_progress = now_marker, env.now

@@ -116,8 +116,9 @@ def load() -> None:
         installed = True
     except PackageNotFoundError:
         installed = False
+    every = entry_points()  # (one scan of the installed distributions for the four groups)
     for group in GROUPS:
-        eps = sorted(entry_points(group=f"sumsim.{group}"), key=lambda e: (e.name, e.value))
+        eps = sorted(every.select(group=f"sumsim.{group}"), key=lambda e: (e.name, e.value))
         if not installed:
             _builtin_fallback(group)
         for ep in eps:

@@ -39,6 +39,12 @@ from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Reve
 
 FEE_SINK = "fee_sink"
 
+#: The shortest block time (seconds).  Slot times are floats: over the longest run a scenario
+#: may ask for (1e12 simulated seconds, where neighbouring doubles are about 1.2e-4 s apart) a
+#: slot of a millisecond still lies strictly after the moment it follows, so the clock moves
+#: from block to block.  (No chain seals blocks that fast.)
+MIN_BLOCK_TIME_S = 1e-3
+
 #: SimPy priority of a slot's sealing: after the ordinary events (``simpy.events.NORMAL``) of
 #: the same instant.
 SEAL_PRIORITY = EventPriority(NORMAL + 1)
@@ -108,8 +114,8 @@ class Chain:
         ledger: Ledger | None = None,
         fees: ConstantFees | None = None,
     ) -> None:
-        if block_time_s <= 0:
-            raise ValueError("block_time_s must be positive")
+        if not block_time_s >= MIN_BLOCK_TIME_S:
+            raise ValueError(f"block_time_s must be at least {MIN_BLOCK_TIME_S:g} s")
         self.env = env
         self.block_time_s = block_time_s
         self.block_gas_limit = block_gas_limit

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Field, PrivateAttr, create_model, model_validator
 
 import sumsim.registry as registry
+from sumsim.chain.chain import MIN_BLOCK_TIME_S
 from sumsim.chain.evm_gas import Fork
 from sumsim.config import Gwei, PluginConfig, SafeName, Section
 from sumsim.errors import FieldError
@@ -161,8 +162,9 @@ class BaseFeeSection(Section):
 class ChainSection(Section):
     """Blocks, gas and prices of the simulated chain."""
 
-    block_time_s: float = Field(12, gt=0, description="Seconds between block slots; a "
-                                "block's timestamp is its slot time floored to whole seconds.")
+    block_time_s: float = Field(12, ge=MIN_BLOCK_TIME_S, le=1e12, description="Seconds "
+                                "between block slots; a block's timestamp is its slot time "
+                                "floored to whole seconds.")
     fork: ForkName = Field(DEFAULT_FORK, description="Ethereum fork whose gas prices the "
                            "contract's calls (petersburg: 2019; london..prague: today).")
     block_gas_limit: int = Field(30_000_000, gt=21_000, le=10**12, description="Gas one block "
