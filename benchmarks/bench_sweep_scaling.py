@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- Machine: {machine()}",
         f"- Workload: the bundled quickstart without its counterfactual, {args.values} values "
         f"of `agents[1].budget` x {args.seeds} seeds = {n} runs, each into a fresh sweep folder "
-        "(manifest rewritten after every run, Parquet table at the end)",
+        "(a record per run, the manifest rewritten at most once a second and at the end, "
+        "Parquet table at the end)",
         "- Load average (1/5/15 min) at start -> end of each timing: "
         + "; ".join(f"{label}: {', '.join(loads[label])}" for label, _, _ in CONFIGS),
         "",

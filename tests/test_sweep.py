@@ -361,6 +361,34 @@ def test_interrupted_sweep_resumes_with_only_the_missing_runs(
     assert third == [] and same_table(again, clean)
 
 
+@pytest.mark.parametrize("every_s", [0.0, 1e9])
+def test_the_manifest_is_rewritten_at_most_so_often(
+        every_s: float, reference: tuple[Path, pl.DataFrame], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first finished run is in the manifest at once; later ones when the interval has
+    passed, and all of them when the sweep ends (each rewrite serializes every run so far)."""
+    import sumsim.sweeps as sweeps
+
+    path, clean = reference
+    sweep = load_sweep(path)
+    written: list[int] = []
+    real = sweeps.write_json
+
+    def counting(target: Path, obj: Any) -> None:
+        if target.name == MANIFEST:
+            written.append(len(obj["runs"]))
+        real(target, obj)
+
+    monkeypatch.setattr(sweeps, "write_json", counting)
+    monkeypatch.setattr(sweeps, "MANIFEST_EVERY_S", every_s)
+    df = run_sweep(sweep, tmp_path / "out", executor="local")
+    n = len(sweep.tasks)
+    assert written == ([*range(1, n + 1), n] if every_s == 0 else [1, n])
+    assert same_table(df, clean)
+    assert [r["run_id"] for r in manifest_rows(tmp_path / "out")] == \
+        [t.run_id for t in sweep.tasks]
+
+
 def test_resumed_table_has_the_column_order_of_a_clean_one(
         reference: tuple[Path, pl.DataFrame], tmp_path: Path) -> None:
     path, clean = reference
