@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -1387,6 +1388,41 @@ def test_a_bid_under_the_base_fee_waits_until_the_fee_drops() -> None:
     env.run(until=100_020.5)
     assert late.receipt is not None and late.receipt.ok and late.receipt.timestamp == 100_020
     assert chain.gas_price_wei == 10 * GWEI
+
+
+@pytest.mark.parametrize(("background", "sd"), [(0.5, 0.15), (0.9, 0.3), (0.05, 0.4),
+                                                (0.3, 0.0)])
+def test_an_empty_slots_moments_match_slot_by_slot_draws(background: float, sd: float) -> None:
+    """Long gaps are drawn as one sum from one slot's mean and variance: those agree with a
+    million slot-by-slot draws (clipping at 0 and 1 included)."""
+    fees = BaseFeeProcess(20 * GWEI, 373.0, np.random.default_rng(1), min_wei=GWEI,
+                          max_wei=200 * GWEI, background=background, background_sd=sd)
+    mean, var = fees._slot_moments()
+    sample = fees._log_factors(np.random.default_rng(2).normal(background, sd, 1_000_000))
+    assert mean == pytest.approx(sample.mean(), abs=4 * sample.std() / 1000 + 1e-12)
+    assert var == pytest.approx(sample.var(), rel=0.01, abs=1e-15)
+
+
+def test_a_gap_of_a_billion_slots_is_one_bounded_step() -> None:
+    """Millisecond slots over days: the gap's moves are one draw, not a billion (no memory or
+    time growing with it), and a drift or shock that would overflow ends at a bound."""
+    def fees(background: float, shock_sd: float, seed: int) -> BaseFeeProcess:
+        return BaseFeeProcess(20 * GWEI, 373.0, np.random.default_rng(seed), min_wei=GWEI,
+                              max_wei=200 * GWEI, background=background, background_sd=0.1,
+                              shock_sd=shock_sd, eth_usd_volatility=10)
+
+    start = time.perf_counter()
+    busy, quiet, shaken = fees(0.95, 0.0, 1), fees(0.05, 0.0, 1), fees(0.5, 0.4, 1)
+    busy.advance(1e6, 10**9, 1.0)
+    quiet.advance(1e6, 10**9, 0.0)
+    shaken.advance(1e6, 10**9, 0.5)
+    assert time.perf_counter() - start < 1
+    assert busy.base_fee == 200 * GWEI and quiet.base_fee == GWEI
+    assert GWEI <= shaken.base_fee <= 200 * GWEI
+    again = fees(0.5, 0.4, 1)
+    again.advance(1e6, 10**9, 0.5)
+    assert (again.base_fee, again.eth_usd) == (shaken.base_fee, shaken.eth_usd)
+    assert all(math.isfinite(f.eth_usd) and f.eth_usd >= 0 for f in (busy, quiet, shaken))
 
 
 def drive(fees: BaseFeeProcess, seed: int) -> list[tuple[int, float]]:

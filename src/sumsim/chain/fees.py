@@ -5,8 +5,11 @@ EIP-1559-style base fee: after every slot it moves by ``adjust * (fullness - tar
 (times a log-normal shock), where a slot's fullness is the gas the simulated contract used plus
 background demand from the rest of the chain (a seeded draw around ``background``).  Slots
 without simulated transactions are not sealed as blocks, but their effect on the base fee is
-applied in one vectorised step when the next block is sealed.  A transaction bidding less than
-the base fee waits in the mempool.
+applied in one vectorised step when the next block is sealed; beyond ``AGGREGATE_SLOTS`` empty
+slots (e.g. sub-second slots over days without a transaction) their summed log change is drawn
+at once from its normal limit (mean and variance of one slot's change times the number of
+slots), so cost and memory do not grow with the gap.  A transaction bidding less than the base
+fee waits in the mempool.
 
 The ether price follows a seeded geometric Brownian motion (``eth_usd_volatility`` per
 sqrt(day)); it only converts figures to USD.
@@ -39,6 +42,17 @@ class ConstantFees:
         """Move the prices to ``now``: ``slots`` slots elapsed, the last ``used_fraction`` full."""
 
 
+#: Empty slots between two blocks beyond which their base-fee moves are drawn as one sum (see
+#: the module docstring): a million slots is 139 days of 12-second slots, or 17 minutes of
+#: millisecond ones.
+AGGREGATE_SLOTS = 1 << 20
+#: Largest log change applied at once (the fee is clamped to its bounds anyway; exp() of more
+#: would overflow).
+_MAX_LOG_CHANGE = 700.0
+#: Nodes of the quadrature giving one empty slot's mean and variance.
+_QUADRATURE_POINTS = 201
+
+
 class BaseFeeProcess(ConstantFees):
     moves = True
 
@@ -54,24 +68,45 @@ class BaseFeeProcess(ConstantFees):
         self.shock_sd = shock_sd
         self.vol = eth_usd_volatility
         self._last_time = 0.0
+        self._moments: tuple[float, float] | None = None
 
     @property
     def floor(self) -> int:
         return self.base_fee
 
-    def _step(self, fullness: np.ndarray) -> None:
-        factors = 1.0 + self.adjust * (np.clip(fullness, 0.0, 1.0) - self.target) / self.target
-        log_change = float(np.sum(np.log(factors)))
+    def _log_factors(self, fullness: np.ndarray) -> np.ndarray:
+        """Each slot's log change of the base fee at ``fullness`` (shock aside)."""
+        return np.log(1.0 + self.adjust * (np.clip(fullness, 0.0, 1.0) - self.target)
+                      / self.target)
+
+    def _slot_moments(self) -> tuple[float, float]:
+        """Mean and variance of an empty slot's log change (Gauss-Hermite quadrature over the
+        background demand's normal)."""
+        if self._moments is None:
+            z, w = np.polynomial.hermite_e.hermegauss(_QUADRATURE_POINTS)
+            f = self._log_factors(self.background + self.background_sd * z)
+            w = w / w.sum()
+            mean = float(w @ f)
+            self._moments = (mean, float(w @ (f - mean) ** 2))
+        return self._moments
+
+    def _move(self, log_change: float, slots: int) -> None:
         if self.shock_sd:
-            log_change += float(self.rng.normal(0.0, self.shock_sd) * math.sqrt(len(fullness)))
+            log_change += float(self.rng.normal(0.0, self.shock_sd) * math.sqrt(slots))
+        log_change = min(_MAX_LOG_CHANGE, max(-_MAX_LOG_CHANGE, log_change))
         fee = self.base_fee * math.exp(log_change)
         self.base_fee = int(min(self.max_wei, max(self.min_wei, fee)))
 
     def advance(self, now: float, slots: int, used_fraction: float) -> None:
-        if slots > 1:  # the empty slots since the previous block
-            self._step(self.rng.normal(self.background, self.background_sd, size=slots - 1))
-        self._step(np.array([used_fraction + self.rng.normal(self.background,
-                                                             self.background_sd)]))
+        empty = slots - 1  # the slots since the previous block
+        if empty > AGGREGATE_SLOTS:
+            mean, var = self._slot_moments()
+            self._move(empty * mean + math.sqrt(empty * var) * float(self.rng.normal()), empty)
+        elif empty > 0:
+            self._move(float(np.sum(self._log_factors(
+                self.rng.normal(self.background, self.background_sd, size=empty)))), empty)
+        self._move(float(self._log_factors(np.array(
+            [used_fraction + self.rng.normal(self.background, self.background_sd)]))[0]), 1)
         if self.vol:
             days = (now - self._last_time) / 86_400
             z = self.rng.normal()
