@@ -16,7 +16,7 @@ import pytest
 import sumsim
 from sumsim.cli import main
 from sumsim.errors import DataError, InputError, RunCannotFinish, WallClockExceeded
-from sumsim.scenario.loader import apply_overrides, bundled_text
+from sumsim.scenario.loader import apply_overrides, bundled_text, load_scenario
 from sumsim.units import MAX_WEI, to_wei
 
 SHIPPED = sorted((Path(__file__).parents[1] / "scenarios").glob("*.toml"))
@@ -227,6 +227,33 @@ def test_a_block_time_the_clock_cannot_step_by_is_refused(block_time_s: float) -
     chain would seal the same slot forever)."""
     with pytest.raises(InputError, match="chain.block_time_s: Input should be"):
         sumsim.run("quickstart", overrides={"chain.block_time_s": block_time_s})
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"dist": "lognormal", "mean": 1, "sigma": 10}, r"median time between turns is 1\.93e-22 s"),
+    ({"dist": "lognormal", "mean": 3600, "sigma": 4.5}, r"median time between turns is 0\.144 s"),
+    ({"dist": "lognormal", "mean": 1, "sigma": 1.2}, r"median time between turns is 0\.487 s"),
+])
+def test_turns_whose_waits_are_nearly_all_tiny_are_refused(value: object, message: str) -> None:
+    """A heavy tail can give a mean of an hour while almost every wait is a fraction of a
+    second: the agent would spin (a log-normal's median is its mean times exp(-sigma**2 / 2))."""
+    with pytest.raises(InputError, match=r"agents\[0\]\.interval_s: the " + message):
+        sumsim.run("quickstart", overrides={"agents[0].interval_s": value})
+
+
+@pytest.mark.parametrize("value", [{"dist": "lognormal", "mean": 3600, "sigma": 4},
+                                   {"dist": "lognormal", "mean": 1, "sigma": 1},
+                                   {"dist": "exponential", "mean": 1},
+                                   {"dist": "uniform", "low": 0, "high": 2}])
+def test_turns_with_a_median_of_half_a_second_or_more_are_accepted(value: object) -> None:
+    sc = load_scenario(None, {"agents[0].interval_s": value})
+    assert sc.agents[0].interval_s.median_s() >= 0.5
+
+
+def test_a_deposit_timer_polling_faster_than_a_second_is_refused() -> None:
+    with pytest.raises(InputError, match=r"agents\[1\]\.poll_s: Input should be greater than "
+                                         r"or equal to 1"):
+        sumsim.run("deposit-timing", overrides={"agents[1].poll_s": 0.0001})
 
 
 def test_the_wall_clock_guard() -> None:

@@ -167,6 +167,18 @@ def test_distributions_sample_non_negative_and_reproducibly(spec: dict[str, obje
         assert not np.array_equal(s1, other)
 
 
+@pytest.mark.parametrize("spec", [*DISTS, {"dist": "lognormal", "mean": 600, "sigma": 3},
+                                  {"dist": "normal", "mean": 0, "sd": 10}],
+                         ids=lambda s: "-".join(str(v) for v in s.values()))
+def test_distribution_medians_match_samples(spec: dict[str, object]) -> None:
+    """``median_s`` (what the interval rule checks) is the median of what ``sample`` draws."""
+    d = DIST.validate_python(spec)
+    rng = np.random.default_rng(3)
+    s = np.array([d.sample(rng) for _ in range(40_000)])
+    lo, hi = np.quantile(s, [0.49, 0.51])  # (a band: the median's sampling error)
+    assert lo - 1e-9 <= d.median_s() <= hi + 1e-9
+
+
 def test_distribution_shapes() -> None:
     rng = np.random.default_rng(0)
 

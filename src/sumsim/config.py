@@ -173,6 +173,10 @@ class _Dist(BaseModel):
         """The mean of what :meth:`sample` returns."""
         raise NotImplementedError
 
+    def median_s(self) -> float:  # pragma: no cover - abstract
+        """The median of what :meth:`sample` returns (half the waits are shorter)."""
+        raise NotImplementedError
+
 
 class Constant(_Dist):
     dist: Literal["constant"]
@@ -182,6 +186,9 @@ class Constant(_Dist):
         return self.value
 
     def mean_s(self) -> float:
+        return self.value
+
+    def median_s(self) -> float:
         return self.value
 
 
@@ -203,6 +210,9 @@ class Normal(_Dist):
         pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
         return self.mean * cdf + self.sd * pdf
 
+    def median_s(self) -> float:
+        return self.mean  # (truncating at 0 moves no mass across a median >= 0)
+
 
 class Exponential(_Dist):
     """Exponential (Poisson arrivals) with the given mean."""
@@ -212,6 +222,9 @@ class Exponential(_Dist):
 
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.exponential(self.mean))
+
+    def median_s(self) -> float:
+        return self.mean * math.log(2)
 
     def mean_s(self) -> float:
         return self.mean
@@ -234,6 +247,9 @@ class Uniform(_Dist):
     def mean_s(self) -> float:
         return (self.low + self.high) / 2
 
+    def median_s(self) -> float:
+        return (self.low + self.high) / 2
+
 
 class LogNormal(_Dist):
     """Log-normal with the given *mean* of the waiting time and shape ``sigma``."""
@@ -248,6 +264,9 @@ class LogNormal(_Dist):
 
     def mean_s(self) -> float:
         return self.mean
+
+    def median_s(self) -> float:
+        return self.mean * math.exp(-self.sigma**2 / 2)
 
 
 def _plain_number_is_constant(value: Any) -> Any:

@@ -28,6 +28,13 @@ from sumsim.world import World
 
 #: The shortest mean time between an agent's turns (seconds).
 MIN_MEAN_INTERVAL_S = 1.0
+#: The shortest median time between an agent's turns (seconds).  A heavy-tailed distribution
+#: can have a mean of an hour while nearly every wait is a tiny fraction of a second (a
+#: log-normal with sigma = 10 has its median 22 orders of magnitude below its mean): the mean
+#: is then made by waits so rare they never occur, and the agent spins.  With the median at
+#: least half a second, as with the mean at least a second, an agent takes a few turns a
+#: simulated second at most (an exponential with a mean of 1 s has its median at 0.69 s).
+MIN_MEDIAN_INTERVAL_S = 0.5
 
 
 class AgentConfig(PluginConfig):
@@ -59,6 +66,11 @@ class AgentConfig(PluginConfig):
         if v.mean_s() < MIN_MEAN_INTERVAL_S:
             raise ValueError(f"the mean time between turns is {v.mean_s():g} s; it must be "
                              f"at least {MIN_MEAN_INTERVAL_S:g} s")
+        if v.median_s() < MIN_MEDIAN_INTERVAL_S:
+            raise ValueError(f"the median time between turns is {v.median_s():.3g} s (half "
+                             "the waits are shorter); it must be at least "
+                             f"{MIN_MEDIAN_INTERVAL_S:g} s (a smaller spread, e.g. a lower "
+                             "sigma)")
         return v
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sumsim.agents.base import Attacker, AttackerConfig
+from sumsim.agents.base import MIN_MEAN_INTERVAL_S, Attacker, AttackerConfig
 from sumsim.config import Ether
 from sumsim.errors import FieldError
 from sumsim.registry import Plugin
@@ -30,8 +30,8 @@ class DepositTimingConfig(AttackerConfig):
     min_gap_s: float | None = Field(
         None, gt=0, description="Add only when the last contribution by anyone is at least "
         "this old at the next block.")
-    poll_s: float = Field(12, gt=0, description="How often it looks again while an add is "
-                          "owed (one block by default).")
+    poll_s: float = Field(12, ge=MIN_MEAN_INTERVAL_S, description="How often it looks again "
+                          "while an add is owed (one block by default; at least a second).")
     max_wait_s: float | None = Field(
         None, gt=0, description="Drop an owed add not made within this long (default: wait "
         "until the moment comes).")
