@@ -145,3 +145,32 @@ def test_run_with_a_bad_override(capsys: pytest.CaptureFixture[str], tmp_path: P
     line = one_line(capsys, ["run", "--out", str(out), "-q", "--set", "agents[9].balance=1"])
     assert "agents[9].balance" in line
     assert not out.exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_anything_runs(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An --out below a file (run, sweep, search) or a run's --out that is the working folder
+    or holds it (its outputs replace the folder whole) is bad input, found before a run."""
+    import sumsim.engine as engine
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may run")
+
+    monkeypatch.setattr(engine, "run", no_run)
+    file = tmp_path / "file.txt"
+    file.write_text("x", encoding="utf-8")
+    line = one_line(capsys, ["run", "--out", str(file / "sub"), "-q"])
+    assert line == f"--out: {file / 'sub'}: {file} is a file, not a folder"
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[sweep]\nname = "s"\nbase = "quickstart"\n[grid]\n"agents[1].budget" = '
+                     '[100]\n', encoding="utf-8")
+    line = one_line(capsys, ["sweep", str(sweep), "--out", str(file / "a" / "b"), "-q"])
+    assert line == f"--out: {file / 'a' / 'b'}: {file} is a file, not a folder"
+    monkeypatch.chdir(tmp_path)
+    for out in (".", "..", str(tmp_path)):
+        line = one_line(capsys, ["run", "--out", out, "--force", "-q"])
+        assert line.startswith(f"--out: {out} is the working folder or holds it"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "s.toml"]
+    assert not any(".old-" in p.name or ".incomplete-" in p.name
+                   for p in tmp_path.parent.iterdir())

@@ -89,11 +89,6 @@ def _load(path: str | None, sets: list[str]) -> Any:
         raise
 
 
-def _check_out(out: Path, option: str = "--out") -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", field=option)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from sumsim.outputs import check_free
 
@@ -209,6 +204,7 @@ def _num(v: float | None) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from sumsim.io import check_folder
     from sumsim.report import sweep_figures
     from sumsim.sweeps import load_sweep, run_sweep
 
@@ -217,7 +213,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError("every point of the sweep uses the 'synthetic' dataset, which reads "
                          "no file; drop --data-path", field="--data-path")
     out = Path(args.out) if args.out else Path("sumsim-out") / sweep.spec.sweep.name
-    _check_out(out)
+    check_folder(out)
     tty = sys.stderr.isatty() and not args.quiet
     df = run_sweep(sweep, out, executor=args.executor, workers=args.workers,
                    scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed,
@@ -250,7 +246,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(f"not a sweep results table (no column {sorted(missing)[0]!r})",
                          source=str(table))
     if args.out:
-        _check_out(Path(args.out))
+        from sumsim.io import check_folder
+
+        check_folder(Path(args.out))
     unknown = [m for m in (args.metric or []) if m not in df.columns]
     if unknown:
         known = sorted(c for c in df.columns if not c.startswith("param:") and c not in (
@@ -331,10 +329,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from sumsim.io import check_folder
     from sumsim.searches import load_search, run_search
 
     search = load_search(args.search)
     out = Path(args.out) if args.out else Path("sumsim-out") / search.spec.search.name
+    check_folder(out)
     tty = sys.stderr.isatty() and not args.quiet
     res = run_search(search, out, executor=args.executor, workers=args.workers,
                      scheduler=args.scheduler, trials=args.trials, max_wall_s=args.max_wall_s,

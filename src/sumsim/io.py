@@ -28,6 +28,21 @@ from polars.io.plugins import register_io_source
 _PARQUET: dict[str, Any] = {"compression": "zstd", "statistics": False}
 
 
+def check_folder(out: Path, option: str = "--out") -> None:
+    """Refuse an output folder that cannot be made: ``out`` is a file, or the nearest existing
+    path above it is one (checked before anything runs, so nothing is computed for
+    nothing)."""
+    from sumsim.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", field=option)
+    for above in out.absolute().parents:
+        if above.exists():
+            if not above.is_dir():
+                raise InputError(f"{out}: {above} is a file, not a folder", field=option)
+            return
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

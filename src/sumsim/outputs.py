@@ -15,7 +15,7 @@ from typing import Any
 
 from sumsim.engine import RunResult
 from sumsim.errors import InputError
-from sumsim.io import write_json, write_parquet, write_text
+from sumsim.io import check_folder, write_json, write_parquet, write_text
 from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_table, transactions_table
@@ -31,10 +31,14 @@ class OutputExists(InputError):
 
 
 def check_free(out: Path, force: bool) -> None:
-    """Refuse an output folder that holds something, unless ``force`` (checked before a run,
-    so nothing is computed for nothing)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", field="--out")
+    """Refuse an output folder that cannot be made, that holds something (unless ``force``), or
+    that is the working folder or holds it (a run's folder is replaced whole; checked before
+    a run, so nothing is computed for nothing)."""
+    check_folder(out)
+    here = Path.cwd().resolve()
+    if out.resolve() in (here, *here.parents):
+        raise InputError(f"{out} is the working folder or holds it; a run's outputs replace "
+                         "their folder whole: choose a folder of their own", field="--out")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OutputExists(f"{out} exists and is not empty; choose another --out or pass "
                            "--force to replace it", field="--out")
