@@ -215,6 +215,47 @@ def test_old_gas_schedule_entries_name_their_replacement(old: str, hint: str) ->
                         "chain": {"fork": "frontier"}})
 
 
+def test_a_stipend_above_the_value_charge_is_refused() -> None:
+    """A CALL's stipend is handed over out of its value charge: larger, a refund would cost
+    negative gas."""
+    base = {"agents": [{"name": "a", "kind": "honest", "balance": 1}]}
+    with pytest.raises(InputError, match=r"chain\.gas\.call_stipend: 9001 is more than "
+                                         r"call_value \(9000\)"):
+        parse_scenario({**base, "chain": {"gas": {"call_stipend": 9001}}})
+    with pytest.raises(InputError, match=r"call_stipend: 2300 is more than call_value \(2000\)"):
+        parse_scenario({**base, "chain": {"gas": {"call_value": 2000}}})
+    sc = parse_scenario({**base, "chain": {"gas": {"call_stipend": 9000}}})
+    assert make_fork(sc.chain).call_stipend == 9000
+
+
+def test_a_refund_larger_than_the_execution_is_handed_back() -> None:
+    """Overridden prices can make a call's refund outweigh all but its intrinsic and calldata
+    gas (charged first): the call then ends below them, as on Ethereum, instead of failing."""
+    from sumsim.chain.chain import CallContext
+    from sumsim.chain.tx import OutOfGas
+
+    ctx = CallContext("a", 0, 0, 1, 50_000, eg.pricer("prague"))
+    ctx.charge(30_000)
+    ctx.charge_to(40_000)
+    assert ctx.gas_used == 40_000
+    ctx.charge_to(25_000)
+    assert ctx.gas_used == 25_000
+    with pytest.raises(OutOfGas):
+        ctx.charge_to(50_001)
+    assert ctx.gas_used == 50_000
+    sc = load_scenario(None, {"chain.gas.refund_quotient": 1, "chain.gas.clear_refund": 100_000,
+                              "data.max_pool": 200, "metrics.counterfactual": False})
+    import sumsim
+
+    res = sumsim.run(sc).raw
+    log = res.chain.receipts
+    fork = make_fork(sc.chain)
+    below = [i for i in range(len(log)) if log.status[i] == log.strings.find("success")
+             and log.gas_used[i] < fork.intrinsic]
+    assert below, "some calls end below the intrinsic gas (their refunds outweigh the rest)"
+    assert sum(res.chain.ledger.balances.values()) == res.chain.ledger.supply
+
+
 # -- sumsim gas against the measured original ---------------------------------------------
 def measured_rows() -> list[tuple[str, str, int, bool | None, int]]:
     """(fork, call, n, update, gas) of every call row of shared/evm-gas.md."""

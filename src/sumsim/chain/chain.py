@@ -93,6 +93,16 @@ class CallContext:
             self.gas_used = self.gas_limit
             raise OutOfGas()
 
+    def charge_to(self, total: int) -> None:
+        """Bring the gas used to ``total``, the call's whole gas with its refund taken off:
+        charge what is missing (running past the limit reverts), or, when the refund outweighs
+        all but the up-front charges (possible with overridden prices), hand the excess back
+        as Ethereum does once a call ends."""
+        if total >= self.gas_used:
+            self.charge(total - self.gas_used)
+        else:
+            self.gas_used = total
+
 
 class Contract(Protocol):
     address: str

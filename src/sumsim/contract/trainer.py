@@ -137,15 +137,10 @@ class CollaborativeTrainer:
         ctx.charge(gas)
         return gas
 
-    @staticmethod
-    def _charge_rest(ctx: CallContext, total: int, calldata: int) -> None:
-        """Charge the rest of a call whose whole gas is ``total``."""
-        ctx.charge(total - ctx.gas.fork.intrinsic - calldata)
-
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
         raw = self._encode(x).tobytes()
         x_nonzero = int64_buffer_nonzero_bytes(raw)
-        calldata = self._charge_calldata(ctx, "add_data", len(x), x_nonzero, y)
+        self._charge_calldata(ctx, "add_data", len(x), x_nonzero, y)
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
         cost = self.im.check_add(ctx.now, ctx.value)
@@ -159,9 +154,9 @@ class CollaborativeTrainer:
         if not excess:
             cost = ctx.value  # the same int object as the transaction's value (memory)
         predict, update = self._work(x, plan)
-        self._charge_rest(ctx, ctx.gas.add_data(
+        ctx.charge_to(ctx.gas.add_data(
             n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y, predict=predict,
-            update=update, value_returned=excess > 0), calldata)
+            update=update, value_returned=excess > 0))
         # -- no revert past this point --
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
@@ -237,7 +232,7 @@ class CollaborativeTrainer:
 
     def _pay_claim(self, ctx: CallContext, cid: int, *, refund: bool) -> int:
         """A refund (the author) or a report (anyone): the mechanism decides the amount."""
-        rec, calldata = self._record(ctx, cid, "refund" if refund else "report")
+        rec, _ = self._record(ctx, cid, "refund" if refund else "report")
         agrees = self.model.predict(rec.x) == rec.y
         predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
         n, nz = len(rec.x), rec.x_nonzero_bytes
@@ -253,7 +248,7 @@ class CollaborativeTrainer:
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
                                    takes_all=amount >= rec.claimable)
-        self._charge_rest(ctx, total, calldata)
+        ctx.charge_to(total)
         # -- no revert past this point --
         if self.im.per_contribution:
             rec.claimable -= amount

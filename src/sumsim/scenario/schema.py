@@ -10,6 +10,7 @@ the two defaults.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, create_model, model_va
 
 import sumsim.registry as registry
 from sumsim.chain.chain import MIN_BLOCK_TIME_S
-from sumsim.chain.evm_gas import Fork
+from sumsim.chain.evm_gas import FORKS, Fork
 from sumsim.config import Gwei, PluginConfig, SafeName, Section
 from sumsim.errors import FieldError
 from sumsim.units import MAX_WEI
@@ -188,6 +189,11 @@ class ChainSection(Section):
     def _limits(self) -> ChainSection:
         if self.tx_gas_limit > self.block_gas_limit:
             raise FieldError("must not exceed block_gas_limit", "tx_gas_limit")
+        prices = {**asdict(FORKS[self.fork]), **self.gas.primitives()}
+        if prices["call_stipend"] > prices["call_value"]:
+            raise FieldError(f"{prices['call_stipend']} is more than call_value "
+                             f"({prices['call_value']}); the stipend is handed over out of "
+                             "what a value-bearing CALL costs", "gas", "call_stipend")
         return self
 
 
