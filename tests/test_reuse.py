@@ -16,6 +16,7 @@ import sumsim.engine as engine
 from sumsim.cli import main
 from sumsim.outputs import write_run
 from sumsim.report import draw_run_figure, run_figure_data
+from sumsim.scenario.loader import load_scenario
 from sumsim.sidecar import Sidecar
 
 SMALL = {"data.synthetic.n_train": 600, "data.synthetic.n_test": 300,
@@ -229,3 +230,20 @@ def test_a_silent_sidecar_is_given_up_at_the_deadline() -> None:
     assert asked() is None
     assert 0.4 < time.monotonic() - start < 10
     assert sidecar.proc is None  # stopped
+
+
+def test_the_figure_draws_one_wallet_line_per_strategy() -> None:
+    """A sybil's addresses are one line (their wallets summed), so thousands of them stay one
+    legend entry; a lone address keeps its own line and label."""
+    res = engine.run(load_scenario("sybil-rate-limit", {"data.max_pool": 200,
+                                                        "metrics.counterfactual": False}), seed=1)
+    data = run_figure_data(res)
+    assert [w["label"] for w in data["wallets"]] == [
+        "good (honest)", "lone (label_flip)", "swarm (label_flip, 6 addresses)"]
+    swarm = [a for a in res.agents if a.group == "swarm"]
+    start = sum(a.initial_balance for a in swarm)
+    for row, pct in zip(res.recorder.rows, data["wallets"][2]["pct"], strict=True):
+        assert pct == 100.0 * sum(row[f"balance_wei:{a.name}"] for a in swarm) / start
+    good = next(a for a in res.agents if a.name == "good")
+    assert data["wallets"][0]["pct"] == [100.0 * r["balance_wei:good"] / good.initial_balance
+                                         for r in res.recorder.rows]

@@ -22,19 +22,29 @@ def run_figure_data(res: RunResult) -> dict[str, Any]:
     held: dict[str, int] = {}
     for rec in res.contract.data.records:  # deposits the contract still holds, by author
         held[rec.author] = held.get(rec.author, 0) + rec.claimable
-    wallets = []
+    # One line per strategy: the addresses one strategy runs (a sybil's) are summed, so the
+    # figure stays readable (and quick to draw) with thousands of them.
+    groups: dict[str, list[Any]] = {}
     for a in res.agents:
-        start = a.initial_balance
+        groups.setdefault(a.group, []).append(a)
+    wallets = []
+    for group, members in groups.items():
+        start = sum(a.initial_balance for a in members)
         if not start:
             continue
+        first = members[0]
+        names = [a.name for a in members]
+        wallet = [sum(r[f"balance_wei:{n}"] for n in names) for r in rows]
+        deposits = sum(held.get(n, 0) for n in names)
         net = None
-        if held.get(a.name):
-            net = (100.0 * (rows[-1][f"balance_wei:{a.name}"] + held[a.name]) / start,
-                   f"{a.name} net at end (wallet + deposits held)")
-        wallets.append({"label": f"{a.name} ({a.config.kind})",
-                        "style": "--" if a.is_attacker else "-",
-                        "pct": [100.0 * r[f"balance_wei:{a.name}"] / start for r in rows],
-                        "net": net})
+        if deposits:
+            net = (100.0 * (wallet[-1] + deposits) / start,
+                   f"{group} net at end (wallet + deposits held)")
+        what = first.config.kind if len(members) == 1 else \
+            f"{first.config.kind}, {len(members)} addresses"
+        wallets.append({"label": f"{group} ({what})",
+                        "style": "--" if first.is_attacker else "-",
+                        "pct": [100.0 * w / start for w in wallet], "net": net})
     sc = res.scenario
     cf = None
     if res.counterfactual_rows is not None:
