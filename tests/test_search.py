@@ -167,3 +167,165 @@ def test_the_api_names_are_functions_whatever_is_imported() -> None:
     for name in sumsim.__all__:
         assert getattr(sumsim, name) is getattr(sumsim.api, name)
     assert callable(sumsim.sweep) and callable(sumsim.search) and callable(sumsim.run)
+
+
+# -- bad search files are refused before any trial runs --------------------------------------
+def refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], space: dict[str, Any],
+            match: str) -> None:
+    """The search file is an input error (exit 2, one line naming the file and the field)
+    and nothing ran: the output folder was not even made."""
+    path = write_search(tmp_path, space=space)
+    with pytest.raises(InputError, match=match):
+        load_search(path)
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["search", str(path), "--out", str(out), "--executor", "local", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(str(path)) and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("bound", "side"), [
+    ({"low": 0, "high": 1e300}, "high"), ({"low": 1, "high": 1e300, "log": True}, "high"),
+    ({"low": -(2**63), "high": 0}, "low"), ({"low": 0, "high": 2**63 - 1}, "high"),
+    ({"low": 0, "high": 2**53 + 1}, "high")])
+def test_integer_bounds_beyond_what_optuna_holds_exactly_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], bound: dict[str, Any],
+        side: str) -> None:
+    """1e300 overflowed the trials table after every run; 2**63 - 1 ran as itself but was
+    recorded (and written to best.toml) as 2**63: Optuna keeps parameters as float64."""
+    refused(tmp_path, capsys, {"data.synthetic.seed": {**bound, "int": True}},
+            rf"space\.data\.synthetic\.seed\.{side}: .*within \+-2\*\*53.*got {side} = ")
+
+
+def test_integer_bounds_at_the_limit_run_and_are_recorded_as_run(tmp_path: Path) -> None:
+    from sumsim.searches import Param
+
+    Param.model_validate({"low": -(2**53), "high": 2**53, "int": True})
+    ran: list[int] = []
+    for low in (0, 2**53):
+        path = write_search(tmp_path, trials=2, seeds=1, objectives=[
+            {"metric": "accuracy.min", "direction": "minimize"}], space={
+            "data.synthetic.seed": {"low": low, "high": 2**53, "int": True}})
+        ran.clear()
+        res = run_search(load_search(path), tmp_path / f"out{low}", executor="local",
+                         on_trial=lambda r: ran.append(r["params"]["data.synthetic.seed"]))
+        assert res.trials["param:data.synthetic.seed"].to_list() == ran
+        assert all(low <= v <= 2**53 for v in ran) and set(res.trials["state"]) == {"COMPLETE"}
+
+
+@pytest.mark.parametrize("bound", [{"low": 0.5, "high": 0.7}, {"low": 0, "high": 2.5}])
+def test_integer_bounds_must_be_whole_numbers(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              bound: dict[str, Any]) -> None:
+    """low = 0.5, high = 0.7 was truncated to [0, 0]: every trial ran 0, outside the range."""
+    side = "low" if bound["low"] else "high"
+    refused(tmp_path, capsys, {"agents[1].candidates": {**bound, "int": True}},
+            rf"agents\[1\]\.candidates\.{side}: .*whole-number bounds, got {side} = ")
+
+
+@pytest.mark.parametrize("step", [0.5, 1.5])
+def test_an_integer_step_must_be_a_positive_whole_number(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], step: float) -> None:
+    """step = 0.5 became 0, which Optuna refused in the first trial (a traceback)."""
+    refused(tmp_path, capsys, {"agents[1].candidates": {"low": 1, "high": 5, "int": True,
+                                                        "step": step}},
+            rf"candidates\.step: .*whole-number step .*got step = {step}")
+
+
+@pytest.mark.parametrize(("param", "match"), [
+    ({"low": 0, "high": 1, "step": 5e-324}, r"step: .*at most 1e\+15 steps, got step = 5e-324"),
+    ({"low": 0, "high": 1, "step": 1e-15 / 2}, r"step: .*at most 1e\+15 steps"),
+    ({"low": 0, "high": 1, "step": 2}, r"step: .*exceed the range high - low = 1, got step = 2"),
+    ({"low": 1, "high": 5, "int": True, "step": 5}, r"step: .*must not exceed the range"),
+    ({"low": 1, "high": 5, "log": True, "step": 1}, r"step: a log-scaled range takes no step"),
+    ({"low": -1e308, "high": 1e308}, r"high: the range high - low must be a finite"),
+])
+def test_a_step_optuna_cannot_use_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             param: dict[str, Any], match: str) -> None:
+    """A 5e-324 step failed inside Optuna's decimal arithmetic (decimal.InvalidOperation);
+    a step beyond the range quietly searched low alone."""
+    refused(tmp_path, capsys, {"agents[1].budget": param}, r"agents\[1\]\.budget\." + match)
+
+
+def test_steps_at_the_limits_run(tmp_path: Path) -> None:
+    load_search(write_search(tmp_path, space={"agents[1].budget": {"low": 0, "high": 1,
+                                                                   "step": 1e-15}}))
+    path = write_search(tmp_path, trials=3, seeds=1, objectives=[
+        {"metric": "accuracy.min", "direction": "minimize"}], space={
+        "agents[1].budget": {"low": 100, "high": 200, "step": 100},
+        "agents[1].candidates": {"low": 20, "high": 60, "int": True, "step": 40},
+        "agents[1].kind": {"choices": ["boundary"]}})
+    res = run_search(load_search(path), tmp_path / "out", executor="local")
+    assert set(res.trials["state"]) == {"COMPLETE"}
+    assert set(res.trials["param:agents[1].budget"]) <= {100, 200}
+    assert set(res.trials["param:agents[1].candidates"]) <= {20, 60}
+
+
+KIND = {"choices": ["label_flip", "boundary"]}
+CANDIDATES = {"low": 20, "high": 60, "int": True}
+
+
+@pytest.mark.parametrize(("space", "match"), [
+    ({"agents[1].kind": KIND, "agents[1].candidates": {**CANDIDATES, "when": {"nope": 1}}},
+     r"'nope' is not a parameter of the space; expected one of .*'agents\[1\]\.kind'"),
+    ({"agents[1].candidates": {**CANDIDATES, "when": {"agents[1].kind": "boundary"}},
+      "agents[1].kind": KIND}, r"'agents\[1\]\.kind' must come before"),
+    ({"agents[1].kind": KIND, "agents[1].candidates": {
+        **CANDIDATES, "when": {"agents[1].kind": "boundry"}}},
+     r"'agents\[1\]\.kind' = 'boundry' never occurs: its choices are"),
+    ({"agents[1].budget": {"low": 10, "high": 20, "int": True}, "agents[1].candidates": {
+        **CANDIDATES, "when": {"agents[1].budget": 30}}}, r"never occurs: it ranges from 10"),
+    ({"agents[1].budget": {"low": 10, "high": 20}, "agents[1].candidates": {
+        **CANDIDATES, "when": {"agents[1].budget": 15}}}, r"never occurs: a continuous range"),
+])
+def test_a_when_that_can_never_hold_is_refused(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str],
+                                               space: dict[str, Any], match: str) -> None:
+    """A when naming no parameter (or one chosen later, or a value it never takes) left its
+    parameter silently unsearched."""
+    refused(tmp_path, capsys, space, r"space\.agents\[1\]\.candidates\.when: .*" + match)
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ({}, "objectives[0].metric"),
+    ({"constraints": [{"metric": "accuracy.mni", "max": 1}]}, "constraints[0].metric"),
+    ({"record": ["accuracy.mni"]}, "search.record[0]")])
+def test_an_unknown_metric_stops_the_search_after_the_first_trial(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict[str, Any],
+        field: str) -> None:
+    """Every trial failed and the command still said "6 trials (0 complete)" with exit 0 (an
+    unknown constraint metric made every trial infeasible, an unknown record metric empty)."""
+    path = write_search(tmp_path, trials=6, seeds=1, objectives=[
+        {"metric": "accuracy.min" if extra else "accuracy.mni", "direction": "minimize"}],
+        record=extra.get("record", []))
+    if "constraints" in extra:
+        doc = tomllib.loads(path.read_text())
+        path.write_text(tomli_w.dumps({**doc, "constraints": extra["constraints"]}))
+    out = tmp_path / "out"
+    assert main(["search", str(path), "--out", str(out), "--executor", "local",
+                 "--workers", "1"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith(f"{path}: {field}: no metric 'accuracy.mni'")
+    assert "did you mean 'accuracy.min'" in err and "trials (" not in captured.out
+    assert len((out / RUNS).read_text().splitlines()) == 1  # stopped after the first trial
+
+
+def test_a_search_where_no_trial_completes_is_an_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every run fails (here: too short a time cap): no result, so no success either."""
+    from sumsim.searches import NoTrialCompleted
+
+    path = write_search(tmp_path, trials=2, seeds=1, objectives=[
+        {"metric": "accuracy.min", "direction": "minimize"}], space={
+        "scenario.max_duration_s": {"low": 1, "high": 2}})
+    assert main(["search", str(path), "--out", str(tmp_path / "out"), "--executor",
+                 "local"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"{path}: no trial completed (2 tried); the "
+                                              "first, trial 0 with {'scenario.max_duration_s'")
+    assert "failed: RunCannotFinish: scenario.max_duration_s" in err
+    with pytest.raises(NoTrialCompleted, match="no trial completed") as caught:
+        run_search(load_search(path), tmp_path / "out", executor="local")
+    assert caught.value.result.trials.height == 2  # the outputs are still written

@@ -45,6 +45,7 @@ killed with Ctrl-C or ``kill -9`` resumes with no finished trial or run lost.  O
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -57,7 +58,7 @@ from typing import Any, Literal
 
 import polars as pl
 import tomli_w
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_serializer, model_validator
 
 from sumsim.config import Section
 from sumsim.errors import FieldError, InputError
@@ -76,33 +77,108 @@ STUDY_DB = "search.db"
 RUNS = "runs.jsonl"
 
 
+#: Largest integer parameter bound: Optuna samples and stores every parameter as a float64,
+#: which holds integers exactly only up to 2**53 (a bound of 2**63 - 1 runs as itself but is
+#: recorded, and written to best.toml, as 2**63).
+MAX_INT = 2**53
+#: Most grid points a float step may make of a range: Optuna checks the range against the
+#: step in 28-digit decimal arithmetic (it fails beyond about 1e28 steps) and samples on the
+#: grid in float64 (points stay distinct up to 2**53); 1e15 keeps a margin below both.
+MAX_STEPS = 1e15
+#: Bounds and steps are written as ints or floats; ints stay exact (2**53 + 1 is not a float).
+Number = int | float
+
+
+def _whole(v: Number) -> bool:
+    return isinstance(v, int) or v.is_integer()
+
+
+def _finite(v: Number) -> bool:
+    """Finite as a float (an int too large for a float is not: Optuna samples in floats)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _as_before(v: Number | None) -> Number | None:
+    """Bounds dumped as floats, as they were when they were held as floats (the output
+    folder's fingerprint stays the same); an int a float cannot hold stays exact."""
+    return v if v is None or float(v) != v else float(v)
+
+
 class Param(Section):
     """One searched parameter: a float or int range (optionally log-scaled) or choices."""
 
-    low: float | None = Field(None, description="Lower end of a range.")
-    high: float | None = Field(None, description="Upper end of a range.")
+    low: Number | None = Field(None, description="Lower end of a range.")
+    high: Number | None = Field(None, description="Upper end of a range.")
     log: bool = Field(False, description="Sample the range on a log scale (low > 0).")
-    int: bool = Field(False, description="Integer values.")
-    step: float | None = Field(None, gt=0, description="Only multiples of this step above "
-                               "low.")
+    int: bool = Field(False, description="Integer values (whole-number bounds within "
+                      "+-2**53).")
+    step: Number | None = Field(None, gt=0, description="Only multiples of this step above "
+                                "low (a whole number for an integer parameter).")
     choices: list[Any] | None = Field(None, description="Categorical values (instead of "
                                       "low/high).")
     when: dict[str, Any] = Field(default_factory=dict, description="Only searched when these "
-                                 "other parameters have these values.")
+                                 "earlier parameters of the space have these values.")
+
+    @field_serializer("low", "high", "step")
+    def _dump_number(self, v: Number | None) -> Number | None:
+        return _as_before(v)
 
     @model_validator(mode="after")
     def _shape(self) -> Param:
+        """Everything Optuna would refuse (or quietly change) once trials run is refused here,
+        before any run."""
         if self.choices is not None:
             if self.low is not None or self.high is not None or not self.choices:
                 raise FieldError("give either non-empty choices or low/high", "choices")
+            for name, used in (("int", self.int), ("log", self.log),
+                               ("step", self.step is not None)):
+                if used:
+                    raise FieldError(f"{name} applies to a low/high range, not to choices",
+                                     name)
             return self
         if self.low is None or self.high is None:
             raise FieldError("a range needs low and high (or give choices)", "low")
-        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.high < self.low:
+        low, high = self.low, self.high
+        if self.int:
+            self._check_int(low, high)
+        if not (_finite(low) and _finite(high)) or high < low:
             raise FieldError("need finite low <= high", "high")
-        if self.log and self.low <= 0:
+        if self.log and low <= 0:
             raise FieldError("a log scale needs low > 0", "low")
+        if not self.int and not self.log and not _finite(high - low):
+            raise FieldError(f"the range high - low must be a finite float, got {high!r} - "
+                             f"({low!r})", "high")
+        if self.step is not None:
+            self._check_step(low, high, self.step)
         return self
+
+    def _check_int(self, low: Number, high: Number) -> None:
+        for name, v in (("low", low), ("high", high)):
+            if not _whole(v):
+                raise FieldError(f"an integer parameter needs whole-number bounds, got "
+                                 f"{name} = {v!r}", name)
+            if not -MAX_INT <= v <= MAX_INT:
+                raise FieldError(f"an integer parameter's bounds must be within +-2**53 "
+                                 f"(+-{MAX_INT}, what Optuna's float64 holds exactly), got "
+                                 f"{name} = {v!r}", name)
+
+    def _check_step(self, low: Number, high: Number, step: Number) -> None:
+        if not _finite(step):
+            raise FieldError(f"the step must be a finite number, got step = {step!r}", "step")
+        if self.log and not (self.int and step == 1):
+            raise FieldError(f"a log-scaled range takes no step, got step = {step!r}", "step")
+        if self.int and not _whole(step):
+            raise FieldError(f"an integer parameter needs a whole-number step (1, 2, ...), got "
+                             f"step = {step!r}", "step")
+        if high > low and step > high - low:
+            raise FieldError(f"the step must not exceed the range high - low = {high - low!r}"
+                             f", got step = {step!r}", "step")
+        if not self.int and high - low > step * MAX_STEPS:
+            raise FieldError(f"the step must split the range high - low = {high - low!r} "
+                             f"into at most {MAX_STEPS:.0e} steps, got step = {step!r}", "step")
 
 
 class Objective(Section):
@@ -157,6 +233,46 @@ class SearchFile(Section):
                                           "metrics.")
     space: dict[str, Param] = Field(min_length=1, description="Dotted path -> the parameter's "
                                     "range or choices.")
+
+    @model_validator(mode="after")
+    def _conditions(self) -> SearchFile:
+        """A ``when`` that can never hold leaves its parameter unsearched without a word:
+        parameters are chosen in the order of the space, so it must name an earlier one, with
+        a value that one can take."""
+        names = list(self.space)
+        for i, (path, p) in enumerate(self.space.items()):
+            for key, value in p.when.items():
+                where = ("space", path, "when")
+                if key not in self.space:
+                    raise FieldError(f"{key!r} is not a parameter of the space; expected one "
+                                     f"of the parameters before it: {names[:i]}", *where)
+                if names.index(key) >= i:
+                    raise FieldError(f"{key!r} must come before {path!r} in the space "
+                                     "(parameters are chosen in order)", *where)
+                why = _never(self.space[key], value)
+                if why:
+                    raise FieldError(f"{key!r} = {value!r} never occurs: {why}", *where)
+        return self
+
+
+def _never(p: Param, value: Any) -> str:
+    """Why parameter ``p`` can never take ``value`` (as :func:`suggest` compares it), or ""."""
+    if p.choices is not None:
+        return "" if value in p.choices else f"its choices are {p.choices!r}"
+    low, high = p.low, p.high
+    assert low is not None and high is not None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"it takes numbers from {low!r} to {high!r}"
+    if not low <= value <= high:
+        return f"it ranges from {low!r} to {high!r}"
+    if p.int:
+        return "" if _whole(value) else "it takes whole numbers"
+    if p.step is None:
+        return "" if low == high else ("a continuous range almost never takes one exact "
+                                       "value; give it choices or int = true")
+    # the grid point Optuna would return for this value (its own rounding)
+    return "" if round((value - low) / p.step) * p.step + low == value else \
+        f"it takes low + a multiple of step = {p.step!r}"
 
 
 @dataclass
@@ -306,6 +422,7 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
     """Run (or resume) a search in ``out``; returns the trials, the Pareto front and the best
     scenario (see the module docstring)."""
     import optuna
+    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = search.spec
@@ -332,6 +449,8 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
     fn = _Bound(search.base_data, str(search.base_dir), [], None, data_path)
     seeds = [derive_seed(spec.search.seed, {}, r) for r in range(spec.search.seeds)]
     bar = _TrialsBar(budget, _finished(study), progress, spec.objectives)
+    # the metric names are checked against the first candidate whose runs all finish
+    checked = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     try:
         while _finished(study) < budget and (wall is None or time.monotonic() - start < wall):
             # enough candidates in flight to keep every worker busy with their seeds
@@ -351,15 +470,74 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
                     row.pop("traceback", None)
                     runs[row["run_id"]] = row
                     _append_run(out, row)
+            unknown = None
             for t, params in cands:
                 rows = [runs[_run_id(params, r, s)] for r, s in enumerate(seeds)]
                 record = _tell(study, t, params, rows, spec, metrics)
                 bar.advance(study)
                 if on_trial is not None:
                     on_trial(record)
+                if not checked and all(r["status"] == "ok" for r in rows):
+                    checked = True
+                    unknown = _unknown_metric(search, rows)
+            if unknown is not None:  # every trial would fail on it: stop before the next
+                raise unknown
     finally:
         bar.close()
-    return _write_outputs(search, study, out)
+    result = _write_outputs(search, study, out)
+    _require_a_complete_trial(search, study, result)
+    return result
+
+
+class NoTrialCompleted(InputError):
+    """Every trial of a search failed, so it has no result.  Its outputs are still written
+    (``result``); the message gives the first trial's error."""
+
+    def __init__(self, message: str, *, source: str, result: SearchResult):
+        super().__init__(message, source=source)
+        self.result = result
+
+
+def _unknown_metric(search: Search, rows: list[dict[str, Any]]) -> InputError | None:
+    """The first metric named in the search file that these finished runs' summaries lack or
+    hold as text: it would fail (or leave infeasible) every trial, so it is an input error."""
+    from sumsim.results.summary import with_eth
+
+    spec = search.spec
+    flat: dict[str, Any] = {}
+    for r in rows:
+        flat.update(with_eth(r["metrics"]))
+    named = [(f"objectives[{i}].metric", o.metric) for i, o in enumerate(spec.objectives)]
+    named += [(f"constraints[{i}].metric", c.metric) for i, c in enumerate(spec.constraints)]
+    named += [(f"search.record[{i}]", m) for i, m in enumerate(spec.search.record)]
+    for field, m in named:
+        if m not in flat:
+            numeric = sorted(k for k, v in flat.items() if not isinstance(v, str | bool))
+            close = difflib.get_close_matches(m, numeric, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
+                f"expected one of its {len(numeric)} numeric metrics, e.g. {numeric[:3]}"
+            return InputError(f"no metric {m!r} in a run's summary; {hint}",
+                              source=search.source, field=field)
+        if isinstance(flat[m], str | bool):
+            return InputError(f"metric {m!r} is not a number (a run gave {flat[m]!r}); "
+                              "expected a numeric summary metric", source=search.source,
+                              field=field)
+    return None
+
+
+def _require_a_complete_trial(search: Search, study: Any, result: SearchResult) -> None:
+    """A search whose trials all failed has no result: an error naming the first failure,
+    not a quiet "0 complete"."""
+    from optuna.trial import TrialState
+
+    tried = study.get_trials(deepcopy=False)
+    if not tried or any(t.state == TrialState.COMPLETE for t in tried):
+        return
+    first = next((t for t in tried if t.user_attrs.get("error")), tried[0])
+    error = " ".join(str(first.user_attrs.get("error", first.state.name)).split())
+    raise NoTrialCompleted(f"no trial completed ({len(tried)} tried); the first, trial "
+                           f"{first.number} with {dict(first.params)}, failed: {error}",
+                           source=search.source, result=result)
 
 
 def _finished(study: Any) -> int:
