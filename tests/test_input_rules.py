@@ -343,3 +343,20 @@ def test_continuous_labels_and_empty_texts_are_data_errors(tmp_path: Path) -> No
     (tmp_path / "e.csv").write_text("text,label\n" + "".join(f'"",{i % 2}\n' for i in range(20)))
     with pytest.raises(DataError, match="no words"):
         load_table(tmp_path / "e.csv", label_column="label", text_column="text")
+
+
+def test_a_target_class_the_data_does_not_have_is_refused() -> None:
+    """Every add would revert ("Unknown class."): a run that attacks nothing."""
+    with pytest.raises(InputError, match=r"target_class: 5 is not a class of the dataset "
+                                         r"\(0 to 1\); agent 'flipper'"):
+        sumsim.run("label-flip-drt", overrides={"agents[1].target_class": 5,
+                                                "data.max_pool": 100})
+    sumsim.run("label-flip-drt", overrides={"agents[1].target_class": 1, "data.max_pool": 100,
+                                            "metrics.counterfactual": False})
+
+
+def test_more_market_test_pieces_than_test_samples_are_refused() -> None:
+    """An empty piece scores nobody: the market would reward and charge no one."""
+    with pytest.raises(InputError, match=r"incentive\.test_pieces: 3 pieces of 2 test samples"):
+        sumsim.run("mechanisms-prediction-market",
+                   overrides={"data.max_test": 2, "incentive.test_pieces": 3})

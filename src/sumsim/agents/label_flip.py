@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from sumsim.agents.base import Attacker, AttackerConfig
+from sumsim.errors import InputError
 from sumsim.registry import Plugin
+from sumsim.world import World
 
 
 class LabelFlipConfig(AttackerConfig):
@@ -26,6 +29,13 @@ class LabelFlip(Attacker):
     """Submits pool samples with flipped labels within a finite budget."""
 
     config: LabelFlipConfig
+
+    def __init__(self, config: LabelFlipConfig, world: World, rng: np.random.Generator):
+        super().__init__(config, world, rng)
+        target, n = config.target_class, world.n_classes
+        if target is not None and target >= n:  # (every add would revert "Unknown class.")
+            raise InputError(f"{target} is not a class of the dataset (0 to {n - 1}); agent "
+                             f"{config.name!r}", field="target_class")
 
     def contribute(self) -> None:
         pool = self.world.pool

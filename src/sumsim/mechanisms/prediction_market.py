@@ -71,6 +71,7 @@ from sumsim.config import Ether
 from sumsim.contract.data_handler import Contribution
 from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig, transaction
 from sumsim.data.base import Matrix
+from sumsim.errors import InputError
 from sumsim.models.base import Model
 from sumsim.registry import Plugin
 
@@ -388,6 +389,11 @@ class PredictionMarket(IncentiveMechanism):
 
     def actors(self, world: World) -> list[Generator[simpy.Event, Any, None]]:
         assert self.config is not None and world.split is not None
+        n, k = len(world.split.y_test), self.config.test_pieces
+        if k > n:  # (an empty piece scores nobody: no reward, no charge)
+            raise InputError(f"{k} pieces of {n} test samples: every piece needs at least one "
+                             "sample (fewer pieces, or more test data)",
+                             field="incentive.test_pieces")
         return [_provider(self.config, world, self.provider)]
 
     # -- transactions the market adds to the contract ---------------------------------------
