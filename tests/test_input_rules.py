@@ -360,3 +360,19 @@ def test_more_market_test_pieces_than_test_samples_are_refused() -> None:
     with pytest.raises(InputError, match=r"incentive\.test_pieces: 3 pieces of 2 test samples"):
         sumsim.run("mechanisms-prediction-market",
                    overrides={"data.max_test": 2, "incentive.test_pieces": 3})
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"data.path": "/somewhere/data.csv"},
+     r"data\.path: the 'synthetic' dataset reads no file"),
+    ({"chain.gas_price_model": "base_fee", "chain.base_fee.target": 5e-324},
+     r"chain\.base_fee\.target: Input should be greater than or equal to 0\.01"),
+    ({"metrics.eval_every_s": 9999999.999999998, "scenario.duration_s": 1e12,
+      "scenario.max_duration_s": 1e12},
+     r"9999999\.999999998 s would record up to 100,001 accuracy samples .* use at least "
+     r"10000000\.0 s"),
+])
+def test_settings_that_would_be_ignored_or_misread_are_refused(overrides: dict[str, object],
+                                                               message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_scenario(None, overrides)

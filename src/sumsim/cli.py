@@ -375,11 +375,13 @@ def cmd_gas(args: argparse.Namespace) -> int:
                          field="--fork")
     try:
         features = [int(n) for n in args.features.split(",") if n.strip()]
-        rows = gas_rows(sc, features, args.fork)
-    except ValueError as e:
-        raise InputError(str(e) if str(e).startswith("--") else
-                         f"expected comma-separated feature counts, got {args.features!r}",
+    except ValueError:
+        raise InputError(f"expected comma-separated feature counts, got {args.features!r}",
                          field="--features") from None
+    try:
+        rows = gas_rows(sc, features, args.fork)
+    except ValueError as e:  # (a count outside the vocabulary)
+        raise InputError(str(e), field="--features") from None
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     else:

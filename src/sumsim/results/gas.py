@@ -82,7 +82,7 @@ def gas_rows(sc: ScenarioBase, features: list[int], fork: str | None = None
     per_index = evm_gas.expected_index_nonzero_bytes(v)
     for n in features:
         if not 0 <= n <= v:
-            raise ValueError(f"--features: {n} is not between 0 and the vocabulary ({v})")
+            raise ValueError(f"{n} is not between 0 and the vocabulary ({v})")
         x = np.unique(np.linspace(0, v - 1, n).round().astype(np.int64))
         nz = per_index * n
         predict, _ = _work(model, x, NO_UPDATE)

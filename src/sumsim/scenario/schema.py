@@ -10,6 +10,7 @@ the two defaults.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
@@ -145,7 +146,8 @@ class BaseFeeSection(Section):
 
     min_gwei: Gwei = Field(1, description="Lowest base fee.")
     max_gwei: Gwei = Field(500, description="Highest base fee.")
-    target: float = Field(0.5, gt=0, lt=1, description="Fullness at which the fee is stable.")
+    target: float = Field(0.5, ge=0.01, le=0.99, description="Fullness at which the fee is "
+                          "stable.")
     adjust: float = Field(0.125, gt=0, lt=1, description="Largest relative move per slot.")
     background: float = Field(0.5, ge=0, le=1, description="Mean fullness from other traffic.")
     background_sd: float = Field(0.15, ge=0, le=10, description="Standard deviation of the "
@@ -271,6 +273,9 @@ class DataSection(Section):
     def _path(self) -> DataSection:
         if self.dataset in ("csv", "parquet") and not self.path:
             raise FieldError(f"dataset {self.dataset!r} needs a path", "path")
+        if self.dataset == "synthetic" and self.path:
+            raise FieldError("the 'synthetic' dataset reads no file; drop data.path or set "
+                             "data.dataset", "path")
         return self
 
 
@@ -308,9 +313,9 @@ class ScenarioBase(Section):
         if horizon / every > MAX_SAMPLES:
             which = "duration_s" if self.scenario.duration_s is not None else "max_duration_s"
             raise FieldError(
-                f"{every:g} s would record up to {horizon / every:,.0f} accuracy samples by "
-                f"scenario.{which} ({horizon:g} s); at most {MAX_SAMPLES:,}: use at least "
-                f"{horizon / MAX_SAMPLES:g} s or a shorter scenario.{which}",
+                f"{every!r} s would record up to {math.ceil(horizon / every):,} accuracy samples "
+                f"by scenario.{which} ({horizon:g} s); at most {MAX_SAMPLES:,}: use at least "
+                f"{horizon / MAX_SAMPLES!r} s or a shorter scenario.{which}",
                 "metrics", "eval_every_s")
         return self
 
