@@ -174,3 +174,19 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_anything_runs(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "s.toml"]
     assert not any(".old-" in p.name or ".incomplete-" in p.name
                    for p in tmp_path.parent.iterdir())
+
+
+def test_report_names_its_own_option_and_says_when_it_draws_nothing(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import polars as pl
+
+    pl.DataFrame({"run_id": ["a", "b"], "status": ["ok", "ok"], "replicate": [0, 1],
+                  "seed": [1, 2], "accuracy.final": [0.5, 0.6]}).write_parquet(
+        tmp_path / "results.parquet")
+    line = one_line(capsys, ["report", str(tmp_path), "--reference", ","])
+    assert line == "--reference expects PATH=VALUE, got ''"
+    line = one_line(capsys, ["report", str(tmp_path), "--reference", "x"])
+    assert line == "--reference expects PATH=VALUE, got 'x'"
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and "nothing to draw" in out.err

@@ -28,16 +28,16 @@ EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
 SIDECAR_MIN_SAMPLES = 10_000
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
+def _parse_set(items: list[str], option: str = "--set") -> dict[str, Any]:
     import tomllib
 
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise InputError(f"--set expects PATH=VALUE, got {item!r}")
+            raise InputError(f"{option} expects PATH=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         if not k.strip():
-            raise InputError(f"--set expects PATH=VALUE, got {item!r} (no PATH)")
+            raise InputError(f"{option} expects PATH=VALUE, got {item!r} (no PATH)")
         try:
             out[k.strip()] = tomllib.loads(f"v = {v}")["v"]
         except (tomllib.TOMLDecodeError, ValueError, RecursionError):
@@ -261,6 +261,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                           args.metric or None)
     for p in paths:
         print(p)
+    if not paths:
+        print(f"{folder}: nothing to draw (no numeric metric varies across the sweep's "
+              "points, or no run finished)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -269,7 +272,8 @@ def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
     from sumsim.io import write_parquet
     from sumsim.report import STANDARD_METRICS, paired_differences
 
-    reference = _parse_set(args.reference.split(","))
+    reference = _parse_set([p for p in args.reference.split(",") if p.strip()] or [""],
+                           "--reference")
     metrics = args.metric or [m for m in STANDARD_METRICS if m in df.columns]
     try:
         diffs = paired_differences(df, reference, metrics)
