@@ -311,3 +311,22 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict, field: str) -> None:
     path = write(tmp_path / "num.csv", NUMERIC_CSV)
     with pytest.raises(InputError, match=field):
         load_table(path, label_column="label", **kwargs)
+
+
+@pytest.mark.parametrize(("dataset", "name"), [("parquet", "t.csv"), ("csv", "t.parquet")])
+def test_the_dataset_kind_must_match_the_files_type(tmp_path: Path, dataset: str,
+                                                     name: str) -> None:
+    """The loader reads by suffix: a ``parquet`` dataset pointing at a CSV file would be read
+    as CSV without a word."""
+    from sumsim.data.load import load_dataset
+    from sumsim.scenario.schema import DataSection
+
+    path = tmp_path / name
+    df = pl.DataFrame({"label": [0, 1, 0, 1], "a": [1, 2, 1, 3]})
+    df.write_csv(path) if name.endswith(".csv") else df.write_parquet(path)
+    sec = DataSection(dataset=dataset, path=str(path))
+    with pytest.raises(DataError, match=rf"dataset '{dataset}' reads a \.{dataset} file, got "
+                                        rf"'{name}'"):
+        load_dataset(sec, 1)
+    right = DataSection(dataset="csv" if name.endswith(".csv") else "parquet", path=str(path))
+    assert load_dataset(right, 1).n_classes == 2

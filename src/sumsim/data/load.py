@@ -64,6 +64,9 @@ def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
 
     if path is None:
         raise DataError(f"dataset {sec.dataset!r} needs a path", field="data.path")
+    if Path(path).suffix.lower() != f".{sec.dataset}":  # (the loader goes by the suffix)
+        raise DataError(f"dataset {sec.dataset!r} reads a .{sec.dataset} file, got "
+                        f"{Path(path).name!r}; set data.dataset to match the file")
     return load_table(path, label_column=sec.label_column, text_column=sec.text_column,
                       feature_columns=sec.feature_columns, text_features=sec.text_features,
                       num_words=sec.num_words, test_fraction=sec.test_fraction, seed=data_seed)
