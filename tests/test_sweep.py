@@ -501,13 +501,6 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> No
     assert_one_row_per_run(out, [t.run_id for t in sweep.tasks])
 
 
-def test_unknown_metric_fails_the_run_with_the_name(tmp_path: Path) -> None:
-    path = write_sweep(tmp_path, seeds=1, metrics=["accuracy.final", "no.such.metric"])
-    df = run_sweep(load_sweep(path), tmp_path / "out", executor="local")
-    assert df["status"].to_list() == ["failed"]
-    assert "no.such.metric" in df["error"][0]
-
-
 def test_selected_metrics_and_per_run_folders(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, grid={"agents[1].budget": [100, 1000]}, seeds=1,
                        metrics=["accuracy.final", "attacker_spend_wei"], write_runs=True)
@@ -717,3 +710,160 @@ def test_resuming_into_a_folder_of_a_different_base_scenario_is_refused(tmp_path
                     encoding="utf-8")
     with pytest.raises(InputError, match="different base scenario"):
         run_sweep(load_sweep(sweep_file), out, executor="local")
+
+
+# -- fuzzed inputs: input errors before (or instead of) wrong sweeps ---------------------------
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """The CLI's exit code 2 and its one-line message."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_an_empty_value_list_in_the_grid_is_named(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``"data.max_pool" = []`` ran the base scenario alone, as if the entry were not there."""
+    path = write_sweep(tmp_path, grid={"agents[1].budget": [100, 1000], "data.max_pool": []})
+    with pytest.raises(InputError, match=r"grid\.data\.max_pool: expected a non-empty list"):
+        load_sweep(path)
+    out = tmp_path / "out"
+    line = one_line_error(capsys, ["sweep", str(path), "--out", str(out), "--executor",
+                                   "local", "-q"])
+    assert line.startswith(f"{path}: grid.data.max_pool: expected a non-empty list")
+    assert not out.exists()
+
+
+def test_a_sweep_without_points_is_an_error_unless_it_asks_for_the_base(tmp_path: Path) -> None:
+    """No grid and no points has nothing to sweep; ``points = [{}]`` is the base scenario."""
+    with pytest.raises(InputError, match=r"sweep\.toml: grid: the sweep has no points.*"
+                                         r"points = \[\{\}\] runs the base scenario alone"):
+        load_sweep(write_sweep(tmp_path, seeds=3))
+    base = load_sweep(write_sweep(tmp_path, seeds=3, points=[{}]))
+    assert [(t.params, t.replicate) for t in base.tasks] == [({}, 0), ({}, 1), ({}, 2)]
+    # an empty point beside others is the base scenario as one point of the sweep
+    both = load_sweep(write_sweep(tmp_path, seeds=1, points=[{}, {"agents[1].budget": 10}]))
+    assert [t.params for t in both.tasks] == [{}, {"agents[1].budget": 10}]
+
+
+@pytest.mark.parametrize(("grid", "points", "message"), [
+    ({"agents[1].budget": [100, 100]}, None,
+     r"grid\.agents\[1\]\.budget: value 100 is listed twice"),
+    (None, [{"agents[1].budget": 100}, {"agents[1].budget": 100}],
+     r"points: point \{'agents\[1\]\.budget': 100\} occurs more than once"),
+    ({"agents[1].budget": [100, 1000]}, [{"agents[1].budget": 5}],
+     r"points: point \{'agents\[1\]\.budget': 5\} occurs more than once"),
+])
+def test_repeated_points_are_named(tmp_path: Path, grid: dict[str, list[Any]] | None,
+                                   points: list[dict[str, Any]] | None, message: str) -> None:
+    """The same point twice has the same run ids: it ran twice for one row of the table."""
+    with pytest.raises(InputError, match=message):
+        load_sweep(write_sweep(tmp_path, grid=grid, points=points))
+
+
+def test_a_sweep_over_the_run_cap_is_refused_before_any_point_is_validated(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1,000 x 1,000 grid validated its million points (over two minutes) with no output."""
+    def no_validation(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no point may be validated")
+
+    monkeypatch.setattr(sweeps, "parse_scenario", no_validation)
+    path = write_sweep(tmp_path, seeds=3, grid={"agents[1].budget": list(range(1, 1001)),
+                                                "data.max_pool": list(range(100, 1100))})
+    start = time.perf_counter()
+    line = one_line_error(capsys, ["sweep", str(path), "--out", str(tmp_path / "out"), "-q"])
+    assert time.perf_counter() - start < 10
+    assert line == (f"{path}: grid x sweep.seeds: the sweep asks for 3,000,000 runs "
+                    "(1,000,000 grid combinations x 3 seeds); expected at most 100,000 "
+                    "(sumsim.sweeps.MAX_RUNS): use fewer values or split it into several sweeps")
+    # points count too, and the cap is on runs (points x seeds)
+    monkeypatch.setattr(sweeps, "MAX_RUNS", 11)
+    path = write_sweep(tmp_path, seeds=2, grid={"agents[1].budget": [1, 2, 3]},
+                       points=[{}, {"model.kind": "naive_bayes"}])
+    with pytest.raises(InputError, match=r"points x sweep\.seeds: the sweep asks for 12 runs "
+                       r"\(3 grid combinations x 2 points x 2 seeds\); expected at most 11"):
+        load_sweep(path)
+    monkeypatch.setattr(sweeps, "MAX_RUNS", 12)
+    with pytest.raises(AssertionError, match="no point may be validated"):
+        load_sweep(path)  # at the cap: validated
+
+
+def test_an_unreachable_dask_scheduler_is_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Port 1 (nothing listens) gave an OSError traceback after Dask's 30 s."""
+    pytest.importorskip("distributed", reason="the dask executor needs dask[distributed]")
+    monkeypatch.setattr(sweeps, "SCHEDULER_TIMEOUT_S", 0.5)
+    path = write_sweep(tmp_path, seeds=1, points=[{}])
+    start = time.perf_counter()
+    line = one_line_error(capsys, ["sweep", str(path), "--executor", "dask", "--scheduler",
+                                   "tcp://127.0.0.1:1", "--out", str(tmp_path / "out"), "-q"])
+    assert time.perf_counter() - start < 10
+    assert line == ("--scheduler: no Dask scheduler answered at 'tcp://127.0.0.1:1' within "
+                    "0.5 s (sumsim.sweeps.SCHEDULER_TIMEOUT_S); expected the address of a "
+                    "running scheduler")
+    line = one_line_error(capsys, ["sweep", str(path), "--executor", "dask", "--scheduler",
+                                   "nonsense", "--out", str(tmp_path / "out"), "-q"])
+    assert line.startswith("--scheduler: 'nonsense' is not a scheduler address (")
+    assert not any((tmp_path / "out").glob("records/*"))
+    assert sweeps.SCHEDULER_TIMEOUT_S < 30  # shorter than Dask's own default
+
+
+def test_a_scheduler_without_the_dask_executor_is_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--scheduler`` with the process pool was ignored: the runs stayed on this machine."""
+    path = write_sweep(tmp_path, seeds=1, points=[{}])
+    out = tmp_path / "out"
+    line = one_line_error(capsys, ["sweep", str(path), "--scheduler", "tcp://127.0.0.1:1",
+                                   "--out", str(out), "-q"])
+    assert line.startswith("--scheduler: a scheduler applies to the dask executor only")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_an_unknown_metric_stops_the_sweep_after_the_first_run(
+        executor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every run failed with a KeyError and the sweep exited 0; now the first finished run's
+    summary stops it with close names, and the runs that finished stay recorded."""
+    path = write_sweep(tmp_path, seeds=1, grid={"agents[1].budget": [100, 300, 1000, 3000]},
+                       metrics=["accuracy.final", "acuracy.final"])
+    out = tmp_path / "out"
+    ran: list[dict[str, Any]] = []
+    with pytest.raises(InputError) as e:
+        run_sweep(load_sweep(path), out, executor=executor, workers=2,  # type: ignore[arg-type]
+                  on_row=ran.append)
+    assert str(e.value) == (f"{path}: sweep.metrics[1]: no metric 'acuracy.final' in a run's "
+                            "summary; did you mean 'accuracy.final' or 'accuracy.initial' or "
+                            "'accuracy.min'?")
+    assert 1 <= len(ran) < 4
+    recorded = read_manifest(out)
+    assert sorted(recorded) == sorted(r["run_id"] for r in ran)
+    assert sorted(p.stem for p in (out / "records").glob("*.json")) == sorted(recorded)
+    assert not (out / RESULTS).exists()
+
+    # resuming refuses at once, without running anything; through the CLI, on one line
+    line = one_line_error(capsys, ["sweep", str(path), "--out", str(out), "--executor",
+                                   executor, "-q"])
+    assert line == str(e.value)
+    assert read_manifest(out).keys() == recorded.keys()
+
+
+def test_an_eth_metric_points_to_its_wei_twin(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, seeds=1, points=[{}], metrics=["attacker_spend_eth"])
+    with pytest.raises(InputError, match=r"sweep\.metrics\[0\]: no metric 'attacker_spend_eth' "
+                       r"in a run's summary; keep 'attacker_spend_wei': the table adds its "
+                       r"_eth column"):
+        run_sweep(load_sweep(path), tmp_path / "out", executor="local")
+
+
+def test_a_metric_some_points_lack_fails_only_their_runs(tmp_path: Path) -> None:
+    """The names are checked once, against the first run that finishes: a metric some later
+    points lack (a group only the others have) fails their runs with its name, as before."""
+    path = write_sweep(tmp_path, seeds=1, points=[{}, {"agents[1].name": "mallory"}],
+                       metrics=["groups.bad.profit_wei"])
+    df = run_sweep(load_sweep(path), tmp_path / "out", executor="local")
+    assert df["status"].to_list() == ["ok", "failed"]
+    assert "groups.bad.profit_wei" in df["error"][1]

@@ -16,6 +16,15 @@ A sweep file (TOML)::
     [[points]]                      # and/or an explicit list (combined with the grid)
     "model.kind" = "naive_bayes"
 
+A sweep needs at least one point: a ``[grid]`` (every list non-empty) or ``[[points]]``; an
+empty ``[[points]]`` table (``points = [{}]``) is the base scenario unchanged, so a file with
+only that runs the base scenario alone over the seeds.  Every point is distinct (a repeated
+grid value, a repeated point, or a point that sets a path the grid sweeps would run the same
+runs twice), and a sweep has at most :data:`MAX_RUNS` runs (points x seeds), checked before
+any point is validated.  ``sweep.metrics`` is checked against the summary of the first run
+that finishes: a name it lacks stops the sweep with an input error (the runs finished so
+far stay recorded).
+
 Paired runs (common random numbers, the default): replicate ``r`` of every point runs with
 the same seed, derived from the sweep seed and ``r`` only, so all points share the data split,
 the honest agents' draws and arrivals, and differ only by the swept parameters; differences
@@ -33,9 +42,11 @@ identical whichever runs it.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
+import math
 import os
 import time
 import traceback
@@ -45,10 +56,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from sumsim.config import SafeName, Section
-from sumsim.errors import InputError
+from sumsim.errors import FieldError, InputError
 from sumsim.io import write_json, write_parquet
 from sumsim.scenario.loader import (
     apply_overrides,
@@ -63,6 +74,13 @@ from sumsim.sweep_store import read_manifest as read_manifest
 
 RESULTS = "results.parquet"
 Executor = Literal["local", "process", "dask"]
+#: Most runs (points x seeds) one sweep may have.  Checked before any point is validated
+#: (about a quarter of a millisecond each, some 20 s at the cap, under 1% of the runs' time):
+#: a typo such as a 1,000 x 1,000 grid is refused at once instead of validating for minutes
+#: and then queueing a million runs.  Split a larger study into several sweeps.
+MAX_RUNS = 100_000
+#: Seconds to wait for the Dask scheduler given with ``--scheduler`` (Dask's default is 30).
+SCHEDULER_TIMEOUT_S = 10.0
 
 
 class SweepSection(Section):
@@ -84,11 +102,28 @@ class SweepSection(Section):
 
 class SweepFile(Section):
     sweep: SweepSection = Field(description="The sweep's settings.")
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> list "
-                                       "of values; the sweep runs their cartesian product.")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> "
+                                       "non-empty list of values; the sweep runs their "
+                                       "cartesian product.")
     points: list[dict[str, Any]] = Field(default_factory=list, description="Explicit override "
                                          "sets (dotted path -> value), each combined with "
-                                         "every grid combination.")
+                                         "every grid combination; an empty one is the base "
+                                         "scenario unchanged.  A sweep needs a grid or points.")
+
+    @model_validator(mode="after")
+    def _distinct_values(self) -> SweepFile:
+        """An empty value list ran the base scenario alone, as if the entry were not there; a
+        repeated value ran its runs twice for one row of the table."""
+        for key, values in self.grid.items():
+            if not values:
+                raise FieldError("expected a non-empty list of values, got []", "grid", key)
+            seen: set[str] = set()
+            for v in values:
+                if _canonical(v) in seen:
+                    raise FieldError(f"value {v!r} is listed twice; expected distinct values",
+                                     "grid", key)
+                seen.add(_canonical(v))
+        return self
 
 
 @dataclass(frozen=True)
@@ -128,6 +163,28 @@ def derive_seed(sweep_seed: int, params: dict[str, Any], replicate: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def run_count(spec: SweepFile) -> int:
+    """How many runs the sweep file asks for (points x seeds), without listing the points."""
+    return math.prod(len(v) for v in spec.grid.values()) * max(1, len(spec.points)) * \
+        spec.sweep.seeds
+
+
+def _check_size(spec: SweepFile, source: str) -> None:
+    """At most :data:`MAX_RUNS` runs, before anything costs time per point."""
+    runs = run_count(spec)
+    if runs <= MAX_RUNS:
+        return
+    parts = [f"{math.prod(len(v) for v in spec.grid.values()):,} grid combinations"] \
+        if spec.grid else []
+    parts += [f"{len(spec.points):,} points"] if spec.points else []
+    parts.append(f"{spec.sweep.seeds:,} seeds")
+    field = " x ".join(["grid"] * bool(spec.grid) + ["points"] * bool(spec.points) +
+                       ["sweep.seeds"])
+    raise InputError(f"the sweep asks for {runs:,} runs ({' x '.join(parts)}); expected at "
+                     f"most {MAX_RUNS:,} (sumsim.sweeps.MAX_RUNS): use fewer values or split "
+                     "it into several sweeps", source=source, field=field)
+
+
 def _combinations(spec: SweepFile) -> list[dict[str, Any]]:
     keys = list(spec.grid)
     grid = [dict(zip(keys, values, strict=True))
@@ -150,10 +207,25 @@ def load_sweep(path: Path | str) -> Sweep:
 
 def make_sweep(spec: SweepFile, base_data: dict[str, Any], base_dir: Path, source: str,
                base_src: str = "base scenario") -> Sweep:
-    """A sweep over ``base_data`` (a scenario as TOML data), every point validated first."""
+    """A sweep over ``base_data`` (a scenario as TOML data), every point validated first
+    (after its size is checked against :data:`MAX_RUNS`, and its points for repeats)."""
+    if not spec.grid and not spec.points:  # (checked after the base: that error comes first)
+        raise InputError("the sweep has no points: expected a [grid] of values or [[points]] "
+                         "of overrides (points = [{}] runs the base scenario alone)",
+                         source=source, field="grid")
+    _check_size(spec, source)
+    combos = _combinations(spec)
+    seen: dict[str, int] = {}
+    for i, params in enumerate(combos):
+        first = seen.setdefault(_canonical(params), i)
+        if first != i:  # the same run ids twice: run twice, one row in the table
+            raise InputError(f"point {params} occurs more than once (a repeated grid value, a "
+                             "repeated [[points]] entry, or a point that sets a path the grid "
+                             "sweeps); expected distinct points", source=source,
+                             field="points" if spec.points else "grid")
     tasks: list[Task] = []
     datasets: set[str] = set()
-    for params in _combinations(spec):
+    for params in combos:
         try:
             sc = parse_scenario(apply_overrides(base_data, params), f"{base_src} with {params}")
         except InputError as e:
@@ -171,7 +243,10 @@ def make_sweep(spec: SweepFile, base_data: dict[str, Any], base_dir: Path, sourc
 def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list[str],
              out_dir: str | None, data_path: str | None = None,
              max_wall_s: float | None = None) -> dict[str, Any]:
-    """Run one task; never raises (a failure becomes a row with its error)."""
+    """Run one task; never raises (a failure becomes a row with its error).
+
+    When ``metrics`` names something the run's summary lacks, the failed row also holds the
+    summary's names (``summary_names``), for the sweep to stop with close names suggested."""
     import sumsim.engine as engine
     from sumsim.results.summary import flatten, summary
 
@@ -192,6 +267,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
         if metrics:
             missing = [m for m in metrics if m not in flat]
             if missing:
+                row["summary_names"] = sorted(flat)
                 raise KeyError(f"metrics not in the summary: {missing}")
             flat = {m: flat[m] for m in metrics}
         row.update(status="ok", error="", metrics=flat)
@@ -258,8 +334,18 @@ def _dask(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
     import dask
 
     cluster = None
-    if scheduler:
-        client = Client(scheduler)
+    if scheduler is not None:
+        # (Dask would wait 30 s, then raise OSError with a traceback)
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except ValueError as e:
+            raise InputError(f"{scheduler!r} is not a scheduler address ({e}); expected one "
+                             "such as tcp://host:8786", field="--scheduler") from None
+        except OSError:  # refused or unreachable: Dask retries until the timeout
+            raise InputError(f"no Dask scheduler answered at {scheduler!r} within "
+                             f"{SCHEDULER_TIMEOUT_S:g} s (sumsim.sweeps.SCHEDULER_TIMEOUT_S); "
+                             "expected the address of a running scheduler", field="--scheduler"
+                             ) from None
     else:
         with dask.config.set(DASK_WORKER_CONFIG):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -353,6 +439,9 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
                          field="workers")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder", field="--out")
+    if scheduler is not None and executor != "dask":  # it would be ignored: runs stay here
+        raise InputError(f"a scheduler applies to the dask executor only, not {executor!r}; "
+                         "expected --executor dask with it", field="--scheduler")
     with folder_lock(out):
         return _run_locked(sweep, out, executor, workers, scheduler, progress, retry_failed,
                            data_path, on_row, max_wall_s, repair, on_notice)
@@ -372,6 +461,13 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     known = {t.run_id for t in sweep.tasks}
     done = {k: v for k, v in done.items() if k in known}
     todo = [t for t in sweep.tasks if t.run_id not in done]
+    # sweep.metrics is checked against the first run that finishes (on a resume, against a
+    # recorded one: a run that failed on a missing name leaves the summary's names)
+    checked = any(r["status"] == "ok" for r in done.values())
+    if not checked:
+        for r in done.values():
+            if (unknown := _unknown_metric(sweep, r)) is not None:
+                raise unknown
     workers = workers or os.cpu_count() or 1
     fn = _Bound(sweep.base_data, str(sweep.base_dir), sweep.spec.sweep.metrics,
                 str(out / "runs") if sweep.spec.sweep.write_runs else None, data_path,
@@ -394,12 +490,36 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
             bar.advance(row)
             if on_row is not None:
                 on_row(row)
+            if not checked and (row["status"] == "ok" or "summary_names" in row):
+                checked = True
+                if (unknown := _unknown_metric(sweep, row)) is not None:
+                    raise unknown  # every run would fail on it (those done stay recorded)
     finally:
         bar.close()
         save()
     df = table(sweep, done.values())
     write_parquet(out / RESULTS, df)
     return df
+
+
+def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
+    """The first name in ``sweep.metrics`` that this run's summary lacks (every run would
+    fail on it), with close names suggested; None when the row has no such failure."""
+    names: list[str] | None = row.get("summary_names")
+    if names is None:
+        return None
+    for i, m in enumerate(sweep.spec.sweep.metrics):
+        if m in names:
+            continue
+        if m.endswith("_eth") and f"{m[:-4]}_wei" in names:
+            hint = f"keep {m[:-4] + '_wei'!r}: the table adds its _eth column"
+        else:
+            close = difflib.get_close_matches(m, names, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
+                f"expected one of its {len(names)} metrics, e.g. {names[:3]}"
+        return InputError(f"no metric {m!r} in a run's summary; {hint}", source=sweep.source,
+                          field=f"sweep.metrics[{i}]")
+    return None
 
 
 #: Seconds between two rewrites of the manifest while runs finish (and once at the end, or
