@@ -867,3 +867,17 @@ def test_a_metric_some_points_lack_fails_only_their_runs(tmp_path: Path) -> None
     df = run_sweep(load_sweep(path), tmp_path / "out", executor="local")
     assert df["status"].to_list() == ["ok", "failed"]
     assert "groups.bad.profit_wei" in df["error"][1]
+
+
+def test_the_command_exits_1_and_says_so_when_runs_failed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The table and figures are written, but a script must notice the failed runs."""
+    path = write_sweep(tmp_path, seeds=1, points=[
+        {"agents[1].budget": 100}, {"data.dataset": "csv", "data.path": "missing.csv"}])
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q",
+                 "--no-report"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("sweep: 1 of 2 runs failed (first: ")
+    assert "missing.csv" in err[0] and err[0].endswith("rerun with --retry-failed")
+    assert (out / RESULTS).exists()

@@ -219,11 +219,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                    scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed,
                    data_path=args.data_path, max_wall_s=args.max_wall_s, repair=args.repair,
                    on_notice=lambda msg: print(msg, file=sys.stderr))
-    failed = df.filter(df["status"] != "ok").height if len(df) else 0
+    failed = df.filter(df["status"] != "ok") if len(df) else df
     if not args.no_report:
         sweep_figures(df, out / "figures")
     if not args.quiet:
-        print(f"{sweep.spec.sweep.name}: {len(df)} runs ({failed} failed) -> {out}")
+        print(f"{sweep.spec.sweep.name}: {len(df)} runs ({failed.height} failed) -> {out}")
+    if failed.height:  # (the table and figures are written; a script must still notice)
+        print(f"{sweep.spec.sweep.name}: {failed.height} of {len(df)} runs failed (first: "
+              f"{failed['error'][0]}); their errors are in {out / 'results.parquet'}; rerun "
+              "with --retry-failed", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
