@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import sumsim
@@ -376,3 +377,25 @@ def test_settings_that_would_be_ignored_or_misread_are_refused(overrides: dict[s
                                                                message: str) -> None:
     with pytest.raises(InputError, match=message):
         load_scenario(None, overrides)
+
+
+def test_accuracy_sampling_that_would_be_mostly_evaluation_is_refused() -> None:
+    """Samples x test rows is bounded (the schema bounds the samples alone): 100,001 samples of
+    40,000 rows would be minutes of evaluation per run; the suggested period is accepted."""
+    from types import SimpleNamespace
+
+    import sumsim.engine as engine
+
+    def check(every: float) -> None:
+        sc = load_scenario(None, {"metrics.eval_every_s": every, "scenario.duration_s": 1e5})
+        engine.check_evaluation(sc, SimpleNamespace(y_test=np.zeros(40_000)))  # type: ignore
+
+    with pytest.raises(InputError, match=r"metrics\.eval_every_s: 1\.0 s would evaluate up to "
+                                         r"4,000,040,000 test rows \(100,001 accuracy samples "
+                                         r"by scenario\.duration_s x 40,000 test samples\); at "
+                                         r"most 1,000,000,000: use at least 5 s"):
+        check(1)
+    check(5)
+    with pytest.raises(InputError, match="would evaluate"):
+        sumsim.run("quickstart", overrides={"metrics.eval_every_s": 1, "scenario.duration_s": 1e5,
+                                            "data.synthetic.n_test": 40_000})

@@ -19,6 +19,7 @@ wall clock are functions of the scenario, so a guarded run is as reproducible as
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from collections.abc import Callable
@@ -85,6 +86,28 @@ def make_fork(ch: Any, name: str | None = None) -> evm_gas.Fork:
     base = evm_gas.fork(name or ch.fork)
     overrides = ch.gas.primitives()
     return replace(base, **overrides) if overrides else base
+
+
+#: Most test rows a run may evaluate over its horizon (accuracy samples x test samples): a
+#: billion is minutes of sparse products; beyond, a run would be mostly evaluation.
+MAX_EVALUATED_ROWS = 10**9
+
+
+def check_evaluation(sc: ScenarioBase, sp: Split) -> None:
+    """Refuse an accuracy sampling that would evaluate more than ``MAX_EVALUATED_ROWS`` test
+    rows by the run's horizon (the schema bounds the number of samples; this bounds their
+    cost, which depends on the test set)."""
+    horizon, every, n_test = sc.scenario.horizon_s, sc.metrics.eval_every_s, len(sp.y_test)
+    samples = math.floor(horizon / every) + 1
+    if samples * n_test > MAX_EVALUATED_ROWS:
+        which = "duration_s" if sc.scenario.duration_s is not None else "max_duration_s"
+        raise InputError(
+            f"{every!r} s would evaluate up to {samples * n_test:,} test rows ({samples:,} "
+            f"accuracy samples by scenario.{which} x {n_test:,} test samples); at most "
+            f"{MAX_EVALUATED_ROWS:,}: use at least "
+            f"{math.ceil(horizon / (MAX_EVALUATED_ROWS / n_test - 1)):,} s, fewer test samples "
+            f"(data.max_test) or a shorter scenario.{which}",
+            field="metrics.eval_every_s")
 
 
 def make_split(sc: ScenarioBase, ds: Dataset, seed: int) -> Split:
@@ -253,6 +276,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     seed = sc.scenario.seed if seed is None else seed
     ds = dataset or load_dataset(sc.data, seed, data_path, base_dir)
     sp = make_split(sc, ds, seed)
+    check_evaluation(sc, sp)
 
     model = make_model(sc, ds)
     if len(sp.y_init):
