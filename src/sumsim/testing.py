@@ -667,8 +667,10 @@ class Report:
         missed = self.missed()
         if self.coverage is not None:
             total = sum(len(v) for v in self.coverage.functions.values())
-            lines.append(f"  mechanism lines run: {total - sum(map(len, missed.values()))}"
-                         f"/{total}")
+            ran = total - sum(map(len, missed.values()))
+            lines.append(f"  mechanism lines run: {ran}/{total}"
+                         + ("" if ran == total else " (the invariants were checked only where "
+                            "the examples went: more --examples reach more)"))
             for fn, left in missed.items():
                 lines.append(f"    never ran: {fn} lines {left}")
         if self.failure:
