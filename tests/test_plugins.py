@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -90,3 +90,59 @@ def test_unknown_group_and_kind_are_named() -> None:
         registry.register("widgets", Plugin(LoudFlipConfig, LoudFlip))
     with pytest.raises(KeyError, match=r"no model kind 'svm'; installed: \["):
         registry.get("models", "svm")
+
+
+class _EntryPoint:
+    """What the registry reads of an installed entry point."""
+
+    def __init__(self, name: str, value: str, load: Any, dist: str = "their-package"):
+        self.name, self.value, self._load = name, value, load
+        self.dist = type("Dist", (), {"name": dist})()
+
+    def load(self) -> Any:
+        return self._load()
+
+
+def _fails(message: str) -> Any:
+    def load() -> Any:
+        raise ImportError(message)
+    return load
+
+
+@pytest.mark.parametrize(("name", "load", "why"), [
+    ("gone", _fails("No module named 'their_package'"), "ImportError: No module named"),
+    ("loud_flip", lambda: 42, "does not name a sumsim Plugin"),
+    ("other_name", lambda: Plugin(LoudFlipConfig, LoudFlip),
+     "its kind is 'loud_flip': name the entry point after the kind"),
+    ("honest", lambda: Plugin(HonestClash, LabelFlip), "'honest' is already registered by sumsim"),
+])
+def test_a_broken_installed_plugin_is_left_out_naming_it(name: str, load: Any,
+                                                         why: str) -> None:
+    """One broken package must not stop every command: it is left out with a warning naming
+    the entry point, its package and the reason, and a scenario asking for it is told so."""
+    before = dict(registry.plugins("agents"))
+    ep = _EntryPoint(name, f"their_package.{name}:plugin", load)
+    with pytest.warns(registry.PluginWarning) as warned:
+        registry._register_entry_point("agents", ep)
+    line = str(warned[0].message)
+    assert line.startswith(f"entry point {name} = their_package.{name}:plugin (group "
+                           "sumsim.agents, from their-package): left out: ")
+    assert why in line
+    try:
+        assert registry.plugins("agents") == before  # the built-ins untouched
+        with pytest.raises(KeyError, match="left out: "):
+            registry.get("agents", "nonexistent")
+    finally:
+        registry.broken.remove(line)
+
+
+def test_a_plugin_is_checked_where_it_is_declared() -> None:
+    from pydantic import BaseModel
+
+    class Plain(BaseModel):
+        kind: Literal["plain"]
+
+    with pytest.raises(TypeError, match="subclass of sumsim.config.PluginConfig"):
+        Plugin(Plain, LoudFlip)
+    with pytest.raises(TypeError, match="implementation must be a class, got 42"):
+        Plugin(LoudFlipConfig, 42)

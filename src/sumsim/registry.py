@@ -45,6 +45,15 @@ class Plugin:
     origin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        # Checked here, where a plug-in is declared, rather than where a run first trips on it.
+        from sumsim.config import PluginConfig
+
+        if not (isinstance(self.config, type) and issubclass(self.config, PluginConfig)):
+            raise TypeError(f"a Plugin's config must be a subclass of sumsim.config.PluginConfig "
+                            f"(or of a strategy's config such as AgentConfig), got "
+                            f"{self.config!r}")
+        if not isinstance(self.impl, type):
+            raise TypeError(f"a Plugin's implementation must be a class, got {self.impl!r}")
         if not self.kind:
             object.__setattr__(self, "kind", kind_of(self.config))
         if not self.description:
@@ -63,15 +72,23 @@ def kind_of(config: type[BaseModel]) -> str:
 
 _TABLES: dict[str, dict[str, Plugin]] = {g: {} for g in GROUPS}
 _loaded = False
+#: Entry points that could not be registered, each as one line saying which and why.
+broken: list[str] = []
+
+
+class PluginWarning(UserWarning):
+    """An installed plug-in could not be registered (it is left out; the rest work)."""
 #: Bumped on every registration, so caches built from the registry (the schema) can expire.
 version = 0
 
 
 def register(group: str, plugin: Plugin, origin: str = "") -> None:
-    """Add a plug-in to ``group`` (what an entry point does; also usable from code and tests)."""
+    """Add a plug-in to ``group`` (what an entry point does; also usable from code and tests).
+    The installed plug-ins are registered first, so code cannot take a kind from them."""
     global version
     if group not in _TABLES:
         raise ValueError(f"unknown plug-in group {group!r}; expected one of {GROUPS}")
+    load()
     if origin:
         plugin = replace(plugin, origin=origin)
     table = _TABLES[group]
@@ -118,13 +135,37 @@ def load() -> None:
         installed = False
     every = entry_points()  # (one scan of the installed distributions for the four groups)
     for group in GROUPS:
-        eps = sorted(every.select(group=f"sumsim.{group}"), key=lambda e: (e.name, e.value))
+        # sumsim's own first: a third-party plug-in reusing a built-in kind is the one refused
+        eps = sorted(every.select(group=f"sumsim.{group}"),
+                     key=lambda e: (_origin(e) != "sumsim", e.name, e.value))
         if not installed:
             _builtin_fallback(group)
         for ep in eps:
-            dist = ep.dist
-            register(group, _as_plugin(ep.load(), f"entry point {ep.name} = {ep.value}"),
-                     dist.name if dist is not None else ep.value)
+            _register_entry_point(group, ep)
+
+
+def _origin(ep: Any) -> str:
+    dist = ep.dist
+    return str(dist.name) if dist is not None else str(ep.value)
+
+
+def _register_entry_point(group: str, ep: Any) -> None:
+    """Register one entry point; one that fails (import error, not a Plugin, a kind that is not
+    its name or is taken) is left out with a :class:`PluginWarning` naming it, so that one broken
+    package does not stop every command."""
+    import warnings
+
+    where = f"entry point {ep.name} = {ep.value} (group sumsim.{group}, from {_origin(ep)})"
+    try:
+        plugin = _as_plugin(ep.load(), where)
+        if plugin.kind != ep.name:
+            raise ValueError(f"its kind is {plugin.kind!r}: name the entry point after the kind "
+                             "(scenarios use the kind)")
+        register(group, plugin, _origin(ep))
+    except Exception as e:  # (anything a third-party module may raise on import)
+        line = f"{where}: left out: {type(e).__name__}: {e}"
+        broken.append(line)
+        warnings.warn(line, PluginWarning, stacklevel=2)
 
 
 def plugins(group: str) -> dict[str, Plugin]:
@@ -137,5 +178,6 @@ def get(group: str, kind: str) -> Plugin:
     """The plug-in ``kind`` of ``group`` (a KeyError listing the known kinds otherwise)."""
     table = plugins(group)
     if kind not in table:
-        raise KeyError(f"no {group[:-1]} kind {kind!r}; installed: {sorted(table)}")
+        left_out = f"; left out: {broken}" if broken else ""
+        raise KeyError(f"no {group[:-1]} kind {kind!r}; installed: {sorted(table)}{left_out}")
     return table[kind]
