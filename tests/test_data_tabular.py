@@ -330,3 +330,34 @@ def test_the_dataset_kind_must_match_the_files_type(tmp_path: Path, dataset: str
         load_dataset(sec, 1)
     right = DataSection(dataset="csv" if name.endswith(".csv") else "parquet", path=str(path))
     assert load_dataset(right, 1).n_classes == 2
+
+
+def test_features_the_contract_cannot_hold_are_refused_before_the_run(tmp_path: Path) -> None:
+    """A dense sample reaches the contract as int64 fixed point with 9 decimals: beyond 9e9 it
+    would wrap around and every on-chain prediction would be garbage (accuracy fell to 0)."""
+    import sumsim
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=120)
+    for scale, ok in ((1e12, False), (1e9, True)):
+        path = tmp_path / f"s{scale:g}.csv"
+        pl.DataFrame({"a": a * scale, "label": (a > 0).astype(int)}).write_csv(path)
+        overrides = {"data.dataset": "csv", "data.path": str(path),
+                     "model.kind": "nearest_centroid", "metrics.counterfactual": False}
+        if ok:
+            assert sumsim.run("quickstart", overrides=overrides).summary["accuracy"]["final"] > 0.9
+        else:
+            with pytest.raises(InputError, match=r"data: a feature value of .* is beyond what "
+                                                 r"the contract holds \(\+-9e\+09"):
+                sumsim.run("quickstart", overrides=overrides)
+
+
+def test_naive_bayes_refuses_negative_features_before_the_run(tmp_path: Path) -> None:
+    """It failed on the first contribution with a negative count (a traceback mid-run)."""
+    import sumsim
+
+    path = tmp_path / "neg.csv"
+    pl.DataFrame({"a": [-1.0, 2.0] * 30, "label": [0, 1] * 30}).write_csv(path)
+    with pytest.raises(InputError, match="model: naive Bayes needs non-negative feature counts"):
+        sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(path),
+                                            "model.kind": "naive_bayes"})

@@ -35,7 +35,7 @@ from sumsim.agents.base import Agent
 from sumsim.chain import FEE_SINK, Chain, Ledger
 from sumsim.chain.fees import BaseFeeProcess, ConstantFees
 from sumsim.contract.mechanism import IncentiveMechanism
-from sumsim.contract.trainer import CollaborativeTrainer
+from sumsim.contract.trainer import DENSE_DECIMALS, MAX_DENSE_VALUE, CollaborativeTrainer
 from sumsim.data.base import Dataset, Split, split
 from sumsim.data.load import load_dataset
 from sumsim.defenses.base import Gate
@@ -54,11 +54,22 @@ def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
     """The untrained model of the scenario's ``[model]`` section, sized for ``ds``."""
     impl = get("models", sc.model.kind).impl
     try:
-        return impl.from_config(sc.model, ds.n_features,  # type: ignore[no-any-return]
-                                ds.n_classes, ds.is_sparse)
+        model: Model = impl.from_config(sc.model, ds.n_features, ds.n_classes, ds.is_sparse)
+        model.check_data(ds.x_train)
+        model.check_data(ds.x_test)
     except ValueError as e:  # the model cannot take this data (e.g. binary only, 3 classes)
         raise InputError(f"{e} (the dataset has {ds.n_classes} classes, {ds.n_features} "
                          "features)", field="model") from None
+    if not ds.is_sparse:
+        # The contract holds a dense sample as int64 fixed point (9 decimals): larger values
+        # would wrap around and every prediction on chain would be garbage.
+        for x in (ds.x_train, ds.x_test):
+            big = float(np.max(np.abs(x))) if np.size(x) else 0.0
+            if big > MAX_DENSE_VALUE:
+                raise InputError(f"a feature value of {big:g} is beyond what the contract holds "
+                                 f"(+-{MAX_DENSE_VALUE:.4g}: int64 with {DENSE_DECIMALS} "
+                                 "decimals); scale the features", field="data")
+    return model
 
 
 def make_mechanism(sc: ScenarioBase) -> IncentiveMechanism:

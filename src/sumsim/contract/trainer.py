@@ -50,7 +50,12 @@ UNKNOWN_METHOD = "Unknown method."
 UNDER_REVIEW = "Contribution is under review."
 NOT_PAYABLE = "This method does not accept ether."
 CONFLICTING_KEY = "Conflicting data key."
-DENSE_SCALE = 10**9
+#: A dense sample reaches the contract as int64 fixed point with this many decimals.
+DENSE_DECIMALS = 9
+DENSE_SCALE = 10**DENSE_DECIMALS
+#: The largest feature value that fixed point holds (with a margin below 2**63 / DENSE_SCALE,
+#: about 9.22e9, so that rounding never wraps around).
+MAX_DENSE_VALUE = 9e9
 
 
 class CollaborativeTrainer:

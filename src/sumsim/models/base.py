@@ -139,6 +139,10 @@ class Model(ABC):
         self.apply_update(x, y, plan)
         return plan
 
+    def check_data(self, x: Matrix) -> None:  # noqa: B027 - an optional hook
+        """Raise ValueError when this model cannot take the samples ``x`` (checked on the whole
+        dataset before a run, so a run does not fail on its first such contribution)."""
+
     # -- whole matrices (evaluation) ---------------------------------------------------
     @abstractmethod
     def scores_many(self, x: Matrix) -> np.ndarray:

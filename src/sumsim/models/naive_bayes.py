@@ -107,6 +107,11 @@ class NaiveBayes(Model):
         new += int(self.class_counts[y] == 0) + int(self.feature_totals[y] == 0)
         return UpdatePlan(new, len(idx) + 2 - new, True)
 
+    def check_data(self, x: Matrix) -> None:
+        if not self.sparse_input and np.any(np.rint(np.asarray(x)) < 0):
+            raise ValueError("naive Bayes needs non-negative feature counts; the data has "
+                             "negative values")
+
     def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
         if self.sparse_input:
             self.feature_counts[y, x] += 1
