@@ -280,10 +280,7 @@ def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
     reference = _parse_set([p for p in args.reference.split(",") if p.strip()] or [""],
                            "--reference")
     metrics = args.metric or [m for m in STANDARD_METRICS if m in df.columns]
-    try:
-        diffs = paired_differences(df, reference, metrics)
-    except KeyError as e:
-        raise InputError(str(e.args[0]), source=str(folder), field="--reference") from None
+    diffs = paired_differences(df, reference, metrics, source=str(folder))
     out = Path(args.out) if args.out else folder
     write_parquet(out / "paired_differences.parquet", diffs)
     params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sumsim.errors import InputError
 from sumsim.io import atomic_write
 
 if TYPE_CHECKING:
@@ -117,12 +120,26 @@ def _group_metrics(df: Any) -> list[str]:
     return sorted(cols)
 
 
+def _finite(x: Any) -> bool:
+    """A value that can enter a mean: not missing, not NaN, not infinite (an infinite value
+    would turn the mean and the interval into inf or NaN; sumsim itself writes an undefined
+    ratio as null, see :func:`sumsim.results.summary.json_safe`)."""
+    if x is None:
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, int]:
-    """Mean and half-width of a Student-t confidence interval over seeds."""
+    """Mean and half-width of a Student-t confidence interval over seeds.
+
+    Missing, NaN and infinite values are left out (``n`` counts the values used)."""
     import numpy as np
     from scipy import stats
 
-    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
+    v = np.asarray([x for x in values if _finite(x)], dtype=float)
     n = len(v)
     if n == 0:
         return float("nan"), float("nan"), 0
@@ -132,49 +149,146 @@ def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, int]:
     return float(v.mean()), float(half), n
 
 
-def aggregate(df: Any, params: list[str], metric: str) -> Any:
-    """Per parameter combination: mean, CI half-width and count of ``metric`` over seeds."""
+def _finished(df: Any, source: str | None = None) -> Any:
+    """The rows of runs that finished (status ``"ok"``): only they have metrics to average.
+
+    A table whose ``status`` column does not hold run statuses is not a sweep table; saying so
+    beats a polars comparison error."""
     import polars as pl
 
+    if "status" not in df.columns:
+        raise InputError("not a sweep results table (no column 'status')", source=source)
+    dtype = df.schema["status"]
+    if dtype.base_type() not in (pl.String, pl.Categorical, pl.Enum):
+        raise InputError(f"not a sweep results table: column 'status' holds {dtype} values, "
+                         "not run statuses ('ok', 'failed')", source=source)
+    return df.filter(pl.col("status").cast(pl.String) == "ok")
+
+
+def _numeric_metric(df: Any, metric: str, source: str | None = None,
+                    field: str | None = None) -> None:
+    """``metric`` must be a column of numbers (or booleans) to be averaged or subtracted."""
+    import polars as pl
+
+    if metric not in df.columns:
+        raise InputError(f"no metric {metric!r} in this table", source=source, field=field)
+    dtype = df.schema[metric]
+    if not (dtype.is_numeric() or dtype == pl.Boolean):
+        raise InputError(f"metric {metric!r} holds {dtype} values, not numbers",
+                         source=source, field=field)
+
+
+def aggregate(df: Any, params: list[str], metric: str) -> Any:
+    """Per parameter combination: mean, CI half-width and count of ``metric`` over the seeds
+    that finished.  Missing, NaN and infinite values are left out (``n`` counts the rest)."""
+    import polars as pl
+
+    _numeric_metric(df, metric)
     rows = []
-    for key, part in df.filter(pl.col("status") == "ok").group_by(params, maintain_order=True):
+    for key, part in _finished(df).group_by(params, maintain_order=True):
         m, h, n = mean_ci(part[metric].to_list())
         rows.append({**dict(zip(params, key, strict=True)), "mean": m, "ci": h, "n": n})
     out = pl.DataFrame(rows)
     return out.sort(params) if len(out) else out
 
 
+def _show(values: list[Any]) -> str:
+    return ", ".join(repr(v) for v in sorted(values, key=lambda v: (str(type(v)), str(v))))
+
+
+def _matching(df: Any, name: str, value: Any, source: str | None = None) -> Any:
+    """The value of column ``param:<name>`` equal to the reference ``value``, compared as the
+    column's type: an int and a float of equal value match; a string never matches a number
+    (nor a boolean a number); a table or list matches its canonical JSON text (how the sweep
+    table stores one).  Raises :class:`InputError` naming the parameter and its values."""
+    import polars as pl
+
+    col = df[f"param:{name}"]
+    present = col.unique().to_list()
+    dtype = col.dtype
+    given = value
+    if isinstance(value, dict | list):
+        given = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    if dtype.is_numeric():
+        ok_type = isinstance(given, int | float) and not isinstance(given, bool)
+    elif dtype == pl.Boolean:
+        ok_type = isinstance(given, bool)
+    elif dtype.base_type() in (pl.String, pl.Categorical, pl.Enum):
+        ok_type = isinstance(given, str)
+    else:
+        ok_type = True
+    if not ok_type:
+        raise InputError(f"{name}={value!r} is a {type(value).__name__}, but {name} holds "
+                         f"{dtype} values: {_show(present)}", source=source, field="--reference")
+    for v in present:
+        if v is not None and v == given:
+            return v
+    raise InputError(f"no run has {name}={value!r}; values: {_show(present)}",
+                     source=source, field="--reference")
+
+
 def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
-                       level: float = 0.95) -> Any:
+                       level: float = 0.95, *, source: str | None = None) -> Any:
     """Per point: the mean paired difference ``point - reference`` of each metric over the
     replicates both ran (the same seeds in a paired sweep), with a Student-t interval.
 
     ``reference`` names the reference point by its swept parameters (dotted paths, without
-    the ``param:`` prefix); parameters it leaves out must not vary."""
+    the ``param:`` prefix) and must fix every parameter that varies in the table: with one
+    left out, a replicate of a point would pair with several reference runs (one per value of
+    the unfixed parameter), counting each difference more than once and narrowing the interval
+    on dependent pairs.  Parameters that do not vary may be left out.  A pair with a missing,
+    NaN or infinite value is left out (``n`` counts the pairs used).  Bad input (a parameter
+    not swept or left out, a value no run has or of the wrong type, a table that is not a
+    sweep table with replicates) raises :class:`InputError` (``source`` names the table)."""
     import polars as pl
 
+    def bad(message: str, field: str | None = "--reference") -> InputError:
+        return InputError(message, source=source, field=field)
+
+    ok = _finished(df, source)
+    if not ok.height:
+        raise bad("no run finished (every row's status is other than 'ok'): no metric to "
+                  "compare", field=None)
+    if "replicate" not in df.columns:
+        raise bad("not a sweep table with replicates (no column 'replicate'): paired "
+                  "differences pair the runs of each point by replicate", field=None)
     params = [c for c in df.columns if c.startswith("param:")]
-    ok = df.filter(pl.col("status") == "ok")
+    swept = [p.removeprefix("param:") for p in params]
     unknown = [k for k in reference if f"param:{k}" not in params]
     if unknown:
-        raise KeyError(f"not swept: {unknown}; swept: {[p[6:] for p in params]}")
+        raise bad(f"not swept: {', '.join(unknown)}; swept: {', '.join(swept) or 'none'}")
+    varying = [p.removeprefix("param:") for p in params if df[p].n_unique() > 1]
+    missing = [k for k in varying if k not in reference]
+    if missing:
+        raise bad("the reference must fix every parameter that varies in the sweep; left "
+                  "out: " + "; ".join(f"{k} (values: "
+                                      f"{_show(df[f'param:{k}'].unique().to_list())})"
+                                      for k in missing))
+    fixed = {k: _matching(df, k, v, source) for k, v in reference.items()}
+    for m in metrics:
+        _numeric_metric(df, m, source, field="--metric")
+    if not params:  # one point only: the reference, nothing to compare with it
+        return pl.DataFrame()
     mask = pl.lit(True)
-    for k, v in reference.items():
+    for k, v in fixed.items():
         mask = mask & (pl.col(f"param:{k}") == v)
     ref = ok.filter(mask)
     if not ref.height:
-        raise KeyError(f"no finished run at the reference point {reference}")
+        raise bad(f"no finished run at the reference point {reference}")
     rows = []
     for key, part in ok.group_by(params, maintain_order=True):
         point = dict(zip(params, key, strict=True))
-        if all(point[f"param:{k}"] == v for k, v in reference.items()):
+        twice = part.filter(pl.col("replicate").is_duplicated())["replicate"].unique()
+        if len(twice):
+            where = ", ".join(f"{k.removeprefix('param:')}={v!r}" for k, v in point.items())
+            raise bad(f"replicate {twice[0]} finished more than once at {where or 'the point'}"
+                      ": a replicate must pair with one reference run", field=None)
+        if all(point[f"param:{k}"] == v for k, v in fixed.items()):
             continue
         joined = part.join(ref, on="replicate", suffix="__ref")
         for m in metrics:
-            if m not in df.columns:
-                raise KeyError(f"no metric {m!r}")
             diffs = [a - b for a, b in zip(joined[m].to_list(), joined[m + "__ref"].to_list(),
-                                           strict=True) if a is not None and b is not None]
+                                           strict=True) if _finite(a) and _finite(b)]
             mean, half, n = mean_ci(diffs, level)
             rows.append({**{k.removeprefix("param:"): v for k, v in point.items()},
                          "metric": m, "mean_diff": mean, "ci": half, "n": n})
@@ -190,10 +304,11 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
     params = [c for c in df.columns if c.startswith("param:") and df[c].n_unique() > 1]
     if metrics is None:
         metrics = [m for m in STANDARD_METRICS if m in df.columns] + _group_metrics(df)
+    ok = _finished(df)  # a metric must vary among finished runs (a failed one's values are not)
     metrics = [m for m in metrics if m in df.columns and df[m].dtype.is_numeric()
-               and df[m].drop_nulls().n_unique() > 1]
+               and len({v for v in ok[m].to_list() if _finite(v)}) > 1]
     written: list[Path] = []
-    if not params or not metrics:
+    if not params or not metrics:  # (also when no run finished)
         return written
     out_dir.mkdir(parents=True, exist_ok=True)
     x = params[0]

@@ -1,0 +1,219 @@
+"""`sumsim report` on bad input: a reference that does not name one point, values of the wrong
+type, tables that are not sweep tables, no finished run, non-finite metrics.  Each is an
+`InputError` (exit code 2, one line) or a documented result, never a wrong statistic."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from sumsim.cli import main
+from sumsim.errors import InputError
+from sumsim.report import aggregate, mean_ci, paired_differences, sweep_figures
+
+BUDGET = "agents[1].budget"
+GAS = "chain.gas_price_gwei"
+METRIC = "accuracy.final"
+
+
+def value(budget: int, gas: float, replicate: int) -> float:
+    """A metric with a per-replicate offset, so that pairing by replicate matters."""
+    return 0.5 + budget / 10_000 + gas / 100 + [0.0, 0.2, 0.05][replicate]
+
+
+def grid(seeds: int = 2, **columns: Any) -> pl.DataFrame:
+    """A 2x2 sweep table (budget x gas price, ``seeds`` replicates), shaped like
+    results.parquet; ``columns`` replace whole columns."""
+    rows = []
+    for budget in (100, 1000):
+        for gas in (1.0, 2.0):
+            for r in range(seeds):
+                i = len(rows)
+                rows.append({"run_index": i, "run_id": f"run{i}", "replicate": r,
+                             "seed": 10 + r, f"param:{BUDGET}": budget, f"param:{GAS}": gas,
+                             "status": "ok", "error": "", METRIC: value(budget, gas, r)})
+    return pl.DataFrame(rows).with_columns(**{k: pl.Series(v) for k, v in columns.items()})
+
+
+def one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run the CLI, expecting exit code 2 and exactly one line on stderr."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err.strip()
+
+
+# -- 1. the reference must name one point -----------------------------------------------------
+
+
+def test_reference_leaving_out_a_varying_parameter_is_refused() -> None:
+    with pytest.raises(InputError, match=r"left out: chain\.gas_price_gwei \(values: 1\.0, "
+                                         r"2\.0\)") as e:
+        paired_differences(grid(), {BUDGET: 100}, [METRIC])
+    assert e.value.field == "--reference"
+
+
+def test_full_reference_pairs_each_replicate_once() -> None:
+    df = grid(seeds=3)
+    out = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    assert out.height == 3 and out["n"].to_list() == [3, 3, 3]
+    for r in out.iter_rows(named=True):
+        expected = value(r[BUDGET], r[GAS], 0) - value(100, 1.0, 0)  # same for every seed
+        assert r["mean_diff"] == pytest.approx(expected) and r["ci"] == pytest.approx(0, abs=1e-12)
+
+
+def test_constant_parameter_may_be_left_out() -> None:
+    df = grid().with_columns(pl.lit("perceptron").alias("param:model.kind"))
+    out = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    assert out["n"].to_list() == [2, 2, 2]
+    out2 = paired_differences(df, {BUDGET: 100, GAS: 1.0, "model.kind": "perceptron"}, [METRIC])
+    assert out2.equals(out)
+
+
+def test_reference_naming_an_unknown_parameter_or_value_is_refused() -> None:
+    with pytest.raises(InputError, match=r"not swept: chain\.gas; swept: agents\[1\]\.budget, "
+                                         r"chain\.gas_price_gwei"):
+        paired_differences(grid(), {BUDGET: 100, "chain.gas": 1.0}, [METRIC])
+    with pytest.raises(InputError, match=r"no run has agents\[1\]\.budget=500; values: 100, "
+                                         r"1000"):
+        paired_differences(grid(), {BUDGET: 500, GAS: 1.0}, [METRIC])
+
+
+def test_cli_reference_errors_are_one_line(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    grid().write_parquet(tmp_path / "results.parquet")
+    line = one_line(capsys, ["report", str(tmp_path), "--reference", f"{BUDGET}=100"])
+    assert "left out: chain.gas_price_gwei" in line
+    line = one_line(capsys, ["report", str(tmp_path), "--reference", f'{BUDGET}="100",{GAS}=1'])
+    assert "agents[1].budget='100' is a str" in line and "100, 1000" in line
+    assert main(["report", str(tmp_path), "--reference", f"{BUDGET}=100,{GAS}=1",
+                 "--metric", METRIC]) == 0
+    assert capsys.readouterr().out.count("(n=2)") == 3
+
+
+# -- 2. reference values compared as the column's type ----------------------------------------
+
+
+def test_int_and_float_of_equal_value_match() -> None:
+    df = grid()
+    expected = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    assert paired_differences(df, {BUDGET: 100, GAS: 1}, [METRIC]).equals(expected)
+    assert paired_differences(df, {BUDGET: 100.0, GAS: 1.0}, [METRIC]).equals(expected)
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ({BUDGET: "100", GAS: 1.0}, r"agents\[1\]\.budget='100' is a str, but agents\[1\]\.budget "
+                                r"holds Int64 values: 100, 1000"),
+    ({BUDGET: 100, GAS: True}, r"chain\.gas_price_gwei=True is a bool, but "
+                               r"chain\.gas_price_gwei holds Float64 values: 1\.0, 2\.0"),
+])
+def test_reference_value_of_the_wrong_type_is_refused(ref: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        paired_differences(grid(), ref, [METRIC])
+
+
+def test_number_against_a_string_parameter_is_refused() -> None:
+    df = grid().with_columns(pl.col(f"param:{BUDGET}").cast(pl.String))
+    with pytest.raises(InputError, match=r"is a int, but agents\[1\]\.budget holds String "
+                                         r"values: '100', '1000'"):
+        paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    assert paired_differences(df, {BUDGET: "100", GAS: 1.0}, [METRIC])["n"].to_list() == [2] * 3
+
+
+# -- 3. no replicate column -------------------------------------------------------------------
+
+
+def test_table_without_replicates_is_refused(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    df = grid().drop("replicate")
+    with pytest.raises(InputError, match=r"not a sweep table with replicates \(no column "
+                                         r"'replicate'\)"):
+        paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    df.write_parquet(tmp_path / "results.parquet")
+    line = one_line(capsys, ["report", str(tmp_path), "--reference", f"{BUDGET}=100,{GAS}=1"])
+    assert "not a sweep table with replicates" in line
+
+
+def test_replicate_twice_at_a_point_is_refused() -> None:
+    df = grid()
+    df = pl.concat([df, df.head(1).with_columns(run_id=pl.lit("again"))])
+    with pytest.raises(InputError, match=r"replicate 0 finished more than once at "
+                                         r"agents\[1\]\.budget=100, chain\.gas_price_gwei=1\.0"):
+        paired_differences(df, {BUDGET: 1000, GAS: 2.0}, [METRIC])
+
+
+# -- 4. a status column that does not hold run statuses ---------------------------------------
+
+
+def test_integer_status_is_not_a_sweep_table(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    df = grid(status=[1] * 8)
+    message = r"not a sweep results table: column 'status' holds Int64 values"
+    with pytest.raises(InputError, match=message):
+        aggregate(df, [f"param:{BUDGET}"], METRIC)
+    with pytest.raises(InputError, match=message):
+        sweep_figures(df, tmp_path / "figures")
+    with pytest.raises(InputError, match=message):
+        paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    df.write_parquet(tmp_path / "results.parquet")
+    assert "holds Int64 values" in one_line(capsys, ["report", str(tmp_path)])
+    assert not (tmp_path / "figures").exists()
+
+
+# -- 5. no run finished -----------------------------------------------------------------------
+
+
+def test_all_failed_rows_with_metrics_draw_nothing(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    df = grid(status=["failed"] * 8, error=["boom"] * 8)  # metric values still present
+    assert sweep_figures(df, tmp_path / "figures") == []
+    assert aggregate(df, [f"param:{BUDGET}"], METRIC).height == 0
+    with pytest.raises(InputError, match="no run finished"):
+        paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    df.write_parquet(tmp_path / "results.parquet")
+    assert main(["report", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to draw" in err and "no run finished" in err
+    assert "no run finished" in one_line(
+        capsys, ["report", str(tmp_path), "--reference", f"{BUDGET}=100,{GAS}=1"])
+
+
+def test_failed_runs_values_do_not_make_a_metric_vary(tmp_path: Path) -> None:
+    """Only finished runs count: a metric constant over them is not drawn, whatever the
+    failed rows carry."""
+    df = grid(**{METRIC: [0.5] * 7 + [0.9], "status": ["ok"] * 7 + ["failed"]})
+    assert sweep_figures(df, tmp_path / "figures") == []
+
+
+# -- 6. non-finite metric values are left out -------------------------------------------------
+
+
+def test_infinite_values_are_left_out_of_means() -> None:
+    assert mean_ci([1.0, math.inf, 3.0, -math.inf, math.nan, None]) == pytest.approx(
+        mean_ci([1.0, 3.0]))
+    assert mean_ci([1.0, 3.0])[2] == 2
+    df = grid(**{METRIC: [math.inf, 0.6, 0.7, 0.8, 0.1, 0.2, 0.3, 0.4]})
+    agg = aggregate(df, [f"param:{BUDGET}"], METRIC)
+    assert agg["n"].to_list() == [3, 4]
+    assert agg["mean"][0] == pytest.approx(0.7) and math.isfinite(agg["ci"][0])
+
+
+def test_infinite_values_are_drawn_without_warnings(tmp_path: Path) -> None:
+    df = grid(**{METRIC: [math.inf, 0.6, 0.7, 0.8, 0.1, 0.2, 0.3, -math.inf]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = sweep_figures(df, tmp_path / "figures", [METRIC])
+    assert [p.name for p in written] == [f"{METRIC}_vs_{BUDGET}.png", f"{METRIC}_heatmap.png"]
+
+
+def test_infinite_values_leave_their_pair_out() -> None:
+    metric = [value(b, g, r) for b in (100, 1000) for g in (1.0, 2.0) for r in range(2)]
+    metric[2] = math.inf  # budget 100, gas 2.0, replicate 0
+    out = paired_differences(grid(**{METRIC: metric}), {BUDGET: 100, GAS: 1.0}, [METRIC])
+    assert out["n"].to_list() == [1, 2, 2]
+    assert all(math.isfinite(v) for v in out["mean_diff"].to_list())
