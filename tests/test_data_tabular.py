@@ -361,3 +361,45 @@ def test_naive_bayes_refuses_negative_features_before_the_run(tmp_path: Path) ->
     with pytest.raises(InputError, match="model: naive Bayes needs non-negative feature counts"):
         sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(path),
                                             "model.kind": "naive_bayes"})
+
+
+def test_a_runs_resolved_scenario_runs_again_from_its_output_folder(tmp_path: Path) -> None:
+    """A relative data.path is relative to the scenario file: the output folder's
+    scenario.toml records it absolute (it failed there with "no such file")."""
+    from sumsim.cli import main
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    pl.DataFrame({"a": [0.0, 1.0] * 40, "b": [1.0, 0.0] * 40,
+                  "label": [0, 1] * 40}).write_csv(folder / "data.csv")
+    (folder / "s.toml").write_text(
+        '[data]\ndataset = "csv"\npath = "data.csv"\n[model]\nkind = "perceptron"\n'
+        '[incentive]\nkind = "deposit_refund_take"\n[[agents]]\nname = "good"\n'
+        'kind = "honest"\nbalance = 100\n[metrics]\nfigure = false\n', encoding="utf-8")
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["run", str(folder / "s.toml"), "--out", str(first), "-q"]) == 0
+    text = (first / "scenario.toml").read_text(encoding="utf-8")
+    assert f'path = "{folder / "data.csv"}"' in text
+    assert main(["run", str(first / "scenario.toml"), "--out", str(again), "-q"]) == 0
+    for name in ("summary.json", "transactions.parquet", "contributions.parquet"):
+        assert (first / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_a_data_file_edited_between_runs_of_one_process_is_read_again(tmp_path: Path) -> None:
+    """The in-process dataset cache knew the path only: a notebook that rewrote its CSV kept
+    running on the old rows."""
+    import os
+
+    from sumsim.data.load import load_dataset
+    from sumsim.scenario.schema import DataSection
+
+    path = tmp_path / "d.csv"
+    pl.DataFrame({"a": [1.0, 2.0] * 20, "label": [0, 1] * 20}).write_csv(path)
+    sec = DataSection(dataset="csv", path=str(path))
+    first = load_dataset(sec, 1)
+    assert load_dataset(sec, 1) is first  # (unchanged: cached)
+    pl.DataFrame({"a": [5.0, 7.0, 9.0] * 20, "label": [0, 1, 1] * 20}).write_csv(path)
+    os.utime(path, ns=(1, 1))  # (a different time even on a coarse clock)
+    second = load_dataset(sec, 1)
+    assert second is not first
+    assert sorted(set(np.asarray(second.x_train).ravel().tolist())) == [5.0, 7.0, 9.0]

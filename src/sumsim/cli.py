@@ -138,8 +138,9 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
         pool_size = len(make_split(sc, ds, seed).y_pool) if tty else 0  # (for the bar only)
         try:
             with _Progress(pool_size, tty) as bar:
-                res = engine.run(sc, seed=seed, dataset=ds, progress=bar, deadline=deadline,
-                                 baseline=baseline, counterfactual=counterfactual)
+                res = engine.run(sc, seed=seed, dataset=ds, base_dir=base, progress=bar,
+                                 deadline=deadline, baseline=baseline,
+                                 counterfactual=counterfactual)
         except InputError as e:  # a scenario that cannot finish or data the model cannot take
             raise InputError(str(e), source=where) from None
         except WallClockExceeded as e:

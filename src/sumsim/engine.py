@@ -37,7 +37,7 @@ from sumsim.chain.fees import BaseFeeProcess, ConstantFees
 from sumsim.contract.mechanism import IncentiveMechanism
 from sumsim.contract.trainer import DENSE_DECIMALS, MAX_DENSE_VALUE, CollaborativeTrainer
 from sumsim.data.base import Dataset, Split, split
-from sumsim.data.load import load_dataset
+from sumsim.data.load import load_dataset, scenario_data_file
 from sumsim.defenses.base import Gate
 from sumsim.errors import InputError, RunCannotFinish, WallClockExceeded
 from sumsim.models.base import Model
@@ -191,6 +191,9 @@ class RunResult:
     counterfactual: RunResult | None = None
     #: The counterfactual's timeseries rows (what the summary and the figure compare with).
     counterfactual_rows: list[dict[str, Any]] | None = None
+    #: The scenario's ``data.path`` made absolute (a relative one is relative to the scenario
+    #: file): what the run's resolved scenario records, so that it runs again from anywhere.
+    data_file: str | None = None
 
 
 #: Simulation steps between two looks at the wall clock.
@@ -354,7 +357,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
             base_acc = baseline_accuracy(sc, ds, sp, seed)
 
     result = RunResult(sc, seed, chain, contract, agents, world, recorder, sp, base_acc, end,
-                       gates)
+                       gates, data_file=scenario_data_file(sc.data, base_dir))
     if with_attackers and wants_counterfactual(sc):
         rows = counterfactual() if counterfactual is not None else None
         if rows is None:

@@ -88,6 +88,8 @@ def _write_files(res: RunResult, out: Path, figure: bool,
 def _write_tables(res: RunResult, out: Path) -> dict[str, Any]:
     resolved = res.scenario.model_copy(deep=True)
     resolved.scenario.seed = res.seed
+    if res.data_file is not None:  # (runnable again from the output folder)
+        resolved.data.path = res.data_file
     write_text(out / "scenario.toml", dump_scenario(resolved))
     write_parquet(out / "timeseries.parquet", res.recorder.frame())
     # The two large tables are written a row group at a time (never whole in memory).

@@ -72,6 +72,15 @@ def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
                       num_words=sec.num_words, test_fraction=sec.test_fraction, seed=data_seed)
 
 
+def scenario_data_file(sec: DataSection, base_dir: Path | None) -> str | None:
+    """The file ``data.path`` names: relative to the scenario file's folder (``base_dir``) when
+    it is relative and that folder is known."""
+    if not sec.path:
+        return None
+    p = Path(sec.path).expanduser()
+    return str(p if p.is_absolute() or base_dir is None else (base_dir / p).absolute())
+
+
 def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None = None,
                  base_dir: Path | None = None) -> Dataset:
     """Build (or fetch from the in-process cache) the dataset a scenario names.
@@ -83,13 +92,23 @@ def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None
     path = path_override
     if path is None and sec.dataset == "imdb":
         path = os.environ.get("SUMSIM_IMDB")
-    if path is None and sec.path:
-        p = Path(sec.path).expanduser()
-        path = str(p if p.is_absolute() or base_dir is None else base_dir / p)
+    if path is None:
+        path = scenario_data_file(sec, base_dir)
     data_seed = sec.synthetic.seed if sec.synthetic.seed is not None else scenario_seed
     relevant = sec.model_dump_json(exclude={"init_train_fraction", "shuffle", "max_pool",
                                             "max_test"})
-    return _cached(relevant + str(data_seed) + str(path), relevant, data_seed, path)
+    return _cached(relevant + str(data_seed) + str(path) + _version(path), relevant, data_seed,
+                   path)
+
+
+def _version(path: str | None) -> str:
+    """The file's modification time and size: a file edited between two runs of one process
+    (a notebook) is read again, not served from the cache."""
+    try:
+        st = os.stat(path) if path is not None else None
+    except OSError:
+        return ""
+    return "" if st is None else f":{st.st_mtime_ns}:{st.st_size}"
 
 
 def forget_datasets() -> None:
