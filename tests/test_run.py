@@ -338,3 +338,14 @@ def test_command_output_is_complete_and_a_reader_may_be_gone(tmp_path: Path) -> 
         os.close(write)
     assert gone.returncode == 0, gone.stderr
     assert gone.stderr == ""
+
+
+def test_an_output_folder_has_the_usual_permissions(tmp_path: Path) -> None:
+    """Written through a private temporary folder (mode 0700), it is then a folder like any
+    other the user makes (0777 less the umask), so others can read the outputs."""
+    mask = os.umask(0o022)
+    try:
+        run_cli(tmp_path / "out", *SHORT, "--set", "metrics.figure=false")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755

@@ -8,6 +8,7 @@ replaced only when asked (``force``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -53,6 +54,7 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
     check_free(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's folder is private: the outputs are not)
     try:
         summ = _write_files(res, tmp, figure, sidecar)
         if out.exists():
@@ -66,6 +68,13 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return summ
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_files(res: RunResult, out: Path, figure: bool,
