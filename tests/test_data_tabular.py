@@ -403,3 +403,20 @@ def test_a_data_file_edited_between_runs_of_one_process_is_read_again(tmp_path: 
     second = load_dataset(sec, 1)
     assert second is not first
     assert sorted(set(np.asarray(second.x_train).ravel().tolist())) == [5.0, 7.0, 9.0]
+
+
+@pytest.mark.parametrize(("header", "kwargs", "message"), [
+    ("a,a,label", {}, r"the header repeats a column name \(read as 'a_duplicated_0'\)"),
+    ("a,b,label", {"feature_columns": ["a", "label"]},
+     r"the label column 'label' is among the feature columns"),
+    ("a,b,label", {"feature_columns": ["a", "a"]}, r"column 'a' is listed twice"),
+    ("a,b,label", {"text_column": "label"}, r"the text column 'label' is the label column"),
+])
+def test_columns_that_would_mislead_the_model_are_refused(tmp_path: Path, header: str,
+                                                          kwargs: dict[str, object],
+                                                          message: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(header + "\n" + "\n".join(f"{i % 3},{i % 5},{i % 2}" for i in range(40))
+                    + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_table(path, label_column="label", **kwargs)  # type: ignore[arg-type]

@@ -201,13 +201,28 @@ def load_table(
     if df.height == 0:
         raise DataError("no data rows", source=src)
     _require_column(df, label_column, "label", src)
+    renamed = [c for c in df.columns if "_duplicated_" in c]
+    if renamed:  # (polars renames a repeated header rather than refusing it)
+        raise DataError(f"the header repeats a column name (read as {renamed[0]!r}); every "
+                        "column needs its own name", source=src)
     if text_column is not None:
         _require_column(df, text_column, "text", src)
+        if text_column == label_column:
+            raise DataError(f"the text column {text_column!r} is the label column: the model "
+                            "would be given the answer", source=src, field="text_column")
     elif feature_columns is not None:
         if not feature_columns:
             raise InputError("expected at least one column name", field="feature_columns")
         for c in feature_columns:
             _require_column(df, c, "feature", src)
+        if label_column in feature_columns:
+            raise DataError(f"the label column {label_column!r} is among the feature columns: "
+                            "the model would be given the answer", source=src,
+                            field="feature_columns")
+        repeated = sorted({c for c in feature_columns if feature_columns.count(c) > 1})
+        if repeated:
+            raise DataError(f"column {repeated[0]!r} is listed twice", source=src,
+                            field="feature_columns")
     else:
         feature_columns = [c for c in df.columns if c != label_column]
         if not feature_columns:
