@@ -146,3 +146,31 @@ def test_a_plugin_is_checked_where_it_is_declared() -> None:
         Plugin(Plain, LoudFlip)
     with pytest.raises(TypeError, match="implementation must be a class, got 42"):
         Plugin(LoudFlipConfig, 42)
+
+
+def test_a_plugins_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception from a strategy's contribute() or a defense's check() is a bug in that
+    plug-in (exit code 1, with its traceback); its note names the plug-in."""
+    import sumsim
+    from sumsim.agents.honest import Honest
+    from sumsim.defenses.rate_limit import RateLimit
+
+    def broken(self: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Honest, "contribute", broken)
+    with pytest.raises(RuntimeError, match="boom") as err:
+        sumsim.run("quickstart", overrides={"data.max_pool": 50})
+    # (SimPy re-raises a copy of a process's exception, caused by the original)
+    assert getattr(err.value.__cause__, "__notes__", None) == [
+        "in the contribute() of agent 'good' (kind 'honest', sumsim.agents.honest)"]
+    monkeypatch.undo()
+
+    monkeypatch.setattr(RateLimit, "check", lambda self, ctx, x, y: "yes")
+    with pytest.raises(ValueError, match="too many values to unpack") as err2:
+        sumsim.run("sybil-rate-limit", overrides={"data.max_pool": 50})
+    notes = getattr(err2.value, "__notes__", None) or \
+        getattr(err2.value.__cause__, "__notes__", None)
+    assert notes == [
+        "in the check() of defense RateLimit (sumsim.defenses.rate_limit), which must return "
+        "(verdict, reason)"]

@@ -328,7 +328,12 @@ class Agent:
         while True:
             self.settle()
             if self.wants_to_contribute() and self.has_material():
-                self.contribute()
+                try:
+                    self.contribute()
+                except Exception as e:  # (a strategy's own bug: say whose)
+                    e.add_note(f"in the contribute() of agent {self.name!r} (kind "
+                               f"{self.config.kind!r}, {type(self).__module__})")
+                    raise
             if self.done():
                 # One last look at contributions that appeared meanwhile.
                 self.settle()

@@ -188,7 +188,12 @@ class CollaborativeTrainer:
         decided = _UNSCREENED
         for gate in self.gates:
             gate.log.count(ctx.sender)
-            verdict, reason = gate.check(ctx, x, y)
+            try:
+                verdict, reason = gate.check(ctx, x, y)
+            except Exception as e:  # (a defense's own bug: say whose; a Revert is not raised)
+                e.add_note(f"in the check() of defense {type(gate).__name__} "
+                           f"({type(gate).__module__}), which must return (verdict, reason)")
+                raise
             if verdict is Verdict.REJECT:
                 gate.log.flags.append(Flag(ctx.now, ctx.sender, y, verdict, ctx.tag))
                 raise Revert(reason)
