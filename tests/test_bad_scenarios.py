@@ -190,3 +190,11 @@ def test_report_names_its_own_option_and_says_when_it_draws_nothing(
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert out.out == "" and "nothing to draw" in out.err
+
+
+def test_invariants_takes_the_mechanism_from_one_place(capsys: pytest.CaptureFixture[str]) -> None:
+    """--set kind=points beside --mechanism deposit_refund_take silently tested points."""
+    for item in ("kind=points", "incentive.kind=points"):
+        line = one_line(capsys, ["invariants", "--mechanism", "deposit_refund_take", "--set",
+                                 item, "--examples", "1"])
+        assert line == "--set: the mechanism is chosen with --mechanism, not --set kind=..."

@@ -362,7 +362,11 @@ def cmd_invariants(args: argparse.Namespace) -> int:
 
     options: dict[str, Any] = {"kind": args.mechanism}
     for key, value in _parse_set(args.set).items():
-        options[key.removeprefix("incentive.")] = value
+        key = key.removeprefix("incentive.")
+        if key == "kind":
+            raise InputError("the mechanism is chosen with --mechanism, not --set kind=...",
+                             field="--set")
+        options[key] = value
     report = check(options, defenses=args.defense or (), examples=args.examples,
                    steps=args.steps, seed=None if args.random else 0)
     print(report.summary())
