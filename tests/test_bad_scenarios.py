@@ -185,6 +185,8 @@ def test_report_names_its_own_option_and_says_when_it_draws_nothing(
         tmp_path / "results.parquet")
     line = one_line(capsys, ["report", str(tmp_path), "--reference", ","])
     assert line == "--reference expects PATH=VALUE, got ''"
+    line = one_line(capsys, ["report", str(tmp_path), "--reference", ""])
+    assert line == "--reference expects PATH=VALUE, got ''"
     line = one_line(capsys, ["report", str(tmp_path), "--reference", "x"])
     assert line == "--reference expects PATH=VALUE, got 'x'"
     assert main(["report", str(tmp_path)]) == 0

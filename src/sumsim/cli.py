@@ -261,7 +261,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             "run_index", "run_id", "replicate", "seed", "status", "error", "elapsed_s"))
         raise InputError(f"no metric {unknown[0]!r} in this sweep; metrics: {', '.join(known)}",
                          source=str(table), field="--metric")
-    if args.reference:
+    if args.reference is not None:
         return _report_paired(df, folder, args)
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
                           args.metric or None)
