@@ -326,3 +326,13 @@ def test_valid_search_arguments_still_run(tiny: sumsim.Scenario, tmp_path: Path)
     res = sumsim.search(SEARCH, base=tiny, trials=np.int64(1).item(), executor="local",
                         workers=1, max_wall_s=600, out=str(tmp_path / "s"))
     assert res.trials.height == 1
+
+
+def test_a_scenario_edited_after_loading_is_validated_again() -> None:
+    """Assigning a field skips the checks that span sections (unique agent names): run checks
+    the whole scenario again instead of failing inside the ledger."""
+    sc = sumsim.load("quickstart", overrides={"data.max_pool": 50,
+                                              "metrics.counterfactual": False})
+    sc.agents[0].name = sc.agents[1].name
+    with pytest.raises(InputError, match=r"agents\[1\]\.name: agent names must be unique"):
+        sumsim.run(sc)

@@ -355,8 +355,9 @@ def run(scenario: ScenarioLike = None, *, seed: int | None = None,
     dp = _opt_path(data_path, "data_path")
     wall = _seconds(max_wall_s)
     changes = _overrides(overrides)
-    sc = _load(scenario, changes, "scenario") if changes or not isinstance(
-        scenario, ScenarioBase) else scenario
+    # (a scenario object is validated again: fields edited after loading skip the checks that
+    # span sections, such as unique agent names)
+    sc = _load(scenario, changes, "scenario")
     raw = engine.run(sc, seed=seed, data_path=dp, base_dir=sc._base_dir, max_wall_s=wall)
     return Result(raw)
 
