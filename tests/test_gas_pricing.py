@@ -300,6 +300,12 @@ def test_sumsim_gas_table_and_bad_input(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["gas", str(PAPER), "--features", "ten"]) == 2
     assert "--features" in capsys.readouterr().err
     assert main(["gas", str(PAPER), "--features", "5000"]) == 2
+    assert "--features: 5000 is not between 0 and the vocabulary (1000)" in \
+        capsys.readouterr().err
+    for empty in ("", "10,,50"):  # (an empty item was dropped, an empty list meant none)
+        assert main(["gas", str(PAPER), "--features", empty]) == 2
+        assert capsys.readouterr().err == \
+            f"--features: expected comma-separated feature counts, got {empty!r}\n"
     assert main(["gas", str(PAPER), "--fork", "frontier"]) == 2
     assert "--fork" in capsys.readouterr().err
 

@@ -385,7 +385,7 @@ def cmd_gas(args: argparse.Namespace) -> int:
         raise InputError(f"unknown fork {args.fork!r}; expected one of {sorted(FORKS)}",
                          field="--fork")
     try:
-        features = [int(n) for n in args.features.split(",") if n.strip()]
+        features = [int(n) for n in args.features.split(",")]  # (an empty item is an error)
     except ValueError:
         raise InputError(f"expected comma-separated feature counts, got {args.features!r}",
                          field="--features") from None
