@@ -152,11 +152,13 @@ def _executor(value: object, field: str = "executor") -> Executor:
 
 
 def _scheduler(value: object, executor: str) -> str | None:
-    """A Dask scheduler address, which only the dask executor uses (else it is ignored)."""
+    """A Dask scheduler address, which only the dask executor uses (checked now, before any
+    work, by the rule sweeps and searches apply)."""
+    from sumsim.sweeps import check_scheduler
+
     scheduler = _opt_str(value, "scheduler")
-    if scheduler is not None and executor != "dask":
-        raise InputError(f"a scheduler applies to the dask executor only, not {executor!r}; "
-                         "expected executor='dask' with it", field="scheduler")
+    with _as_argument(_SWEEP_WORDS):
+        check_scheduler(executor, scheduler)
     return scheduler
 
 
@@ -322,15 +324,14 @@ class Result:
 
         if path is None:
             return run_figure(self.raw, None)
+        from sumsim.io import check_folder
+
         png = _path(path, "path")
         if png.is_dir():
             raise InputError(f"{png} is a folder; expected a file name such as "
                              f"{png / 'figure.png'}", field="path")
-        for above in png.absolute().parents:
-            if above.exists():
-                if not above.is_dir():
-                    raise InputError(f"{png}: {above} is a file, not a folder", field="path")
-                break
+        if not png.exists():  # (an existing file is replaced: its folder is one)
+            check_folder(png, "path")  # (every folder above it is a folder)
         _writable(png.parent, png, "path")
         return run_figure(self.raw, png)
 

@@ -205,7 +205,6 @@ def _num(v: float | None) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sumsim.io import check_folder
     from sumsim.report import sweep_figures
     from sumsim.sweeps import load_sweep, run_sweep
 
@@ -214,7 +213,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError("every point of the sweep uses the 'synthetic' dataset, which reads "
                          "no file; drop --data-path", field="--data-path")
     out = Path(args.out) if args.out else Path("sumsim-out") / sweep.spec.sweep.name
-    check_folder(out)
     tty = sys.stderr.isatty() and not args.quiet
     df = run_sweep(sweep, out, executor=args.executor, workers=args.workers,
                    scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed,
@@ -336,12 +334,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from sumsim.io import check_folder
     from sumsim.searches import load_search, run_search
 
     search = load_search(args.search)
     out = Path(args.out) if args.out else Path("sumsim-out") / search.spec.search.name
-    check_folder(out)
     tty = sys.stderr.isatty() and not args.quiet
     res = run_search(search, out, executor=args.executor, workers=args.workers,
                      scheduler=args.scheduler, trials=args.trials, max_wall_s=args.max_wall_s,

@@ -54,12 +54,25 @@ def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
     """The untrained model of the scenario's ``[model]`` section, sized for ``ds``."""
     impl = get("models", sc.model.kind).impl
     try:
-        model: Model = impl.from_config(sc.model, ds.n_features, ds.n_classes, ds.is_sparse)
+        return impl.from_config(sc.model, ds.n_features,  # type: ignore[no-any-return]
+                                ds.n_classes, ds.is_sparse)
+    except ValueError as e:  # the model cannot take this data (e.g. binary only, 3 classes)
+        raise _unfit(e, ds) from None
+
+
+def _unfit(e: ValueError, ds: Dataset) -> InputError:
+    return InputError(f"{e} (the dataset has {ds.n_classes} classes, {ds.n_features} "
+                      "features)", field="model")
+
+
+def check_dataset(model: Model, ds: Dataset) -> None:
+    """Refuse, before a run, samples its model or its contract cannot take (rather than failing
+    or going wrong at the first such contribution)."""
+    try:
         model.check_data(ds.x_train)
         model.check_data(ds.x_test)
-    except ValueError as e:  # the model cannot take this data (e.g. binary only, 3 classes)
-        raise InputError(f"{e} (the dataset has {ds.n_classes} classes, {ds.n_features} "
-                         "features)", field="model") from None
+    except ValueError as e:
+        raise _unfit(e, ds) from None
     if not ds.is_sparse:
         # The contract holds a dense sample as int64 fixed point (9 decimals): larger values
         # would wrap around and every prediction on chain would be garbage.
@@ -69,7 +82,6 @@ def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
                 raise InputError(f"a feature value of {big:g} is beyond what the contract holds "
                                  f"(+-{MAX_DENSE_VALUE:.4g}: int64 with {DENSE_DECIMALS} "
                                  "decimals); scale the features", field="data")
-    return model
 
 
 def make_mechanism(sc: ScenarioBase) -> IncentiveMechanism:
@@ -293,6 +305,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     check_evaluation(sc, sp)
 
     model = make_model(sc, ds)
+    check_dataset(model, ds)
     if len(sp.y_init):
         model.fit(sp.x_init, sp.y_init)
 

@@ -74,12 +74,12 @@ _TABLES: dict[str, dict[str, Plugin]] = {g: {} for g in GROUPS}
 _loaded = False
 #: Entry points that could not be registered, each as one line saying which and why.
 broken: list[str] = []
+#: Bumped on every registration, so caches built from the registry (the schema) can expire.
+version = 0
 
 
 class PluginWarning(UserWarning):
     """An installed plug-in could not be registered (it is left out; the rest work)."""
-#: Bumped on every registration, so caches built from the registry (the schema) can expire.
-version = 0
 
 
 def register(group: str, plugin: Plugin, origin: str = "") -> None:

@@ -62,7 +62,7 @@ from pydantic import Field, ValidationError, field_serializer, model_validator
 
 from sumsim.config import Section
 from sumsim.errors import FieldError, InputError
-from sumsim.io import write_parquet, write_text
+from sumsim.io import check_folder, write_parquet, write_text
 from sumsim.report import mean_ci
 from sumsim.scenario.loader import (
     apply_overrides,
@@ -71,7 +71,15 @@ from sumsim.scenario.loader import (
     read_base,
     read_toml,
 )
-from sumsim.sweeps import EXECUTORS, Executor, Task, _Bound, _canonical, derive_seed
+from sumsim.sweeps import (
+    EXECUTORS,
+    Executor,
+    Task,
+    _Bound,
+    _canonical,
+    check_scheduler,
+    derive_seed,
+)
 
 STUDY_DB = "search.db"
 RUNS = "runs.jsonl"
@@ -426,6 +434,8 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = search.spec
+    check_folder(out)
+    check_scheduler(executor, scheduler)
     out.mkdir(parents=True, exist_ok=True)
     stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
         mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]

@@ -60,7 +60,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError
-from sumsim.io import write_json, write_parquet
+from sumsim.io import check_folder, write_json, write_parquet
 from sumsim.scenario.loader import (
     apply_overrides,
     format_validation_error,
@@ -437,14 +437,19 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
     if workers is not None and workers < 1:
         raise InputError(f"expected a positive number of workers, got {workers}",
                          field="workers")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", field="--out")
-    if scheduler is not None and executor != "dask":  # it would be ignored: runs stay here
-        raise InputError(f"a scheduler applies to the dask executor only, not {executor!r}; "
-                         "expected --executor dask with it", field="--scheduler")
+    check_folder(out)
+    check_scheduler(executor, scheduler)
     with folder_lock(out):
         return _run_locked(sweep, out, executor, workers, scheduler, progress, retry_failed,
                            data_path, on_row, max_wall_s, repair, on_notice)
+
+
+def check_scheduler(executor: str, scheduler: str | None) -> None:
+    """A scheduler goes with the dask executor (with another it would be ignored: the runs
+    would stay on this machine); sweeps and searches both ask."""
+    if scheduler is not None and executor != "dask":
+        raise InputError(f"a scheduler applies to the dask executor only, not {executor!r}; "
+                         "expected --executor dask with it", field="--scheduler")
 
 
 def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None,

@@ -134,13 +134,11 @@ class CollaborativeTrainer:
 
     @staticmethod
     def _charge_calldata(ctx: CallContext, method: Method, x_len: int, x_nonzero: int,
-                         label: Any) -> int:
-        """Charge the calldata of a call (before anything else can revert); return it."""
+                         label: Any) -> None:
+        """Charge the calldata of a call (before anything else can revert)."""
         word = label if type(label) is int and label >= 0 else 1
-        gas = ctx.gas.calldata(method, n_elements=x_len, array_nonzero_bytes=x_nonzero,
-                               label=word)
-        ctx.charge(gas)
-        return gas
+        ctx.charge(ctx.gas.calldata(method, n_elements=x_len, array_nonzero_bytes=x_nonzero,
+                                    label=word))
 
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
         raw = self._encode(x).tobytes()
@@ -224,7 +222,7 @@ class CollaborativeTrainer:
         else:
             transfer(self.address, recipient, amount, "forfeit")
 
-    def _record(self, ctx: CallContext, cid: int, method: Method) -> tuple[Contribution, int]:
+    def _record(self, ctx: CallContext, cid: int, method: Method) -> Contribution:
         """The contribution ``cid`` (or a revert), with the calldata of a call passing its
         sample back, charged."""
         rec = self.data.get(cid)
@@ -232,7 +230,8 @@ class CollaborativeTrainer:
             raise Revert(UNKNOWN_CONTRIBUTION)
         if rec.status == "in_review":
             raise Revert(UNDER_REVIEW)
-        return rec, self._charge_calldata(ctx, method, len(rec.x), rec.x_nonzero_bytes, rec.y)
+        self._charge_calldata(ctx, method, len(rec.x), rec.x_nonzero_bytes, rec.y)
+        return rec
 
     def refund(self, ctx: CallContext, cid: int) -> int:
         return self._pay_claim(ctx, cid, refund=True)
@@ -242,7 +241,7 @@ class CollaborativeTrainer:
 
     def _pay_claim(self, ctx: CallContext, cid: int, *, refund: bool) -> int:
         """A refund (the author) or a report (anyone): the mechanism decides the amount."""
-        rec, _ = self._record(ctx, cid, "refund" if refund else "report")
+        rec = self._record(ctx, cid, "refund" if refund else "report")
         agrees = self.model.predict(rec.x) == rec.y
         predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
         n, nz = len(rec.x), rec.x_nonzero_bytes
