@@ -349,3 +349,17 @@ def test_an_output_folder_has_the_usual_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_run_result_prints_in_one_line() -> None:
+    """``repr`` of a finished run (what a notebook shows for ``res.raw``) says what ran, not
+    every array the run holds."""
+    from sumsim.engine import run
+
+    sc = load_scenario(None, {"metrics.counterfactual": False, "data.synthetic.n_train": 300,
+                              "data.synthetic.n_test": 100})
+    r = run(sc, seed=3)
+    text = repr(r)
+    assert "\n" not in text and len(text) < 200
+    assert f"{len(r.contract.data.records)} contributions" in text
+    assert f"{len(r.chain.receipts)} transactions" in text

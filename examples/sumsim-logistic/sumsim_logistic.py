@@ -31,7 +31,8 @@ class IntLogisticConfig(ModelConfig):
     kind: Literal["int_logistic"]
     step: float = Field(0.5, gt=0, le=100, description="Learning rate (real units; held as "
                         "an integer multiple of 1e-6).")
-    epochs: int = Field(3, ge=1, description="Off-chain passes for the initial training.")
+    epochs: int = Field(1, ge=1, description="Off-chain passes for the initial training "
+                        "(1, like the built-ins: the initial model is one online pass).")
 
 
 class IntLogistic(Model):
@@ -40,7 +41,7 @@ class IntLogistic(Model):
     kind = "int_logistic"
 
     def __init__(self, n_features: int, n_classes: int = 2, *, sparse_input: bool = True,
-                 step: float = 0.5, epochs: int = 3):
+                 step: float = 0.5, epochs: int = 1):
         super().__init__(n_features, n_classes, sparse_input=sparse_input)
         if n_classes != 2:
             raise ValueError("logistic regression here is binary")

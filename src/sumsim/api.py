@@ -205,6 +205,37 @@ def _as_argument(words: Mapping[str, str]) -> Iterator[None]:
         raise type(e)(message, source=e.source, field=field) from None
 
 
+class WorkerDied(RuntimeError):
+    """A worker process of a sweep's or search's process pool stopped abruptly (what
+    :class:`concurrent.futures.process.BrokenProcessPool` means), with the likely cause."""
+
+
+@contextmanager
+def _worker_deaths(what: str) -> Iterator[None]:
+    """A pool worker that dies says why it most often does from a script.
+
+    Workers start by importing the calling script (``__main__``) again: code outside an
+    ``if __name__ == "__main__":`` guard runs once more in every worker, and an error there
+    (an output folder the first run already wrote, a nested pool) kills the worker; the pool
+    then only reports that a process "terminated abruptly"."""
+    import sys
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield
+    except BrokenProcessPool:
+        main = sys.modules.get("__main__")
+        script = getattr(main, "__file__", None)
+        where = f"the script {script} " if script else "the calling script "
+        raise WorkerDied(
+            f"a worker process of the {what} stopped abruptly (executor='process'; its error, "
+            f"if any, is printed above).  Worker processes start by importing {where}again, "
+            f"so code outside an `if __name__ == \"__main__\":` guard runs once more in each: "
+            f"put the {what} (and the code before it) under that guard, or pass "
+            "executor='local'.  A worker killed for lack of memory ends the same way."
+        ) from None
+
+
 def _source_data(source: ScenarioLike,
                  field: str = "source") -> tuple[dict[str, Any], str, Path | None]:
     """(TOML data, a name for messages, folder relative paths are read from)."""
@@ -424,7 +455,7 @@ def sweep(base: ScenarioLike | None = None, *,
         sw = make_sweep(spec, data, base_dir or Path.cwd(), "<sweep>", name_)
     kw: dict[str, Any] = {"executor": executor, "workers": workers, "scheduler": scheduler,
                           "data_path": dp, "max_wall_s": wall}
-    with _as_argument(_SWEEP_WORDS):
+    with _as_argument(_SWEEP_WORDS), _worker_deaths("sweep"):
         if out is not None:
             return run_sweep(sw, _out_folder(out, "out"), **kw)
         with tempfile.TemporaryDirectory(prefix="sumsim-sweep-") as tmp:
@@ -514,7 +545,7 @@ def search(spec: str | Path | Mapping[str, Any], *, out: str | Path | None = Non
         raise _bad("spec", "a search file (str or os.PathLike) or a dict", spec)
     folder = _out_folder(out, "out") if out is not None else \
         Path("sumsim-out") / srch.spec.search.name
-    with _as_argument(_SWEEP_WORDS):
+    with _as_argument(_SWEEP_WORDS), _worker_deaths("search"):
         return run_search(srch, folder, executor=executor, workers=workers,
                           scheduler=scheduler, trials=trials, max_wall_s=wall, data_path=dp)
 

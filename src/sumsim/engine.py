@@ -184,7 +184,7 @@ def _forget_baselines(dataset_id: int) -> None:
         del _BASELINES[k]
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """Everything a finished run holds (the tables and summary are computed from it)."""
 
@@ -206,6 +206,12 @@ class RunResult:
     #: The scenario's ``data.path`` made absolute (a relative one is relative to the scenario
     #: file): what the run's resolved scenario records, so that it runs again from anywhere.
     data_file: str | None = None
+
+    def __repr__(self) -> str:
+        # (the generated one would print every array of the world and the split)
+        return (f"<RunResult {self.scenario.scenario.name} seed={self.seed}: "
+                f"{len(self.contract.data.records)} contributions, "
+                f"{len(self.chain.receipts)} transactions, ended at {self.end_time:,.0f} s>")
 
 
 #: Simulation steps between two looks at the wall clock.

@@ -90,7 +90,10 @@ def draw_run_figure(data: dict[str, Any], path: Path | None = None) -> Figure:
         ax_a.plot(cf_days, cf_acc, color="0.5", lw=1.0, label="without attackers")
     ax_a.set_ylabel("accuracy (%)")
     ax_a.set_xlabel("time (days)")
-    ax_a.legend(loc="lower right", fontsize=9)
+    # Below the panel, in one row: inside it, it would hide the lines wherever they run
+    # (an attacked model can end at the bottom of the panel).
+    ax_a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, fontsize=9,
+                frameon=False)
     ax_a.grid(alpha=0.3)
     fig.tight_layout()
     if path is not None:
@@ -295,9 +298,47 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
     return pl.DataFrame(rows)
 
 
+#: How a point that leaves a swept parameter unset (a ``[[points]]`` entry without it: the base
+#: scenario's value) is labelled on a figure.
+BASE_LABEL = "(base)"
+
+
+def _label(v: Any) -> str:
+    return BASE_LABEL if v is None else str(v)
+
+
+def _positions(values: list[Any]) -> tuple[dict[Any, float], list[str] | None]:
+    """Where each value of a swept parameter goes on the x axis, the same for every line of a
+    figure: the values themselves when they are all numbers, else one evenly spaced slot per
+    value (a point that leaves the parameter unset first, then the values in order) with its
+    tick labels."""
+    if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return {v: float(v) for v in sorted(values)}, None
+    order = sorted(values, key=lambda v: (v is not None, str(type(v)),
+                                          v if isinstance(v, int | float) else str(v)))
+    return {v: float(i) for i, v in enumerate(order)}, [_label(v) for v in order]
+
+
+def _where(col: str, value: Any) -> Any:
+    """The rows whose column ``col`` equals ``value`` (a null for ``None``: a point that leaves
+    the parameter unset, not "no row")."""
+    import polars as pl
+
+    return pl.col(col).is_null() if value is None else pl.col(col) == value
+
+
+def _seeds(ns: list[int]) -> str:
+    low, high = min(ns), max(ns)
+    return f"{low} seed{'s' if low != 1 else ''}" if low == high else f"{low} to {high} seeds"
+
+
 def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> list[Path]:
     """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
-    of a second), and heatmaps for two-parameter grids.  Returns the files written."""
+    of a second), and heatmaps for two-parameter grids.  Returns the files written.
+
+    A point that leaves a swept parameter unset (the base scenario's value) is drawn as
+    ``(base)``; the x axis is numeric when every value of the first parameter is a number,
+    else one slot per value, shared by every line."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -313,28 +354,30 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
     out_dir.mkdir(parents=True, exist_ok=True)
     x = params[0]
     hue = params[1] if len(params) > 1 else None
+    where, ticks = _positions(df[x].unique().to_list())
     for metric in metrics:
         fig = Figure(figsize=(7, 4.5))
         ax = fig.subplots()
-        hues = [None] if hue is None else sorted(df[hue].unique().to_list(), key=str)
+        hues = [None] if hue is None else \
+            list(_positions(df[hue].unique().to_list())[0])
         for h in hues:
-            part = df if h is None else df.filter(df[hue] == h)
+            part = df if hue is None else df.filter(_where(hue, h))
             agg = aggregate(part, [x], metric)
             if not len(agg):
                 continue
-            xs = agg[x].to_list()
-            numeric = all(isinstance(v, int | float) for v in xs)
-            pos = xs if numeric else list(range(len(xs)))
-            mean, ci = agg["mean"].to_numpy(), agg["ci"].to_numpy()
-            label = None if hue is None else f"{hue.removeprefix('param:')} = {h}"
+            pos = [where[v] for v in agg[x].to_list()]
+            order = np.argsort(pos, kind="stable")
+            pos = [pos[i] for i in order]
+            mean, ci = agg["mean"].to_numpy()[order], agg["ci"].to_numpy()[order]
+            label = None if hue is None else f"{hue.removeprefix('param:')} = {_label(h)}"
             ax.plot(pos, mean, marker="o", lw=1.6, label=label)
             ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
-            if not numeric:
-                ax.set_xticks(pos, [str(v) for v in xs], rotation=20)
-        n = int(aggregate(df, [x] + ([hue] if hue else []), metric)["n"].min())
+        if ticks is not None:
+            ax.set_xticks(range(len(ticks)), ticks, rotation=20)
+        ns = aggregate(df, [x] + ([hue] if hue else []), metric)["n"].to_list()
         ax.set_xlabel(x.removeprefix("param:"))
         ax.set_ylabel(metric)
-        ax.set_title(f"{metric} (mean, 95% CI over {n}+ seeds)", fontsize=10)
+        ax.set_title(f"{metric} (mean, 95% CI over {_seeds(ns)})", fontsize=10)
         ax.grid(alpha=0.3)
         if hue is not None:
             ax.legend(fontsize=8)
@@ -344,16 +387,16 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
         written.append(path)
         if hue is not None:
             agg2 = aggregate(df, [x, hue], metric)
-            xs = sorted(agg2[x].unique().to_list(), key=lambda v: (str(type(v)), v))
-            hs = sorted(agg2[hue].unique().to_list(), key=lambda v: (str(type(v)), v))
+            xs = list(_positions(agg2[x].unique().to_list())[0])
+            hs = list(_positions(agg2[hue].unique().to_list())[0])
             grid = np.full((len(hs), len(xs)), np.nan)
             for r in agg2.iter_rows(named=True):
                 grid[hs.index(r[hue]), xs.index(r[x])] = r["mean"]
             fig = Figure(figsize=(7, 4.5))
             ax = fig.subplots()
             im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
-            ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20)
-            ax.set_yticks(range(len(hs)), [str(v) for v in hs])
+            ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=20)
+            ax.set_yticks(range(len(hs)), [_label(v) for v in hs])
             ax.set_xlabel(x.removeprefix("param:"))
             ax.set_ylabel(hue.removeprefix("param:"))
             for (i, j), v in np.ndenumerate(grid):

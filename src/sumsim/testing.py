@@ -63,7 +63,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from scipy import sparse
 
 import sumsim.registry as registry
@@ -74,6 +74,7 @@ from sumsim.data.base import Split
 from sumsim.defenses.base import DefenseConfig, Gate
 from sumsim.errors import InputError
 from sumsim.models.base import Model, ModelConfig
+from sumsim.scenario.loader import format_validation_error
 from sumsim.world import Pool, World
 
 CONTRACT = "contract"
@@ -120,8 +121,9 @@ def _config(group: str, spec: Any) -> Any:
     try:
         return plugin.config.model_validate(data)
     except ValidationError as e:
-        raise InputError(f"{group[:-1]} {data.get('kind')!r}: {e.errors()[0]['msg']} at "
-                         f"{'.'.join(map(str, e.errors()[0]['loc']))}") from None
+        # One line naming the option, as a scenario's errors do (a validator that checks
+        # several options names the one at fault with FieldError).
+        raise format_validation_error(e, f"{group[:-1]} {data.get('kind')!r}", data) from None
 
 
 def make_setup(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
@@ -612,13 +614,17 @@ class LineCoverage:
 
 def _functions(module: types.ModuleType) -> list[tuple[str, types.FunctionType]]:
     """Functions and methods written in ``module``'s file (not generated ones, such as a
-    dataclass's ``__init__``)."""
+    dataclass's ``__init__``), but not those of its config classes (pydantic models: their
+    validators run when the scenario or the machine's setup is read, before any transaction,
+    so the examples could never reach them)."""
     file = inspect.getsourcefile(module)
     found = []
     for obj in vars(module).values():
         candidates: list[Any] = []
         if isinstance(obj, types.FunctionType):
             candidates = [obj]
+        elif isinstance(obj, type) and issubclass(obj, BaseModel):
+            continue
         elif isinstance(obj, type) and obj.__module__ == module.__name__:
             candidates = [a.__func__ if isinstance(a, classmethod | staticmethod) else a
                           for a in vars(obj).values()]

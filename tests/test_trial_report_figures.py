@@ -1,0 +1,98 @@
+"""Figures of sweeps whose ``[[points]]`` leave a swept parameter unset (a null in its
+``param:`` column: the base scenario's value), and the run figure's legend.
+
+A null used to be compared with ``==`` (an error on an integer column; on a float column a line
+labelled ``= None`` holding every run), and each line chose its own x positions (numbers for
+one line, slots 0, 1, ... for a line with a null), so lines of one figure did not share an
+axis.  The accuracy legend of a run figure sat inside the panel, over the lines of a model an
+attack drove to the bottom of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import sumsim.report as report
+from sumsim.report import BASE_LABEL, draw_run_figure, sweep_figures
+
+X = "agents[1].budget"
+HUE = "agents[1].interval_s.mean"
+METRIC = "accuracy.time_avg"
+
+
+def table(x: list[Any], hue: list[Any], metric: list[float]) -> pl.DataFrame:
+    """Two replicates of each point, shaped like results.parquet."""
+    rows = []
+    for i, (xv, hv, m) in enumerate(zip(x, hue, metric, strict=True)):
+        for r in range(2):
+            rows.append({"run_index": 2 * i + r, "replicate": r, "seed": 10 + r,
+                         f"param:{X}": xv, f"param:{HUE}": hv, "status": "ok",
+                         METRIC: m + 0.01 * r})
+    return pl.DataFrame(rows)
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The figures sweep_figures draws, by file name (nothing is written)."""
+    figures: dict[str, Any] = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.__setitem__(path.name, fig))
+    return figures
+
+
+def lines(fig: Any) -> dict[str, tuple[list[float], list[float]]]:
+    ax = fig.axes[0]
+    return {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.lines}
+
+
+def test_a_point_without_the_x_parameter_shares_the_axis(tmp_path: Path,
+                                                          drawn: dict[str, Any]) -> None:
+    # points: (budget 100, every 600 s), (budget unset, every 600 s), (budget 300, every hour)
+    df = table([100, None, 300], [600, 600, 3600], [0.7, 0.5, 0.8])
+    sweep_figures(df, tmp_path, [METRIC])
+    fig = drawn[f"{METRIC}_vs_{X}.png"]
+    got = lines(fig)
+    # one slot per value, shared by both lines: (base), 100, 300
+    assert got[f"{HUE} = 600"][0] == [0.0, 1.0]
+    assert got[f"{HUE} = 600"][1] == pytest.approx([0.505, 0.705])
+    assert got[f"{HUE} = 3600"][0] == [2.0]
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == [BASE_LABEL, "100", "300"]
+    assert "over 2 seeds" in fig.axes[0].get_title()  # not "2+ seeds"
+
+
+@pytest.mark.parametrize("values", [[600, 3600], [600.0, 3600.0]], ids=["int", "float"])
+def test_a_point_without_the_second_parameter_is_its_own_line(
+        tmp_path: Path, drawn: dict[str, Any], values: list[Any]) -> None:
+    df = table([100, 300, 100, 300, 300], [values[0], values[0], values[1], values[1], None],
+               [0.70, 0.72, 0.60, 0.62, 0.40])
+    written = sweep_figures(df, tmp_path, [METRIC])
+    assert [p.name for p in written] == [f"{METRIC}_vs_{X}.png", f"{METRIC}_heatmap.png"]
+    got = lines(drawn[f"{METRIC}_vs_{X}.png"])
+    # the unset point is one line of its own run, not the mean of every run
+    assert got[f"{HUE} = {BASE_LABEL}"] == ([300.0], [pytest.approx(0.405)])
+    assert got[f"{HUE} = {values[0]}"][1] == pytest.approx([0.705, 0.725])
+    heat = drawn[f"{METRIC}_heatmap.png"].axes[0]
+    assert [t.get_text() for t in heat.get_yticklabels()] == [
+        BASE_LABEL, str(values[0]), str(values[1])]
+
+
+def test_the_accuracy_legend_is_below_the_panel() -> None:
+    days = [0.0, 1.0, 2.0, 3.0]
+    data = {"title": "t", "days": days,
+            "wallets": [{"label": "good (honest)", "style": "-", "pct": [100.0] * 4,
+                         "net": None}],
+            "accuracy": [70.0, 45.0, 40.0, 41.0],  # an attacked model ends low
+            "baseline": 0.75, "counterfactual": (days, [70.0, 72.0, 74.0, 75.0])}
+    fig = draw_run_figure(data)
+    fig.canvas.draw()
+    ax = fig.axes[1]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "test accuracy", "all-data baseline (75.0%)", "without attackers"]
+    panel = ax.get_window_extent()
+    box = legend.get_window_extent()
+    assert box.y1 <= panel.y0  # below the panel: it hides no line
+    assert box.y0 >= 0  # and inside the figure
