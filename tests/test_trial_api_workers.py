@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SCRIPT = '''
 import sumsim
@@ -26,7 +27,46 @@ def test_a_worker_that_dies_importing_the_script_is_explained(tmp_path: Path) ->
                          text=True, timeout=300)
     assert res.returncode == 1
     last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith("sumsim.api.WorkerDied: a worker process of the sweep stopped "
+    assert last.startswith("sumsim.errors.WorkerDied: a worker process of the sweep stopped "
                            "abruptly"), res.stderr
     assert f"importing the script {script} again" in last
     assert 'if __name__ == "__main__":' in last and "executor='local'" in last
+
+
+
+def _suicide(task: object) -> dict[str, object]:
+    """A run whose worker is killed outright (as the kernel's out-of-memory killer does)."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+def test_a_killed_pool_worker_is_a_worker_died_error() -> None:
+    import pytest
+
+    from sumsim.errors import WorkerDied
+    from sumsim.sweeps import _process
+
+    with pytest.raises(WorkerDied, match="stopped abruptly.*memory"):
+        list(_process(_suicide, [object()], 1, None))
+
+
+def test_the_sweep_command_says_a_worker_died_in_one_line(tmp_path: Path, monkeypatch: Any,
+                                                          capsys: Any) -> None:
+    import sumsim.sweeps as sweeps
+    from sumsim.cli import main
+    from sumsim.errors import WorkerDied
+
+    def dies(*args: Any) -> Any:
+        raise WorkerDied("a worker process of the pool stopped abruptly (killed)")
+        yield {}
+
+    monkeypatch.setitem(sweeps.EXECUTORS, "process", dies)
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[sweep]\nname = "s"\nbase = "quickstart"\nseeds = 1\n'
+                     '[grid]\n"agents[1].budget" = [100]\n')
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "a worker process of the pool stopped abruptly (killed)"

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import polars as pl
 
 import sumsim.engine as engine
-from sumsim.errors import InputError
+from sumsim.errors import InputError, WorkerDied
 from sumsim.results.summary import flatten, summary, with_eth
 from sumsim.results.tables import contributions_frame, transactions_frame
 from sumsim.scenario.loader import (
@@ -205,11 +205,6 @@ def _as_argument(words: Mapping[str, str]) -> Iterator[None]:
         raise type(e)(message, source=e.source, field=field) from None
 
 
-class WorkerDied(RuntimeError):
-    """A worker process of a sweep's or search's process pool stopped abruptly (what
-    :class:`concurrent.futures.process.BrokenProcessPool` means), with the likely cause."""
-
-
 @contextmanager
 def _worker_deaths(what: str) -> Iterator[None]:
     """A pool worker that dies says why it most often does from a script.
@@ -219,11 +214,10 @@ def _worker_deaths(what: str) -> Iterator[None]:
     (an output folder the first run already wrote, a nested pool) kills the worker; the pool
     then only reports that a process "terminated abruptly"."""
     import sys
-    from concurrent.futures.process import BrokenProcessPool
 
     try:
         yield
-    except BrokenProcessPool:
+    except WorkerDied:
         main = sys.modules.get("__main__")
         script = getattr(main, "__file__", None)
         where = f"the script {script} " if script else "the calling script "

@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sumsim.errors import InputError, WallClockExceeded
+from sumsim.errors import InputError, WallClockExceeded, WorkerDied
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_WALL = 0, 1, 2, 3
 #: ``sumsim run`` starts its sidecar process (:mod:`sumsim.sidecar`) for runs of at least this
@@ -561,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(str(e), file=sys.stderr)
         return EXIT_INPUT
+    except WorkerDied as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

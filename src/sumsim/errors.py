@@ -34,6 +34,15 @@ class FieldError(ValueError):
         self.path = path
 
 
+class WriteError(InputError):
+    """An output could not be written (a read-only disk, no space left, no permission): the
+    message names the file or folder and the system's reason (``reason``)."""
+
+    def __init__(self, reason: str, *, source: str | None = None, field: str | None = None):
+        super().__init__(f"cannot write: {reason}", source=source, field=field)
+        self.reason = reason
+
+
 class RunCannotFinish(InputError):
     """The scenario, as written, cannot finish: it reached its simulated-time cap
     (``scenario.max_duration_s``) or made no progress for ``scenario.max_idle_s``.  Bad input
@@ -42,3 +51,10 @@ class RunCannotFinish(InputError):
 
 class WallClockExceeded(RuntimeError):
     """A run took longer than its wall-clock allowance (``--max-wall-s``)."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a sweep's or search's process pool stopped abruptly (what
+    :class:`concurrent.futures.process.BrokenProcessPool` means): killed, most often for lack
+    of memory, or, from a script, unguarded top-level code that failed when the worker
+    imported the script again.  Runs that finished before are kept."""

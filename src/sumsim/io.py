@@ -23,37 +23,87 @@ from typing import Any
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from sumsim.errors import InputError, WriteError
+
 #: How every table is written.  Statistics off and a fixed compression keep the bytes a pure
 #: function of the data.
 _PARQUET: dict[str, Any] = {"compression": "zstd", "statistics": False}
 
 
+def probe(path: Path, *, source: str | None = None, field: str | None = None,
+          error: type[InputError] = InputError) -> os.stat_result | None:
+    """``os.stat`` of ``path`` (following links), None when nothing is there.
+
+    A path that cannot even be looked at (a name longer than the system allows, a NUL
+    character, a folder on the way that may not be searched, a loop of links) is an
+    :class:`~sumsim.errors.InputError` (or ``error``) naming it (as its ``source``, or in the
+    message when another source is given) and the reason, where ``Path.exists`` would raise an
+    OSError or a ValueError with a traceback."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        why = e.strerror or str(e)
+    except ValueError:  # (an embedded NUL)
+        why = "a path cannot hold a NUL character"
+    where = "" if source == str(path) else f"{str(path)!r}: "
+    raise error(f"{where}cannot use this path: {why}", source=source, field=field)
+
+
 def check_folder(out: Path, option: str = "--out") -> None:
     """Refuse an output folder that cannot be made: ``out`` is a file, or the nearest existing
-    path above it is one (checked before anything runs, so nothing is computed for
-    nothing)."""
-    from sumsim.errors import InputError
+    path above it is one, or a path the system cannot take (checked before anything runs, so
+    nothing is computed for nothing)."""
+    import stat
 
-    if out.exists() and not out.is_dir():
+    st = probe(out, field=option)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
         raise InputError(f"{out} exists and is not a folder", field=option)
-    for above in out.absolute().parents:
-        if above.exists():
-            if not above.is_dir():
+    for above in (out, *out.absolute().parents):
+        st = probe(above, field=option)
+        if st is not None:
+            if not stat.S_ISDIR(st.st_mode):
                 raise InputError(f"{out}: {above} is a file, not a folder", field=option)
+            if not os.access(above, os.W_OK | os.X_OK):  # (a read-only disk included)
+                raise WriteError(f"{above} is read-only or may not be written; expected a "
+                                 "folder that can be written", source=str(out), field=option)
             return
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)
+    """Write ``path`` through ``write`` into a temporary file beside it, then rename it into
+    place.  The system refusing (no space left, a read-only disk, ``path`` a folder) is a
+    :class:`~sumsim.errors.WriteError` naming the file; the old file, if any, is kept."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise WriteError(e.strerror or str(e), source=str(path)) from None
+    try:
+        os.close(fd)
+        os.chmod(tmp, 0o644)
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        why = _write_failure(e)
+        if why is not None:
+            raise WriteError(why, source=str(path)) from None
         raise
+
+
+def _write_failure(e: BaseException) -> str | None:
+    """The system's reason when ``e`` is a failed write (polars reports one from its own
+    writer as a ComputeError, e.g. ``Invalid thrift: transport error`` on a full disk); None
+    for anything else."""
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    if isinstance(e, pl.exceptions.ComputeError):
+        text = " ".join(str(e).split())
+        if any(w in text.lower() for w in ("transport error", "os error", "no space")):
+            return f"{text} (is the disk full?)"
+    return None
 
 
 def write_text(path: Path, text: str) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sumsim.engine import RunResult
-from sumsim.errors import InputError
-from sumsim.io import check_folder, write_json, write_parquet, write_text
+from sumsim.errors import InputError, WriteError
+from sumsim.io import _write_failure, check_folder, write_json, write_parquet, write_text
 from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_table, transactions_table
@@ -36,6 +36,8 @@ def check_free(out: Path, force: bool) -> None:
     that is the working folder or holds it (a run's folder is replaced whole; checked before
     a run, so nothing is computed for nothing)."""
     check_folder(out)
+    if out.exists():  # (the outputs are made in a sibling folder, then renamed into place)
+        check_folder(out.parent)
     here = Path.cwd().resolve()
     if out.resolve() in (here, *here.parents):
         raise InputError(f"{out} is the working folder or holds it; a run's outputs replace "
@@ -52,8 +54,11 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
     With a started :class:`~sumsim.sidecar.Sidecar` the figure is drawn there while the tables
     are written here."""
     check_free(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    except OSError as e:
+        raise WriteError(e.strerror or str(e), source=str(out)) from None
     os.chmod(tmp, 0o777 & ~_umask())  # (mkdtemp's folder is private: the outputs are not)
     try:
         summ = _write_files(res, tmp, figure, sidecar)
@@ -64,8 +69,11 @@ def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = F
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(out)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        why = e.reason if isinstance(e, WriteError) else _write_failure(e)
+        if why is not None:  # (no space left, say: nothing is left half-written)
+            raise WriteError(why, source=str(out)) from None
         raise
     return summ
 

@@ -60,7 +60,7 @@ import polars as pl
 import tomli_w
 from pydantic import Field, ValidationError, field_serializer, model_validator
 
-from sumsim.config import Section
+from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError
 from sumsim.io import check_folder, write_parquet, write_text
 from sumsim.report import mean_ci
@@ -214,8 +214,8 @@ class Constraint(Section):
 class SearchSection(Section):
     """What to search from, on how many seeds, and for how long."""
 
-    name: str = Field("search", description="Name of the search (the default output folder "
-                      "and the study's name).")
+    name: SafeName = Field("search", description="Name of the search (the default output "
+                           "folder and the study's name): letters, digits and _ . + = -.")
     base: str = Field(description="Base scenario: a path relative to the search file or a "
                       "bundled scenario name.")
     seeds: int = Field(3, ge=1, le=1000, description="Paired replicate seeds per candidate.")
@@ -386,17 +386,45 @@ def _constraints_of(trial: Any) -> list[float]:
 def _read_runs(out: Path) -> dict[str, dict[str, Any]]:
     """Finished runs recorded in ``runs.jsonl`` (a truncated last line, from a kill, is
     ignored)."""
+    from sumsim.sweep_store import _is_row
+
     p = out / RUNS
     runs: dict[str, dict[str, Any]] = {}
     if not p.exists():
         return runs
-    for line in p.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = p.read_bytes().splitlines()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", source=str(p)) from None
+    for line in lines:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue
-        runs[row["run_id"]] = row
+        if _is_row(row):  # (a line edited into something else is skipped like a torn one)
+            runs[row["run_id"]] = row
     return runs
+
+
+def _check_stamp(stamp_file: Path, stamp: str, out: Path) -> None:
+    """Refuse a folder holding another search (or a stamp that cannot be read as one)."""
+    if not stamp_file.exists():
+        return
+    try:
+        found = json.loads(stamp_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        found = None
+    else:
+        why = "expected an object with a fingerprint"
+    fingerprint = found.get("fingerprint") if isinstance(found, dict) else None
+    if not isinstance(fingerprint, str):
+        raise InputError(f"not a search stamp ({why}); if this folder holds runs of this "
+                         "search, remove the file to resume, else use another --out",
+                         source=str(stamp_file))
+    if fingerprint != stamp:
+        raise InputError("this folder holds a search of a different base, space, objectives "
+                         "or seeds; use another --out", source=str(out))
 
 
 def _append_run(out: Path, row: dict[str, Any]) -> None:
@@ -440,15 +468,10 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
     stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
         mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]
     stamp_file = out / "search.json"
-    if stamp_file.exists() and json.loads(stamp_file.read_text())["fingerprint"] != stamp:
-        raise InputError("this folder holds a search of a different base, space, objectives "
-                         "or seeds; use another --out", source=str(out))
+    _check_stamp(stamp_file, stamp, out)
     write_text(stamp_file, json.dumps({"fingerprint": stamp, "source": search.source,
                                        "spec": spec.model_dump(mode="json")}, indent=2) + "\n")
-    storage = f"sqlite:///{(out / STUDY_DB).resolve()}"
-    study = optuna.create_study(storage=storage, study_name=spec.search.name,
-                                directions=[o.direction for o in spec.objectives],
-                                sampler=_sampler(spec), load_if_exists=True)
+    study = _open_study(out, spec)
     _requeue_interrupted(study)
     budget = trials or spec.search.trials
     wall = max_wall_s or spec.search.max_wall_s
@@ -497,6 +520,25 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
     result = _write_outputs(search, study, out)
     _require_a_complete_trial(search, study, result)
     return result
+
+
+def _open_study(out: Path, spec: SearchFile) -> Any:
+    """The Optuna study of ``out`` (made when new); a study file that SQLite cannot read is
+    an InputError naming it."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    db = out / STUDY_DB
+    try:
+        return optuna.create_study(storage=f"sqlite:///{db.resolve()}",
+                                   study_name=spec.search.name,
+                                   directions=[o.direction for o in spec.objectives],
+                                   sampler=_sampler(spec), load_if_exists=True)
+    except SQLAlchemyError as e:
+        first = (str(getattr(e, "orig", None) or e).strip().splitlines() or ["?"])[0]
+        raise InputError(f"not a readable Optuna study ({first}); the finished runs are kept "
+                         f"in {RUNS}: remove {STUDY_DB} to start the study afresh from them, "
+                         "or use another --out", source=str(db)) from None
 
 
 class NoTrialCompleted(InputError):

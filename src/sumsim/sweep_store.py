@@ -85,15 +85,25 @@ def read_records(out: Path, expected: str | None = None) -> dict[str, dict[str, 
         return rows
     for p in sorted(folder.glob("*.json")):
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            continue
+            data = _strict_json(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            continue  # (NaN or Infinity included: no run writes them; the run is done again)
         if not isinstance(data, dict) or not _is_row(data.get("row")):
             continue
         if expected is not None and data.get("fingerprint") != expected:
             raise InputError(_FOREIGN, source=str(p))
         rows[data["row"]["run_id"]] = data["row"]
     return rows
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (the sweep writes strict JSON)")
+
+
+def _strict_json(text: str) -> Any:
+    """``json.loads`` refusing NaN and Infinity: a run row holding one could not be written
+    back (the manifest is strict JSON), so such a file is treated as damaged."""
+    return json.loads(text, parse_constant=_no_constant)
 
 
 _FOREIGN = ("this folder holds runs of a different base scenario, sweep seed or metric list; "
@@ -111,10 +121,10 @@ def read_manifest(out: Path, expected: str | None = None) -> dict[str, dict[str,
     if not p.exists():
         return {}
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = _strict_json(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, RecursionError) as e:
         raise DamagedManifest(f"unreadable manifest: {e}", source=str(p)) from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # (json.JSONDecodeError, or a NaN or an Infinity)
         raise DamagedManifest(f"corrupt manifest: {e}", source=str(p)) from None
     runs = data.get("runs") if isinstance(data, dict) else None
     if not isinstance(runs, list) or not all(_is_row(r) for r in runs):

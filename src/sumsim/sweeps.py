@@ -59,7 +59,7 @@ import polars as pl
 from pydantic import Field, ValidationError, model_validator
 
 from sumsim.config import SafeName, Section
-from sumsim.errors import FieldError, InputError
+from sumsim.errors import FieldError, InputError, WorkerDied
 from sumsim.io import check_folder, write_json, write_parquet
 from sumsim.scenario.loader import (
     apply_overrides,
@@ -225,11 +225,17 @@ def make_sweep(spec: SweepFile, base_data: dict[str, Any], base_dir: Path, sourc
                              field="points" if spec.points else "grid")
     tasks: list[Task] = []
     datasets: set[str] = set()
+    resolved: dict[str, dict[str, Any]] = {}
     for params in combos:
         try:
             sc = parse_scenario(apply_overrides(base_data, params), f"{base_src} with {params}")
         except InputError as e:
             raise InputError(f"{source}: point {params}: {e}") from None
+        same = resolved.setdefault(sc.model_dump_json(), params)
+        if same is not params:  # e.g. 1 and 1.0, or 1 and "1": one scenario, run twice
+            raise InputError(f"points {same} and {params} give the same scenario (one value "
+                             "written two ways); expected distinct points", source=source,
+                             field="points" if spec.points else "grid")
         datasets.add(sc.data.dataset)
         for r in range(spec.sweep.seeds):
             seed = derive_seed(spec.sweep.seed, {} if spec.sweep.paired else params, r)
@@ -280,6 +286,8 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
 
 # -- executors ------------------------------------------------------------------------------
 Runner = Callable[[Task], dict[str, Any]]
+#: Seconds between two looks for Ctrl-C while the process pool's runs go on.
+INTERRUPT_POLL_S = 0.25
 #: Modules a run imports, loaded once by the process pool's fork server.
 PRELOAD = ("sumsim.engine", "sumsim.results.summary", "sumsim.scenario.loader")
 
@@ -293,22 +301,59 @@ def _local(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
 def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
              ) -> Iterator[dict[str, Any]]:
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
     if os.name != "nt":
         # The fork server imports the simulator once; each worker forked from it starts with
         # it loaded instead of importing it again (no effect if the server already runs).
         ctx.set_forkserver_preload(list(PRELOAD))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                               initializer=_ignore_interrupt)
+    futures = []
+    try:
         futures = [pool.submit(fn, t) for t in tasks]
-        try:
-            for f in as_completed(futures):
+        pending = set(futures)
+        while pending:
+            # (a wait with a timeout: an untimed one is not woken by Ctrl-C when the signal
+            # lands on another thread of this process, and would last until a run ends)
+            done, pending = wait(pending, timeout=INTERRUPT_POLL_S, return_when=FIRST_COMPLETED)
+            for f in done:
                 yield f.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    except BaseException as e:  # Ctrl-C, an error, or the caller stopping early
+        for f in futures:
+            f.cancel()
+        _stop_workers(pool)
+        if isinstance(e, BrokenProcessPool):  # (it says only "terminated abruptly")
+            raise WorkerDied(
+                "a worker process of the pool stopped abruptly (killed, most often for lack "
+                "of memory: fewer --workers use less; the finished runs are kept)") from None
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_interrupt() -> None:
+    """Process-pool workers leave Ctrl-C to the sweep's own process.
+
+    Ctrl-C reaches every process of the terminal's group: a worker that took it reported it as
+    its run's error and then waited for more work from a sweep that had gone (an orphan that
+    kept its fork server alive), and printed tracebacks on the way.  The sweep's process
+    records what finished and stops the workers (:func:`_stop_workers`)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Stop a process pool now: its queued runs dropped, the running ones ended (their results
+    would be dropped anyway; waiting for them would keep a stopped sweep busy for minutes)."""
+    import contextlib
+
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # (already gone)
+            proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)  # (quick: no worker is left to wait for)
 
 
 #: Dask settings for workers that run sweeps (those of the cluster a sweep starts; pass them to

@@ -65,9 +65,11 @@ def default_cache_dir() -> Path:
 
 def _resolve_source(source: str | Path | None, cache_dir: Path) -> Path:
     """An existing archive or folder: the argument, ``$SUMSIM_IMDB``, the cache, or a download."""
+    from sumsim.io import probe  # (a path that cannot be looked at is named, not a traceback)
+
     if source is not None:
         path = Path(source).expanduser()
-        if not path.exists():
+        if probe(path, source=str(path), error=DataError) is None:
             raise DataError(
                 "no such file or folder (expected an aclImdb_v1.tar.gz archive or an extracted "
                 "aclImdb/ folder)",
@@ -77,7 +79,7 @@ def _resolve_source(source: str | Path | None, cache_dir: Path) -> Path:
     env = os.environ.get("SUMSIM_IMDB")
     if env:
         path = Path(env).expanduser()
-        if not path.exists():
+        if probe(path, source="SUMSIM_IMDB", error=DataError) is None:
             raise DataError(
                 f"SUMSIM_IMDB points to {str(path)!r}, which does not exist (expected an "
                 "aclImdb_v1.tar.gz archive or an extracted aclImdb/ folder)",

@@ -106,7 +106,7 @@ def _version(path: str | None) -> str:
     (a notebook) is read again, not served from the cache."""
     try:
         st = os.stat(path) if path is not None else None
-    except OSError:
+    except (OSError, ValueError):  # (the loader names what is wrong with the path)
         return ""
     return "" if st is None else f":{st.st_mtime_ns}:{st.st_size}"
 

@@ -7,6 +7,7 @@ buckets (``"hashed"``).  Numeric columns become a dense ``float64`` matrix.
 
 from __future__ import annotations
 
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,7 @@ from sumsim.data.text import (
     vocabulary_index,
 )
 from sumsim.errors import DataError, InputError
+from sumsim.io import probe
 
 TextFeatures = Literal["top_n", "hashed"]
 #: Most distinct labels a table may have (more means the column is not a class label).
@@ -38,9 +40,10 @@ def _first_line(exc: BaseException) -> str:
 
 def _read(path: Path) -> pl.DataFrame:
     src = str(path)
-    if not path.exists():
+    st = probe(path, source=src, error=DataError)
+    if st is None:
         raise DataError("no such file", source=src)
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise DataError("not a regular file", source=src)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -49,7 +52,7 @@ def _read(path: Path) -> pl.DataFrame:
             f"{', '.join(SUFFIXES)}",
             source=src,
         )
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise DataError("file is empty", source=src)
     kind = "CSV" if suffix == ".csv" else "Parquet"
     try:
@@ -65,6 +68,11 @@ def _read(path: Path) -> pl.DataFrame:
 def _require_column(df: pl.DataFrame, column: str, what: str, src: str) -> None:
     if column not in df.columns:
         available = ", ".join(repr(c) for c in df.columns)
+        delimiter = next((d for d in ";\t|" if len(df.columns) == 1 and d in df.columns[0]),
+                         None)
+        if delimiter is not None:  # (one column whose name holds the real header)
+            available += (f" (the header looks separated by {delimiter!r}: a CSV file is read "
+                          "with ',' between its fields)")
         raise DataError(
             f"{what} column {column!r} not found; available columns: {available}",
             source=src,
@@ -72,8 +80,26 @@ def _require_column(df: pl.DataFrame, column: str, what: str, src: str) -> None:
         )
 
 
+def _no_lists(series: pl.Series, what: str, src: str) -> None:
+    """A column of lists is a DataError naming it (a row has one label, one text)."""
+    if isinstance(series.dtype, pl.List | pl.Array):
+        raise DataError(f"{what} column {series.name!r} holds lists (type {series.dtype}); "
+                        "expected one value per row", source=src, field=series.name)
+
+
+def _as_strings(series: pl.Series, what: str, src: str) -> pl.Series:
+    """``series`` as text; a column polars cannot spell as text is a DataError naming it."""
+    _no_lists(series, what, src)
+    try:
+        return series.cast(pl.String)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{what} column {series.name!r} (type {series.dtype}) cannot be read "
+                        f"as text: {_first_line(exc)}", source=src, field=series.name) from exc
+
+
 def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[str, ...]]:
     series = df.get_column(column)
+    _no_lists(series, "label", src)
     n_null = series.null_count()
     if n_null:
         rows = np.flatnonzero(series.is_null().to_numpy())[:5].tolist()
@@ -85,7 +111,7 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
     if series.dtype.is_float():
         values = series.to_numpy()
         if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
-            example = next(v for v in values if not (np.isfinite(v) and v == round(v)))
+            example = float(next(v for v in values if not (np.isfinite(v) and v == round(v))))
             raise DataError(
                 f"labels look continuous (e.g. {example!r}); a classifier needs class labels "
                 "(integers or names)",
@@ -101,20 +127,21 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
             field=column,
         )
     if len(classes) < 2:
-        only = classes.cast(pl.String).to_list()
+        only = _as_strings(classes, "label", src).to_list()
         raise DataError(
             f"only one class ({only[0]!r}); at least two distinct labels are needed",
             source=src,
             field=column,
         )
-    names = tuple(str(v) for v in classes.cast(pl.String).to_list())
+    names = tuple(str(v) for v in _as_strings(classes, "label", src).to_list())
     y = classes.search_sorted(series, side="left").to_numpy().astype(np.int64)
     return y, names
 
 
 def _numeric(df: pl.DataFrame, columns: list[str], src: str) -> np.ndarray:
+    schema = df.schema  # (built anew on every access: once, not once per column)
     for c in columns:
-        dtype = df.schema[c]
+        dtype = schema[c]
         if not (dtype.is_numeric() or dtype == pl.Boolean):
             raise DataError(
                 f"feature column {c!r} is not numeric (type {dtype}); give it as "
@@ -213,13 +240,15 @@ def load_table(
     elif feature_columns is not None:
         if not feature_columns:
             raise InputError("expected at least one column name", field="feature_columns")
+        present = set(df.columns)
         for c in feature_columns:
-            _require_column(df, c, "feature", src)
+            if c not in present:
+                _require_column(df, c, "feature", src)
         if label_column in feature_columns:
             raise DataError(f"the label column {label_column!r} is among the feature columns: "
                             "the model would be given the answer", source=src,
                             field="feature_columns")
-        repeated = sorted({c for c in feature_columns if feature_columns.count(c) > 1})
+        repeated = sorted(c for c, n in Counter(feature_columns).items() if n > 1)
         if repeated:
             raise DataError(f"column {repeated[0]!r} is listed twice", source=src,
                             field="feature_columns")
@@ -235,7 +264,7 @@ def load_table(
     train, test = _split(df.height, float(test_fraction), int(seed), src)
 
     if text_column is not None:
-        texts = df.get_column(text_column).cast(pl.String).fill_null("").to_list()
+        texts = _as_strings(df.get_column(text_column), "text", src).fill_null("").to_list()
         train_tokens = [tokenize(texts[i]) for i in train]
         test_tokens = [tokenize(texts[i]) for i in test]
         if text_features == "top_n":

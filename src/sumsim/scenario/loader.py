@@ -146,6 +146,9 @@ def read_toml(path: Path | str) -> dict[str, Any]:
         raise InputError("file not found", source=str(p)) from None
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", source=str(p)) from None
+    except ValueError:  # (an embedded NUL)
+        raise InputError("cannot read: a path cannot hold a NUL character",
+                         source=repr(str(p))) from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError("is a directory, not a TOML file", source=str(p))
     if not stat.S_ISREG(st.st_mode):
@@ -186,9 +189,23 @@ def read_base(file: Path, base: str, field: str) -> tuple[dict[str, Any], str, P
     """The base scenario a sweep or search file names: a path relative to ``file`` or a
     bundled scenario name.  Returns (TOML data, a name for messages, the folder relative data
     paths are read from)."""
+    from sumsim.io import probe
+
+    if not base.strip():
+        raise InputError("expected a scenario file (relative to this file) or a bundled "
+                         "scenario name, got an empty name", source=str(file), field=field)
     base_path = file.parent / base
-    if base_path.exists():
-        return read_toml(base_path), str(base_path), base_path.parent
+    if probe(base_path, source=str(file), field=field) is not None:
+        try:
+            data = read_toml(base_path)
+        except InputError as e:  # (the base names itself: say which file pointed to it)
+            raise InputError(str(e), source=str(file), field=field) from None
+        study = next((k for k in ("sweep", "search") if k in data), None)
+        if study is not None and "agents" not in data:  # (e.g. the file naming itself)
+            raise InputError(f"{base!r} is a {study} file, not a scenario; expected a "
+                             "scenario file or a bundled scenario name", source=str(file),
+                             field=field)
+        return data, str(base_path), base_path.parent
     if base.removesuffix(".toml") in BUNDLED:
         return tomllib.loads(bundled_text(base.removesuffix(".toml"))), base, file.parent
     raise InputError(f"base scenario {base!r} not found", source=str(file), field=field)

@@ -1,0 +1,84 @@
+"""Fuzzing round 3: Ctrl-C during a sweep on the process pool.
+
+Ctrl-C reaches every process of the terminal's group.  Before: each worker reported the
+KeyboardInterrupt as its run's error (tracebacks on stderr), and a worker that survived waited
+for more work from a sweep that had gone, keeping its fork server alive (orphans using CPU);
+the sweep's own process, blocked in an untimed wait, did not see the signal until a run ended.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sumsim.sweeps import Task, _process
+
+
+def _report(task: Task) -> dict[str, Any]:
+    """A 'run': the worker's Ctrl-C handler; the later tasks take long."""
+    if task.index:
+        time.sleep(30)
+    return {"run_id": task.run_id, "sigint_ignored":
+            signal.getsignal(signal.SIGINT) == signal.SIG_IGN, "pid": os.getpid()}
+
+
+def test_pool_workers_leave_ctrl_c_to_the_sweep_and_stop_at_once_when_it_stops() -> None:
+    tasks = [Task(i, f"r{i}", {}, 0, i) for i in range(3)]
+    runs = _process(_report, tasks, 2, None)
+    first = next(runs)
+    assert first["sigint_ignored"]
+    start = time.monotonic()
+    runs.close()  # (as when the sweep stops: Ctrl-C, an error) - the 30 s task is ended
+    assert time.monotonic() - start < 5
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(first["pid"], 0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
+        tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 400\n[points]\n'
+                     '"data.synthetic.n_train" = 200\n"data.synthetic.n_test" = 50\n'
+                     '"metrics.figure" = false\n'.replace("[points]", "[[points]]"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sumsim", "sweep", str(sweep), "--out", str(out), "-q",
+         "--executor", "process", "--workers", "2"], start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not glob.glob(str(out / "records" / "*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # (as a terminal's Ctrl-C: the whole group)
+        start = time.monotonic()
+        err = proc.communicate(timeout=30)[1]
+        assert time.monotonic() - start < 5
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert err == "interrupted\n"
+    records = {json.loads(Path(p).read_text())["row"]["run_id"]
+               for p in glob.glob(str(out / "records" / "*.json"))}
+    listed = {r["run_id"] for r in json.loads((out / "manifest.json").read_text())["runs"]}
+    assert records and listed == records
+    deadline = time.monotonic() + 5  # (the fork server and resource tracker see the end)
+    while True:
+        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)],
+                              capture_output=True, text=True).stdout
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == ""  # no worker nor fork server left behind
