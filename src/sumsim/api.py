@@ -349,13 +349,16 @@ class Result:
 
         if path is None:
             return run_figure(self.raw, None)
-        from sumsim.io import check_folder
+        import stat
+
+        from sumsim.io import check_folder, probe
 
         png = _path(path, "path")
-        if png.is_dir():
+        found = probe(png, field="path")  # (a name the system cannot take: an InputError)
+        if found is not None and stat.S_ISDIR(found.st_mode):
             raise InputError(f"{png} is a folder; expected a file name such as "
                              f"{png / 'figure.png'}", field="path")
-        if not png.exists():  # (an existing file is replaced: its folder is one)
+        if found is None:  # (an existing file is replaced: its folder is one)
             check_folder(png, "path")  # (every folder above it is a folder)
         _writable(png.parent, png, "path")
         return run_figure(self.raw, png)

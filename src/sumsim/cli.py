@@ -45,6 +45,26 @@ def _parse_set(items: list[str], option: str = "--set") -> dict[str, Any]:
     return out
 
 
+def _split_items(text: str) -> list[str]:
+    """``PATH=VALUE,PATH=VALUE`` split at the commas between items: not those inside a
+    value's brackets, braces or quotes (``b=[1,2]``, ``model={kind="perceptron", lr=2}``)."""
+    items, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
+
+
 class _Progress:
     """A rich progress bar over contributions, quiet when stderr is not a terminal."""
 
@@ -262,7 +282,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.reference is not None:
         return _report_paired(df, folder, args)
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
-                          args.metric or None)
+                          args.metric or None, source=str(table))
     for p in paths:
         print(p)
     if not paths:
@@ -276,7 +296,7 @@ def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
     from sumsim.io import write_parquet
     from sumsim.report import STANDARD_METRICS, paired_differences
 
-    reference = _parse_set([p for p in args.reference.split(",") if p.strip()] or [""],
+    reference = _parse_set([p for p in _split_items(args.reference) if p.strip()] or [""],
                            "--reference")
     metrics = args.metric or [m for m in STANDARD_METRICS if m in df.columns]
     diffs = paired_differences(df, reference, metrics, source=str(folder))
@@ -286,19 +306,18 @@ def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
     print(f"paired differences (point - {args.reference}), mean and 95% CI over replicates:")
     for r in diffs.iter_rows(named=True):
         where = ", ".join(f"{p}={r[p]}" for p in params)
-        print(f"  {where:<40} {r['metric']:<48} {r['mean_diff']:+.6g} +- {r['ci']:.3g}"
-              f"  (n={r['n']})")
+        value = "no replicate pairs with the reference" if not r["n"] else \
+            f"{r['mean_diff']:+.6g} +- {r['ci']:.3g}"
+        print(f"  {where:<40} {r['metric']:<48} {value}  (n={r['n']})")
     print(out / "paired_differences.parquet")
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sumsim.scenario.loader import load_scenario
-
     status = EXIT_OK
     for path in args.scenarios:
         try:
-            sc = load_scenario(path, _parse_set(args.set))
+            sc = _load(path, args.set)
             print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
         except InputError as e:
             print(str(e), file=sys.stderr)

@@ -294,7 +294,13 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
                                            strict=True) if _finite(a) and _finite(b)]
             mean, half, n = mean_ci(diffs, level)
             rows.append({**{k.removeprefix("param:"): v for k, v in point.items()},
-                         "metric": m, "mean_diff": mean, "ci": half, "n": n})
+                         "metric": m, "mean_diff": mean if n else None,
+                         "ci": half if n else None, "n": n})
+    if rows and not any(r["n"] for r in rows):
+        raise bad(f"no replicate of any other point pairs with a replicate of the reference "
+                  f"point {reference} (with a finite value of the metrics): nothing to "
+                  "compare; paired differences need the same replicates at every point (a "
+                  "paired sweep)", field=None)
     return pl.DataFrame(rows)
 
 
@@ -332,7 +338,8 @@ def _seeds(ns: list[int]) -> str:
     return f"{low} seed{'s' if low != 1 else ''}" if low == high else f"{low} to {high} seeds"
 
 
-def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> list[Path]:
+def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
+                  source: str | None = None) -> list[Path]:
     """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
     of a second), and heatmaps for two-parameter grids.  Returns the files written.
 
@@ -352,6 +359,10 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None) -> l
     if not params or not metrics:  # (also when no run finished)
         return written
     out_dir.mkdir(parents=True, exist_ok=True)
+    for p in params:  # (NaN equals nothing: no point could be placed or matched)
+        if df[p].dtype.is_float() and df[p].is_nan().any():
+            raise InputError(f"column {p!r} holds NaN; expected the values the sweep ran",
+                             source=source, field=p)
     x = params[0]
     hue = params[1] if len(params) > 1 else None
     where, ticks = _positions(df[x].unique().to_list())

@@ -278,12 +278,41 @@ def dump_scenario(scenario: BaseModel) -> str:
     """The fully resolved scenario as TOML (amounts back in ether, exact): every default
     written out, and the options left unset (TOML has no null) listed in a closing comment
     with their documented meaning."""
-    text = tomli_w.dumps(scenario.model_dump(mode="json", exclude_none=True))
+    text = _toml_in_order(scenario.model_dump(mode="json", exclude_none=True))
     unset = list(_unset(scenario, ""))
     if unset:
         text += "\n# Options left unset (their documented meaning applies):\n" + "".join(
             f"#   {path}: {desc}\n" for path, desc in unset)
     return text
+
+
+#: The order a scenario file's sections are written in (as the shipped scenarios have them);
+#: sections not named here follow, in the schema's order.
+SECTION_ORDER = ("scenario", "chain", "data", "model", "incentive", "agents", "defenses",
+                 "metrics")
+
+
+def _toml_in_order(data: dict[str, Any]) -> str:
+    """``data`` as TOML with its sections in :data:`SECTION_ORDER`, each list of tables
+    (``agents``, ``defenses``) as ``[[...]]`` tables where it belongs (a writer left to itself
+    puts short ones inline at the top of the file) and an empty one left out (the default)."""
+    keys = [k for k in SECTION_ORDER if k in data] + [k for k in data if k not in SECTION_ORDER]
+    plain = {k: v for k, v in data.items()
+             if not isinstance(v, dict) and not (isinstance(v, list) and v
+                                                 and all(isinstance(i, dict) for i in v))
+             and v != []}
+    chunks = [tomli_w.dumps(plain)] if plain else []
+    for key in keys:
+        value = data[key]
+        if isinstance(value, dict):
+            chunks.append(tomli_w.dumps({key: value}))
+        elif isinstance(value, list) and value and key not in plain:
+            for item in value:
+                text = tomli_w.dumps({key: item})
+                head = f"[{key}]\n"
+                chunks.append(f"[[{key}]]\n" + (text[len(head):] if text.startswith(head)
+                                                 else text))
+    return "\n".join(c.rstrip("\n") + "\n" for c in chunks)
 
 
 def _unset(model: Any, prefix: str) -> Any:
