@@ -96,3 +96,48 @@ def test_the_accuracy_legend_is_below_the_panel() -> None:
     box = legend.get_window_extent()
     assert box.y1 <= panel.y0  # below the panel: it hides no line
     assert box.y0 >= 0  # and inside the figure
+
+
+def test_a_run_figure_of_many_strategies_sums_the_quietest(tmp_path: Path) -> None:
+    """Beyond ``MAX_WALLET_LINES`` strategies, the run figure keeps the attackers and the
+    strategies whose wallets moved most, and sums the rest into one line whose percentage is
+    their wallets over their starts."""
+    import sumsim
+    from sumsim.report import MAX_WALLET_LINES, run_figure_data
+
+    agents = "".join(
+        f'[[agents]]\nname = "h{i}"\nkind = "honest"\nbalance = {100 + i}\n'
+        f'interval_s = {{ dist = "exponential", mean = {3000 + 300 * i} }}\n\n'
+        for i in range(20))
+    agents += ('[[agents]]\nname = "bad"\nkind = "label_flip"\nbalance = 1000\n'
+               'interval_s = { dist = "exponential", mean = 3600 }\n')
+    path = tmp_path / "many.toml"
+    path.write_text('[scenario]\nname = "many"\nseed = 1\n[data]\ndataset = "synthetic"\n'
+                    '[data.synthetic]\nn_train = 400\nn_test = 200\n[model]\n'
+                    'kind = "perceptron"\n[incentive]\nkind = "deposit_refund_take"\n'
+                    '[metrics]\ncounterfactual = false\n' + agents)
+    res = sumsim.run(path)
+    data = run_figure_data(res.raw)
+    wallets = data["wallets"]
+    assert len(wallets) == MAX_WALLET_LINES
+    assert wallets[0]["label"] == "bad (label_flip)" and wallets[0]["style"] == "--"
+    other = wallets[-1]
+    n_rest = 21 - (MAX_WALLET_LINES - 1)
+    assert other["label"] == f"{n_rest} other strategies (honest, {n_rest} addresses)"
+    shown = {w["label"].split(" ")[0] for w in wallets[:-1]}
+    rest = [a for a in res.raw.agents if a.name not in shown]
+    assert len(rest) == n_rest
+    rows = res.raw.recorder.rows
+    start = sum(a.initial_balance for a in rest)
+    end = sum(rows[-1][f"balance_wei:{a.name}"] for a in rest)
+    assert other["pct"][-1] == pytest.approx(100.0 * end / start)
+    moved = [abs(rows[-1][f"balance_wei:{a.name}"] / a.initial_balance - 1)
+             for a in res.raw.agents if a.name != "bad"]
+    kept = sorted(moved, reverse=True)[:MAX_WALLET_LINES - 2]
+    shown_moves = [abs(rows[-1][f"balance_wei:{n}"] / next(
+        a.initial_balance for a in res.raw.agents if a.name == n) - 1)
+        for n in shown - {"bad"}]
+    assert sorted(shown_moves, reverse=True) == kept
+    sumsim_fig = tmp_path / "f.png"
+    res.figure(sumsim_fig)
+    assert sumsim_fig.stat().st_size > 0

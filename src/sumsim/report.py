@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from sumsim.engine import RunResult
 
 
+#: The most wallet lines a run figure draws: beyond it, the strategies that moved least are
+#: summed into one line (a figure of thousands of lines takes seconds to draw and is
+#: unreadable).
+MAX_WALLET_LINES = 12
+
+
 def run_figure_data(res: RunResult) -> dict[str, Any]:
     """What the run figure shows, as plain numbers and labels (no plotting library needed):
     built by the run's process, drawn by :func:`draw_run_figure` there or in a figure worker
@@ -30,24 +36,41 @@ def run_figure_data(res: RunResult) -> dict[str, Any]:
     groups: dict[str, list[Any]] = {}
     for a in res.agents:
         groups.setdefault(a.group, []).append(a)
-    wallets = []
+    lines = []
     for group, members in groups.items():
         start = sum(a.initial_balance for a in members)
         if not start:
             continue
-        first = members[0]
         names = [a.name for a in members]
-        wallet = [sum(r[f"balance_wei:{n}"] for n in names) for r in rows]
-        deposits = sum(held.get(n, 0) for n in names)
+        lines.append({"group": group, "members": members, "start": start,
+                      "wallet": [sum(r[f"balance_wei:{n}"] for n in names) for r in rows],
+                      "deposits": sum(held.get(n, 0) for n in names)})
+    if len(lines) > MAX_WALLET_LINES:
+        # Attackers first, then the strategies that moved most; the rest as one summed line.
+        lines.sort(key=lambda w: (not w["members"][0].is_attacker,
+                                  -abs(w["wallet"][-1] / w["start"] - 1) if rows else 0))
+        kept, rest = lines[:MAX_WALLET_LINES - 1], lines[MAX_WALLET_LINES - 1:]
+        members = [a for w in rest for a in w["members"]]
+        kept.append({"group": f"{len(rest)} other strategies", "members": members,
+                     "start": sum(w["start"] for w in rest),
+                     "wallet": [sum(col) for col in zip(*(w["wallet"] for w in rest),
+                                                        strict=True)],
+                     "deposits": sum(w["deposits"] for w in rest)})
+        lines = kept
+    wallets = []
+    for w in lines:
+        members, start, wallet, deposits = w["members"], w["start"], w["wallet"], w["deposits"]
+        first = members[0]
         net = None
         if deposits:
             net = (100.0 * (wallet[-1] + deposits) / start,
-                   f"{group} net at end (wallet + deposits held)")
+                   f"{w['group']} net at end (wallet + deposits held)")
+        kinds = sorted({a.config.kind for a in members})
         what = first.config.kind if len(members) == 1 else \
-            f"{first.config.kind}, {len(members)} addresses"
-        wallets.append({"label": f"{group} ({what})",
-                        "style": "--" if first.is_attacker else "-",
-                        "pct": [100.0 * w / start for w in wallet], "net": net})
+            f"{', '.join(kinds)}, {len(members):,} addresses"
+        wallets.append({"label": f"{w['group']} ({what})",
+                        "style": "--" if all(a.is_attacker for a in members) else "-",
+                        "pct": [100.0 * x / start for x in wallet], "net": net})
     sc = res.scenario
     cf = None
     if res.counterfactual_rows is not None:
