@@ -43,3 +43,19 @@ def test_the_command_line_names_the_option_at_fault(
     assert err.endswith("mechanism 'deposit_refund_take': refund_wait_s: need refund_wait_s "
                         "<= owner_claim_wait_s <= any_address_claim_wait_s"), err
     assert "Value error" not in err and "Traceback" not in err
+
+
+def test_a_defense_under_test_gets_its_own_line_coverage() -> None:
+    """`check(..., defenses=[...])` (and `sumsim invariants --defense`) reports which lines of
+    each defense's module the examples ran, beside the mechanism's."""
+    report = check("deposit_refund_take", defenses=[{"kind": "rate_limit"}], examples=5,
+                   steps=10, shrink=False)
+    assert report.ok, report.summary()
+    cov = report.defense_coverage["rate_limit"]
+    assert any(name.endswith(".check") for name in cov.functions), sorted(cov.functions)
+    ran, total = cov.ran()
+    assert 0 < ran <= total
+    assert f"defense 'rate_limit' lines run: {ran}/{total}" in report.summary()
+    # without defenses, no such line
+    assert "defense " not in check("deposit_refund_take", examples=2, steps=3,
+                                   shrink=False).summary()

@@ -599,6 +599,11 @@ class LineCoverage:
     def __exit__(self, *exc: object) -> None:
         sys.settrace(self._previous)
 
+    def ran(self) -> tuple[int, int]:
+        """(lines run, lines) over every function of the module."""
+        total = sum(len(v) for v in self.functions.values())
+        return total - sum(map(len, self.missed().values())), total
+
     def missed(self, *names: str) -> dict[str, list[int]]:
         """Lines never run, per function (all functions, or those whose name ends with one of
         ``names``: ``"check_report"`` matches ``DepositRefundTake.check_report``)."""
@@ -610,6 +615,30 @@ class LineCoverage:
             if left:
                 out[qualname] = left
         return out
+
+
+class _Tracing:
+    """One tracer for several :class:`LineCoverage` (one per module file): Python has one
+    trace function at a time."""
+
+    def __init__(self, coverages: Iterable[LineCoverage]):
+        self.by_file = {c.file: c for c in coverages}
+
+    def _tracer(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        cov = self.by_file.get(frame.f_code.co_filename)
+        if cov is None:
+            return None
+        if event == "line":
+            cov.hit.add(frame.f_lineno)
+        return self._tracer
+
+    def __enter__(self) -> _Tracing:
+        self._previous = sys.gettrace()
+        sys.settrace(self._tracer)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(self._previous)
 
 
 def _functions(module: types.ModuleType) -> list[tuple[str, types.FunctionType]]:
@@ -657,6 +686,9 @@ class Report:
     #: (method, status, revert reason) -> how often it happened.
     outcomes: dict[tuple[str, str, str], int] = field(default_factory=dict)
     coverage: LineCoverage | None = None
+    #: Line coverage of each defense's module (by defense kind; a module that is also the
+    #: mechanism's is counted there only).
+    defense_coverage: dict[str, LineCoverage] = field(default_factory=dict)
 
     def missed(self, *names: str) -> dict[str, list[int]]:
         """Lines of the mechanism's module never run (see :meth:`LineCoverage.missed`)."""
@@ -670,14 +702,14 @@ class Report:
                  + ("all invariants held" if self.ok else "FAILED")]
         for (method, status, reason), n in sorted(self.outcomes.items()):
             lines.append(f"  {n:>7}  {method:<16} {status:<9} {reason}")
-        missed = self.missed()
-        if self.coverage is not None:
-            total = sum(len(v) for v in self.coverage.functions.values())
-            ran = total - sum(map(len, missed.values()))
-            lines.append(f"  mechanism lines run: {ran}/{total}"
+        covered = [("mechanism", self.coverage)] if self.coverage is not None else []
+        covered += [(f"defense {kind!r}", c) for kind, c in self.defense_coverage.items()]
+        for what, cov in covered:
+            ran, total = cov.ran()
+            lines.append(f"  {what} lines run: {ran}/{total}"
                          + ("" if ran == total else " (the invariants were checked only where "
                             "the examples went: more --examples reach more)"))
-            for fn, left in missed.items():
+            for fn, left in cov.missed().items():
                 lines.append(f"    never ran: {fn} lines {left}")
         if self.failure:
             lines.append(self.failure)
@@ -709,6 +741,15 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
     mech_cls = mechanism_class or registry.get("mechanisms", setup.mechanism.kind).impl
     module = sys.modules[mech_cls.__module__]
     cov = LineCoverage(module) if coverage else None
+    defense_cov: dict[str, LineCoverage] = {}
+    if cov is not None:
+        files = {cov.file}
+        for d in setup.defenses:
+            d_module = sys.modules[registry.get("defenses", d.kind).impl.__module__]
+            d_cov = LineCoverage(d_module)
+            if d_cov.file not in files:
+                files.add(d_cov.file)
+                defense_cov[d.kind] = d_cov
     opts = settings(max_examples=examples, stateful_step_count=steps, deadline=None,
                     database=None, derandomize=seed is not None, report_multiple_bugs=False,
                     phases=[Phase.explicit, Phase.reuse, Phase.generate]
@@ -717,7 +758,7 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
     failure = ""
     try:
         if cov is not None:
-            with cov:
+            with _Tracing([cov, *defense_cov.values()]):
                 run_state_machine_as_test(cls, settings=opts)
         else:
             run_state_machine_as_test(cls, settings=opts)
@@ -726,7 +767,7 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         notes = getattr(e, "__notes__", [])
         if notes:
             failure = "\n".join(notes) + "\n" + failure
-    return Report(setup, examples, steps, not failure, failure, outcomes, cov)
+    return Report(setup, examples, steps, not failure, failure, outcomes, cov, defense_cov)
 
 
 def fund_invariants_test(mechanism: Any, **kwargs: Any) -> Callable[[], None]:
