@@ -399,3 +399,22 @@ def test_accuracy_sampling_that_would_be_mostly_evaluation_is_refused() -> None:
     with pytest.raises(InputError, match="would evaluate"):
         sumsim.run("quickstart", overrides={"metrics.eval_every_s": 1, "scenario.duration_s": 1e5,
                                             "data.synthetic.n_test": 40_000})
+
+
+def test_agents_clearing_their_books_without_transactions_are_progress() -> None:
+    """Thousands of sybil addresses, each waking days apart, clear the claims they watch for
+    weeks after the last transaction: each claim they close is progress, so the idle guard
+    lets the run end on its own (it stopped such runs as stuck), while a run in which nothing
+    at all happens is still stopped (the test above)."""
+    from sumsim.engine import run
+
+    idle = 10 * 86_400.0
+    sc = load_scenario("sybil-rate-limit", {
+        "agents[2].addresses": 5000, "metrics.counterfactual": False,
+        "data.synthetic.n_train": 600, "data.synthetic.n_test": 200,
+        "metrics.eval_every_s": 864_000, "scenario.max_idle_s": idle})
+    res = run(sc, seed=1)
+    last_tx = max(res.chain.receipts.timestamp)
+    assert res.end_time - last_tx > idle  # quiet for longer than the guard's limit...
+    assert res.world.claims_closed > 0  # ...while the addresses closed their claims
+    assert all(a.done() for a in res.agents)

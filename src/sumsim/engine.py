@@ -9,7 +9,8 @@ each agent by name), so removing the attackers for the counterfactual leaves the
 agents' draws unchanged.
 
 Guards: every run ends.  A run that has not ended by ``scenario.max_duration_s`` (simulated),
-or in which nothing happens (no transaction sent, no pool sample taken) for
+or in which nothing happens (no transaction sent, no pool sample taken, no claim closed by
+an agent: :attr:`~sumsim.world.World.claims_closed`) for
 ``scenario.max_idle_s`` (simulated), stops with :class:`~sumsim.errors.RunCannotFinish`
 naming the field; so does one whose clock stops (a plug-in scheduling itself again and again
 at one instant, which neither simulated-time guard would see); ``max_wall_s`` bounds the
@@ -237,7 +238,7 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
     chain, pool = world.chain, world.pool
     cap = sc.scenario.max_duration_s
     idle_s = sc.scenario.max_idle_s
-    marker = (0, pool.remaining)
+    marker = (0, pool.remaining, world.claims_closed)
     last_progress = env.now
     steps = 0
     instant, instant_from = env.now, 0
@@ -260,13 +261,15 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
                     f"{steps - instant_from:,} events there without the clock moving (an "
                     "agent, defense or mechanism that schedules itself again without waiting)",
                     field="agents")
-            now_marker = (len(chain.receipts) + chain.pending_count, pool.remaining)
+            now_marker = (len(chain.receipts) + chain.pending_count, pool.remaining,
+                          world.claims_closed)
             if now_marker != marker:
                 marker, last_progress = now_marker, env.now
             elif env.now - last_progress > idle_s:
                 raise RunCannotFinish(
                     f"{label}made no progress for {_span(idle_s)} of simulated time (no "
-                    f"transaction sent, no pool sample taken since {_days(last_progress)}; "
+                    f"transaction sent, no pool sample taken, no claim closed since "
+                    f"{_days(last_progress)}; "
                     f"{_stuck(world, agents, last_progress)}); raise max_idle_s if agents "
                     "wait longer on purpose", field="scenario.max_idle_s")
             if deadline is not None and steps % _WALL_CHECK_STEPS == 0 and \

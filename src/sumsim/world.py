@@ -205,6 +205,11 @@ class World:
     public_accuracy: float = float("nan")
     #: cid -> pool index, filled from receipts.
     pool_index: PoolIndex = field(default_factory=PoolIndex)
+    #: Claims agents have finished looking at (taken off their books without being put back):
+    #: progress towards the end of a run even when no transaction is sent, which the
+    #: engine's idle guard counts (thousands of sybil addresses, each waking days apart, may
+    #: take weeks to clear their books after the last transaction).
+    claims_closed: int = 0
 
     def rng(self, purpose: str) -> np.random.Generator:
         """A seeded stream for ``purpose`` (see :func:`sumsim.rng.stream`)."""

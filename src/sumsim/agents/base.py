@@ -258,6 +258,7 @@ class Agent:
         due = book.pop_due(now)
         if not due:
             return
+        left = len(book)
         at = chain.next_block_timestamp(now)
         is_open, contribution = c.view_is_open, c.view_contribution
         for cid in due:
@@ -266,6 +267,7 @@ class Agent:
                 continue
             if is_open(ts, cid, at):
                 self._consider(contribution(ts, cid), now, at)
+        self.world.claims_closed += len(due) - (len(book) - left)
 
     def _consider(self, rec: Any, now: float, at: float) -> None:
         """Refund, report or look again later, deciding by simulating the call (free) as if
