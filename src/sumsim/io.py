@@ -57,18 +57,17 @@ def check_folder(out: Path, option: str = "--out") -> None:
     nothing is computed for nothing)."""
     import stat
 
-    st = probe(out, field=option)
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{out} exists and is not a folder", field=option)
-    for above in (out, *out.absolute().parents):
+    for above in (out, *out.absolute().parents):  # (the nearest path that exists decides)
         st = probe(above, field=option)
-        if st is not None:
-            if not stat.S_ISDIR(st.st_mode):
-                raise InputError(f"{out}: {above} is a file, not a folder", field=option)
-            if not os.access(above, os.W_OK | os.X_OK):  # (a read-only disk included)
-                raise WriteError(f"{above} is read-only or may not be written; expected a "
-                                 "folder that can be written", source=str(out), field=option)
-            return
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{out} exists and is not a folder" if above is out else
+                             f"{out}: {above} is a file, not a folder", field=option)
+        if not os.access(above, os.W_OK | os.X_OK):  # (a read-only disk included)
+            raise WriteError(f"{above} is read-only or may not be written; expected a "
+                             "folder that can be written", source=str(out), field=option)
+        return
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -381,24 +381,25 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
     written: list[Path] = []
     if not params or not metrics:  # (also when no run finished)
         return written
-    out_dir.mkdir(parents=True, exist_ok=True)
     for p in params:  # (NaN equals nothing: no point could be placed or matched)
         if df[p].dtype.is_float() and df[p].is_nan().any():
             raise InputError(f"column {p!r} holds NaN; expected the values the sweep ran",
                              source=source, field=p)
+    out_dir.mkdir(parents=True, exist_ok=True)
     x = params[0]
     hue = params[1] if len(params) > 1 else None
     where, ticks = _positions(df[x].unique().to_list())
+    hues = [None] if hue is None else list(_positions(df[hue].unique().to_list())[0])
     for metric in metrics:
         fig = Figure(figsize=(7, 4.5))
         ax = fig.subplots()
-        hues = [None] if hue is None else \
-            list(_positions(df[hue].unique().to_list())[0])
+        ns: list[int] = []  # runs behind each point, for the title
         for h in hues:
             part = df if hue is None else df.filter(_where(hue, h))
             agg = aggregate(part, [x], metric)
             if not len(agg):
                 continue
+            ns += agg["n"].to_list()
             pos = [where[v] for v in agg[x].to_list()]
             order = np.argsort(pos, kind="stable")
             pos = [pos[i] for i in order]
@@ -408,7 +409,6 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
             ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
         if ticks is not None:
             ax.set_xticks(range(len(ticks)), ticks, rotation=20)
-        ns = aggregate(df, [x] + ([hue] if hue else []), metric)["n"].to_list()
         ax.set_xlabel(x.removeprefix("param:"))
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} (mean, 95% CI over {_seeds(ns)})", fontsize=10)

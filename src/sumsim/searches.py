@@ -63,7 +63,7 @@ from pydantic import Field, ValidationError, field_serializer, model_validator
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError
 from sumsim.io import check_folder, write_parquet, write_text
-from sumsim.report import mean_ci
+from sumsim.report import _finite, mean_ci
 from sumsim.scenario.loader import (
     apply_overrides,
     format_validation_error,
@@ -99,14 +99,6 @@ Number = int | float
 
 def _whole(v: Number) -> bool:
     return isinstance(v, int) or v.is_integer()
-
-
-def _finite(v: Number) -> bool:
-    """Finite as a float (an int too large for a float is not: Optuna samples in floats)."""
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
 
 
 def _as_before(v: Number | None) -> Number | None:

@@ -163,10 +163,13 @@ def derive_seed(sweep_seed: int, params: dict[str, Any], replicate: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def _grid_size(spec: SweepFile) -> int:
+    return math.prod(len(v) for v in spec.grid.values())
+
+
 def run_count(spec: SweepFile) -> int:
     """How many runs the sweep file asks for (points x seeds), without listing the points."""
-    return math.prod(len(v) for v in spec.grid.values()) * max(1, len(spec.points)) * \
-        spec.sweep.seeds
+    return _grid_size(spec) * max(1, len(spec.points)) * spec.sweep.seeds
 
 
 def _check_size(spec: SweepFile, source: str) -> None:
@@ -174,8 +177,7 @@ def _check_size(spec: SweepFile, source: str) -> None:
     runs = run_count(spec)
     if runs <= MAX_RUNS:
         return
-    parts = [f"{math.prod(len(v) for v in spec.grid.values()):,} grid combinations"] \
-        if spec.grid else []
+    parts = [f"{_grid_size(spec):,} grid combinations"] if spec.grid else []
     parts += [f"{len(spec.points):,} points"] if spec.points else []
     parts.append(f"{spec.sweep.seeds:,} seeds")
     field = " x ".join(["grid"] * bool(spec.grid) + ["points"] * bool(spec.points) +

@@ -584,20 +584,12 @@ class LineCoverage:
         for qualname, fn in _functions(module):
             self.functions[qualname] = _lines(fn.__code__)
 
-    def _tracer(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename != self.file:
-            return None
-        if event == "line":
-            self.hit.add(frame.f_lineno)
-        return self._tracer
-
     def __enter__(self) -> LineCoverage:
-        self._previous = sys.gettrace()
-        sys.settrace(self._tracer)
+        self._tracing = _Tracing([self]).__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sys.settrace(self._previous)
+        self._tracing.__exit__(*exc)
 
     def ran(self) -> tuple[int, int]:
         """(lines run, lines) over every function of the module."""
@@ -618,8 +610,8 @@ class LineCoverage:
 
 
 class _Tracing:
-    """One tracer for several :class:`LineCoverage` (one per module file): Python has one
-    trace function at a time."""
+    """Traces the lines run in the files of one or more :class:`LineCoverage` (Python has one
+    trace function at a time: several modules are traced by one)."""
 
     def __init__(self, coverages: Iterable[LineCoverage]):
         self.by_file = {c.file: c for c in coverages}

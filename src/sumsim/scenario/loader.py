@@ -296,17 +296,18 @@ def _toml_in_order(data: dict[str, Any]) -> str:
     """``data`` as TOML with its sections in :data:`SECTION_ORDER`, each list of tables
     (``agents``, ``defenses``) as ``[[...]]`` tables where it belongs (a writer left to itself
     puts short ones inline at the top of the file) and an empty one left out (the default)."""
+    def tables(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(i, dict) for i in v)
+
     keys = [k for k in SECTION_ORDER if k in data] + [k for k in data if k not in SECTION_ORDER]
     plain = {k: v for k, v in data.items()
-             if not isinstance(v, dict) and not (isinstance(v, list) and v
-                                                 and all(isinstance(i, dict) for i in v))
-             and v != []}
+             if not isinstance(v, dict) and not tables(v) and v != []}
     chunks = [tomli_w.dumps(plain)] if plain else []
     for key in keys:
         value = data[key]
         if isinstance(value, dict):
             chunks.append(tomli_w.dumps({key: value}))
-        elif isinstance(value, list) and value and key not in plain:
+        elif tables(value):
             for item in value:
                 text = tomli_w.dumps({key: item})
                 head = f"[{key}]\n"
