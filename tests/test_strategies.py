@@ -45,7 +45,7 @@ class Sim(SmallWorld):
 
     def start(self, *agents: Agent) -> None:
         for a in agents:
-            self.env.process(a.process())
+            a.start()
 
     def records_by(self, name: str) -> list[Any]:
         return [r for r in self.contract.data.records if r.author == name]
@@ -485,9 +485,9 @@ def test_cautious_honest_leaves_ambiguous_samples_in_the_pool() -> None:
 def test_cautious_honest_finishes_when_only_ambiguous_samples_are_left() -> None:
     sim, agent = honest_world(skip_ambiguous=True, accuracy_gated=False)
     sim.pool.ambiguous = np.array([False, True] * 4)
-    proc = sim.env.process(agent.process())
+    proc = agent.start()
     sim.env.run(until=10**6)
-    assert not proc.is_alive
+    assert proc.processed
 
 
 def test_label_flip_stops_at_the_target_accuracy() -> None:

@@ -361,7 +361,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     recorder = Recorder(world, agents, gates, progress)
     dashboard.subscribers.append(recorder.on_publish)
     dashboard.start()
-    procs = [env.process(ag.process()) for ag in agents]
+    procs = [ag.start() for ag in agents]
     procs += [env.process(actor) for actor in mechanism.actors(world)]
     finished = simpy.AllOf(env, procs)
     until: simpy.Event = finished

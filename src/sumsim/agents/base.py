@@ -15,14 +15,15 @@ A strategy is one module: a config class (subclass :class:`AgentConfig` or
 from __future__ import annotations
 
 import heapq
-from collections.abc import Generator
 from typing import Any, ClassVar
 
 import numpy as np
 import simpy
 from pydantic import Field, field_validator
+from simpy.events import URGENT
 
 from sumsim.chain import Receipt, Tx
+from sumsim.chain.wake import Wake
 from sumsim.config import Distribution, Ether, Exponential, Gwei, PluginConfig
 from sumsim.world import World
 
@@ -323,25 +324,40 @@ class Agent:
             return False
         return not self.wants_to_contribute() or not self.has_material()
 
-    def process(self) -> Generator[simpy.Event, Any, None]:
+    def start(self) -> simpy.Event:
+        """Schedule the agent's turns (the first at ``start_s``, then every
+        :meth:`next_turn_s`); the event returned succeeds once it is :meth:`done`.
+
+        Turns are :class:`~sumsim.chain.wake.Wake` events calling :meth:`_turn`, in the order
+        a SimPy process yielding timeouts would take them: the first is scheduled now at
+        SimPy's urgent priority, as a process's start is."""
         env = self.world.env
+        self._finished = simpy.Event(env)
+        Wake(env, 0, self._begin, URGENT)
+        return self._finished
+
+    def _begin(self, _event: simpy.Event) -> None:
         if self.config.start_s:
-            yield env.timeout(self.config.start_s)
-        while True:
+            Wake(self.world.env, self.config.start_s, self._turn)
+        else:
+            self._turn(_event)
+
+    def _turn(self, _event: simpy.Event) -> None:
+        self.settle()
+        if self.wants_to_contribute() and self.has_material():
+            try:
+                self.contribute()
+            except Exception as e:  # (a strategy's own bug: say whose)
+                e.add_note(f"in the contribute() of agent {self.name!r} (kind "
+                           f"{self.config.kind!r}, {type(self).__module__})")
+                raise
+        if self.done():
+            # One last look at contributions that appeared meanwhile.
             self.settle()
-            if self.wants_to_contribute() and self.has_material():
-                try:
-                    self.contribute()
-                except Exception as e:  # (a strategy's own bug: say whose)
-                    e.add_note(f"in the contribute() of agent {self.name!r} (kind "
-                               f"{self.config.kind!r}, {type(self).__module__})")
-                    raise
             if self.done():
-                # One last look at contributions that appeared meanwhile.
-                self.settle()
-                if self.done():
-                    return
-            yield env.timeout(self.next_turn_s())
+                self._finished.succeed()
+                return
+        Wake(self.world.env, self.next_turn_s(), self._turn)
 
 
 class AttackerConfig(AgentConfig):

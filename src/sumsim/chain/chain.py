@@ -36,6 +36,7 @@ from sumsim.chain.fees import ConstantFees
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.receipts import ReceiptLog
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS, OutOfGas, Receipt, Revert, Tx
+from sumsim.chain.wake import Wake
 
 FEE_SINK = "fee_sink"
 
@@ -48,19 +49,6 @@ MIN_BLOCK_TIME_S = 1e-3
 #: SimPy priority of a slot's sealing: after the ordinary events (``simpy.events.NORMAL``) of
 #: the same instant.
 SEAL_PRIORITY = EventPriority(NORMAL + 1)
-
-
-class _SlotEnd(simpy.Event):
-    """The end of a block slot: an already-triggered event whose one callback seals the block
-    (cheaper than a producer process, which would need a wake-up event per block)."""
-
-    def __init__(self, env: simpy.Environment, delay: float,
-                 seal: Callable[[simpy.Event], None]) -> None:
-        self.env = env
-        self.callbacks = [seal]
-        self._ok = True
-        self._value = None
-        env.schedule(self, SEAL_PRIORITY, delay)
 
 
 class CallContext:
@@ -230,7 +218,7 @@ class Chain:
         now = self.env.now
         bt = self.block_time_s
         self._slot_scheduled = True
-        _SlotEnd(self.env, (math.floor(now / bt) + 1) * bt - now, self._slot_ended)
+        Wake(self.env, (math.floor(now / bt) + 1) * bt - now, self._slot_ended, SEAL_PRIORITY)
 
     def _slot_ended(self, _event: simpy.Event) -> None:
         self._slot_scheduled = False

@@ -34,18 +34,21 @@ def _draw_words(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
 
     A binary search per draw is most of a small dataset's generation (a cache miss per step),
     so the unit interval is cut into ``m`` equal buckets (a power of two: ``u * m`` and the
-    bucket edges ``j / m`` are exact), and each bucket is looked up once: a draw in bucket
-    ``j`` has at least as many cdf values at or below it as the bucket's left edge has, and at
-    most as many as lie strictly below its right edge.  Where the two counts agree (every
-    bucket but the at most ``len(cdf)`` that hold a cdf value) that is the answer; the few
-    draws in the other buckets are searched as before."""
+    bucket edges ``j / m`` are exact), each bucket's two counts are tabled once, by counting
+    (no search): a draw in bucket ``j`` has at least as many cdf values at or below it as the
+    bucket's left edge has, and at most as many as lie strictly below its right edge.  Where
+    the two counts agree (every bucket but the at most ``len(cdf)`` that hold a cdf value)
+    that is the answer; the few draws in the other buckets are searched as before.  ``cdf``:
+    sorted, within [0, 1]."""
     n = len(u)
     # About a bucket for every four draws, within [1024, 2**20]: the table costs little next
     # to the draws, and few draws land in a bucket that holds a cdf value.
     m = 1 << min(20, max(10, n.bit_length() - 2))
-    edges = np.arange(m + 1, dtype=np.float64) / m
-    at_least = np.searchsorted(cdf, edges[:-1], side="right")
-    at_most = np.searchsorted(cdf, edges[1:], side="left")
+    # cdf values at or below the left edge j / m: those with ceil(cdf * m) <= j; strictly
+    # below the right edge (j + 1) / m: those with floor(cdf * m) <= j (cdf * m is exact).
+    scaled = cdf * m
+    at_least = np.cumsum(np.bincount(np.ceil(scaled).astype(np.intp), minlength=m + 1))
+    at_most = np.cumsum(np.bincount(np.floor(scaled).astype(np.intp), minlength=m + 1))
     bucket = (u * m).astype(np.intp)
     words = at_least[bucket]
     unsure = np.flatnonzero(words != at_most[bucket])
