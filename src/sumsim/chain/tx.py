@@ -8,11 +8,16 @@ from typing import Any
 
 
 class Revert(Exception):
-    """Raised by contract code to abort a call; ``reason`` goes into the receipt."""
+    """Raised by contract code to abort a call; ``reason`` goes into the receipt.
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    Agents simulate claims before sending them and most simulations revert ("not yet", "the
+    model disagrees"), so this is raised tens of thousands of times a run: it keeps the
+    exception's own constructor (no Python-level ``__init__``) and reads the reason from its
+    arguments."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class OutOfGas(Revert):
