@@ -200,13 +200,17 @@ def test_dask_executor_on_a_real_multi_process_cluster(reference: tuple[Path, pl
             assert procs[0].poll() is None, (logs / "scheduler.log").read_text()
             time.sleep(0.1)
         for k in range(2):
+            # (started as the sweeps guide says: importing a run's modules as they start)
+            preload = [a for m in sweeps.PRELOAD for a in ("--preload", m)]
             start(f"worker{k}", "distributed.cli.dask_worker", "--scheduler-file",
                   str(address_file), "--nworkers", "1", "--nthreads", "1", "--host",
-                  "127.0.0.1", *common)
+                  "127.0.0.1", *preload, *common)
         address = json.loads(address_file.read_text())["address"]
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
             pids = set(client.run(os.getpid).values())
+            # each worker imported the run's modules when it started, before any task
+            assert all(client.run(lambda: all(m in sys.modules for m in sweeps.PRELOAD)).values())
         assert len(pids) == 2 and os.getpid() not in pids  # two processes besides this one
         out = tmp_path / "out"
         assert main(["sweep", str(path), "--executor", "dask", "--scheduler", address,

@@ -363,12 +363,14 @@ def _stop_workers(pool: Any) -> None:
 #: no statistical profiler (a stack sample every 10 ms) and the event-loop and memory checks
 #: a second or more apart instead of every 20 to 500 ms.  Each of those wakes the worker's
 #: event loop, which then takes the interpreter lock from the run: together about a tenth of a
-#: quickstart run's CPU.
+#: quickstart run's CPU.  They also import what a run needs (``PRELOAD``) as they start, as the
+#: process pool's fork server does, rather than in their first run.
 DASK_WORKER_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.worker.preload": list(PRELOAD),
 }
 
 
