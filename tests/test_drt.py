@@ -18,7 +18,7 @@ import simpy
 from stubs import VerdictModel
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.contract.trainer import CollaborativeTrainer
-from sumsim.mechanisms.drt import DepositRefundTake
+from sumsim.mechanisms.drt import ALREADY_CLAIMED, DepositRefundTake
 
 TRAINER = "trainer"
 OWNER = "owner"
@@ -284,6 +284,8 @@ class TestRefund:
         before = world.state()
         r = world.refund(10 + T_R + 1, "alice", cid)
         world.assert_reverted_with_fee_only(before, r, "alice")
+        # (the original checks the author's claim before the amount left)
+        assert r.reason == ALREADY_CLAIMED
         assert world.im.num_valid == {"alice": 1} and world.im.total_good == 1
 
     def test_refund_of_what_is_left_after_a_take(self) -> None:

@@ -236,8 +236,8 @@ def refund(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     # sample passed add_data's index check, so the score loop below need not repeat it.
     rec: Contribution = self._load(contribution_id, keccak256(abi_encode(x)))
     assert msg.sender == rec.author, "Only the author can refund a contribution."
-    assert rec.claimable > 0, "There is no reward left to claim."
     assert not self.claimed[contribution_id][msg.sender], "Already claimed."
+    assert rec.claimable > 0, "There is no reward left to claim."
     assert block.timestamp - rec.added_time >= self.refund_wait_s, "Not enough time has passed."
     score: int256 = self.intercept
     for i: uint256 in x:

@@ -61,7 +61,7 @@ REQUIRED = {
     "add: exact", "add: change returned", "add: model updated",
     f"add: {NOT_ENOUGH}", f"add: {CONFLICT}", f"add: {BAD_LABEL}",
     "refund: paid",
-    *(f"refund: {r}" for r in (TOO_SOON, DISAGREES, NOTHING, NOT_AUTHOR, UNKNOWN,
+    *(f"refund: {r}" for r in (TOO_SOON, DISAGREES, NOTHING, CLAIMED, NOT_AUTHOR, UNKNOWN,
                                NOT_PAYABLE)),
     "report: share", "report: zero share takes all", "report: share capped by what is left",
     "report: any-address take", "report: owner take", "report: wallet at t_o, contract owns",
@@ -329,7 +329,8 @@ RARE = (
      ("add", "b", [6, 7], 0, "exact", ("step", 1, 0)),
      ("latest", "report", "o", "o", 0)],
 )
-#: And one through every other branch, with the contract as its own owner.
+#: And one through every other branch, with the contract as its own owner (a second refund is
+#: refused as already claimed, an author's refund after a take as having nothing left).
 COMMON = (
     Setup((3, 3, 3, 3, -3, -3, -3, -3), 0, 1, 1, 10, 40, 140, None),
     [("add", "a", [0, 1], 1, "over", ("step", 1, 0)),
@@ -346,7 +347,8 @@ COMMON = (
      ("latest", "report", "author", "r", 0),
      ("latest", "report", "b", "r", 1),
      ("latest", "report", "o", "o", 0),
-     ("latest", "report", "b", "a", 0)],
+     ("latest", "report", "b", "a", 0),
+     ("latest", "refund", "author", "a", 0)],
 )
 
 

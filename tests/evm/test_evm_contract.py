@@ -179,7 +179,7 @@ def test_refund_waits_t_r_and_pays_everything() -> None:
     assert d.balance("a") == RICH
     st = d.state()
     assert st.claimable == [0] and st.num_valid["a"] == 1 and st.total_good == 1
-    assert d.refund("a", cid, T0 + 100 + T_R).reason == NOTHING_CLAIMABLE
+    assert d.refund("a", cid, T0 + 100 + T_R).reason == ALREADY_CLAIMED
 
 
 def test_refund_needs_the_model_to_agree() -> None:

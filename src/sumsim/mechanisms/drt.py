@@ -123,10 +123,11 @@ class DepositRefundTake(IncentiveMechanism):
     def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
         if rec.author != sender:
             raise Revert(NOT_AUTHOR)
-        if rec.claimable <= 0:
-            raise Revert(NOTHING_CLAIMABLE)
+        # (the original's order: a second refund is refused as already claimed)
         if sender in rec.claimed_by:
             raise Revert(ALREADY_CLAIMED)
+        if rec.claimable <= 0:
+            raise Revert(NOTHING_CLAIMABLE)
         if now - rec.added_time < self.t_r:
             raise Revert(TOO_SOON)
         if not agrees:
