@@ -85,8 +85,11 @@ CONTRIBUTIONS = [
     ("pooled_wei", "wei", "Moved into a mechanism's pool (a prediction market's balances)."),
     ("status", "", "`accepted` (trained on), `untrained` (stored without training), "
      "`in_review`, or `rejected` by review."),
-    ("outcome", "", "How its deposit ended: `refunded`, `taken`, `partly_taken`, "
-     "`unclaimed`, `forfeited` or `pooled`."),
+    ("outcome", "", "How its deposit ended: `refunded` (by its author, nothing taken), "
+     "`taken` (reports took from it and nothing is left: a report's share can be followed by "
+     "the author's refund of the rest, so read `refunded_wei` and `taken_wei` for the split), "
+     "`partly_taken` (taken from, something still claimable), `unclaimed`, `forfeited` (a "
+     "review rejected it) or `pooled` (a mechanism's pool)."),
     ("claims", "list", "Every successful claim on it: a list of `{time_s, by, kind, "
      "amount_wei}` (`kind` is `refund` or `report`; `amount_wei` a decimal string)."),
 ]
