@@ -173,3 +173,17 @@ def test_a_plugins_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> 
     assert notes == [
         "in the check() of defense RateLimit (sumsim.defenses.rate_limit), which must return "
         "(verdict, reason)"]
+
+
+@pytest.mark.parametrize("wait", [-1.0, float("nan")])
+def test_a_strategy_asking_for_a_negative_wait_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                        wait: float) -> None:
+    """A strategy whose ``next_turn_s()`` gives a negative or NaN wait (which would put its
+    next turn in the past, or nowhere) stops the run naming the strategy."""
+    import sumsim
+    from sumsim.agents.label_flip import LabelFlip
+
+    monkeypatch.setattr(LabelFlip, "next_turn_s", lambda self: wait)
+    with pytest.raises(ValueError, match=r"agent 'bad' \(kind 'label_flip', "
+                       r"sumsim.agents.label_flip\) asked to wait (-1.0|nan) s"):
+        sumsim.run("quickstart", overrides={"data.max_pool": 50})

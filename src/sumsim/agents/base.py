@@ -357,7 +357,12 @@ class Agent:
             if self.done():
                 self._finished.succeed()
                 return
-        Wake(self.world.env, self.next_turn_s(), self._turn)
+        wait = self.next_turn_s()
+        if not wait >= 0:  # (NaN too)
+            raise ValueError(f"agent {self.name!r} (kind {self.config.kind!r}, "
+                             f"{type(self).__module__}) asked to wait {wait!r} s for its next "
+                             "turn: next_turn_s() must return a non-negative number of seconds")
+        Wake(self.world.env, wait, self._turn)
 
 
 class AttackerConfig(AgentConfig):
