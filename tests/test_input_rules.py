@@ -218,8 +218,10 @@ def test_a_run_whose_clock_stops_is_stopped(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(RunCannotFinish) as err:
         sumsim.run("quickstart", overrides=SMALL)
     assert time.perf_counter() - start < 20
-    assert re.match(r"agents: is stuck at simulated day \d+\.\d \([\d,]+\.\d{3} s\): "
+    assert re.match(r"agents: the run is stuck at simulated day \d+\.\d \([\d,]+\.\d{3} s\): "
                     r"[\d,]+ events there without the clock moving", str(err.value))
+    # (the agent whose turns keep the clock still is named)
+    assert "turns waiting at that instant: agent 'good'" in str(err.value)
 
 
 @pytest.mark.parametrize("block_time_s", [1e-9, 0.0, 1e13])

@@ -175,15 +175,33 @@ def test_a_plugins_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> 
         "(verdict, reason)"]
 
 
-@pytest.mark.parametrize("wait", [-1.0, float("nan")])
-def test_a_strategy_asking_for_a_negative_wait_is_named(monkeypatch: pytest.MonkeyPatch,
-                                                        wait: float) -> None:
-    """A strategy whose ``next_turn_s()`` gives a negative or NaN wait (which would put its
-    next turn in the past, or nowhere) stops the run naming the strategy."""
+@pytest.mark.parametrize("wait", [-1.0, float("nan"), float("inf"), None, "10"])
+def test_a_strategy_asking_for_an_impossible_wait_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                           wait: Any) -> None:
+    """A strategy whose ``next_turn_s()`` gives a negative, NaN, infinite or non-numeric wait
+    (its next turn in the past, nowhere, never, or a TypeError deep in the scheduler) stops
+    the run naming the strategy."""
     import sumsim
     from sumsim.agents.label_flip import LabelFlip
 
     monkeypatch.setattr(LabelFlip, "next_turn_s", lambda self: wait)
     with pytest.raises(ValueError, match=r"agent 'bad' \(kind 'label_flip', "
-                       r"sumsim.agents.label_flip\) asked to wait (-1.0|nan) s"):
+                       r"sumsim.agents.label_flip\) asked to wait .* s for its next turn"):
         sumsim.run("quickstart", overrides={"data.max_pool": 50})
+
+
+def test_a_strategy_hooks_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception from another hook of a strategy (here ``has_material()``) carries a note
+    naming the agent, as one from ``contribute()`` does."""
+    import sumsim
+    from sumsim.agents.label_flip import LabelFlip
+
+    def broken(self: Any) -> bool:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(LabelFlip, "has_material", broken)
+    with pytest.raises(KeyError) as err:
+        sumsim.run("quickstart", overrides={"data.max_pool": 50})
+    assert getattr(err.value, "__notes__", None) == [
+        "in a turn of agent 'bad' (kind 'label_flip', sumsim.agents.label_flip)"]
+

@@ -257,9 +257,10 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
                 instant, instant_from = env.now, steps
             elif steps - instant_from > MAX_EVENTS_AT_ONE_INSTANT:
                 raise RunCannotFinish(
-                    f"{label}is stuck at simulated {_days(instant)} ({instant:,.3f} s): "
-                    f"{steps - instant_from:,} events there without the clock moving (an "
-                    "agent, defense or mechanism that schedules itself again without waiting)",
+                    f"{label or 'the run '}is stuck at simulated {_days(instant)} "
+                    f"({instant:,.3f} s): {steps - instant_from:,} events there without the "
+                    "clock moving (an agent, defense or mechanism that schedules itself again "
+                    f"without waiting{_waking_now(env, agents)})",
                     field="agents")
             now_marker = (len(chain.receipts) + chain.pending_count, pool.remaining,
                           world.claims_closed)
@@ -276,6 +277,24 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
                     time.monotonic() > deadline:
                 raise WallClockExceeded(f"{label}stopped at simulated {_days(env.now)}: "
                                         "the wall-clock allowance is used up")
+
+
+def _waking_now(env: simpy.Environment, agents: list[Agent]) -> str:
+    """Which agents have a turn queued at the current instant (for the stuck-clock message)."""
+    mine = {id(a): a.name for a in agents}
+    now = env.now
+    names: list[str] = []
+    for t, _, _, event in getattr(env, "_queue", ()):  # (SimPy's queue: time, priority, id)
+        if t != now:
+            continue
+        for cb in getattr(event, "callbacks", None) or ():
+            name = mine.get(id(getattr(cb, "__self__", None)))
+            if name is not None and name not in names:
+                names.append(name)
+    if not names:
+        return ""
+    shown = ", ".join(repr(n) for n in names[:5]) + (" and more" if len(names) > 5 else "")
+    return f"; turns waiting at that instant: agent {shown}"
 
 
 def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:

@@ -15,6 +15,8 @@ A strategy is one module: a config class (subclass :class:`AgentConfig` or
 from __future__ import annotations
 
 import heapq
+import math
+import numbers
 from typing import Any, ClassVar
 
 import numpy as np
@@ -342,26 +344,34 @@ class Agent:
         else:
             self._turn(_event)
 
+    def _whose(self) -> str:
+        return f"agent {self.name!r} (kind {self.config.kind!r}, {type(self).__module__})"
+
     def _turn(self, _event: simpy.Event) -> None:
-        self.settle()
-        if self.wants_to_contribute() and self.has_material():
-            try:
-                self.contribute()
-            except Exception as e:  # (a strategy's own bug: say whose)
-                e.add_note(f"in the contribute() of agent {self.name!r} (kind "
-                           f"{self.config.kind!r}, {type(self).__module__})")
-                raise
-        if self.done():
-            # One last look at contributions that appeared meanwhile.
+        try:
             self.settle()
+            if self.wants_to_contribute() and self.has_material():
+                try:
+                    self.contribute()
+                except Exception as e:  # (a strategy's own bug: say whose)
+                    e.add_note(f"in the contribute() of {self._whose()}")
+                    raise
             if self.done():
-                self._finished.succeed()
-                return
-        wait = self.next_turn_s()
-        if not wait >= 0:  # (NaN too)
-            raise ValueError(f"agent {self.name!r} (kind {self.config.kind!r}, "
-                             f"{type(self).__module__}) asked to wait {wait!r} s for its next "
-                             "turn: next_turn_s() must return a non-negative number of seconds")
+                # One last look at contributions that appeared meanwhile.
+                self.settle()
+                if self.done():
+                    self._finished.succeed()
+                    return
+            wait = self.next_turn_s()
+        except Exception as e:  # (a hook of the strategy, e.g. has_material(): say whose)
+            if not getattr(e, "__notes__", None):
+                e.add_note(f"in a turn of {self._whose()}")
+            raise
+        if not (type(wait) is float or isinstance(wait, numbers.Real)) \
+                or not 0 <= wait < math.inf:  # (NaN fails too)
+            raise ValueError(f"{self._whose()} asked to wait {wait!r} s for its next turn: "
+                             "next_turn_s() must return a finite, non-negative number of "
+                             "seconds")
         Wake(self.world.env, wait, self._turn)
 
 
