@@ -67,6 +67,29 @@ def test_full_reference_pairs_each_replicate_once() -> None:
         assert r["mean_diff"] == pytest.approx(expected) and r["ci"] == pytest.approx(0, abs=1e-12)
 
 
+def test_a_single_pair_gives_a_difference_without_an_interval(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One replicate: the difference is known, its interval is not (a t-interval needs two
+    pairs); a half-width of 0 would read as a difference resolved exactly."""
+    df = grid(seeds=1)
+    out = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    assert out["n"].to_list() == [1, 1, 1] and out["ci"].null_count() == 3
+    assert out["mean_diff"].null_count() == 0
+    agg = aggregate(df, [f"param:{BUDGET}"], METRIC)
+    assert agg["n"].to_list() == [2, 2] and agg["ci"].null_count() == 0
+    agg1 = aggregate(df, [f"param:{BUDGET}", f"param:{GAS}"], METRIC)
+    assert agg1["ci"].null_count() == 4  # one seed per point: no interval anywhere
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    df.write_parquet(folder / "results.parquet")
+    assert main(["report", str(folder), "--reference", f"{BUDGET}=100,{GAS}=1.0",
+                 "--metric", METRIC]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("(one pair: no interval)  (n=1)") == 3 and "+- 0" not in printed
+    written = pl.read_parquet(folder / "paired_differences.parquet")
+    assert written["ci"].null_count() == 3
+
+
 def test_constant_parameter_may_be_left_out() -> None:
     df = grid().with_columns(pl.lit("perceptron").alias("param:model.kind"))
     out = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])

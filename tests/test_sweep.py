@@ -676,7 +676,9 @@ def test_mean_ci_matches_scipy_student_t(level: float) -> None:
 
 
 def test_mean_ci_edge_cases() -> None:
-    assert mean_ci([3.5]) == (3.5, 0.0, 1)
+    # one value: no interval (scipy's interval from one sample is undefined too)
+    mean, half, n = mean_ci([3.5])
+    assert (mean, n) == (3.5, 1) and math.isnan(half)
     assert mean_ci([2.0, 2.0, 2.0]) == (2.0, 0.0, 3)
     mean, half, n = mean_ci([None, float("nan")])
     assert n == 0 and math.isnan(mean) and math.isnan(half)

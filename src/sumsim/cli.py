@@ -307,6 +307,7 @@ def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
     for r in diffs.iter_rows(named=True):
         where = ", ".join(f"{p}={r[p]}" for p in params)
         value = "no replicate pairs with the reference" if not r["n"] else \
+            f"{r['mean_diff']:+.6g} (one pair: no interval)" if r["ci"] is None else \
             f"{r['mean_diff']:+.6g} +- {r['ci']:.3g}"
         print(f"  {where:<40} {r['metric']:<48} {value}  (n={r['n']})")
     print(out / "paired_differences.parquet")

@@ -161,7 +161,9 @@ def _finite(x: Any) -> bool:
 def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, int]:
     """Mean and half-width of a Student-t confidence interval over seeds.
 
-    Missing, NaN and infinite values are left out (``n`` counts the values used)."""
+    Missing, NaN and infinite values are left out (``n`` counts the values used).  With one
+    value there is no interval (the half-width is NaN: a spread cannot be estimated from one
+    seed, and 0 would read as a difference resolved exactly); tables store it as null."""
     import numpy as np
     from scipy import stats
 
@@ -170,7 +172,7 @@ def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, int]:
     if n == 0:
         return float("nan"), float("nan"), 0
     if n == 1:
-        return float(v[0]), 0.0, 1
+        return float(v[0]), float("nan"), 1
     half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / np.sqrt(n)
     return float(v.mean()), float(half), n
 
@@ -213,7 +215,8 @@ def aggregate(df: Any, params: list[str], metric: str) -> Any:
     rows = []
     for key, part in _finished(df).group_by(params, maintain_order=True):
         m, h, n = mean_ci(part[metric].to_list())
-        rows.append({**dict(zip(params, key, strict=True)), "mean": m, "ci": h, "n": n})
+        rows.append({**dict(zip(params, key, strict=True)), "mean": m,
+                     "ci": h if n >= 2 else None, "n": n})
     out = pl.DataFrame(rows)
     return out.sort(params) if len(out) else out
 
@@ -318,7 +321,7 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
             mean, half, n = mean_ci(diffs, level)
             rows.append({**{k.removeprefix("param:"): v for k, v in point.items()},
                          "metric": m, "mean_diff": mean if n else None,
-                         "ci": half if n else None, "n": n})
+                         "ci": half if n >= 2 else None, "n": n})
     if rows and not any(r["n"] for r in rows):
         raise bad(f"no replicate of any other point pairs with a replicate of the reference "
                   f"point {reference} (with a finite value of the metrics): nothing to "
@@ -370,6 +373,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
     ``(base)``; the x axis is numeric when every value of the first parameter is a number,
     else one slot per value, shared by every line."""
     import numpy as np
+    import polars as pl
     from matplotlib.figure import Figure
 
     params = [c for c in df.columns if c.startswith("param:") and df[c].n_unique() > 1]
@@ -403,7 +407,9 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
             pos = [where[v] for v in agg[x].to_list()]
             order = np.argsort(pos, kind="stable")
             pos = [pos[i] for i in order]
-            mean, ci = agg["mean"].to_numpy()[order], agg["ci"].to_numpy()[order]
+            mean = agg["mean"].to_numpy()[order]
+            # (no band where a point has one seed: its interval is null)
+            ci = agg["ci"].cast(pl.Float64).fill_null(float("nan")).to_numpy()[order]
             label = None if hue is None else f"{hue.removeprefix('param:')} = {_label(h)}"
             ax.plot(pos, mean, marker="o", lw=1.6, label=label)
             ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)

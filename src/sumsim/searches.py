@@ -625,7 +625,7 @@ def _tell(study: Any, trial: Any, params: dict[str, Any], rows: list[dict[str, A
         stats[m] = mean_ci(clean) if clean else (float("nan"), float("nan"), 0)
         trial.set_user_attr(f"seeds:{m}", [v if v == v else None for v in values])
         trial.set_user_attr(f"mean:{m}", stats[m][0])
-        trial.set_user_attr(f"ci:{m}", stats[m][1])
+        trial.set_user_attr(f"ci:{m}", stats[m][1] if stats[m][2] >= 2 else None)
         trial.set_user_attr(f"n:{m}", stats[m][2])
     cons = []
     for c in spec.constraints:
