@@ -529,3 +529,31 @@ class TestNonPayable:
         )
         assert world.bal(sender) == bal + paid_out - r.fee
         assert paid_out in (0, d)
+
+
+class _Greedy(DepositRefundTake):
+    """Broken: a report takes twice what is left; an add keeps more than was sent."""
+
+    keep_extra = False
+
+    def check_report(self, rec: Any, reporter: str, now: int, agrees: bool, owner: str) -> int:
+        return 2 * super().check_report(rec, reporter, now, agrees, owner)
+
+    def check_add(self, now: int, value: int) -> int:
+        return super().check_add(now, value) + (value + 1 if self.keep_extra else 0)
+
+
+def test_a_mechanism_paying_more_than_is_claimable_is_named() -> None:
+    """A mechanism whose claim pays more than its contribution holds is a bug in it: the
+    contract names the mechanism and method (not a ledger error at the payment, which could
+    also pay the extra from other contributions' deposits unnoticed)."""
+    world = World()
+    world.im.__class__ = _Greedy
+    cid = world.add(10, "alice", agreed=False)
+    with pytest.raises(RuntimeError, match=r"_Greedy\.check_report \(test_drt\) gave \d+ wei "
+                       r"for contribution 0, which holds \d+ wei claimable"):
+        world.report(10 + T_A, "bob", cid)
+    world.im.keep_extra = True  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match=r"_Greedy\.check_add \(test_drt\) kept \d+ wei of "
+                       r"the \d+ wei sent"):
+        world.add(10 + T_A + 5, "carol")

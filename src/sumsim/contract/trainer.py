@@ -147,6 +147,10 @@ class CollaborativeTrainer:
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
         cost = self.im.check_add(ctx.now, ctx.value)
+        if not 0 <= cost <= ctx.value:
+            raise self._mechanism_bug(
+                "check_add", f"kept {cost} wei of the {ctx.value} wei sent (a deposit the "
+                "value does not cover must revert: raise Revert)")
         key = self.data.key(ctx.sender, raw, y, ctx.now)
         if self.data.conflicts(key):
             raise Revert(CONFLICTING_KEY)
@@ -257,6 +261,11 @@ class CollaborativeTrainer:
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
                                    takes_all=amount >= rec.claimable)
+        if self.im.per_contribution and not 0 <= amount <= rec.claimable:
+            raise self._mechanism_bug(
+                "check_refund" if refund else "check_report",
+                f"gave {amount} wei for contribution {rec.id}, which holds {rec.claimable} wei "
+                "claimable (a claim pays at most what is left)")
         ctx.charge_to(total)
         # -- no revert past this point --
         if self.im.per_contribution:
@@ -272,6 +281,12 @@ class CollaborativeTrainer:
         (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
+
+    def _mechanism_bug(self, method: str, what: str) -> RuntimeError:
+        """The error for a mechanism's answer that breaks the contract's bookkeeping (a bug in
+        the mechanism, named, rather than a ledger error at the payment it would cause)."""
+        im = type(self.im)
+        return RuntimeError(f"{im.__name__}.{method} ({im.__module__}) {what}")
 
     # -- free views -----------------------------------------------------------------------
     def view_required_deposit(self, now: int, at: int | None = None) -> int:
