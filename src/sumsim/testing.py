@@ -698,9 +698,10 @@ class Report:
         covered += [(f"defense {kind!r}", c) for kind, c in self.defense_coverage.items()]
         for what, cov in covered:
             ran, total = cov.ran()
-            lines.append(f"  {what} lines run: {ran}/{total}"
-                         + ("" if ran == total else " (the invariants were checked only where "
-                            "the examples went: more --examples reach more)"))
+            lines.append(f"  {what} lines run: {ran}/{total}" + (
+                "" if ran == total else " (the search stopped at its first failure)"
+                if not self.ok else " (the invariants were checked only where the examples "
+                "went: more --examples reach more)"))
             for fn, left in cov.missed().items():
                 lines.append(f"    never ran: {fn} lines {left}")
         if self.failure:
@@ -755,10 +756,8 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         else:
             run_state_machine_as_test(cls, settings=opts)
     except Exception as e:  # noqa: BLE001 - a failed invariant (or crash) is the result
+        # (the exception's line, then its notes: the failing sequence Hypothesis attached)
         failure = "".join(traceback.format_exception_only(type(e), e)).strip()
-        notes = getattr(e, "__notes__", [])
-        if notes:
-            failure = "\n".join(notes) + "\n" + failure
     return Report(setup, examples, steps, not failure, failure, outcomes, cov, defense_cov)
 
 
