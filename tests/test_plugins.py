@@ -205,3 +205,27 @@ def test_a_strategy_hooks_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPat
     assert getattr(err.value, "__notes__", None) == [
         "in a turn of agent 'bad' (kind 'label_flip', sumsim.agents.label_flip)"]
 
+
+
+def test_the_command_shows_a_left_out_plugin_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """On the command line a plug-in left out is one ``warning:`` line on stderr (not
+    Python's warning format with a source line under it); other warnings keep theirs."""
+    import warnings
+
+    real = registry.plugins
+
+    def plugins(group: str) -> Any:
+        warnings.warn("entry point gone = their_package.gone:plugin (group sumsim.agents): "
+                      "left out: ImportError: nope", registry.PluginWarning, stacklevel=2)
+        return real(group)
+
+    monkeypatch.setattr(registry, "plugins", plugins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["plugins"]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == ("warning: entry point gone = their_package.gone:plugin "
+                                   "(group sumsim.agents): left out: ImportError: nope")
+    assert "warnings.warn" not in err and "PluginWarning" not in err
+    assert warnings.showwarning.__module__ != "sumsim.cli"  # (restored after the command)

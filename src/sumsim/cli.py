@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -573,10 +574,26 @@ def build_parser() -> argparse.ArgumentParser:
 ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings meant for the command's user (a plug-in left out) as one line each, without
+    the Python source line the default format adds; others as usual."""
+    from sumsim.registry import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        print(f"warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(*ALLOCATOR)
-    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
+        args = build_parser().parse_args(argv)
         return int(args.fn(args))
     except InputError as e:
         print(str(e), file=sys.stderr)
@@ -587,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = _default_show_warning
 
 
 def program() -> NoReturn:
