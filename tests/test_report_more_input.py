@@ -83,6 +83,28 @@ def test_validate_names_set_in_an_override_error(capsys: pytest.CaptureFixture[s
     assert err.startswith("--set agents[9]"), err
 
 
+@pytest.mark.parametrize(("item", "expected"), [
+    ("agents[1].budget=-1", "--set agents[1].budget: must not be negative (got -1)"),
+    ("agents.1.budget=-1", "--set agents[1].budget: must not be negative (got -1)"),
+    ("agents[1].lag=3", "--set agents[1].lag: unknown field"),
+    ('model={kind="perceptron", learning_rate=-1}',
+     "--set model: model.learning_rate: Input should be greater than 0 (got -1)"),
+])
+def test_a_bad_value_given_with_set_names_the_option_not_the_file(
+        capsys: pytest.CaptureFixture[str], item: str, expected: str) -> None:
+    """A value that came from ``--set`` is that option's error, not the scenario file's (the
+    file is fine); an error in the file itself still names the file."""
+    for cmd in (["validate", "quickstart"], ["run", "quickstart", "--out", "unused"]):
+        assert main([*cmd, "--set", item]) == 2
+        assert capsys.readouterr().err.strip() == expected
+    assert main(["validate", "quickstart", "--set", "agents[1].budget=5",
+                 "--set", "agents[0].balance=-3"]) == 2
+    assert capsys.readouterr().err.strip().startswith("--set agents[0].balance: ")
+    bad = str(Path(__file__).parent / "bad_scenarios" / "duplicate_agent_names.toml")
+    assert main(["validate", bad, "--set", "scenario.seed=2"]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"{bad}: agents[1].name: ")
+
+
 def test_a_resolved_scenario_reads_in_the_usual_order() -> None:
     """The resolved scenario.toml has its sections in the order scenario files are written
     (not the agents first, an empty `defenses = []` at the top), and reads back the same."""

@@ -107,7 +107,26 @@ def _load(path: str | None, sets: list[str]) -> Any:
     except InputError as e:
         if e.source is None and e.field is not None:
             raise InputError(f"--set {e}") from None
+        key = _set_behind(e.field, overrides)
+        if key is not None:  # (a value given with --set: name the option, not the file)
+            message = str(e).split(f"{e.field}: ", 1)[-1]
+            raise InputError(message, source=f"--set {key}",
+                             field=None if e.field == key else e.field) from None
         raise
+
+
+def _set_behind(field: str | None, overrides: dict[str, Any]) -> str | None:
+    """The ``--set`` path whose value the error at ``field`` is about (the field itself or a
+    table that holds it), as the error spells paths (``agents[1].lag``)."""
+    import re
+
+    if field is None:
+        return None
+    for key in overrides:
+        k = re.sub(r"\.(\d+)(?=[.\[]|$)", r"[\1]", key.strip())
+        if field == k or field.startswith((k + ".", k + "[")):
+            return k
+    return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -89,10 +89,11 @@ def _describe(e: Any, data: Any) -> tuple[str, str]:
 def format_validation_error(err: ValidationError, source: str, data: Any = None) -> InputError:
     """All of a validation's errors on one line, the first one leading."""
     parts = [_describe(e, data) for e in err.errors()]
-    first = f"{source}: {parts[0][0]}: {parts[0][1]}"
+    message = parts[0][1]
     if len(parts) > 1:
-        first += f" (+{len(parts) - 1} more: " + "; ".join(f"{p}: {m}" for p, m in parts[1:]) + ")"
-    return InputError(first)
+        message += f" (+{len(parts) - 1} more: " + "; ".join(f"{p}: {m}" for p, m in parts[1:]) \
+            + ")"
+    return InputError(message, source=source, field=parts[0][0] or None)
 
 
 #: How deep a scenario's tables and lists may nest (real ones use four or five levels).
