@@ -87,6 +87,16 @@ def test_resume_continues_the_same_study_without_rerunning(tmp_path: Path) -> No
                         on_trial=lambda r: ran.append(r["trial"]))
     assert second.trials.height == 6 and ran == [3, 4, 5]
     assert second.trials.head(3).equals(first.trials)  # finished trials kept as they were
+    # the resumed sampler goes on with new candidates (restarted from the search seed, it
+    # proposed the first trials again)
+    space = [c for c in second.trials.columns if c.startswith("param:")]
+    candidates = second.trials.select(space).rows()
+    assert len(set(candidates)) == 6, candidates
+    # and resuming at the same point proposes the same ones
+    again = tmp_path / "again"
+    run_search(load_search(path), again, executor="local", trials=3)
+    redo = run_search(load_search(path), again, executor="local")
+    assert redo.trials.select(space).equals(second.trials.select(space))
     # a different space cannot resume into this folder
     other = write_search(tmp_path, space={"agents[1].budget": {"low": 1, "high": 2}})
     with pytest.raises(InputError, match="different base, space"):

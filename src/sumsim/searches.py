@@ -351,7 +351,13 @@ def suggest(trial: Any, space: dict[str, Param]) -> dict[str, Any]:
     return chosen
 
 
-def _sampler(spec: SearchFile) -> Any:
+def _sampler(spec: SearchFile, done: int = 0) -> Any:
+    """The search's sampler, for a study that already holds ``done`` trials.
+
+    Seeded by the search seed and ``done``: a sampler restarted from the search seed alone
+    would draw its first candidates again when a search is resumed (the same trials run
+    twice); this way a resumed search goes on with new candidates, and resuming at the same
+    point gives the same ones."""
     import warnings
 
     import optuna
@@ -362,6 +368,9 @@ def _sampler(spec: SearchFile) -> Any:
         kind = "tpe" if len(spec.objectives) == 1 else "nsga2"
     constraints = _constraints_of if spec.constraints else None
     seed = spec.search.seed
+    if done:
+        digest = hashlib.sha256(f"{seed}:resumed after {done}".encode()).digest()
+        seed = int.from_bytes(digest[:4], "big")
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints,
                                           multivariate=True, group=True)
@@ -522,10 +531,14 @@ def _open_study(out: Path, spec: SearchFile) -> Any:
 
     db = out / STUDY_DB
     try:
-        return optuna.create_study(storage=f"sqlite:///{db.resolve()}",
-                                   study_name=spec.search.name,
-                                   directions=[o.direction for o in spec.objectives],
-                                   sampler=_sampler(spec), load_if_exists=True)
+        study = optuna.create_study(storage=f"sqlite:///{db.resolve()}",
+                                    study_name=spec.search.name,
+                                    directions=[o.direction for o in spec.objectives],
+                                    sampler=_sampler(spec), load_if_exists=True)
+        done = len(study.get_trials(deepcopy=False))
+        if done:  # (resumed)
+            study.sampler = _sampler(spec, done)
+        return study
     except SQLAlchemyError as e:
         first = (str(getattr(e, "orig", None) or e).strip().splitlines() or ["?"])[0]
         raise InputError(f"not a readable Optuna study ({first}); the finished runs are kept "
