@@ -283,10 +283,18 @@ def test_figure_into_a_folder_is_refused(result: sumsim.Result, tmp_path: Path) 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
 def test_an_uncreatable_folder_names_it_and_the_reason(result: sumsim.Result) -> None:
-    with raises("folder", "cannot create /proc/sumsim-test: "):
-        result.write("/proc/sumsim-test")
-    with raises("path", "cannot create /proc/sumsim-test.png: "):
-        result.figure("/proc/sumsim-test.png")
+    """A place the system will not write is a WriteError (as the Python guide says), naming
+    the path, the argument and the system's reason once."""
+    from sumsim.errors import WriteError
+
+    for call, where, field in ((result.write, "/proc/sumsim-test", "folder"),
+                               (result.figure, "/proc/sumsim-test.png", "path"),
+                               (result.write, "/proc/sys/sumsim-test", "folder")):
+        with pytest.raises(WriteError) as e:
+            call(where)
+        text = str(e.value)
+        assert text.startswith(f"{where}: {field}: cannot write: "), text
+        assert text.count("cannot write") == 1 and e.value.reason in text
 
 
 def test_write_errors_name_the_argument_not_the_cli_option(result: sumsim.Result,
@@ -336,3 +344,14 @@ def test_a_scenario_edited_after_loading_is_validated_again() -> None:
     sc.agents[0].name = sc.agents[1].name
     with pytest.raises(InputError, match=r"agents\[1\]\.name: agent names must be unique"):
         sumsim.run(sc)
+
+
+def test_a_data_path_for_synthetic_data_is_refused_as_on_the_command_line() -> None:
+    """``data_path`` with a synthetic dataset would be silently ignored: an InputError naming
+    the argument, as ``--data-path`` is on the command line."""
+    import sumsim
+    from sumsim.errors import InputError
+
+    with pytest.raises(InputError, match=r"^data_path: the scenario's dataset is 'synthetic', "
+                                         r"which reads no file; drop data_path"):
+        sumsim.run("quickstart", data_path=__file__)

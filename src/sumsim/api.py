@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import polars as pl
 
 import sumsim.engine as engine
-from sumsim.errors import InputError, WorkerDied
+from sumsim.data.load import check_data_path
+from sumsim.errors import InputError, WorkerDied, WriteError
 from sumsim.results.summary import flatten, summary, with_eth
 from sumsim.results.tables import contributions_frame, transactions_frame
 from sumsim.scenario.loader import (
@@ -171,7 +172,7 @@ def _out_folder(value: object, field: str) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"cannot create {out}: {e.strerror or e}", field=field) from None
+        raise WriteError(e.strerror or str(e), source=str(out), field=field) from None
     return out
 
 
@@ -184,7 +185,7 @@ def _writable(folder: Path, shown: Path, field: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise InputError(f"cannot create {shown}: {e.strerror or e}", field=field) from None
+        raise WriteError(e.strerror or str(e), source=str(shown), field=field) from None
 
 
 @contextmanager
@@ -202,7 +203,13 @@ def _as_argument(words: Mapping[str, str]) -> Iterator[None]:
         for option, argument in words.items():
             message = message.replace(option, argument)
         field = words.get(e.field, e.field) if e.field is not None else None
-        raise type(e)(message, source=e.source, field=field) from None
+        # (the same class with the same extra attributes, e.g. a WriteError's reason, without
+        # running its constructor again, which would word the message a second time)
+        again = type(e).__new__(type(e))
+        InputError.__init__(again, message, source=e.source, field=field)
+        again.__dict__.update({k: v for k, v in e.__dict__.items() if k not in ("source",
+                                                                               "field")})
+        raise again from None
 
 
 @contextmanager
@@ -387,6 +394,7 @@ def run(scenario: ScenarioLike = None, *, seed: int | None = None,
     # (a scenario object is validated again: fields edited after loading skip the checks that
     # span sections, such as unique agent names)
     sc = _load(scenario, changes, "scenario")
+    check_data_path(sc.data, dp, "data_path")
     raw = engine.run(sc, seed=seed, data_path=dp, base_dir=sc._base_dir, max_wall_s=wall)
     return Result(raw)
 

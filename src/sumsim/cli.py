@@ -130,6 +130,7 @@ def _set_behind(field: str | None, overrides: dict[str, Any]) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sumsim.data.load import check_data_path
     from sumsim.outputs import check_free
 
     if args.list:
@@ -137,9 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sc = _load(args.scenario, args.set)
     where = args.scenario or "<bundled quickstart>"
     seed = sc.scenario.seed if args.seed is None else args.seed
-    if args.data_path is not None and sc.data.dataset == "synthetic":
-        raise InputError("the scenario's dataset is 'synthetic', which reads no file; drop "
-                         "--data-path or set data.dataset", field="--data-path")
+    check_data_path(sc.data, args.data_path, "--data-path")
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
     check_free(out, args.force)

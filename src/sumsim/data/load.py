@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 
 from sumsim.data.base import Dataset
-from sumsim.errors import DataError
+from sumsim.errors import DataError, InputError
 from sumsim.scenario.schema import DataSection
 
 #: The in-process cache holds at most this many datasets and this many bytes of arrays
@@ -70,6 +70,14 @@ def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
     return load_table(path, label_column=sec.label_column, text_column=sec.text_column,
                       feature_columns=sec.feature_columns, text_features=sec.text_features,
                       num_words=sec.num_words, test_fraction=sec.test_fraction, seed=data_seed)
+
+
+def check_data_path(sec: DataSection, data_path: object, option: str) -> None:
+    """Refuse a dataset path given for synthetic data (it would be silently ignored).
+    ``option``: how the caller names it (``--data-path``, ``data_path``)."""
+    if data_path is not None and sec.dataset == "synthetic":
+        raise InputError("the scenario's dataset is 'synthetic', which reads no file; drop "
+                         f"{option} or set data.dataset", field=option)
 
 
 def scenario_data_file(sec: DataSection, base_dir: Path | None) -> str | None:
