@@ -96,9 +96,11 @@ def section_budget(flip: pl.DataFrame, boundary: pl.DataFrame, imdb: pl.DataFram
             binding = [bb for bb in budgets if spend[(bb, rate)] >= 0.9 * bb]
             top = max(budgets)
             if binding:
-                binds = (f"the budget binds (the attacker spends at least 90% of it) up to "
-                         f"{max(binding)} ETH; beyond that the attacker cannot spend more at "
-                         f"this rate before the pool runs out, so more budget changes nothing")
+                shown = ", ".join(f"{bb:g}" for bb in binding)
+                binds = (f"the budget binds (the attacker spends at least 90% of it) at "
+                         f"{shown} ETH and at no other budget of the sweep; beyond "
+                         f"{max(binding):g} ETH the attacker cannot spend more at this rate "
+                         "before the pool runs out, so more budget changes nothing")
             else:
                 binds = ("no budget binds: the attacker never spends 90% of even the smallest "
                          "budget, because it drags the model until the model agrees with its "

@@ -91,7 +91,8 @@ CONTRIBUTIONS = [
      "`partly_taken` (taken from, something still claimable), `unclaimed`, `forfeited` (a "
      "review rejected it) or `pooled` (a mechanism's pool)."),
     ("claims", "list", "Every successful claim on it: a list of `{time_s, by, kind, "
-     "amount_wei}` (`kind` is `refund` or `report`; `amount_wei` a decimal string)."),
+     "amount_wei}` (`kind` is `refund` or `report`; `amount_wei` integer wei as "
+     "`Decimal(38, 0)`, as every `_wei` column)."),
 ]
 
 #: summary.json, by dotted path (``<name>`` stands for an agent, group or defense name).
@@ -114,7 +115,8 @@ SUMMARY = [
     ("agents.<name>.profit_wei", "wei", "`final_wei - start_wei`."),
     ("agents.<name>.profit_eth", "ether", "The same as a float."),
     ("agents.<name>.in_profit", "", "Whether it ended with more than it started with."),
-    ("agents.<name>.final_pct_of_start", "%", "`100 * final_wei / start_wei`."),
+    ("agents.<name>.final_pct_of_start", "%", "`100 * final_wei / start_wei` (null when "
+     "`start_wei` is 0)."),
     ("agents.<name>.roi", "ratio", "`profit_wei / deposits_wei` (0 with no deposits)."),
     ("agents.<name>.contributions", "count", "Successful `add_data` calls."),
     ("agents.<name>.reverted_txs", "count", "Its transactions that reverted."),
@@ -155,6 +157,8 @@ SUMMARY = [
     ("transactions.rejected", "count", "Rejected."),
     ("transactions.revert_reasons.*", "count", "Reverts by reason."),
     ("gas.fork", "", "The Ethereum fork whose prices the calls paid (`chain.fork`)."),
+    ("gas.primitive_overrides", "", "The `[chain.gas]` primitive prices the scenario "
+     "overrode (primitive -> gas; `{}` when it kept the fork's)."),
     ("gas.total", "gas", "Gas used by all transactions."),
     ("gas.fees_wei", "wei", "Fees paid by all transactions."),
     ("gas.fees_eth", "ether", "The same in ether."),
@@ -169,7 +173,8 @@ SUMMARY = [
     ("groups.<name>.start_wei", "wei", "Their starting balances."),
     ("groups.<name>.final_wei", "wei", "Their final balances."),
     ("groups.<name>.profit_wei", "wei", "Their profit."),
-    ("groups.<name>.final_pct_of_start", "%", "`100 * final_wei / start_wei`."),
+    ("groups.<name>.final_pct_of_start", "%", "`100 * final_wei / start_wei` (null when "
+     "`start_wei` is 0)."),
     ("incentive.kind", "", "The mechanism; the other entries of `incentive` are the "
      "mechanism's own public state (see its page)."),
     ("incentive.*", "", "The mechanism's own section."),
