@@ -91,7 +91,9 @@ def run_one(label: str, slug: str, fixed: dict[str, Any], budget: int, *, base: 
     overrides = {k: v for k, v in fixed.items()}
     overrides["agents[1].budget"] = budget
     spec = SearchFile.model_validate({
-        "search": {"name": f"worst-{slug}{suffix}-{budget}", "base": str(base),
+        # (the base as named relative to its folder: the folder's stamp must not depend on
+        # where the repository is checked out)
+        "search": {"name": f"worst-{slug}{suffix}-{budget}", "base": base.name,
                    "seeds": seeds, "seed": 7, "trials": trials,
                    "record": [SPEND, PROFIT, "accuracy.min"]},
         "overrides": overrides,
