@@ -1525,3 +1525,34 @@ def test_prediction_market_scenario_rejects_a_wrong_reveal() -> None:
     assert_every_wei_explained(res, s)
     assert s["transactions"]["revert_reasons"].get(BAD_REVEAL) == 1
     assert s["incentive"]["phase"] == "settled"
+
+
+def test_the_market_provider_gets_its_phases_mined_under_a_moving_base_fee() -> None:
+    """Under a moving base fee the provider's transactions are mined and the bounty left is
+    collected (it bid the base fee of the market's start: once the fee had risen, its
+    end_market waited past the two slots it allowed, and the bounty stayed in the
+    contract)."""
+    import sumsim
+
+    res = sumsim.run("mechanisms-prediction-market", seed=3, overrides={
+        "chain.gas_price_model": "base_fee", "chain.base_fee.shock_sd": 0.2,
+        "chain.block_time_s": 12, "data.max_pool": 300, "metrics.counterfactual": False})
+    tx = res.transactions
+    phases = tx.filter(tx["method"].is_in(["end_market", "collect_bounty"]))
+    assert phases["status"].to_list() == ["success", "success"]
+    assert res.summary["incentive"]["bounty_left_wei"] == 0
+    assert res.summary["contract"]["final_balance_wei"] == 0
+
+
+def test_a_run_stopped_by_the_idle_guard_names_a_rejected_last_transaction() -> None:
+    """When the base fee has climbed past what the provider can pay, its end_market is
+    rejected and the market can never end: the idle guard's message says so."""
+    import sumsim
+    from sumsim.errors import RunCannotFinish
+
+    # (in this seed it is the run without the attackers, the counterfactual, that climbs so)
+    with pytest.raises(RunCannotFinish, match=r"the counterfactual run .* the last transaction, "
+                       r"provider's end_market at day 14\.0, was rejected: Insufficient funds"):
+        sumsim.run("mechanisms-prediction-market", seed=1, overrides={
+            "chain.gas_price_model": "base_fee", "chain.base_fee.shock_sd": 0.2,
+            "chain.block_time_s": 12, "data.max_pool": 300})

@@ -33,7 +33,7 @@ import simpy
 
 import sumsim.chain.evm_gas as evm_gas
 from sumsim.agents.base import Agent
-from sumsim.chain import FEE_SINK, Chain, Ledger
+from sumsim.chain import FEE_SINK, REJECTED, Chain, Ledger
 from sumsim.chain.fees import BaseFeeProcess, ConstantFees
 from sumsim.contract.mechanism import IncentiveMechanism
 from sumsim.contract.trainer import DENSE_DECIMALS, MAX_DENSE_VALUE, CollaborativeTrainer
@@ -304,6 +304,19 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
     if broke:
         shown = ", ".join(broke[:5]) + (f" and {len(broke) - 5} more" if len(broke) > 5 else "")
         parts.append(f"cannot pay for one more transaction: {shown}")
+    chain = world.chain
+    log = chain.receipts
+    if len(log) and log.status[-1] == log.strings.find(REJECTED):
+        tx, r = log[-1]
+        parts.append(f"the last transaction, {tx.sender}'s {tx.method} at "
+                     f"{_days(r.timestamp)}, was rejected: {r.reason}")
+    floor = chain.fees.floor
+    low = [t for t in chain.pending if t.gas_price < floor]
+    if low:
+        senders = sorted({t.sender for t in low})
+        parts.append(f"{len(low)} transaction(s) waiting in the mempool, bidding under the base "
+                     f"fee of {floor / 1e9:.4g} gwei (sent by {', '.join(senders[:5])}"
+                     f"{' and more' if len(senders) > 5 else ''})")
     return "; ".join(parts)
 
 

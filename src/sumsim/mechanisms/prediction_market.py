@@ -602,10 +602,27 @@ def _provider(inc: PredictionMarketConfig, world: World,
                                                                strict=True)]
     salt = rng.bytes(16)
     hashes = [piece_hash(x, y, salt) for x, y in pieces]
-    price = chain.gas_price_wei
 
     def send(method: str, args: tuple[Any, ...], value: int = 0) -> Tx:
-        return chain.submit(Tx(provider, world.contract, method, args, value, gas_limit, price))
+        # Under a moving base fee the provider bids as wallets do, up to twice the base fee
+        # when it sends (capped at the highest the base fee can reach): a price fixed at the
+        # start, or the bare base fee, could sit under a base fee that rises before its block,
+        # and the market's phases would wait in the mempool.
+        # (never more than its balance pays for: a bid it cannot cover would be rejected)
+        price = chain.gas_price_wei
+        if chain.fees.moves:
+            affordable = (chain.ledger.balances.get(provider, 0) - value) // gas_limit
+            price = max(price, min(2 * price, getattr(chain.fees, "max_wei", 2 * price),
+                                   affordable))
+        return chain.submit(Tx(provider, world.contract, method, args, value, gas_limit,
+                               price))
+
+    def mined(tx: Tx) -> Generator[simpy.Event, Any, None]:
+        """Wait two slots, then slot by slot until ``tx`` is in a block (under a moving base
+        fee it waits in the mempool while the base fee is above its bid)."""
+        yield env.timeout(2 * chain.block_time_s)
+        while tx.receipt is None:
+            yield env.timeout(chain.block_time_s)
 
     tx = send("start_market", (hashes,), inc.bounty)
     yield env.timeout(chain.block_time_s)
@@ -616,15 +633,14 @@ def _provider(inc: PredictionMarketConfig, world: World,
         x0, y0 = reveal[-1]
         reveal[-1] = (x0, 1 - y0)
         bad = send("end_market", (reveal, salt))
-        yield env.timeout(2 * chain.block_time_s)
+        yield from mined(bad)
         assert bad.receipt is not None and not bad.receipt.ok
         reveal = list(pieces)
     end = send("end_market", (reveal, salt))
-    yield env.timeout(2 * chain.block_time_s)
+    yield from mined(end)
     if end.receipt is not None and end.receipt.ok:
         yield env.timeout(inc.any_address_claim_wait_s + chain.block_time_s)
-        send("collect_bounty", ())
-        yield env.timeout(2 * chain.block_time_s)
+        yield from mined(send("collect_bounty", ()))
 
 
 plugin = Plugin(PredictionMarketConfig, PredictionMarket)
