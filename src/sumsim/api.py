@@ -196,8 +196,7 @@ def _as_argument(words: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     except InputError as e:
-        prefix = ": ".join(p for p in (e.source, e.field) if p)
-        message = str(e).removeprefix(prefix + ": ") if prefix else str(e)
+        message = e.message
         if e.field not in words and not any(w in message for w in words):
             raise
         for option, argument in words.items():
@@ -207,8 +206,8 @@ def _as_argument(words: Mapping[str, str]) -> Iterator[None]:
         # running its constructor again, which would word the message a second time)
         again = type(e).__new__(type(e))
         InputError.__init__(again, message, source=e.source, field=field)
-        again.__dict__.update({k: v for k, v in e.__dict__.items() if k not in ("source",
-                                                                               "field")})
+        again.__dict__.update({k: v for k, v in e.__dict__.items()
+                               if k not in ("source", "field", "message")})
         raise again from None
 
 

@@ -109,8 +109,7 @@ def _load(path: str | None, sets: list[str]) -> Any:
             raise InputError(f"--set {e}") from None
         key = _set_behind(e.field, overrides)
         if key is not None:  # (a value given with --set: name the option, not the file)
-            message = str(e).split(f"{e.field}: ", 1)[-1]
-            raise InputError(message, source=f"--set {key}",
+            raise InputError(e.message, source=f"--set {key}",
                              field=None if e.field == key else e.field) from None
         raise
 

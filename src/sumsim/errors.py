@@ -13,6 +13,8 @@ class InputError(ValueError):
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
         self.source = source
         self.field = field
+        #: What is wrong, without the file and field in front (to word it again elsewhere).
+        self.message = message
         parts = [p for p in (source, field) if p]
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
