@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -229,3 +230,49 @@ def test_the_command_shows_a_left_out_plugin_in_one_line(
                                    "(group sumsim.agents): left out: ImportError: nope")
     assert "warnings.warn" not in err and "PluginWarning" not in err
     assert warnings.showwarning.__module__ != "sumsim.cli"  # (restored after the command)
+
+
+def test_a_left_out_plugin_is_named_once_by_a_sweep_with_workers(tmp_path: Path) -> None:
+    """Each process-pool worker reads the entry points again; only the sweep's own process
+    names a plug-in left out (once, in one line), not every worker in Python's format."""
+    import os
+    import subprocess
+    import sys
+
+    info = tmp_path / "site" / "brokenplug-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[sumsim.agents]\nbroken = no_such_module_x:plugin\n")
+    point = '"data.max_pool" = 30\n"metrics.counterfactual" = false\n"metrics.figure" = false\n'
+    (tmp_path / "sw.toml").write_text(
+        '[sweep]\nbase = "quickstart"\nseeds = 2\n'
+        f'[[points]]\n{point}"agents[1].budget" = 100\n'
+        f'[[points]]\n{point}"agents[1].budget" = 200\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "sumsim", "sweep", str(tmp_path / "sw.toml"),
+                           "--out", str(tmp_path / "out"), "--workers", "2", "-q"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    named = [ln for ln in done.stderr.splitlines() if "no_such_module_x" in ln]
+    assert len(named) == 1 and named[0].startswith("warning: entry point broken = "), \
+        done.stderr
+
+
+def test_one_kinds_options_are_listed_with_types_defaults_and_meanings(
+        loud_flip, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """``sumsim plugins KIND`` prints each option of the kind's config as a scenario file
+    writes it: amounts in ether, waits as distributions, the plug-in's own options too."""
+    assert main(["plugins", "loud_flip", "perceptron"]) == 0
+    out = capsys.readouterr().out
+    head, *rest = out.splitlines()
+    assert head.startswith("loud_flip (agent, from example-plugin): A third-party flipper.")
+    options = {ln.split()[0]: ln.split(None, 1)[1] for ln in rest
+               if ln.startswith("  ") and not ln.startswith("   ")}
+    assert options["shout"].split() == ["int", "default", "3"]
+    assert options["balance"].split() == ["ether", "default", "(required)"]
+    assert options["budget"].split()[:3] == ["ether", "|", "None"]
+    assert options["interval_s"].startswith("distribution  default {\"dist\": \"exponential\"")
+    assert "perceptron (model, from sumsim)" in out and "'standard' | 'original'" in out
+    assert main(["plugins", "no_such_kind"]) == 2
+    assert "plugins: no plug-in kind 'no_such_kind'; installed: " in capsys.readouterr().err

@@ -195,6 +195,19 @@ def test_deposits_follow_the_drt_formula(quickstart: tuple[Path, dict[str, Any]]
     assert deposit[0] == w * 3600 // isqrt(int(first["time_s"]))
 
 
+def test_the_return_on_deposits_of_an_agent_that_deposited_nothing_is_null() -> None:
+    """An attacker whose deposit cap no deposit meets never adds: its profit is what it spent
+    on fees (here nothing either), and its return on deposits has nothing to divide by."""
+    import sumsim
+
+    summ = sumsim.run("quickstart", seed=2, overrides={
+        "agents[1].max_deposit": 1e-18, "data.max_pool": 40,
+        "metrics.counterfactual": False}).summary
+    bad = summ["agents"]["bad"]
+    assert bad["deposits_wei"] == 0 and bad["contributions"] == 0
+    assert bad["roi"] is None and summ["agents"]["good"]["roi"] is not None
+
+
 def test_honest_profits_and_attacker_loses(quickstart: tuple[Path, dict[str, Any]]) -> None:
     _, summ = quickstart
     agents = summ["agents"]

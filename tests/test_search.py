@@ -156,6 +156,20 @@ def test_a_space_point_that_cannot_run_is_named_before_any_run(tmp_path: Path) -
     assert main(["search", str(bad)]) == 2
 
 
+@pytest.mark.parametrize(("param", "bad"), [
+    ({"low": 0, "high": 1.5}, "1.5"),            # above the field's maximum (1)
+    ({"low": 0, "high": 3, "step": 2}, "2"),     # the top step, not high itself
+    ({"low": -1, "high": 1}, "-1")])             # below its minimum (0)
+def test_either_end_of_a_range_outside_the_field_is_named_before_any_run(
+        tmp_path: Path, param: dict[str, Any], bad: str) -> None:
+    """A range reaching past what its field allows would only show as failed trials: both of
+    its ends (the highest value a step reaches, for a stepped range) are checked up front."""
+    path = write_search(tmp_path, space={"agents[0].mistake_rate": param})
+    with pytest.raises(InputError, match=rf"space point {{'agents\[0\]\.mistake_rate': "
+                       rf"{bad}}}: .*mistake_rate"):
+        load_search(path)
+
+
 def test_search_from_python_with_a_dict(tmp_path: Path) -> None:
     spec = {"search": {"name": "py", "seeds": 1, "trials": 3}, "overrides": TINY,
             "objectives": [{"metric": "accuracy.min", "direction": "minimize"}],

@@ -17,7 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stubs import BLOCK, GAS_LIMIT, GAS_PRICE, SmallWorld, perceptron_confidence
+from stubs import (
+    BLOCK,
+    GAS_LIMIT,
+    GAS_PRICE,
+    T_A,
+    T_R,
+    FlipModel,
+    SmallWorld,
+    perceptron_confidence,
+)
 from sumsim.agents.base import Agent
 from sumsim.agents.boundary import Boundary, BoundaryConfig
 from sumsim.agents.honest import Honest, HonestConfig
@@ -27,6 +36,7 @@ from sumsim.agents.sybil import Sybil
 from sumsim.chain import Tx
 from sumsim.engine import run
 from sumsim.errors import InputError
+from sumsim.mechanisms.drt import DepositRefundTake
 from sumsim.models import NaiveBayes, Perceptron
 from sumsim.scenario.loader import parse_scenario
 
@@ -514,3 +524,68 @@ def test_near_duplicate_stops_on_a_dense_model() -> None:
                           kind="near_duplicate", balance=wei(10**12))
     agent.contribute()
     assert agent.stopped and sim.chain.pending == []
+
+
+# -- claims that revert in their block, or leave something ----------------------------------
+
+def test_a_refund_that_reverts_in_its_block_is_tried_again_after_recheck_s() -> None:
+    """The simulated refund succeeds, but the model disagrees by the time the block runs it
+    (as when another add in the block moved it): the author looks again ``recheck_s`` later
+    and gets its deposit back."""
+    model = FlipModel(8)
+    model.bit = 1  # predicts 1 for a two-feature sample: the label below
+    sim = make_world([[0, 1]], [1], 8, model=model, cost_weight=10**15)
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(10**20), interval_s=constant(30), report=False,
+                          take_expired=False, recheck_s=200, accuracy_gated=False)
+    refunds_run = 0
+
+    def disagree_while_the_first_refund_runs(tx: Tx) -> None:
+        nonlocal refunds_run
+        if tx.method == "refund":
+            refunds_run += 1
+            model.bit = 0 if refunds_run == 1 else 1
+
+    sim.chain.tx_hooks.append(disagree_while_the_first_refund_runs)
+    sim.chain.receipt_hooks.append(lambda tx, r: setattr(model, "bit", 1))
+    sim.start(agent)
+    sim.env.run()
+    claims = [(tx, r) for tx, r in sim.chain.receipts if tx.method != "add_data"]
+    assert [(tx.method, r.status) for tx, r in claims] == [("refund", "reverted"),
+                                                           ("refund", "success")]
+    (_, first), (again, _) = claims
+    # sent on the first turn (every 30 s) at least recheck_s after the reverted block
+    assert first.timestamp + 200 <= again.submitted_at < first.timestamp + 200 + 30
+    rec = sim.records_by("good")[0]
+    assert rec.claimable == 0 and rec.refunded == rec.initial_deposit > 0
+    assert sim.ledger.balances["contract"] == 0
+
+
+class HalfRefund(DepositRefundTake):
+    """Refunds half of what is left (a haircut); the rest is anyone's after the wait."""
+
+    def check_refund(self, rec: Any, sender: str, now: int, agrees: bool) -> int:
+        return super().check_refund(rec, sender, now, agrees) // 2
+
+
+def test_what_a_partial_refund_leaves_is_taken_when_the_any_address_wait_ends() -> None:
+    model = FlipModel(8)
+    model.bit = 1  # predicts 1 for a two-feature sample: the label below
+    sim = make_world([[0, 1]], [1], 8, model=model, cost_weight=10**15)
+    sim.contract.im = HalfRefund(refund_wait_s=T_R, owner_claim_wait_s=T_A,
+                                 any_address_claim_wait_s=T_A, cost_weight=10**15)
+    author = sim.add_agent(Honest, HonestConfig, name="author", kind="honest",
+                           balance=wei(10**20), interval_s=constant(30), recheck_s=10**6,
+                           accuracy_gated=False)
+    sim.start(author)
+    sim.env.run()
+    rec = sim.records_by("author")[0]
+    claims = [(tx, r) for tx, r in sim.chain.receipts if tx.method != "add_data"]
+    assert [(tx.method, r.ok) for tx, r in claims] == [("refund", True), ("report", True)]
+    assert rec.refunded == rec.initial_deposit // 2 > 0
+    assert rec.taken == rec.initial_deposit - rec.initial_deposit // 2
+    assert rec.claimable == 0 and sim.ledger.balances["contract"] == 0
+    # the take is sent on the first turn at or after the any-address wait (turns every 30 s),
+    # not recheck_s (far longer) after the refund
+    take = claims[1][0]
+    assert rec.added_time + T_A <= take.submitted_at < rec.added_time + T_A + 30

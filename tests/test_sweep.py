@@ -857,12 +857,16 @@ def test_an_unknown_metric_stops_the_sweep_after_the_first_run(
     assert read_manifest(out).keys() == recorded.keys()
 
 
-def test_an_eth_metric_points_to_its_wei_twin(tmp_path: Path) -> None:
-    path = write_sweep(tmp_path, seeds=1, points=[{}], metrics=["attacker_spend_eth"])
-    with pytest.raises(InputError, match=r"sweep\.metrics\[0\]: no metric 'attacker_spend_eth' "
-                       r"in a run's summary; keep 'attacker_spend_wei': the table adds its "
-                       r"_eth column"):
-        run_sweep(load_sweep(path), tmp_path / "out", executor="local")
+def test_an_eth_metric_keeps_its_wei_twin(tmp_path: Path) -> None:
+    """An amount asked for in ether (as searches name their objectives) keeps the exact wei
+    amount, beside which the table has its _eth column: the same names work in both."""
+    path = write_sweep(tmp_path, seeds=1, points=[{}],
+                       metrics=["attacker_spend_eth", "groups.bad.profit_eth", "days"])
+    df = run_sweep(load_sweep(path), tmp_path / "out", executor="local")
+    assert df["status"].to_list() == ["ok"]
+    assert {"attacker_spend_wei", "attacker_spend_eth", "groups.bad.profit_wei",
+            "groups.bad.profit_eth", "days"} <= set(df.columns)
+    assert df["attacker_spend_eth"][0] == int(df["attacker_spend_wei"][0]) / 10**18
 
 
 def test_a_metric_some_points_lack_fails_only_their_runs(tmp_path: Path) -> None:

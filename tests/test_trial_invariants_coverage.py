@@ -5,6 +5,8 @@ And a bad mechanism option is one line naming that option."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sumsim.cli import main
@@ -59,3 +61,92 @@ def test_a_defense_under_test_gets_its_own_line_coverage() -> None:
     # without defenses, no such line
     assert "defense " not in check("deposit_refund_take", examples=2, steps=3,
                                    shrink=False).summary()
+
+
+PACKAGE = '''
+from typing import Literal
+
+import numpy as np
+
+from sumsim.agents.label_flip import LabelFlip, LabelFlipConfig
+from sumsim.defenses.rate_limit import RateLimit, RateLimitConfig
+from sumsim.mechanisms.drt import DepositRefundTake, DRTConfig
+from sumsim.models.perceptron import Perceptron, PerceptronConfig
+from sumsim.registry import Plugin
+
+
+def halve(amount):
+    return amount // 2
+
+
+class HaircutConfig(DRTConfig):
+    kind: Literal["haircut"] = "haircut"
+
+
+class Haircut(DepositRefundTake):
+    def check_refund(self, rec, sender, now, agrees):
+        return halve(super().check_refund(rec, sender, now, agrees))
+
+
+class VotesConfig(PerceptronConfig):
+    kind: Literal["votes"] = "votes"
+
+
+class Votes(Perceptron):
+    def predict(self, x):
+        return int(np.add.reduce(self.w.take(x)) + self.b >= 0)
+
+
+class BurstConfig(LabelFlipConfig):
+    kind: Literal["burst"] = "burst"
+
+
+class Burst(LabelFlip):
+    def next_turn_s(self):
+        return 1.0
+
+
+class GateConfig(RateLimitConfig):
+    kind: Literal["gate"] = "gate"
+
+
+class Gate(RateLimit):
+    def check(self, ctx, x, y):
+        return super().check(ctx, x, y)
+
+
+plugins = {"mechanisms": Plugin(HaircutConfig, Haircut), "models": Plugin(VotesConfig, Votes),
+           "agents": Plugin(BurstConfig, Burst), "defenses": Plugin(GateConfig, Gate)}
+'''
+
+
+def test_only_the_plugin_under_test_is_counted_in_a_module_holding_several(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """One package module with a mechanism, a model, an agent and a defense: the mechanism's
+    lines are its class's and the module's functions, the defense's its own class's; the
+    agent's and the model's code, which the machine never runs as plug-ins, is in neither."""
+    import importlib
+
+    import sumsim.registry as registry
+
+    (tmp_path / "one_module_pkg.py").write_text(PACKAGE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("one_module_pkg")
+    for group, plugin in mod.plugins.items():
+        registry.register(group, plugin, origin="test")
+    try:
+        report = check("haircut", defenses=["gate"], examples=5, steps=10, shrink=False)
+        assert report.coverage is not None
+        assert set(report.coverage.functions) == {"halve", "Haircut.check_refund"}
+        assert set(report.defense_coverage["gate"].functions) == {"halve", "Gate.check"}
+        assert report.coverage.ran()[0] > 0 and report.defense_coverage["gate"].ran()[0] > 0
+        assert "Votes" not in report.summary() and "Burst" not in report.summary()
+        # the command line takes the model too, and says which one ran
+        assert main(["invariants", "--mechanism", "haircut", "--model", "votes",
+                     "--examples", "3", "--steps", "5"]) == 0
+        assert "mechanism 'haircut' on model 'votes'" in capsys.readouterr().out
+        assert main(["invariants", "--mechanism", "haircut", "--model", "nope"]) == 2
+    finally:
+        for group, plugin in mod.plugins.items():
+            registry.unregister(group, plugin.kind)

@@ -117,7 +117,8 @@ SUMMARY = [
     ("agents.<name>.in_profit", "", "Whether it ended with more than it started with."),
     ("agents.<name>.final_pct_of_start", "%", "`100 * final_wei / start_wei` (null when "
      "`start_wei` is 0)."),
-    ("agents.<name>.roi", "ratio", "`profit_wei / deposits_wei` (0 with no deposits)."),
+    ("agents.<name>.roi", "ratio", "`profit_wei / deposits_wei` (null with no deposits: "
+     "nothing to divide by)."),
     ("agents.<name>.contributions", "count", "Successful `add_data` calls."),
     ("agents.<name>.reverted_txs", "count", "Its transactions that reverted."),
     ("agents.<name>.rejected_txs", "count", "Its transactions that were rejected."),

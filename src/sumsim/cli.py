@@ -364,11 +364,85 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     import sumsim.registry as registry
 
-    for group in registry.GROUPS:
-        print(f"{group}:")
-        for kind, p in sorted(registry.plugins(group).items()):
-            print(f"  {kind:<22} {p.description}  [{p.origin or 'sumsim'}]")
+    if not args.kinds:
+        for group in registry.GROUPS:
+            print(f"{group}:")
+            for kind, p in sorted(registry.plugins(group).items()):
+                print(f"  {kind:<22} {p.description}  [{p.origin or 'sumsim'}]")
+        return EXIT_OK
+    blocks = []
+    for kind in args.kinds:
+        found = [(g, registry.plugins(g)[kind]) for g in registry.GROUPS
+                 if kind in registry.plugins(g)]
+        if not found:
+            every = sorted({k for g in registry.GROUPS for k in registry.plugins(g)})
+            raise InputError(f"no plug-in kind {kind!r}; installed: {', '.join(every)}",
+                             field="plugins")
+        blocks += [_plugin_options(g, p) for g, p in found]
+    print("\n\n".join(blocks))
     return EXIT_OK
+
+
+def _plugin_options(group: str, plugin: Any) -> str:
+    """One plug-in's options as the scenario file writes them: name, type, default, meaning."""
+    import textwrap
+
+    from pydantic_core import PydanticUndefined
+
+    head = f"{plugin.kind} ({group[:-1]}, from {plugin.origin or 'sumsim'}): {plugin.description}"
+    rows = []
+    for name, fld in plugin.config.model_fields.items():
+        if name == "kind":
+            continue
+        if fld.default is not PydanticUndefined:
+            default = fld.default
+        elif fld.default_factory is not None:
+            default = fld.default_factory()  # type: ignore[call-arg]
+        else:
+            default = "(required)"
+        if hasattr(default, "model_dump"):
+            default = default.model_dump(mode="json")
+        shown = default if isinstance(default, str) else json.dumps(default, default=str)
+        extra = fld.json_schema_extra if isinstance(fld.json_schema_extra, dict) else {}
+        unit = extra.get("description")
+        rows.append((name, unit if unit in ("ether", "gwei") else _type_name(fld.annotation),
+                     shown, fld.description or ""))
+    if not rows:
+        return head + "\n  (no options)"
+    w0 = max(len(r[0]) for r in rows)
+    w1 = min(24, max(len(r[1]) for r in rows))
+    lines = [head]
+    for name, kind, default, desc in rows:
+        lines.append(f"  {name:<{w0}}  {kind:<{w1}}  default {default}")
+        lines += textwrap.wrap(desc, width=92, initial_indent=" " * (w0 + 4),
+                               subsequent_indent=" " * (w0 + 4))
+    return "\n".join(lines)
+
+
+def _type_name(annotation: Any) -> str:
+    """A field's type in a few words (``float``, ``ether | None``, ``'a' | 'b'``,
+    ``distribution``)."""
+    import types
+
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is typing.Annotated:
+        for meta in annotation.__metadata__:
+            extra = getattr(meta, "json_schema_extra", None)
+            if isinstance(extra, dict) and extra.get("description") in ("ether", "gwei"):
+                return str(extra["description"])
+        return _type_name(args[0])
+    if args and origin in (typing.Union, types.UnionType):
+        return " | ".join(dict.fromkeys(_type_name(a) for a in args))
+    if args:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(map(_type_name, args))}]"
+    if annotation is type(None):
+        return "None"
+    if "dist" in getattr(annotation, "model_fields", {}):
+        return "distribution"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -401,8 +475,8 @@ def cmd_invariants(args: argparse.Namespace) -> int:
             raise InputError("the mechanism is chosen with --mechanism, not --set kind=...",
                              field="--set")
         options[key] = value
-    report = check(options, defenses=args.defense or (), examples=args.examples,
-                   steps=args.steps, seed=None if args.random else 0)
+    report = check(options, defenses=args.defense or (), model=args.model,
+                   examples=args.examples, steps=args.steps, seed=None if args.random else 0)
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAIL
 
@@ -572,6 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a mechanism option, e.g. --set cost_weight=0.1")
     iv.add_argument("--defense", action="append", metavar="KIND",
                     help="also install this defense (repeatable)")
+    iv.add_argument("--model", metavar="KIND",
+                    help="the contract's model, with its default options (default: a small "
+                    "perceptron)")
     iv.add_argument("--steps", type=_count, default=40, help="steps per example (default 40)")
     iv.add_argument("--examples", type=_count, default=100,
                     help="random sequences to try (default 100)")
@@ -579,7 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a fresh random search (default: reproducible)")
     iv.set_defaults(fn=cmd_invariants)
     _add_gas_parser(sub)
-    pl = sub.add_parser("plugins", help="list installed agents, defenses, models and mechanisms")
+    pl = sub.add_parser("plugins", help="list installed agents, defenses, models and "
+                        "mechanisms, or one kind's options")
+    pl.add_argument("kinds", nargs="*", metavar="KIND",
+                    help="show these kinds' options (name, type, default, meaning)")
     pl.set_defaults(fn=cmd_plugins)
     return p
 

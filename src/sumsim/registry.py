@@ -181,3 +181,47 @@ def get(group: str, kind: str) -> Plugin:
         left_out = f"; left out: {broken}" if broken else ""
         raise KeyError(f"no {group[:-1]} kind {kind!r}; installed: {sorted(table)}{left_out}")
     return table[kind]
+
+
+#: Singular names of the groups, for messages.
+_SINGULAR = {"agents": "agent", "defenses": "defense", "models": "model",
+             "mechanisms": "mechanism"}
+
+
+def _owners() -> dict[str, list[tuple[str, str, str]]]:
+    """Module -> (class qualname, group, kind) of every registered plug-in's classes."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for group, table in _TABLES.items():
+        for kind, p in table.items():
+            for cls in (p.impl, p.config):
+                out.setdefault(cls.__module__, []).append((cls.__qualname__, group, kind))
+    return out
+
+
+def blame(e: BaseException) -> BaseException:
+    """Add a note to ``e`` naming the plug-in whose code raised it: the innermost frame of its
+    traceback that runs a method of a registered plug-in's class (its implementation or its
+    config), as ``in Class.method, of the <group> plug-in '<kind>' (module)``.  Nothing is
+    added when no plug-in's code is on the traceback, or when a note already names the
+    plug-in's module (the agents' turns and the defenses' checks name theirs, with the
+    address or defense).  Returns ``e``, to be re-raised."""
+    owners = _owners()
+    tb = e.__traceback__
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        module = frame.f_globals.get("__name__", "")
+        candidates = owners.get(module)
+        if not candidates:
+            continue
+        qualname = frame.f_code.co_qualname
+        for cls_name, group, kind in candidates:
+            if qualname == cls_name or qualname.startswith(cls_name + "."):
+                notes = getattr(e, "__notes__", None) or []
+                if not any(f"{module})" in n or f"{module}." in n for n in notes):
+                    e.add_note(f"in {qualname}, of the {_SINGULAR[group]} plug-in {kind!r} "
+                               f"({module})")
+                return e
+    return e

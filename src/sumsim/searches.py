@@ -314,19 +314,35 @@ def make_search(spec: SearchFile, base_data: dict[str, Any], base_dir: Path,
 
 
 def _corners(space: dict[str, Param]) -> list[dict[str, Any]]:
-    """One point per choice of every categorical (with ranges at their low ends): each
-    strategy kind a search may pick must give a valid scenario with its own options."""
-    points: list[dict[str, Any]] = [{}]
-    for path, p in space.items():
-        values = p.choices if p.choices is not None else [_cast(p, p.low)]
-        grown = []
-        for pt in points:
-            if all(pt.get(k) == v for k, v in p.when.items()):
-                grown += [{**pt, path: v} for v in values]
-            else:
-                grown.append(pt)
-        points = grown
-    return points
+    """One point per choice of every categorical, with every range at its low end, then at
+    its high end: each strategy kind a search may pick must give a valid scenario with its own
+    options, and so must both ends of every range (a bound outside what a field allows would
+    otherwise only show as failed trials)."""
+    out: list[dict[str, Any]] = []
+    for end in ("low", "high"):
+        points: list[dict[str, Any]] = [{}]
+        for path, p in space.items():
+            values = p.choices if p.choices is not None else [_cast(p, _end(p, end))]
+            grown = []
+            for pt in points:
+                if all(pt.get(k) == v for k, v in p.when.items()):
+                    grown += [{**pt, path: v} for v in values]
+                else:
+                    grown.append(pt)
+            points = grown
+        out += [pt for pt in points if pt not in out]
+    return out
+
+
+def _end(p: Param, end: str) -> Any:
+    """A range's lowest or highest value a trial can take (the top step at most ``high``)."""
+    low, high = p.low, p.high
+    assert low is not None and high is not None
+    if end == "low":
+        return low
+    if p.step:
+        return low + ((high - low) // p.step) * p.step
+    return high
 
 
 def _cast(p: Param, v: Any) -> Any:

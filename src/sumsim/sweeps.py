@@ -96,7 +96,8 @@ class SweepSection(Section):
                          "(common random numbers); false: seeds depend on the parameters.")
     metrics: list[str] = Field(default_factory=list, description="Dotted summary paths to "
                                "keep in the table (as summary.json spells them, e.g. "
-                               "attacker_spend_wei); empty: every scalar.")
+                               "attacker_spend_wei, or an amount's _eth twin); empty: every "
+                               "scalar.")
     write_runs: bool = Field(False, description="Also write each run's output folder.")
 
 
@@ -273,11 +274,14 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
             summ = summary(res)
         flat = flatten(summ)
         if metrics:
-            missing = [m for m in metrics if m not in flat]
+            # (an *_eth name of a *_wei amount keeps the amount: the table adds the _eth)
+            kept = [f"{m[:-4]}_wei" if m not in flat and m.endswith("_eth")
+                    and f"{m[:-4]}_wei" in flat else m for m in metrics]
+            missing = [m for m in kept if m not in flat]
             if missing:
                 row["summary_names"] = sorted(flat)
                 raise KeyError(f"metrics not in the summary: {missing}")
-            flat = {m: flat[m] for m in metrics}
+            flat = {m: flat[m] for m in kept}
         row.update(status="ok", error="", metrics=flat)
     except Exception as e:  # recorded, not fatal to the sweep
         row.update(status="failed", error=f"{type(e).__name__}: {e}", metrics={},
@@ -312,7 +316,7 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         # it loaded instead of importing it again (no effect if the server already runs).
         ctx.set_forkserver_preload(list(PRELOAD))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                               initializer=_ignore_interrupt)
+                               initializer=_worker_setup)
     futures = []
     try:
         futures = [pool.submit(fn, t) for t in tasks]
@@ -335,16 +339,23 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
     pool.shutdown(wait=True)
 
 
-def _ignore_interrupt() -> None:
-    """Process-pool workers leave Ctrl-C to the sweep's own process.
+def _worker_setup() -> None:
+    """Process-pool workers leave Ctrl-C, and the installed plug-ins' warnings, to the
+    sweep's own process.
 
     Ctrl-C reaches every process of the terminal's group: a worker that took it reported it as
     its run's error and then waited for more work from a sweep that had gone (an orphan that
     kept its fork server alive), and printed tracebacks on the way.  The sweep's process
-    records what finished and stops the workers (:func:`_stop_workers`)."""
+    records what finished and stops the workers (:func:`_stop_workers`).  A plug-in left out
+    (:class:`~sumsim.registry.PluginWarning`) was already named once by the sweep's process;
+    each worker reading the entry points again would name it again."""
     import signal
+    import warnings
+
+    from sumsim.registry import PluginWarning
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.simplefilter("ignore", PluginWarning)
 
 
 def _stop_workers(pool: Any) -> None:
@@ -563,14 +574,11 @@ def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
     if names is None:
         return None
     for i, m in enumerate(sweep.spec.sweep.metrics):
-        if m in names:
+        if m in names or (m.endswith("_eth") and f"{m[:-4]}_wei" in names):
             continue
-        if m.endswith("_eth") and f"{m[:-4]}_wei" in names:
-            hint = f"keep {m[:-4] + '_wei'!r}: the table adds its _eth column"
-        else:
-            close = difflib.get_close_matches(m, names, n=3, cutoff=0.6)
-            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
-                f"expected one of its {len(names)} metrics, e.g. {names[:3]}"
+        close = difflib.get_close_matches(m, names, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
+            f"expected one of its {len(names)} metrics, e.g. {names[:3]}"
         return InputError(f"no metric {m!r} in a run's summary; {hint}", source=sweep.source,
                           field=f"sweep.metrics[{i}]")
     return None

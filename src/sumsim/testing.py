@@ -577,12 +577,22 @@ class LineCoverage:
     """Which lines of the functions of one module ran (``sys.settrace``, local tracing only in
     frames of that module's file)."""
 
-    def __init__(self, module: types.ModuleType):
+    def __init__(self, module: types.ModuleType, skip: Iterable[type] = ()):
         self.file = inspect.getsourcefile(module) or ""
         self.hit: set[int] = set()
         self.functions: dict[str, set[int]] = {}
-        for qualname, fn in _functions(module):
+        for qualname, fn in _functions(module, tuple(skip)):
             self.functions[qualname] = _lines(fn.__code__)
+
+    @classmethod
+    def of(cls, impl: type) -> LineCoverage:
+        """Coverage of the module holding the plug-in class ``impl``, less the classes of the
+        other plug-ins written in the same module (a package may keep its mechanism, model and
+        agents together: only the code the machine can reach is counted)."""
+        module = sys.modules[impl.__module__]
+        others = {p.impl for g in registry.GROUPS for p in registry.plugins(g).values()
+                  if p.impl.__module__ == impl.__module__ and p.impl not in impl.__mro__}
+        return cls(module, others)
 
     def __enter__(self) -> LineCoverage:
         self._tracing = _Tracing([self]).__enter__()
@@ -614,14 +624,17 @@ class _Tracing:
     trace function at a time: several modules are traced by one)."""
 
     def __init__(self, coverages: Iterable[LineCoverage]):
-        self.by_file = {c.file: c for c in coverages}
+        self.by_file: dict[str, list[LineCoverage]] = {}
+        for c in coverages:
+            self.by_file.setdefault(c.file, []).append(c)
 
     def _tracer(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        cov = self.by_file.get(frame.f_code.co_filename)
-        if cov is None:
+        covs = self.by_file.get(frame.f_code.co_filename)
+        if covs is None:
             return None
         if event == "line":
-            cov.hit.add(frame.f_lineno)
+            for cov in covs:  # (each counts only its own functions' lines)
+                cov.hit.add(frame.f_lineno)
         return self._tracer
 
     def __enter__(self) -> _Tracing:
@@ -633,18 +646,19 @@ class _Tracing:
         sys.settrace(self._previous)
 
 
-def _functions(module: types.ModuleType) -> list[tuple[str, types.FunctionType]]:
+def _functions(module: types.ModuleType, skip: tuple[type, ...] = ()
+               ) -> list[tuple[str, types.FunctionType]]:
     """Functions and methods written in ``module``'s file (not generated ones, such as a
     dataclass's ``__init__``), but not those of its config classes (pydantic models: their
     validators run when the scenario or the machine's setup is read, before any transaction,
-    so the examples could never reach them)."""
+    so the examples could never reach them) nor of the classes in ``skip``."""
     file = inspect.getsourcefile(module)
     found = []
     for obj in vars(module).values():
         candidates: list[Any] = []
         if isinstance(obj, types.FunctionType):
             candidates = [obj]
-        elif isinstance(obj, type) and issubclass(obj, BaseModel):
+        elif isinstance(obj, type) and (issubclass(obj, BaseModel) or obj in skip):
             continue
         elif isinstance(obj, type) and obj.__module__ == module.__name__:
             candidates = [a.__func__ if isinstance(a, classmethod | staticmethod) else a
@@ -678,8 +692,7 @@ class Report:
     #: (method, status, revert reason) -> how often it happened.
     outcomes: dict[tuple[str, str, str], int] = field(default_factory=dict)
     coverage: LineCoverage | None = None
-    #: Line coverage of each defense's module (by defense kind; a module that is also the
-    #: mechanism's is counted there only).
+    #: Line coverage of each defense's code (by defense kind).
     defense_coverage: dict[str, LineCoverage] = field(default_factory=dict)
 
     def missed(self, *names: str) -> dict[str, list[int]]:
@@ -690,6 +703,7 @@ class Report:
         lines = [f"mechanism {self.setup.mechanism.kind!r}"
                  + (f" with defenses {[d.kind for d in self.setup.defenses]}"
                     if self.setup.defenses else "")
+                 + (f" on model {self.setup.model.kind!r}" if self.setup.model else "")
                  + f": {self.examples} examples x up to {self.steps} steps: "
                  + ("all invariants held" if self.ok else "FAILED")]
         for (method, status, reason), n in sorted(self.outcomes.items()):
@@ -732,17 +746,11 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
 
     cls.__init__ = counting_init  # type: ignore[method-assign]
     mech_cls = mechanism_class or registry.get("mechanisms", setup.mechanism.kind).impl
-    module = sys.modules[mech_cls.__module__]
-    cov = LineCoverage(module) if coverage else None
+    cov = LineCoverage.of(mech_cls) if coverage else None
     defense_cov: dict[str, LineCoverage] = {}
     if cov is not None:
-        files = {cov.file}
         for d in setup.defenses:
-            d_module = sys.modules[registry.get("defenses", d.kind).impl.__module__]
-            d_cov = LineCoverage(d_module)
-            if d_cov.file not in files:
-                files.add(d_cov.file)
-                defense_cov[d.kind] = d_cov
+            defense_cov[d.kind] = LineCoverage.of(registry.get("defenses", d.kind).impl)
     opts = settings(max_examples=examples, stateful_step_count=steps, deadline=None,
                     database=None, derandomize=seed is not None, report_multiple_bugs=False,
                     phases=[Phase.explicit, Phase.reuse, Phase.generate]

@@ -174,9 +174,31 @@ class Agent:
             pool_i = int(tx.tag) if tx.tag else -1
             if receipt.ok and pool_i >= 0:
                 self.world.pool_index[receipt.result] = pool_i
-        else:
-            self.inflight.discard(tx.args[0])
+        elif tx.method in ("refund", "report"):
+            cid = tx.args[0]
+            self.inflight.discard(cid)
+            self._after_claim(cid, receipt)
         self.on_receipt(tx, receipt)
+
+    def _after_claim(self, cid: int, receipt: Receipt) -> None:
+        """Keep watching a contribution after a claim on it, when something is left: a claim
+        that reverted (the model or the state moved between the simulated call and the block)
+        is tried again after ``recheck_s``; a partial one (a report taking part of a deposit
+        before the any-address wait, a mechanism refunding less than all) is looked at again
+        when what is left can be taken."""
+        c = self.contract
+        ts = self.world.chain.block_timestamp
+        if not c.view_is_open(ts, cid, self.world.chain.next_block_timestamp()):
+            return
+        now = self.world.env.now
+        _, expiry = c.view_claim_times(ts, cid)
+        later = now + self.config.recheck_s
+        if receipt.ok and self.config.take_expired and now < expiry < math.inf:
+            self.book.push(expiry, cid)
+        elif not receipt.ok:
+            self.book.push(expiry if now < expiry < later else later, cid)
+        elif now < expiry:
+            self.book.push(min(later, expiry), cid)
 
     def on_receipt(self, tx: Tx, receipt: Receipt) -> None:
         """Hook for strategies that learn from outcomes."""
@@ -289,13 +311,10 @@ class Agent:
                 c.view_try(ts, "refund", rec.id, self.name, at) is not None:
             self._claim("refund", rec.id)
             return
-        if (cfg.take_expired and expired) or (self.reports_now() and not expired and not mine):
-            amount = c.view_try(ts, "report", rec.id, self.name, at)
-            if amount is not None:
-                self._claim("report", rec.id)
-                if not expired and amount < rec.claimable and cfg.take_expired:
-                    self.book.push(expiry, rec.id)
-                return
+        if ((cfg.take_expired and expired) or (self.reports_now() and not expired and not mine)) \
+                and c.view_try(ts, "report", rec.id, self.name, at) is not None:
+            self._claim("report", rec.id)  # (what it leaves: see _after_claim)
+            return
         nxt = min(now + cfg.recheck_s, expiry)
         if nxt < expiry or (cfg.take_expired and not expired and expiry < float("inf")):
             self.book.push(nxt, rec.id)

@@ -59,11 +59,13 @@ London and later, and :data:`BERLIN` here is the true pre-London Berlin.
 
 from __future__ import annotations
 
+import math
+import numbers
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -707,26 +709,48 @@ def work_from_plan(read_slots: int, new_slots: int = 0, updated_slots: int = 0, 
     the contribution records that keep their prediction's work share it."""
     predict = _predict_work(read_slots, predict_compute, interp)
     writes = new_slots + updated_slots + cleared_slots
-    if not writes:
+    if not writes and not (new_slots or updated_slots or cleared_slots):
         return predict, None
     return predict, _update_work(writes if rereads is None else rereads, new_slots,
                                  updated_slots, cleared_slots, update_compute, interp)
 
 
+class BadWork(ValueError):
+    """A model reported counts or gas no contract code could have (see :func:`work_from_plan`)."""
+
+
+def _counts(**counts: Any) -> None:
+    """Slot counts are whole numbers no less than 0 (checked once per distinct answer: the
+    callers are cached)."""
+    for name, v in counts.items():
+        if not isinstance(v, numbers.Integral) or v < 0:
+            raise BadWork(f"gave {name} = {v!r}: slot counts are whole numbers no less than 0")
+
+
+def _compute(name: str, v: float | None) -> None:
+    if v is not None and not (isinstance(v, numbers.Real) and 0 <= v < math.inf):
+        raise BadWork(f"gave {name} = {v!r}: compute gas is a finite number no less than 0")
+
+
 @lru_cache(maxsize=4096)
 def _predict_work(read_slots: int, compute: float | None, interp: Interp) -> ModelWork:
-    return ModelWork(reads=read_slots, compute=(
+    _counts(read_slots=read_slots)
+    _compute("the prediction's compute gas", compute)
+    return ModelWork(reads=int(read_slots), compute=(
         interp.perceptron_predict_per_feature * read_slots if compute is None else compute))
 
 
 @lru_cache(maxsize=4096)
 def _update_work(rereads: int, new_slots: int, updated_slots: int, cleared_slots: int,
                  compute: float | None, interp: Interp) -> ModelWork:
-    writes = new_slots + updated_slots + cleared_slots
-    return ModelWork(rereads=rereads, writes_new=new_slots, writes_update=updated_slots,
-                     writes_clear=cleared_slots, compute=(
-                         interp.perceptron_update_per_feature * writes if compute is None
-                         else compute))
+    _counts(new_slots=new_slots, updated_slots=updated_slots, cleared_slots=cleared_slots,
+            update_rereads=rereads)
+    _compute("the update's compute gas", compute)
+    writes = int(new_slots + updated_slots + cleared_slots)
+    return ModelWork(rereads=int(rereads), writes_new=int(new_slots),
+                     writes_update=int(updated_slots), writes_clear=int(cleared_slots),
+                     compute=(interp.perceptron_update_per_feature * writes if compute is None
+                              else compute))
 
 
 #: The measured samples: indices uniform over IMDB's 1,000-word vocabulary.

@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from sumsim.chain.chain import CallContext
-from sumsim.chain.evm_gas import Method, ModelWork, int64_buffer_nonzero_bytes, work_from_plan
+from sumsim.chain.evm_gas import (
+    BadWork,
+    Method,
+    ModelWork,
+    int64_buffer_nonzero_bytes,
+    work_from_plan,
+)
 from sumsim.chain.ledger import Ledger
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import Contribution, DataHandler
@@ -128,9 +134,12 @@ class CollaborativeTrainer:
         ``plan``, for the gas model."""
         m = self.model
         c = m.compute_gas(x, plan)
-        return work_from_plan(m.read_slots(x), plan.new_slots, plan.updated_slots,
-                              cleared_slots=plan.cleared_slots, rereads=c.update_rereads,
-                              predict_compute=c.predict, update_compute=c.update)
+        try:
+            return work_from_plan(m.read_slots(x), plan.new_slots, plan.updated_slots,
+                                  cleared_slots=plan.cleared_slots, rereads=c.update_rereads,
+                                  predict_compute=c.predict, update_compute=c.update)
+        except BadWork as e:
+            raise self._model_bug("read_slots, plan_update or compute_gas", str(e)) from None
 
     @staticmethod
     def _charge_calldata(ctx: CallContext, method: Method, x_len: int, x_nonzero: int,
@@ -147,6 +156,8 @@ class CollaborativeTrainer:
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
         cost = self.im.check_add(ctx.now, ctx.value)
+        if type(cost) is not int:
+            raise self._mechanism_bug("check_add", _not_wei(cost))
         if not 0 <= cost <= ctx.value:
             raise self._mechanism_bug(
                 "check_add", f"kept {cost} wei of the {ctx.value} wei sent (a deposit the "
@@ -261,6 +272,9 @@ class CollaborativeTrainer:
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
                                    takes_all=amount >= rec.claimable)
+        if type(amount) is not int:
+            raise self._mechanism_bug("check_refund" if refund else "check_report",
+                                      _not_wei(amount))
         if self.im.per_contribution and not 0 <= amount <= rec.claimable:
             raise self._mechanism_bug(
                 "check_refund" if refund else "check_report",
@@ -282,6 +296,11 @@ class CollaborativeTrainer:
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
 
+    def _model_bug(self, method: str, what: str) -> RuntimeError:
+        """The error for a model's answer the contract cannot use (named, as a mechanism's)."""
+        m = type(self.model)
+        return RuntimeError(f"{m.__name__}.{method} ({m.__module__}) {what}")
+
     def _mechanism_bug(self, method: str, what: str) -> RuntimeError:
         """The error for a mechanism's answer that breaks the contract's bookkeeping (a bug in
         the mechanism, named, rather than a ledger error at the payment it would cause)."""
@@ -292,17 +311,29 @@ class CollaborativeTrainer:
     def view_required_deposit(self, now: int, at: int | None = None) -> int:
         """The deposit an add included in a block stamped ``at`` (default: the latest) must
         pay."""
-        return self.im.required_deposit(now if at is None else at)
+        deposit = self.im.required_deposit(now if at is None else at)
+        if type(deposit) is not int or deposit < 0:
+            raise self._mechanism_bug("required_deposit", _not_wei(deposit))
+        return deposit
 
     def view_predict(self, now: float, x: np.ndarray) -> int:
         return self.model.predict(x)
 
     def view_confidence(self, now: float, x: np.ndarray, label: int) -> float:
-        return self.model.confidence(x, label)
+        c = self.model.confidence(x, label)
+        if not 0 <= c <= 1:  # (NaN fails too)
+            raise self._model_bug("confidence", f"gave {c!r}: a confidence is in [0, 1]")
+        return c
 
     def view_confidence_many(self, now: float, x: Any, labels: np.ndarray) -> np.ndarray:
         """Many free confidence calls at once (as a batch of eth_calls would be)."""
-        return self.model.confidence_many(x, labels)
+        c = np.asarray(self.model.confidence_many(x, labels))
+        if c.shape != (len(labels),) or not ((c >= 0) & (c <= 1)).all():
+            raise self._model_bug("confidence_many", f"gave an array of shape {c.shape} "
+                                  f"with values from {np.nanmin(c) if c.size else None} to "
+                                  f"{np.nanmax(c) if c.size else None}: one confidence in "
+                                  f"[0, 1] per row is expected ({len(labels)})")
+        return c
 
     def view_contribution(self, now: float, cid: int) -> Contribution | None:
         return self.data.get(cid)
@@ -336,7 +367,13 @@ class CollaborativeTrainer:
         return self.im.per_contribution
 
     def view_claim_times(self, now: float, cid: int) -> tuple[float, float]:
-        return self.im.claim_times(self.data.records[cid])
+        times = self.im.claim_times(self.data.records[cid])
+        first, anyone = times
+        if first != first or anyone != anyone:
+            raise self._mechanism_bug(
+                "claim_times", f"gave {times!r} for contribution {cid}: (earliest claim, "
+                "end of the any-address wait) are times in seconds (inf: never), not NaN")
+        return times
 
     def view_model_info(self, now: float) -> dict[str, Any]:
         """Public facts about the model: its kind, feature count, classes, input form."""
@@ -350,3 +387,8 @@ class CollaborativeTrainer:
     def view_contributions(self, now: float, start: int = 0) -> list[Contribution]:
         """Contributions from index ``start`` on (the public event log)."""
         return self.data.records[start:]
+
+
+def _not_wei(value: Any) -> str:
+    return (f"gave {value!r} ({type(value).__name__}): amounts are whole wei, a Python int "
+            "no less than 0 (convert with int(...))")

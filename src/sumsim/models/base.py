@@ -149,7 +149,17 @@ class Model(ABC):
         """Per-class scores for every row of ``x`` (shape ``(n, n_classes)``)."""
 
     def predict_many(self, x: Matrix) -> np.ndarray:
-        return np.argmax(self.scores_many(x), axis=1)
+        scores = np.asarray(self.scores_many(x))
+        n = x.shape[0]
+        # (-inf is a score: a log-probability of a class never seen)
+        if scores.shape != (n, self.n_classes) or np.isnan(scores).any():
+            cls = type(self)
+            bad = "" if scores.shape != (n, self.n_classes) else \
+                f" holding {int(np.isnan(scores).sum())} NaN"
+            raise ValueError(f"{cls.__name__}.scores_many ({cls.__module__}) gave an array of "
+                             f"shape {scores.shape}{bad}: scores of shape (rows, classes) = "
+                             f"{(n, self.n_classes)}, none NaN, are expected")
+        return np.argmax(scores, axis=1)
 
     def accuracy(self, x: Matrix, y: np.ndarray) -> float:
         if x.shape[0] == 0:

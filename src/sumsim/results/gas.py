@@ -109,4 +109,8 @@ def format_table(rows: list[dict[str, Any]], fork: str) -> str:
         upd = "" if r["update"] is None else ("yes" if r["update"] else "no")
         lines.append(f"{r['call']:<9} {r['features']:>8} {upd:>6} {r['gas']:>12,} "
                      f"{r['fee_wei'] / WEI_PER_ETHER:>14.6f} {r['fee_usd']:>11.2f}")
+    if any(r["call"] == "deploy" for r in rows):
+        lines.append("deploy: the whole migration, many transactions (the classifier's weights "
+                     "go in batches of 250), so its total may pass one "
+                     "block's gas limit")
     return "\n".join(lines)

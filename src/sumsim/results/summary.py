@@ -18,6 +18,7 @@ import numpy as np
 
 from sumsim.chain import FEE_SINK
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS
+from sumsim.registry import blame
 from sumsim.units import WEI_PER_ETHER
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
             "profit_eth": _eth(profit),
             "in_profit": profit > 0,
             "final_pct_of_start": 100.0 * final / start if start else None,
-            "roi": profit / f["deposits"] if f["deposits"] else 0.0,
+            "roi": profit / f["deposits"] if f["deposits"] else None,
             "contributions": f["contributions"],
             "reverted_txs": f["reverted"],
             "rejected_txs": f["rejected"],
@@ -161,6 +162,17 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
 
 
 def summary(res: RunResult) -> dict[str, Any]:
+    """summary.json's content.  A failure in a plug-in's own section (an agent's
+    ``summary_section``, the mechanism's ``summary``, a defense's ``metrics``) carries a note
+    naming the plug-in."""
+    try:
+        return _summary(res)
+    except Exception as e:
+        blame(e)
+        raise
+
+
+def _summary(res: RunResult) -> dict[str, Any]:
     ts = res.recorder.rows
     t = np.array([r["time_s"] for r in ts])
     acc = np.array([r["accuracy"] for r in ts])
@@ -249,8 +261,10 @@ def summary(res: RunResult) -> dict[str, Any]:
     for a in res.agents:
         section = a.summary_section()
         if section is not None and a.summary_key:
-            out.setdefault(a.summary_key, {})[a.name] = section
-    out["incentive"] = {"kind": res.scenario.incentive.kind, **res.contract.im.summary()}
+            out.setdefault(a.summary_key, {})[a.name] = plugin_section(
+                section, a, "summary_section()")
+    out["incentive"] = {"kind": res.scenario.incentive.kind, **plugin_section(
+        res.contract.im.summary(), res.contract.im, "summary()", mapping=True)}
     out["defenses"] = defense_summary(res, accounts)
     cf_rows = res.counterfactual_rows
     if cf_rows is not None:
@@ -272,14 +286,47 @@ def summary(res: RunResult) -> dict[str, Any]:
 
 def json_safe(obj: Any) -> Any:
     """``obj`` with every NaN or infinite float replaced by None (JSON ``null``): a ratio with
-    nothing to divide by is undefined, and summary.json must stay valid JSON."""
+    nothing to divide by is undefined, and summary.json must stay valid JSON.  NumPy scalars and
+    arrays (which plug-ins' sections may hold) become plain numbers and lists."""
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic | np.ndarray):
+        return json_safe(obj.tolist())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def plugin_section(section: Any, owner: object, method: str, *, mapping: bool = False) -> Any:
+    """A plug-in's own summary section made JSON-safe (:func:`json_safe`), or a TypeError naming
+    the plug-in's method and the first value summary.json cannot hold (or, with ``mapping``,
+    saying that it must return a dict)."""
+    out = json_safe(section)
+
+    def check(v: Any, path: str) -> None:
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"a key {k!r} ({type(k).__name__}) at {path or 'the top'}")
+                check(item, f"{path}.{k}" if path else k)
+        elif isinstance(v, list):
+            for i, item in enumerate(v):
+                check(item, f"{path}[{i}]")
+        elif not (v is None or isinstance(v, str | int | float)):
+            raise TypeError(f"a {type(v).__name__} at {path or 'the top'}")
+
+    try:
+        if mapping and not isinstance(out, dict):
+            raise TypeError(f"a {type(out).__name__} where a dict belongs")
+        check(out, "")
+    except TypeError as e:
+        cls = type(owner)
+        raise TypeError(f"{cls.__name__}.{method} ({cls.__module__}) returned {e}: a summary "
+                        "section holds only dicts with string keys, lists, strings, numbers, "
+                        "booleans and None") from None
+    return out
 
 
 def _pool_index(tag: str) -> int:
@@ -328,7 +375,7 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
             else None,
             "honest_fees_lost_wei": honest_fee_by_reason.get(reason, 0),
             "cost_wei": cost,
-            **g.metrics(frozenset(attackers)),
+            **plugin_section(g.metrics(frozenset(attackers)), g, "metrics()", mapping=True),
         }
     out["total_cost_wei"] = total_cost
     return out

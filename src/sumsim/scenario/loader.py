@@ -14,6 +14,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from sumsim.errors import FieldError, InputError
+from sumsim.registry import blame
 from sumsim.scenario.schema import ScenarioBase, all_kinds, scenario_model
 
 
@@ -126,6 +127,10 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
         raise format_validation_error(err, source, data) from None
     except RecursionError:
         raise InputError("nested too deeply", source=source) from None
+    except Exception as e:  # (a plug-in config's own validator raising something else)
+        e.add_note(f"while checking {source}")
+        blame(e)
+        raise
 
 
 #: Largest scenario or sweep file read (bytes): real ones are a few kilobytes.
