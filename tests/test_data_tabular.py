@@ -305,12 +305,15 @@ def test_bad_table(
         ({"num_words": 0}, "num_words"),
         ({"feature_columns": ["a"], "text_column": "text"}, "feature_columns"),
         ({"feature_columns": []}, "feature_columns"),
+        ({"feature_columns": ["nope"]}, "feature_columns"),
+        ({"text_column": "nope"}, "text_column"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict, field: str) -> None:
     path = write(tmp_path / "num.csv", NUMERIC_CSV)
-    with pytest.raises(InputError, match=field):
+    with pytest.raises(InputError) as err:
         load_table(path, label_column="label", **kwargs)
+    assert err.value.field == field  # (the option as the scenario spells it)
 
 
 @pytest.mark.parametrize(("dataset", "name"), [("parquet", "t.csv"), ("csv", "t.parquet")])
@@ -361,6 +364,41 @@ def test_naive_bayes_refuses_negative_features_before_the_run(tmp_path: Path) ->
     with pytest.raises(InputError, match="model: naive Bayes needs non-negative feature counts"):
         sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(path),
                                             "model.kind": "naive_bayes"})
+
+
+def test_the_fixed_point_perceptron_refuses_fractional_features_before_the_run(
+        tmp_path: Path) -> None:
+    """Integer weights move by learning_rate x feature in whole units: 0.5 or 0.25 would move
+    them by nothing (it crashed mid-run pricing a slot written 0 -> 0 as new and cleared at
+    once).  Whole-number features, or float weights, run."""
+    import sumsim
+
+    path = tmp_path / "frac.csv"
+    pl.DataFrame({"label": [0, 1] * 20, "f0": [0.5, 0.25] * 20}).write_csv(path)
+    overrides = {"data.dataset": "csv", "data.path": str(path),
+                 "metrics.counterfactual": False}
+    with pytest.raises(InputError, match=r"model: the fixed-point perceptron .* feature values "
+                       r"have fractions \(e\.g\. 0\.[25]+\).* set model\.fixed_point = false"):
+        sumsim.run("quickstart", overrides=overrides)
+    assert sumsim.run("quickstart", overrides={**overrides, "model.fixed_point": False})
+    whole = tmp_path / "whole.csv"
+    pl.DataFrame({"label": [0, 1] * 20, "f0": [2.0, -3.0] * 20}).write_csv(whole)
+    assert sumsim.run("quickstart", overrides={**overrides, "data.path": str(whole)})
+
+
+@pytest.mark.parametrize("folder", ["run[1]", "x[]", "a*b?"])
+def test_a_data_file_in_a_folder_named_like_a_pattern_is_read(tmp_path: Path,
+                                                               folder: str) -> None:
+    """A path is a file, not a glob pattern: ``run[1]/d.csv`` was looked for as ``run1/d.csv``
+    and ``x[]`` was an invalid pattern."""
+    import sumsim
+
+    (tmp_path / folder).mkdir()
+    path = tmp_path / folder / "d.csv"
+    pl.DataFrame({"label": [0, 1] * 20, "f0": [2, -3] * 20}).write_csv(path)
+    res = sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(path),
+                                              "metrics.counterfactual": False})
+    assert res.summary["pool"]["size"] > 0
 
 
 def test_a_runs_resolved_scenario_runs_again_from_its_output_folder(tmp_path: Path) -> None:

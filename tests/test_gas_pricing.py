@@ -310,6 +310,9 @@ def test_sumsim_gas_table_and_bad_input(capsys: pytest.CaptureFixture[str]) -> N
             f"--features: expected comma-separated feature counts, got {empty!r}\n"
     assert main(["gas", str(PAPER), "--fork", "frontier"]) == 2
     assert "--fork" in capsys.readouterr().err
+    # spelled as a scenario's chain.fork must be (which refuses "Prague")
+    assert main(["gas", str(PAPER), "--fork", "PRAGUE"]) == 2
+    assert "--fork: unknown fork 'PRAGUE'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fork", ["petersburg", "istanbul", "berlin", "cancun"])

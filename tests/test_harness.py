@@ -182,3 +182,10 @@ def test_invariants_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "all invariants held" in out and "refund" in out and "mechanism lines run" in out
     assert main(["invariants", "--mechanism", "nope"]) == 2
     assert "no mechanism kind 'nope'" in capsys.readouterr().err
+    # a budget no machine can spend is a typo, refused at once rather than run for ever
+    for option, value, most in (("--examples", str(2**63), "1,000,000"),
+                                ("--steps", "1001", "1,000")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["invariants", "--mechanism", "points", option, value])
+        assert exit_.value.code == 2
+        assert f"expected at most {most}" in capsys.readouterr().err

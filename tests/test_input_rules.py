@@ -350,10 +350,15 @@ def test_continuous_labels_and_empty_texts_are_data_errors(tmp_path: Path) -> No
 
 def test_a_target_class_the_data_does_not_have_is_refused() -> None:
     """Every add would revert ("Unknown class."): a run that attacks nothing."""
-    with pytest.raises(InputError, match=r"target_class: 5 is not a class of the dataset "
-                                         r"\(0 to 1\); agent 'flipper'"):
+    with pytest.raises(InputError, match=r"^agents\[1\]\.target_class"
+                                         r": 5 is not a class of the dataset \(0 to 1\); "
+                                         r"agent 'flipper'$"):
         sumsim.run("label-flip-drt", overrides={"agents[1].target_class": 5,
                                                 "data.max_pool": 100})
+    # inside a sybil, where the option is written
+    with pytest.raises(InputError, match=r"agents\[2\]\.strategy\.target_class: 5 is not a "):
+        sumsim.run("sybil-rate-limit", overrides={"agents[2].strategy.target_class": 5,
+                                                  "data.max_pool": 100})
     sumsim.run("label-flip-drt", overrides={"agents[1].target_class": 1, "data.max_pool": 100,
                                             "metrics.counterfactual": False})
 

@@ -170,6 +170,21 @@ def test_either_end_of_a_range_outside_the_field_is_named_before_any_run(
         load_search(path)
 
 
+def test_a_choice_listed_twice_or_an_empty_feasible_band_is_refused(tmp_path: Path) -> None:
+    """A repeated choice weights the sampler silently (a sweep refuses repeated values too);
+    a constraint whose min is above its max makes every trial infeasible."""
+    with pytest.raises(InputError, match=r"space\.agents\[1\]\.target_class\.choices: 1\.0 is "
+                       r"listed twice"):
+        load_search(write_search(tmp_path, space={"agents[1].target_class": {"choices": [1, 0,
+                                                                                   1.0]}}))
+    path = write_search(tmp_path, constraints=[])
+    doc = path.read_text() + '\n[[constraints]]\nmetric = "accuracy.final"\nmin = 1\nmax = 0\n'
+    path.write_text(doc)
+    with pytest.raises(InputError, match=r"constraints\[0\]\.min: min \(1\) is above max "
+                       r"\(0\)"):
+        load_search(path)
+
+
 def test_search_from_python_with_a_dict(tmp_path: Path) -> None:
     spec = {"search": {"name": "py", "seeds": 1, "trials": 3}, "overrides": TINY,
             "objectives": [{"metric": "accuracy.min", "direction": "minimize"}],

@@ -333,6 +333,17 @@ def test_sybil_names_a_malformed_budget() -> None:
         parse_scenario(sybil_scenario({"kind": "label_flip", "budget": "abc"}))
 
 
+def test_a_sybils_address_another_agent_takes_is_refused() -> None:
+    """A sybil named ``bad`` runs ``bad-0``, ``bad-1``...: an agent already called ``bad-1``
+    would share a wallet with it (the run failed opening the account twice)."""
+    data = sybil_scenario({"kind": "label_flip"})
+    data["agents"].append({"name": f"{data['agents'][1]['name']}-1", "kind": "honest",
+                           "balance": 10})
+    with pytest.raises(InputError, match=r"agents\[2\]\.name: address '.*-1' would be both "
+                       r"agents\[1\] .* and agents\[2\]"):
+        parse_scenario(data)
+
+
 @pytest.mark.parametrize("option", [{"balance": 5}, {"name": "x"}])
 def test_sybil_rejects_options_it_would_overwrite(option: dict[str, Any]) -> None:
     with pytest.raises(InputError, match=r"agents\[1\]\.strategy\."):

@@ -492,7 +492,7 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> No
 
     # once the file exists, --retry-failed runs that one run only
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 5))
+    x = np.rint(rng.normal(size=(300, 5)) * 10)  # (whole numbers: the fixed-point perceptron)
     pl.DataFrame({f"x{i}": x[:, i] for i in range(5)} | {
         "label": np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "pos", "neg")}).write_csv(missing)
     retried = run_sweep(sweep, out, executor="local", retry_failed=True,
@@ -891,3 +891,13 @@ def test_the_command_exits_1_and_says_so_when_runs_failed(
     assert len(err) == 1 and err[0].startswith("sweep: 1 of 2 runs failed (first: ")
     assert "missing.csv" in err[0] and err[0].endswith("rerun with --retry-failed")
     assert (out / RESULTS).exists()
+
+
+def test_a_sweep_in_a_folder_named_like_a_pattern_is_reported(tmp_path: Path) -> None:
+    """``sumsim report`` reads the results table by its path, brackets and all (a glob
+    pattern would look for ``s1/out/results.parquet``)."""
+    folder = tmp_path / "s[1]"
+    folder.mkdir()
+    path = write_sweep(folder, seeds=1, points=[{}, {"agents[1].budget": 50}])
+    run_sweep(load_sweep(path), folder / "out", executor="local")
+    assert main(["report", str(folder / "out")]) == 0

@@ -279,7 +279,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not table.is_file():
         raise InputError("no results.parquet here (run `sumsim sweep` first)", source=str(folder))
     try:
-        df = pl.read_parquet(table)
+        df = pl.read_parquet(table, glob=False)
     except Exception as e:  # polars raises several kinds for a file that is not Parquet
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise InputError(f"not a readable Parquet file: {first}", source=str(table)) from None
@@ -489,7 +489,7 @@ def cmd_gas(args: argparse.Namespace) -> int:
     from sumsim.scenario.loader import load_scenario
 
     sc = load_scenario(args.scenario, _parse_set(args.set))
-    if args.fork is not None and args.fork.lower() not in FORKS:
+    if args.fork is not None and args.fork not in FORKS:  # (spelled as chain.fork is)
         raise InputError(f"unknown fork {args.fork!r}; expected one of {sorted(FORKS)}",
                          field="--fork")
     try:
@@ -537,6 +537,22 @@ def _count(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
+
+
+def _count_upto(most: int) -> Any:
+    """A positive integer option of at most ``most`` (argparse type)."""
+    def parse(text: str) -> int:
+        v = _count(text)
+        if v > most:
+            raise argparse.ArgumentTypeError(f"expected at most {most:,}, got {v:,}")
+        return v
+
+    return parse
+
+
+#: The most examples and steps per example `sumsim invariants` takes: a million sequences of a
+#: thousand transactions is days of checking, beyond which a number is a typo.
+MAX_EXAMPLES, MAX_STEPS = 1_000_000, 1_000
 
 
 def _seed(text: str) -> int:
@@ -649,8 +665,9 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--model", metavar="KIND",
                     help="the contract's model, with its default options (default: a small "
                     "perceptron)")
-    iv.add_argument("--steps", type=_count, default=40, help="steps per example (default 40)")
-    iv.add_argument("--examples", type=_count, default=100,
+    iv.add_argument("--steps", type=_count_upto(MAX_STEPS), default=40,
+                    help=f"steps per example (default 40, at most {MAX_STEPS:,})")
+    iv.add_argument("--examples", type=_count_upto(MAX_EXAMPLES), default=100,
                     help="random sequences to try (default 100)")
     iv.add_argument("--random", action="store_true",
                     help="a fresh random search (default: reproducible)")

@@ -378,12 +378,14 @@ def _run(sc: ScenarioBase, *, seed: int | None, data_path: str | None,
     env = simpy.Environment()
     ch = sc.chain
     ledger = Ledger()
-    specs: list[tuple[Any, type[Agent], float, str]] = []
-    for a in sc.agents:
+    specs: list[tuple[Any, type[Agent], float, str, str]] = []
+    for i, a in enumerate(sc.agents):
         impl = get("agents", a.kind).impl
         if with_attackers or not impl.is_attacker:
             for cfg, cls, scale in impl.expand(a):
-                specs.append((cfg, cls, scale, a.name))
+                # (where its options are written: a wrapped strategy's are in `strategy`)
+                at = f"agents[{i}]" if cfg is a else f"agents[{i}].strategy"
+                specs.append((cfg, cls, scale, a.name, at))
     for cfg, *_ in specs:
         ledger.open(cfg.name, cfg.balance)
     # The owner as deployed: the contract itself, unless the mechanism names an agent.
@@ -401,8 +403,13 @@ def _run(sc: ScenarioBase, *, seed: int | None, data_path: str | None,
     world = World(env, chain, CONTRACT, pool, ch.tx_gas_limit, n_classes=ds.n_classes,
                   trainer=contract, owner=owner, seed=seed, split=sp)
     agents: list[Agent] = []
-    for cfg, cls, scale, group in specs:
-        agent = cls(cfg, world, stream(seed, "agent:" + cfg.name))
+    for cfg, cls, scale, group, at in specs:
+        try:
+            agent = cls(cfg, world, stream(seed, "agent:" + cfg.name))
+        except InputError as e:  # (an option only the world can check: name where it is)
+            if e.field and not e.field.startswith("agents["):
+                raise InputError(e.message, source=e.source, field=f"{at}.{e.field}") from None
+            raise
         agent.interval_scale = scale
         agent.group = group
         agents.append(agent)

@@ -138,6 +138,12 @@ class Param(Section):
                 if used:
                     raise FieldError(f"{name} applies to a low/high range, not to choices",
                                      name)
+            seen: list[Any] = []
+            for c in self.choices:
+                # (1 and 1.0 and True are one choice to Optuna's sampler, as to a sweep)
+                if any(c == d for d in seen):
+                    raise FieldError(f"{c!r} is listed twice", "choices")
+                seen.append(c)
             return self
         if self.low is None or self.high is None:
             raise FieldError("a range needs low and high (or give choices)", "low")
@@ -200,6 +206,9 @@ class Constraint(Section):
     def _bound(self) -> Constraint:
         if self.max is None and self.min is None:
             raise FieldError("give max and/or min", "max")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise FieldError(f"min ({self.min:g}) is above max ({self.max:g}): no trial could "
+                             "be feasible", "min")
         return self
 
 

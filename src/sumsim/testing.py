@@ -715,7 +715,7 @@ class Report:
             lines.append(f"  {what} lines run: {ran}/{total}" + (
                 "" if ran == total else " (the search stopped at its first failure)"
                 if not self.ok else " (the invariants were checked only where the examples "
-                "went: more --examples reach more)"))
+                "went: more --examples and --steps reach more)"))
             for fn, left in cov.missed().items():
                 lines.append(f"    never ran: {fn} lines {left}")
         if self.failure:

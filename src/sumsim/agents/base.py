@@ -61,6 +61,11 @@ class AgentConfig(PluginConfig):
     recheck_s: float = Field(86_400, gt=0, description="How long to wait before looking "
                              "again at a contribution that cannot be claimed yet.")
 
+    def address_names(self) -> list[str]:
+        """The addresses this configuration runs (one, its name; a strategy spread over
+        several wallets names each), so that a scenario can refuse two agents sharing one."""
+        return [self.name]
+
     @field_validator("interval_s")
     @classmethod
     def _interval(cls, v: Any) -> Any:

@@ -31,6 +31,9 @@ class SybilConfig(AgentConfig):
         self.inner_configs()
         return self
 
+    def address_names(self) -> list[str]:
+        return [f"{self.name}-{i}" for i in range(self.addresses)]
+
     def inner_configs(self) -> list[AgentConfig]:
         kind = self.strategy.get("kind")
         plugin = plugins("agents").get(str(kind))
@@ -45,10 +48,11 @@ class SybilConfig(AgentConfig):
                 raise FieldError("set on the sybil itself, not inside its strategy",
                                  "strategy", key)
         budget = self.strategy.get("budget")
+        names = self.address_names()
         for i in range(n):
             share = self.balance // n + (self.balance % n if i == 0 else 0)
             opts = {k: v for k, v in self.strategy.items() if k != "budget"}
-            opts.update(name=f"{self.name}-{i}", balance=f"{share}e-18")
+            opts.update(name=names[i], balance=f"{share}e-18")
             if budget is not None:
                 try:
                     total = to_wei(budget)

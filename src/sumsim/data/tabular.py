@@ -57,15 +57,17 @@ def _read(path: Path) -> pl.DataFrame:
     kind = "CSV" if suffix == ".csv" else "Parquet"
     try:
         if suffix == ".csv":
-            return pl.read_csv(path, infer_schema_length=None)
-        return pl.read_parquet(path)
+            # (glob=False: a file path is a file, even with [ ] * ? in its folder names)
+            return pl.read_csv(path, infer_schema_length=None, glob=False)
+        return pl.read_parquet(path, glob=False)
     except pl.exceptions.NoDataError as exc:
         raise DataError("file is empty", source=src) from exc
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise DataError(f"could not parse as {kind}: {_first_line(exc)}", source=src) from exc
 
 
-def _require_column(df: pl.DataFrame, column: str, what: str, src: str) -> None:
+def _require_column(df: pl.DataFrame, column: str, what: str, src: str,
+                    field: str | None = None) -> None:
     if column not in df.columns:
         available = ", ".join(repr(c) for c in df.columns)
         delimiter = next((d for d in ";\t|" if len(df.columns) == 1 and d in df.columns[0]),
@@ -76,7 +78,7 @@ def _require_column(df: pl.DataFrame, column: str, what: str, src: str) -> None:
         raise DataError(
             f"{what} column {column!r} not found; available columns: {available}",
             source=src,
-            field=what.replace(" ", "_") + "_column",
+            field=field or what.replace(" ", "_") + "_column",
         )
 
 
@@ -243,7 +245,7 @@ def load_table(
         present = set(df.columns)
         for c in feature_columns:
             if c not in present:
-                _require_column(df, c, "feature", src)
+                _require_column(df, c, "feature", src, "feature_columns")
         if label_column in feature_columns:
             raise DataError(f"the label column {label_column!r} is among the feature columns: "
                             "the model would be given the answer", source=src,

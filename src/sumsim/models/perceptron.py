@@ -149,6 +149,23 @@ class Perceptron(Model):
         p1 = 1.0 / (1.0 + np.exp(-z))
         return np.where(np.asarray(labels) == 1, p1, 1.0 - p1)
 
+    def check_data(self, x: Matrix) -> None:
+        """Fixed-point weights move by ``learning_rate x feature`` in whole units: a dense
+        feature with a fractional part would move a weight by its whole part only (0.5: not
+        at all), so the model would silently learn nothing from it."""
+        if self.sparse_input or not self.fixed_point:
+            return
+        values = np.asarray(x.data if sparse.issparse(x) else x, dtype=np.float64)
+        fractional = values != np.trunc(values)
+        if fractional.any():
+            example = float(values[fractional].flat[0])
+            raise ValueError(
+                f"the fixed-point perceptron (model.fixed_point = true) moves a weight by "
+                f"learning_rate x the feature in whole units, and {int(fractional.sum()):,} "
+                f"feature values have fractions (e.g. {example:g}), which would move it by "
+                "their whole part only; scale the features to whole numbers, or set "
+                "model.fixed_point = false")
+
     def read_slots(self, x: np.ndarray) -> int:
         return (len(x) if self.sparse_input else self.n_features) + 1
 

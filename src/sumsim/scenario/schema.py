@@ -343,12 +343,22 @@ class ScenarioBase(Section):
             first = next(i for i, n in enumerate(names) if n in dup and names.index(n) != i)
             raise FieldError(f"agent names must be unique; repeated: {sorted(dup)}",
                              "agents", first, "name")
+        owner: dict[str, int] = {}
+        for i, a in enumerate(agents):
+            for address in a.address_names():
+                j = owner.setdefault(address, i)
+                if j != i:
+                    raise FieldError(
+                        f"address {address!r} would be both agents[{j}] ({agents[j].name!r}) "
+                        f"and agents[{i}] ({a.name!r}): a strategy spread over several "
+                        "wallets names them after itself (name-0, name-1, ...)", "agents", i,
+                        "name")
         reserved = set(RESERVED_ADDRESSES)
         if self.incentive is not None:
             reserved |= self.incentive.reserved_addresses()
-        clash = reserved & set(names)
+        clash = reserved & set(owner)
         if clash:
-            first = next(i for i, n in enumerate(names) if n in clash)
+            first = min(owner[n] for n in clash)
             raise FieldError(f"agent names {sorted(clash)} are reserved", "agents", first,
                              "name")
         sections: list[tuple[Any, tuple[str | int, ...]]] = [
