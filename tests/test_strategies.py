@@ -572,6 +572,29 @@ def test_a_refund_that_reverts_in_its_block_is_tried_again_after_recheck_s() -> 
     assert sim.ledger.balances["contract"] == 0
 
 
+def test_a_claim_that_reverts_in_every_block_is_given_up_after_claim_retries() -> None:
+    """The model disagrees whenever the refund runs (as a claim out of gas would revert every
+    time): the author tries CLAIM_RETRIES more times, recheck_s apart, then gives up, and the
+    run ends rather than paying fees until the wallet is empty."""
+    from sumsim.agents.base import CLAIM_RETRIES
+
+    model = FlipModel(8)
+    model.bit = 1
+    sim = make_world([[0, 1]], [1], 8, model=model, cost_weight=10**15)
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(10**20), interval_s=constant(30), report=False,
+                          take_expired=False, recheck_s=50, accuracy_gated=False)
+    sim.chain.tx_hooks.append(lambda tx: setattr(model, "bit", 0 if tx.method == "refund" else 1))
+    sim.chain.receipt_hooks.append(lambda tx, r: setattr(model, "bit", 1))
+    sim.start(agent)
+    sim.env.run()
+    claims = [(tx, r) for tx, r in sim.chain.receipts if tx.method != "add_data"]
+    assert [r.status for _, r in claims] == ["reverted"] * (1 + CLAIM_RETRIES)
+    assert all(b.submitted_at - a.timestamp >= 50
+               for (_, a), (b, _) in zip(claims, claims[1:], strict=False))
+    assert not agent.book and not agent.inflight
+
+
 class HalfRefund(DepositRefundTake):
     """Refunds half of what is left (a haircut); the rest is anyone's after the wait."""
 

@@ -29,6 +29,8 @@ from sumsim.chain.wake import Wake
 from sumsim.config import Distribution, Ether, Exponential, Gwei, PluginConfig
 from sumsim.world import World
 
+#: How many times an agent tries again a claim on one contribution that reverted in its block.
+CLAIM_RETRIES = 3
 #: The shortest mean time between an agent's turns (seconds).
 MIN_MEAN_INTERVAL_S = 1.0
 #: The shortest median time between an agent's turns (seconds).  A heavy-tailed distribution
@@ -121,6 +123,8 @@ class Agent:
         self._views: dict[str, Any] = {}
         self._contract: Any = None
         self.inflight: set[int] = set()
+        #: Claims of each contribution that reverted in their block (see _after_claim).
+        self._reverted: dict[int, int] = {}
         self.pending_adds = 0
         #: Deposits plus maximum fees of adds sent but not yet mined.
         self.committed = 0
@@ -188,7 +192,9 @@ class Agent:
     def _after_claim(self, cid: int, receipt: Receipt) -> None:
         """Keep watching a contribution after a claim on it, when something is left: a claim
         that reverted (the model or the state moved between the simulated call and the block)
-        is tried again after ``recheck_s``; a partial one (a report taking part of a deposit
+        is tried again after ``recheck_s``, up to :data:`CLAIM_RETRIES` times for one
+        contribution (a claim that reverts every time, out of gas say, is given up rather than
+        paid for until the wallet is empty); a partial one (a report taking part of a deposit
         before the any-address wait, a mechanism refunding less than all) is looked at again
         when what is left can be taken."""
         c = self.contract
@@ -201,7 +207,9 @@ class Agent:
         if receipt.ok and self.config.take_expired and now < expiry < math.inf:
             self.book.push(expiry, cid)
         elif not receipt.ok:
-            self.book.push(expiry if now < expiry < later else later, cid)
+            tries = self._reverted[cid] = self._reverted.get(cid, 0) + 1
+            if tries <= CLAIM_RETRIES:
+                self.book.push(expiry if now < expiry < later else later, cid)
         elif now < expiry:
             self.book.push(min(later, expiry), cid)
 
