@@ -425,3 +425,12 @@ def test_agents_clearing_their_books_without_transactions_are_progress() -> None
     assert res.end_time - last_tx > idle  # quiet for longer than the guard's limit...
     assert res.world.claims_closed > 0  # ...while the addresses closed their claims
     assert all(a.done() for a in res.agents)
+
+
+@pytest.mark.parametrize("value", [1e308, 2.0**70])
+def test_a_float_too_large_for_a_whole_number_field_says_so(value: float) -> None:
+    """pydantic's own words spoke of "parsing an input string" for a number."""
+    with pytest.raises(InputError) as err:
+        load_scenario(None, {"scenario.seed": value})
+    assert err.value.field == "scenario.seed"
+    assert err.value.message.startswith("a whole number too large for this field (got ")

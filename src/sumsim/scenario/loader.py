@@ -80,6 +80,8 @@ def _describe(e: Any, data: Any) -> tuple[str, str]:
         msg = "field required"
     elif kind == "missing":
         msg = "field required"
+    elif kind == "int_parsing_size":  # (pydantic speaks of an input string, even for 1e308)
+        msg = "a whole number too large for this field"
     inp = e.get("input")
     if kind not in ("missing", "extra_forbidden", "union_tag_invalid", "union_tag_not_found") \
             and not isinstance(inp, dict | list) and repr(inp) not in msg:
