@@ -106,7 +106,15 @@ class ClaimBook:
 
 
 class Agent:
-    """Base agent: schedule, wallet, claim handling.  Subclasses decide what to contribute."""
+    """Base agent: schedule, wallet, claim handling.  Subclasses decide what to contribute.
+
+    Claims: every turn it looks at the contributions that are due in its :class:`ClaimBook`
+    (its own, for refunds; all of them when it reports or takes), simulates the refund or
+    report as a free call and sends it only when it would succeed.  One that is not possible
+    yet is looked at again ``recheck_s`` later (or when the any-address wait ends); a claim
+    that reverts in its block all the same (the state moved meanwhile) is tried again after
+    ``recheck_s``, at most :data:`CLAIM_RETRIES` times; what a partial claim leaves is looked
+    at when the any-address wait ends."""
 
     config: AgentConfig
     is_attacker = False
