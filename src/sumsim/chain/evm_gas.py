@@ -723,12 +723,13 @@ def _counts(**counts: Any) -> None:
     """Slot counts are whole numbers no less than 0 (checked once per distinct answer: the
     callers are cached)."""
     for name, v in counts.items():
-        if not isinstance(v, numbers.Integral) or v < 0:
+        if not (type(v) is int or isinstance(v, numbers.Integral)) or v < 0:
             raise BadWork(f"gave {name} = {v!r}: slot counts are whole numbers no less than 0")
 
 
 def _compute(name: str, v: float | None) -> None:
-    if v is not None and not (isinstance(v, numbers.Real) and 0 <= v < math.inf):
+    if v is not None and not ((type(v) is float or type(v) is int
+                               or isinstance(v, numbers.Real)) and 0 <= v < math.inf):
         raise BadWork(f"gave {name} = {v!r}: compute gas is a finite number no less than 0")
 
 
