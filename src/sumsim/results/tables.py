@@ -125,8 +125,6 @@ def contributions_table(res: RunResult) -> Table:
     the exception: it is built whole once (a few dozen bytes a claim) and sliced, because how
     the writer cuts a slice of a list column into pages depends on the whole list it is a
     slice of, and the file's bytes must be those of the whole table written at once."""
-    import pyarrow as pa  # (here: the runs' other outputs and the simulator do without it)
-
     log = res.chain.receipts
     ok = log.strings.find(SUCCESS)
     claim_codes = {log.strings.find(m) for m in _CLAIMS} - {-1}
@@ -138,21 +136,28 @@ def contributions_table(res: RunResult) -> Table:
                         & np.isin(_array(log.method), list(claim_codes)))
     ids = np.fromiter((log.arg0[i] for i in at), np.int64, len(at))
     order = np.argsort(ids, kind="stable")
-    at = at[order]
-    bounds = np.searchsorted(ids[order], np.arange(n + 1))
-    del ids, order
+    at, ids = at[order], ids[order]
+    del order
     names = pl.Series(log.strings.names, dtype=pl.Utf8)
     claims = pl.DataFrame({
+        "id": ids,
         "time_s": pl.Series(_array(log.timestamp)[at], dtype=pl.Float64),
         "by": names.gather(_array(log.sender)[at]),
         "kind": names.gather(_array(log.method)[at]),
         "amount_wei": _money([log.result[i] for i in at]),
-    }).to_struct().to_arrow(compat_level=pl.CompatLevel.newest())  # strings stay views
-    # One offset per contribution around the claims (no copy of them: at a million
-    # contributions a copy would be the largest object of the run).
-    claimed = pl.Series("claims", pa.LargeListArray.from_arrays(pa.array(bounds, pa.int64()),
-                                                                claims))
-    del at, bounds, claims
+    })
+    del at, ids
+    # Each contribution's claims as one list (in log order; an empty list when none), in one
+    # chunk: the writer cuts a slice of a list column into pages by the whole list it is a
+    # slice of, so every table writes the same bytes whole or a row group at a time.
+    per_id = claims.group_by("id", maintain_order=True).agg(
+        pl.struct("time_s", "by", "kind", "amount_wei").alias("claims"))
+    del claims
+    claimed = pl.DataFrame({"id": np.arange(n, dtype=np.int64)}).join(
+        per_id, on="id", how="left", maintain_order="left").select(
+        pl.col("claims").fill_null(pl.lit([], dtype=per_id.schema["claims"])))[
+        "claims"].rechunk()
+    del per_id
     y_pool = res.split.y_pool
     amb = res.split.ambiguous_pool
     pool_index = res.world.pool_index
