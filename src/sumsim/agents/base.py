@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -129,7 +130,6 @@ class Agent:
         self.rng = rng
         self.book = ClaimBook()
         self._views: dict[str, Any] = {}
-        self._contract: Any = None
         self.inflight: set[int] = set()
         #: Claims of each contribution that reverted in their block (see _after_claim).
         self._reverted: dict[int, int] = {}
@@ -155,7 +155,9 @@ class Agent:
 
     @property
     def gas_price(self) -> int:
-        return self.world.chain.gas_price_wei + self.config.gas_tip_gwei
+        """The chain's base fee (``Chain.gas_price_wei``, read from its fee process directly:
+        this runs for every transaction) plus the agent's tip."""
+        return self.world.chain.fees.base_fee + self.config.gas_tip_gwei
 
     def view(self, method: str, *args: Any) -> Any:
         """A free read of the contract at the latest block (what any node would answer)."""
@@ -164,15 +166,13 @@ class Agent:
             fn = self._views[method] = getattr(self.contract, "view_" + method)
         return fn(self.world.chain.block_timestamp, *args)
 
-    @property
+    @cached_property
     def contract(self) -> Any:
         """The contract itself, for the base class's claim bookkeeping, which calls its
         ``view_*`` methods directly (passing the latest block's timestamp, as :meth:`view`
-        does) because it runs for every contribution; strategies use :meth:`view`."""
-        c = self._contract
-        if c is None:
-            c = self._contract = self.world.chain.contracts[self.world.contract]
-        return c
+        does) because it runs for every contribution; strategies use :meth:`view`.  (Looked
+        up once: after that a plain attribute, read tens of thousands of times a run.)"""
+        return self.world.chain.contracts[self.world.contract]
 
     def next_block_time(self) -> int:
         """The timestamp (whole seconds) of the first block a transaction sent now can be in."""
