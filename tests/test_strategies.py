@@ -623,3 +623,20 @@ def test_what_a_partial_refund_leaves_is_taken_when_the_any_address_wait_ends() 
     # not recheck_s (far longer) after the refund
     take = claims[1][0]
     assert rec.added_time + T_A <= take.submitted_at < rec.added_time + T_A + 30
+
+
+def test_a_claim_through_a_mechanisms_own_method_leaves_flight_on_its_receipt() -> None:
+    """``_claim`` takes any method name (a mechanism may call its claim ``withdraw``): its
+    receipt takes the contribution out of flight as a refund's does, so the agent can finish;
+    a transaction whose first argument is not a contribution id (a sample) is left alone."""
+    from sumsim.chain.tx import REVERTED, Receipt
+
+    sim = make_world([[0, 1]], [1], 8, model=FlipModel(8))
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(10**20), interval_s=constant(30))
+    agent.inflight.add(7)
+    tx = Tx("good", "contract", "withdraw", (7,), 0, GAS_LIMIT, GAS_PRICE)
+    agent._on_receipt(tx, Receipt(REVERTED, "No.", 21_000, 21_000 * GAS_PRICE, 1, 12))
+    assert agent.inflight == set()
+    sample = Tx("good", "contract", "vote", (np.array([1, 2]),), 0, GAS_LIMIT, GAS_PRICE)
+    agent._on_receipt(sample, Receipt(REVERTED, "No.", 21_000, 21_000 * GAS_PRICE, 1, 12))

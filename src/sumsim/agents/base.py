@@ -191,7 +191,9 @@ class Agent:
             pool_i = int(tx.tag) if tx.tag else -1
             if receipt.ok and pool_i >= 0:
                 self.world.pool_index[receipt.result] = pool_i
-        elif tx.method in ("refund", "report"):
+        elif tx.args and type(tx.args[0]) is int and tx.args[0] in self.inflight:
+            # A claim on a contribution (sent by _claim, or by a strategy that marks it in
+            # flight likewise), whatever the mechanism calls the method.
             cid = tx.args[0]
             self.inflight.discard(cid)
             self._after_claim(cid, receipt)
