@@ -5,6 +5,7 @@ type, tables that are not sweep tables, no finished run, non-finite metrics.  Ea
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,11 @@ def test_number_against_a_string_parameter_is_refused() -> None:
                                          r"values: '100', '1000'"):
         paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
     assert paired_differences(df, {BUDGET: "100", GAS: 1.0}, [METRIC])["n"].to_list() == [2] * 3
+    # an amount the sweep wrote as text (exact ether): the message shows how to quote it
+    df = grid().with_columns(pl.col(f"param:{BUDGET}").cast(pl.String) + ".000")
+    with pytest.raises(InputError, match=r"; write it as the sweep does, quoted: "
+                                         r"agents\[1\]\.budget=\"100\.000\"$"):
+        paired_differences(df, {BUDGET: 100.0, GAS: 1.0}, [METRIC])
 
 
 # -- 3. no replicate column -------------------------------------------------------------------
@@ -240,3 +246,24 @@ def test_infinite_values_leave_their_pair_out() -> None:
     out = paired_differences(grid(**{METRIC: metric}), {BUDGET: 100, GAS: 1.0}, [METRIC])
     assert out["n"].to_list() == [1, 2, 2]
     assert all(math.isfinite(v) for v in out["mean_diff"].to_list())
+
+
+def test_a_reference_report_draws_the_figures_too_and_prints_units(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--reference`` adds the paired differences to what ``report`` does (it drew nothing
+    before); each printed number carries its metric's unit and no exponent below a million."""
+    eth = "attacker_spend_eth"
+    df = grid(seeds=3).with_columns(
+        (pl.col(f"param:{BUDGET}") * 2.5 + pl.col("replicate") * 3.0).alias(eth))
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    df.write_parquet(folder / "results.parquet")
+    assert main(["report", str(folder), "--reference", f"{BUDGET}=100,{GAS}=1.0",
+                 "--metric", METRIC, "--metric", eth]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in (folder / "figures").iterdir())  # figures drawn
+    assert (folder / "paired_differences.parquet").is_file()
+    # 1000 vs 100 at 2.5 ETH each: +2,250 ETH in every replicate (interval 0)
+    assert "+2,250 +- 0 ETH  (n=3)" in printed
+    assert re.search(r"budget=1000, chain\.gas_price_gwei=1\.0 accuracy\.final +\+0\.09 \+- "
+                     r"\S+ \(accuracy, 0-1\)  \(n=3\)", printed), printed

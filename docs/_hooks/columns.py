@@ -125,8 +125,10 @@ SUMMARY = [
     ("agents.<name>.deposits_wei", "wei", "Deposits it paid (value of successful calls minus "
      "change)."),
     ("agents.<name>.refunds_wei", "wei", "Refunds it received."),
-    ("agents.<name>.takes_wei", "wei", "What it took from others' (or expired) "
-     "contributions."),
+    ("agents.<name>.takes_wei", "wei", "What it took by reports and takes: from others' "
+     "contributions, and what was left of its own after the any-address wait (so more than "
+     "others' `lost_to_others_wei` when it took back its own; `contributions.parquet`'s "
+     "`claims` say whose)."),
     ("agents.<name>.lost_to_others_wei", "wei", "What others took from its contributions."),
     ("agents.<name>.fees_wei", "wei", "Fees it paid."),
     ("agents.<name>.forfeits_received_wei", "wei", "Forfeited deposits paid to it (a review "

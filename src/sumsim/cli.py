@@ -297,8 +297,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             "run_index", "run_id", "replicate", "seed", "status", "error", "elapsed_s"))
         raise InputError(f"no metric {unknown[0]!r} in this sweep; metrics: {', '.join(known)}",
                          source=str(table), field="--metric")
-    if args.reference is not None:
-        return _report_paired(df, folder, args)
+    paired = None
+    if args.reference is not None:  # (checked before any figure is drawn)
+        from sumsim.report import paired_differences, standard_metrics
+
+        reference = _parse_set([p for p in _split_items(args.reference) if p.strip()] or [""],
+                               "--reference")
+        paired = paired_differences(df, reference, args.metric or standard_metrics(df),
+                                    source=str(folder))
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
                           args.metric or None, source=str(table))
     for p in paths:
@@ -306,30 +312,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not paths:
         print(f"{folder}: nothing to draw (no numeric metric varies across the sweep's "
               "points, or no run finished)", file=sys.stderr)
+    if paired is not None:
+        _print_paired(paired, Path(args.out) if args.out else folder, args.reference)
     return EXIT_OK
 
 
-def _report_paired(df: Any, folder: Path, args: argparse.Namespace) -> int:
-    """Paired differences against a reference point, printed and written as Parquet."""
+def _print_paired(diffs: Any, out: Path, reference: str) -> None:
+    """Paired differences against the reference point, printed (with each metric's unit) and
+    written as Parquet."""
     from sumsim.io import write_parquet
-    from sumsim.report import STANDARD_METRICS, paired_differences
 
-    reference = _parse_set([p for p in _split_items(args.reference) if p.strip()] or [""],
-                           "--reference")
-    metrics = args.metric or [m for m in STANDARD_METRICS if m in df.columns]
-    diffs = paired_differences(df, reference, metrics, source=str(folder))
-    out = Path(args.out) if args.out else folder
     write_parquet(out / "paired_differences.parquet", diffs)
     params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]
-    print(f"paired differences (point - {args.reference}), mean and 95% CI over replicates:")
+    print(f"paired differences (point - {reference}), mean and 95% CI over replicates:")
     for r in diffs.iter_rows(named=True):
         where = ", ".join(f"{p}={r[p]}" for p in params)
+        unit = _unit(r["metric"])
         value = "no replicate pairs with the reference" if not r["n"] else \
-            f"{r['mean_diff']:+.6g} (one pair: no interval)" if r["ci"] is None else \
-            f"{r['mean_diff']:+.6g} +- {r['ci']:.3g}"
+            f"{r['mean_diff']:+,.6g}{unit} (one pair: no interval)" if r["ci"] is None else \
+            f"{r['mean_diff']:+,.6g} +- {r['ci']:,.6g}{unit}"
         print(f"  {where:<40} {r['metric']:<48} {value}  (n={r['n']})")
     print(out / "paired_differences.parquet")
-    return EXIT_OK
+
+
+def _unit(metric: str) -> str:
+    """The unit a summary metric is counted in, as its name says (for printed numbers)."""
+    last = metric.rsplit(".", 1)[-1]
+    if last.endswith("_eth"):
+        return " ETH"
+    if last.endswith("_wei"):
+        return " wei"
+    if last.endswith("_pct_of_start") or last.endswith("_pct"):
+        return " %"
+    if "accuracy" in metric and "per_point" not in metric:
+        return " (accuracy, 0-1)"
+    return ""
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -140,6 +140,12 @@ STANDARD_METRICS = (
 )
 
 
+def standard_metrics(df: Any) -> list[str]:
+    """The metrics the figures and paired differences show by default: the standard ones the
+    table has, then each group's final share of its start and profit."""
+    return [m for m in STANDARD_METRICS if m in df.columns] + _group_metrics(df)
+
+
 def _group_metrics(df: Any) -> list[str]:
     cols = [c for c in df.columns if c.startswith("groups.") and
             (c.endswith(".final_pct_of_start") or c.endswith(".profit_eth"))]
@@ -225,6 +231,16 @@ def _show(values: list[Any]) -> str:
     return ", ".join(repr(v) for v in sorted(values, key=lambda v: (str(type(v)), str(v))))
 
 
+def _same_number(text: Any, number: float) -> bool:
+    """Whether the string ``text`` is a decimal number equal to ``number``."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return isinstance(text, str) and Decimal(text) == Decimal(repr(number))
+    except InvalidOperation:
+        return False
+
+
 def _matching(df: Any, name: str, value: Any, source: str | None = None) -> Any:
     """The value of column ``param:<name>`` equal to the reference ``value``, compared as the
     column's type: an int and a float of equal value match; a string never matches a number
@@ -247,8 +263,15 @@ def _matching(df: Any, name: str, value: Any, source: str | None = None) -> Any:
     else:
         ok_type = True
     if not ok_type:
+        hint = ""
+        if isinstance(given, int | float) and not isinstance(given, bool) and \
+                dtype.base_type() == pl.String:
+            same = [v for v in present if _same_number(v, given)]
+            if same:  # (an amount the sweep file wrote as a string, exact ether say)
+                hint = f"; write it as the sweep does, quoted: {name}={json.dumps(same[0])}"
         raise InputError(f"{name}={value!r} is a {type(value).__name__}, but {name} holds "
-                         f"{dtype} values: {_show(present)}", source=source, field="--reference")
+                         f"{dtype} values: {_show(present)}{hint}", source=source,
+                         field="--reference")
     for v in present:
         if v is not None and v == given:
             return v
@@ -378,7 +401,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
 
     params = [c for c in df.columns if c.startswith("param:") and df[c].n_unique() > 1]
     if metrics is None:
-        metrics = [m for m in STANDARD_METRICS if m in df.columns] + _group_metrics(df)
+        metrics = standard_metrics(df)
     ok = _finished(df)  # a metric must vary among finished runs (a failed one's values are not)
     metrics = [m for m in metrics if m in df.columns and df[m].dtype.is_numeric()
                and len({v for v in ok[m].to_list() if _finite(v)}) > 1]
