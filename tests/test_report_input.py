@@ -267,3 +267,22 @@ def test_a_reference_report_draws_the_figures_too_and_prints_units(
     assert "+2,250 +- 0 ETH  (n=3)" in printed
     assert re.search(r"budget=1000, chain\.gas_price_gwei=1\.0 accuracy\.final +\+0\.09 \+- "
                      r"\S+ \(accuracy, 0-1\)  \(n=3\)", printed), printed
+
+
+def test_the_pairs_behind_each_mean_are_one_row_per_replicate() -> None:
+    """``per_replicate=True``: the differences the means average, replicate by replicate,
+    paired the same way (a replicate's offset cancels in every difference)."""
+    df = grid(seeds=3)
+    pairs = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC], per_replicate=True)
+    assert pairs.height == 3 * 3  # three other points x three replicates
+    assert set(pairs.columns) == {BUDGET, GAS, "replicate", "metric", "value", "reference",
+                                  "diff"}
+    for r in pairs.iter_rows(named=True):
+        assert r["value"] == value(r[BUDGET], r[GAS], r["replicate"])
+        assert r["reference"] == value(100, 1.0, r["replicate"])
+        assert r["diff"] == pytest.approx(value(r[BUDGET], r[GAS], 0) - value(100, 1.0, 0))
+    means = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC])
+    got = pairs.group_by(BUDGET, GAS, maintain_order=True).agg(pl.col("diff").mean())
+    for r in means.iter_rows(named=True):
+        row = got.filter((pl.col(BUDGET) == r[BUDGET]) & (pl.col(GAS) == r[GAS]))
+        assert row["diff"][0] == pytest.approx(r["mean_diff"])

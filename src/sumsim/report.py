@@ -280,9 +280,14 @@ def _matching(df: Any, name: str, value: Any, source: str | None = None) -> Any:
 
 
 def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
-                       level: float = 0.95, *, source: str | None = None) -> Any:
+                       level: float = 0.95, *, source: str | None = None,
+                       per_replicate: bool = False) -> Any:
     """Per point: the mean paired difference ``point - reference`` of each metric over the
     replicates both ran (the same seeds in a paired sweep), with a Student-t interval.
+
+    ``per_replicate=True`` gives the pairs themselves instead, one row per point, replicate
+    and metric (``replicate``, ``metric``, ``value``, ``reference``, ``diff``): the table a
+    paper's per-seed appendix shows, paired exactly as the means are.
 
     ``reference`` names the reference point by its swept parameters (dotted paths, without
     the ``param:`` prefix) and must fix every parameter that varies in the table: with one
@@ -338,13 +343,24 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
         if all(point[f"param:{k}"] == v for k, v in fixed.items()):
             continue
         joined = part.join(ref, on="replicate", suffix="__ref")
+        at = {k.removeprefix("param:"): v for k, v in point.items()}
         for m in metrics:
-            diffs = [a - b for a, b in zip(joined[m].to_list(), joined[m + "__ref"].to_list(),
-                                           strict=True) if _finite(a) and _finite(b)]
-            mean, half, n = mean_ci(diffs, level)
-            rows.append({**{k.removeprefix("param:"): v for k, v in point.items()},
-                         "metric": m, "mean_diff": mean if n else None,
+            pairs = [(r, a, b) for r, a, b in zip(joined["replicate"].to_list(),
+                                                  joined[m].to_list(),
+                                                  joined[m + "__ref"].to_list(), strict=True)
+                     if _finite(a) and _finite(b)]
+            if per_replicate:
+                rows += [{**at, "replicate": r, "metric": m, "value": a, "reference": b,
+                          "diff": a - b} for r, a, b in pairs]
+                continue
+            mean, half, n = mean_ci([a - b for _, a, b in pairs], level)
+            rows.append({**at, "metric": m, "mean_diff": mean if n else None,
                          "ci": half if n >= 2 else None, "n": n})
+    if per_replicate:
+        if not rows:
+            raise bad(f"no replicate of any other point pairs with a replicate of the reference "
+                      f"point {reference} (with a finite value of the metrics)", field=None)
+        return pl.DataFrame(rows)
     if rows and not any(r["n"] for r in rows):
         raise bad(f"no replicate of any other point pairs with a replicate of the reference "
                   f"point {reference} (with a finite value of the metrics): nothing to "
