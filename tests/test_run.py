@@ -376,3 +376,23 @@ def test_a_run_result_prints_in_one_line() -> None:
     assert "\n" not in text and len(text) < 200
     assert f"{len(r.contract.data.records)} contributions" in text
     assert f"{len(r.chain.receipts)} transactions" in text
+
+
+def test_the_printed_summary_gives_the_counterfactual_damage(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The damage the README promises is on the console too when the run has a
+    counterfactual (and absent without one)."""
+    import json
+
+    from sumsim.cli import main
+
+    assert main(["run", "--out", str(tmp_path / "a"), "--set", "data.max_pool=60"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines()
+                if "without the attackers" in ln)
+    cf = json.loads((tmp_path / "a" / "summary.json").read_text())["counterfactual"]
+    assert line.strip() == (f"without the attackers: time-avg "
+                            f"{cf['time_avg_accuracy_without_attackers']:.4f}  damage "
+                            f"{100 * cf['accuracy_damage_time_avg']:+.2f} points")
+    assert main(["run", "--out", str(tmp_path / "b"), "--set", "data.max_pool=60",
+                 "--set", "metrics.counterfactual=false"]) == 0
+    assert "without the attackers" not in capsys.readouterr().out

@@ -225,6 +225,11 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     print("  accuracy: " + "  ".join(f"{k.replace('_', '-')} {_num(acc[k])}"
                                      for k in ("initial", "final", "min", "time_avg"))
           + (f"  all-data baseline {_num(base)}" if base is not None else ""))
+    cf = s.get("counterfactual")
+    if cf:
+        damage = cf["accuracy_damage_time_avg"]
+        print(f"  without the attackers: time-avg {_num(cf['time_avg_accuracy_without_attackers'])}"
+              + (f"  damage {100 * damage:+.2f} points" if damage is not None else ""))
     for name, a in s["agents"].items():
         pct = a["final_pct_of_start"]
         flag = "  <- an ATTACKER IN PROFIT" if a["attacker"] and a["profit_wei"] > 0 else ""
