@@ -312,3 +312,14 @@ def test_a_plugin_configs_own_validator_failing_is_named() -> None:
     assert notes[-1] == (f"in test_a_plugin_configs_own_validator_failing_is_named.<locals>."
                          f"PickyConfig._check, of the mechanism plug-in 'picky' ({HERE})")
     assert any(n.startswith("while checking") for n in notes)
+
+
+def test_a_sweep_records_which_plugin_failed_a_run(tmp_path: Path) -> None:
+    """A sweep keeps going past a failed run and records its error: the error names the
+    plug-in at fault, as the run's own traceback does."""
+    table = sumsim.sweep("quickstart", points=[
+        {"data.max_pool": 60}, {"data.max_pool": 60, "model.kind": "broken_fit"}],
+        executor="local", out=tmp_path / "out")
+    assert table["status"].to_list() == ["ok", "failed"]
+    assert table["error"][1] == ("KeyError: 'no such column' (in BrokenFit.fit, of the model "
+                                 f"plug-in 'broken_fit' ({HERE}))")

@@ -284,7 +284,9 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
             flat = {m: flat[m] for m in kept}
         row.update(status="ok", error="", metrics=flat)
     except Exception as e:  # recorded, not fatal to the sweep
-        row.update(status="failed", error=f"{type(e).__name__}: {e}", metrics={},
+        notes = getattr(e, "__notes__", None)  # (the last names a plug-in at fault)
+        row.update(status="failed", error=f"{type(e).__name__}: {e}"
+                   + (f" ({notes[-1]})" if notes else ""), metrics={},
                    traceback=traceback.format_exc(limit=5))
     row["elapsed_s"] = time.perf_counter() - start
     return row
