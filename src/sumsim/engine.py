@@ -43,7 +43,7 @@ from sumsim.defenses.base import Gate
 from sumsim.errors import InputError, RunCannotFinish, WallClockExceeded
 from sumsim.models.base import Model
 from sumsim.recorder import Recorder
-from sumsim.registry import blame, get
+from sumsim.registry import get, names_plugins
 from sumsim.rng import stream
 from sumsim.scenario.schema import ScenarioBase
 from sumsim.world import Dashboard, Pool, World
@@ -325,6 +325,7 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
     return "; ".join(parts)
 
 
+@names_plugins
 def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = None,
         base_dir: Path | None = None, with_attackers: bool = True,
         progress: Callable[[float, int, float], None] | None = None,
@@ -343,25 +344,8 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     gives None, the work is done here.  (A counterfactual run here is kept whole in
     :attr:`RunResult.counterfactual`; one done elsewhere leaves only its timeseries.)
 
-    A failure in a plug-in's code carries a note naming the plug-in (:func:`blame`)."""
-    try:
-        return _run(sc, seed=seed, data_path=data_path, base_dir=base_dir,
-                    with_attackers=with_attackers, progress=progress, dataset=dataset,
-                    max_wall_s=max_wall_s, deadline=deadline, baseline=baseline,
-                    counterfactual=counterfactual)
-    except (InputError, WallClockExceeded):
-        raise
-    except Exception as e:
-        blame(e)
-        raise
-
-
-def _run(sc: ScenarioBase, *, seed: int | None, data_path: str | None,
-         base_dir: Path | None, with_attackers: bool,
-         progress: Callable[[float, int, float], None] | None, dataset: Dataset | None,
-         max_wall_s: float | None, deadline: float | None,
-         baseline: Callable[[], float | None] | None,
-         counterfactual: Callable[[], list[dict[str, Any]] | None] | None) -> RunResult:
+    A failure in a plug-in's code carries a note naming the plug-in
+    (:func:`~sumsim.registry.names_plugins`)."""
     if max_wall_s is not None:
         limit = time.monotonic() + max_wall_s
         deadline = limit if deadline is None else min(deadline, limit)

@@ -15,15 +15,19 @@ sorted order so that everything built from them is deterministic.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, distribution, entry_points
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
+
+from sumsim.errors import InputError
 
 #: The plug-in groups; each is also the name of the built-ins' subpackage.
 GROUPS = ("agents", "defenses", "models", "mechanisms")
@@ -225,3 +229,23 @@ def blame(e: BaseException) -> BaseException:
                                f"({module})")
                 return e
     return e
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def names_plugins(fn: F) -> F:
+    """Decorator: an exception escaping ``fn`` (other than bad input, :class:`InputError`)
+    leaves with :func:`blame`'s note naming the plug-in whose code raised it."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError:
+            raise
+        except Exception as e:
+            blame(e)
+            raise
+
+    return typing.cast(F, call)

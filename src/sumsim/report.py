@@ -333,6 +333,7 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
     if not ref.height:
         raise bad(f"no finished run at the reference point {reference}")
     rows = []
+    others = paired = False
     for key, part in ok.group_by(params, maintain_order=True):
         point = dict(zip(params, key, strict=True))
         twice = part.filter(pl.col("replicate").is_duplicated())["replicate"].unique()
@@ -342,6 +343,7 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
                       ": a replicate must pair with one reference run", field=None)
         if all(point[f"param:{k}"] == v for k, v in fixed.items()):
             continue
+        others = True
         joined = part.join(ref, on="replicate", suffix="__ref")
         at = {k.removeprefix("param:"): v for k, v in point.items()}
         for m in metrics:
@@ -349,6 +351,7 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
                                                   joined[m].to_list(),
                                                   joined[m + "__ref"].to_list(), strict=True)
                      if _finite(a) and _finite(b)]
+            paired = paired or bool(pairs)
             if per_replicate:
                 rows += [{**at, "replicate": r, "metric": m, "value": a, "reference": b,
                           "diff": a - b} for r, a, b in pairs]
@@ -356,12 +359,7 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
             mean, half, n = mean_ci([a - b for _, a, b in pairs], level)
             rows.append({**at, "metric": m, "mean_diff": mean if n else None,
                          "ci": half if n >= 2 else None, "n": n})
-    if per_replicate:
-        if not rows:
-            raise bad(f"no replicate of any other point pairs with a replicate of the reference "
-                      f"point {reference} (with a finite value of the metrics)", field=None)
-        return pl.DataFrame(rows)
-    if rows and not any(r["n"] for r in rows):
+    if others and metrics and not paired:
         raise bad(f"no replicate of any other point pairs with a replicate of the reference "
                   f"point {reference} (with a finite value of the metrics): nothing to "
                   "compare; paired differences need the same replicates at every point (a "

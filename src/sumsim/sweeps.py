@@ -50,7 +50,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -274,9 +274,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
             summ = summary(res)
         flat = flatten(summ)
         if metrics:
-            # (an *_eth name of a *_wei amount keeps the amount: the table adds the _eth)
-            kept = [f"{m[:-4]}_wei" if m not in flat and m.endswith("_eth")
-                    and f"{m[:-4]}_wei" in flat else m for m in metrics]
+            kept = [_kept(m, flat) for m in metrics]
             missing = [m for m in kept if m not in flat]
             if missing:
                 row["summary_names"] = sorted(flat)
@@ -569,6 +567,14 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     return df
 
 
+def _kept(metric: str, names: Container[str]) -> str:
+    """The summary name a sweep keeps for ``metric``: itself, or for an ``*_eth`` name of a
+    ``*_wei`` amount the amount (the table adds its ``_eth`` column)."""
+    if metric not in names and metric.endswith("_eth") and f"{metric[:-4]}_wei" in names:
+        return f"{metric[:-4]}_wei"
+    return metric
+
+
 def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
     """The first name in ``sweep.metrics`` that this run's summary lacks (every run would
     fail on it), with close names suggested; None when the row has no such failure."""
@@ -576,7 +582,7 @@ def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
     if names is None:
         return None
     for i, m in enumerate(sweep.spec.sweep.metrics):
-        if m in names or (m.endswith("_eth") and f"{m[:-4]}_wei" in names):
+        if _kept(m, names) in names:
             continue
         close = difflib.get_close_matches(m, names, n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \

@@ -708,9 +708,9 @@ def work_from_plan(read_slots: int, new_slots: int = 0, updated_slots: int = 0, 
     depend on sample lengths), and equal answers are then one shared (immutable) object, so
     the contribution records that keep their prediction's work share it."""
     predict = _predict_work(read_slots, predict_compute, interp)
-    writes = new_slots + updated_slots + cleared_slots
-    if not writes and not (new_slots or updated_slots or cleared_slots):
+    if not (new_slots or updated_slots or cleared_slots):
         return predict, None
+    writes = new_slots + updated_slots + cleared_slots
     return predict, _update_work(writes if rereads is None else rereads, new_slots,
                                  updated_slots, cleared_slots, update_compute, interp)
 

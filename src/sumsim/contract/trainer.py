@@ -272,14 +272,13 @@ class CollaborativeTrainer:
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
                                    takes_all=amount >= rec.claimable)
+        check = "check_refund" if refund else "check_report"
         if type(amount) is not int:
-            raise self._mechanism_bug("check_refund" if refund else "check_report",
-                                      _not_wei(amount))
+            raise self._mechanism_bug(check, _not_wei(amount))
         if self.im.per_contribution and not 0 <= amount <= rec.claimable:
             raise self._mechanism_bug(
-                "check_refund" if refund else "check_report",
-                f"gave {amount} wei for contribution {rec.id}, which holds {rec.claimable} wei "
-                "claimable (a claim pays at most what is left)")
+                check, f"gave {amount} wei for contribution {rec.id}, which holds "
+                f"{rec.claimable} wei claimable (a claim pays at most what is left)")
         ctx.charge_to(total)
         # -- no revert past this point --
         if self.im.per_contribution:
@@ -297,15 +296,10 @@ class CollaborativeTrainer:
         return amount
 
     def _model_bug(self, method: str, what: str) -> RuntimeError:
-        """The error for a model's answer the contract cannot use (named, as a mechanism's)."""
-        m = type(self.model)
-        return RuntimeError(f"{m.__name__}.{method} ({m.__module__}) {what}")
+        return _plugin_bug(self.model, method, what)
 
     def _mechanism_bug(self, method: str, what: str) -> RuntimeError:
-        """The error for a mechanism's answer that breaks the contract's bookkeeping (a bug in
-        the mechanism, named, rather than a ledger error at the payment it would cause)."""
-        im = type(self.im)
-        return RuntimeError(f"{im.__name__}.{method} ({im.__module__}) {what}")
+        return _plugin_bug(self.im, method, what)
 
     # -- free views -----------------------------------------------------------------------
     def view_required_deposit(self, now: int, at: int | None = None) -> int:
@@ -387,6 +381,13 @@ class CollaborativeTrainer:
     def view_contributions(self, now: float, start: int = 0) -> list[Contribution]:
         """Contributions from index ``start`` on (the public event log)."""
         return self.data.records[start:]
+
+
+def _plugin_bug(plugin: object, method: str, what: str) -> RuntimeError:
+    """The error for a plug-in's answer the contract cannot use (a bug in the mechanism or
+    model, named with its method, rather than a ledger error at the payment it would cause)."""
+    cls = type(plugin)
+    return RuntimeError(f"{cls.__name__}.{method} ({cls.__module__}) {what}")
 
 
 def _not_wei(value: Any) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from sumsim.chain import FEE_SINK
 from sumsim.chain.tx import REJECTED, REVERTED, SUCCESS
-from sumsim.registry import blame
+from sumsim.registry import names_plugins
 from sumsim.units import WEI_PER_ETHER
 
 if TYPE_CHECKING:
@@ -161,18 +161,11 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     return out
 
 
+@names_plugins
 def summary(res: RunResult) -> dict[str, Any]:
     """summary.json's content.  A failure in a plug-in's own section (an agent's
     ``summary_section``, the mechanism's ``summary``, a defense's ``metrics``) carries a note
     naming the plug-in."""
-    try:
-        return _summary(res)
-    except Exception as e:
-        blame(e)
-        raise
-
-
-def _summary(res: RunResult) -> dict[str, Any]:
     ts = res.recorder.rows
     t = np.array([r["time_s"] for r in ts])
     acc = np.array([r["accuracy"] for r in ts])
