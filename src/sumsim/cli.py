@@ -473,6 +473,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     search = load_search(args.search)
     out = Path(args.out) if args.out else Path("sumsim-out") / search.spec.search.name
     tty = sys.stderr.isatty() and not args.quiet
+    spec = search.spec.search
+    workers = args.workers or os.cpu_count() or 1
+    if not args.quiet and args.executor != "local" and spec.batch * spec.seeds < workers:
+        print(f"note: {workers} workers but at most {spec.batch * spec.seeds} runs in flight "
+              f"(search.batch = {spec.batch} candidates x {spec.seeds} seeds); a larger "
+              "search.batch keeps them busy (and proposes other candidates)", file=sys.stderr)
     res = run_search(search, out, executor=args.executor, workers=args.workers,
                      scheduler=args.scheduler, trials=args.trials, max_wall_s=args.max_wall_s,
                      data_path=args.data_path, progress=tty)

@@ -82,6 +82,8 @@ from sumsim.sweeps import (
 )
 
 STUDY_DB = "search.db"
+#: System attribute of a trial a killed search left running (failed, and asked again).
+_INTERRUPTED = "sumsim:interrupted"
 RUNS = "runs.jsonl"
 
 
@@ -227,6 +229,11 @@ class SearchSection(Section):
                                      "stopped.")
     sampler: Literal["auto", "tpe", "nsga2", "random"] = Field(
         "auto", description="auto: TPE for one objective, NSGA-II for several.")
+    batch: int = Field(1, ge=1, le=1000, description="Candidates proposed at a time (each "
+                       "runs on every seed before the sampler hears how they did): up to "
+                       "batch x seeds runs in flight.  Part of the search's definition, not "
+                       "of the machine: the same file proposes the same candidates with any "
+                       "--workers.")
     record: list[str] = Field(default_factory=list, description="Summary metrics to keep for "
                               "every trial besides the objectives and constraints.")
 
@@ -376,13 +383,14 @@ def suggest(trial: Any, space: dict[str, Param]) -> dict[str, Any]:
     return chosen
 
 
-def _sampler(spec: SearchFile, done: int = 0) -> Any:
-    """The search's sampler, for a study that already holds ``done`` trials.
+def _sampler(spec: SearchFile, asked: int = 0) -> Any:
+    """The sampler that proposes the candidate after ``asked`` earlier ones.
 
-    Seeded by the search seed and ``done``: a sampler restarted from the search seed alone
-    would draw its first candidates again when a search is resumed (the same trials run
-    twice); this way a resumed search goes on with new candidates, and resuming at the same
-    point gives the same ones."""
+    A fresh sampler, seeded by the search seed and ``asked``, for every proposal: what it
+    proposes then depends only on the seed and the trials told so far, so a search stopped
+    (Ctrl-C, ``kill -9``, its trial or time budget) and resumed proposes the candidates one
+    run in one go would (a sampler kept across proposals, or restarted from the search seed
+    alone, would not: the second would propose its first candidates again)."""
     import warnings
 
     import optuna
@@ -393,8 +401,8 @@ def _sampler(spec: SearchFile, done: int = 0) -> Any:
         kind = "tpe" if len(spec.objectives) == 1 else "nsga2"
     constraints = _constraints_of if spec.constraints else None
     seed = spec.search.seed
-    if done:
-        digest = hashlib.sha256(f"{seed}:resumed after {done}".encode()).digest()
+    if asked:
+        digest = hashlib.sha256(f"{seed}:proposal {asked}".encode()).digest()
         seed = int.from_bytes(digest[:4], "big")
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints,
@@ -402,6 +410,17 @@ def _sampler(spec: SearchFile, done: int = 0) -> Any:
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _proposed(study: Any) -> int:
+    """Candidates proposed so far: the study's trials, less those a killed search left
+    running (asked again under a new trial number, see :func:`_requeue_interrupted`)."""
+    return sum(not t.system_attrs.get(_INTERRUPTED) for t in study.get_trials(deepcopy=False))
+
+
+def _ask(study: Any, spec: SearchFile) -> Any:
+    study.sampler = _sampler(spec, _proposed(study))
+    return study.ask()
 
 
 def _constraints_of(trial: Any) -> list[float]:
@@ -512,10 +531,8 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
     checked = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     try:
         while _finished(study) < budget and (wall is None or time.monotonic() - start < wall):
-            # enough candidates in flight to keep every worker busy with their seeds
-            batch = min(max(1, math.ceil(workers / spec.search.seeds)),
-                        budget - _finished(study))
-            asked = [study.ask() for _ in range(batch)]
+            batch = min(spec.search.batch, budget - _finished(study))
+            asked = [_ask(study, spec) for _ in range(batch)]
             cands = [(t, suggest(t, spec.space)) for t in asked]
             tasks, index = [], 0
             for _, params in cands:
@@ -556,14 +573,10 @@ def _open_study(out: Path, spec: SearchFile) -> Any:
 
     db = out / STUDY_DB
     try:
-        study = optuna.create_study(storage=f"sqlite:///{db.resolve()}",
-                                    study_name=spec.search.name,
-                                    directions=[o.direction for o in spec.objectives],
-                                    sampler=_sampler(spec), load_if_exists=True)
-        done = len(study.get_trials(deepcopy=False))
-        if done:  # (resumed)
-            study.sampler = _sampler(spec, done)
-        return study
+        return optuna.create_study(storage=f"sqlite:///{db.resolve()}",
+                                   study_name=spec.search.name,
+                                   directions=[o.direction for o in spec.objectives],
+                                   sampler=_sampler(spec), load_if_exists=True)
     except SQLAlchemyError as e:
         first = (str(getattr(e, "orig", None) or e).strip().splitlines() or ["?"])[0]
         raise InputError(f"not a readable Optuna study ({first}); the finished runs are kept "
@@ -623,10 +636,12 @@ def _require_a_complete_trial(search: Search, study: Any, result: SearchResult) 
 
 
 def _finished(study: Any) -> int:
+    """Trials that count against the budget: finished ones, less those a killed search left
+    running (their parameters are asked again)."""
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL,
-                                                        TrialState.PRUNED)))
+    return sum(not t.system_attrs.get(_INTERRUPTED) for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)))
 
 
 def _requeue_interrupted(study: Any) -> None:
@@ -635,6 +650,10 @@ def _requeue_interrupted(study: Any) -> None:
     from optuna.trial import TrialState
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_system_attr(t._trial_id, _INTERRUPTED, True)
+        study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: the search "
+                                           "stopped while it ran; its parameters are asked "
+                                           "again as a later trial")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
 
