@@ -519,6 +519,23 @@ def test_selected_metrics_and_per_run_folders(tmp_path: Path) -> None:
         assert summary["accuracy"]["final"] == row["accuracy.final"]
 
 
+def test_runs_go_where_a_relative_out_says_wherever_the_worker_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dask worker has its own working directory: the bound task carries absolute paths,
+    so a relative ``--out`` puts the run folders under the sweep's folder, not the worker's."""
+    path = write_sweep(tmp_path, grid={"agents[1].budget": [100]}, seeds=1, write_runs=True)
+    sweep = load_sweep(path)
+    monkeypatch.chdir(tmp_path)
+    fn = sweeps._Bound(sweep.base_data, str(sweep.base_dir), [], "rel/runs", None)
+    elsewhere = tmp_path / "worker"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # (as a worker started in another folder)
+    row = fn(sweep.tasks[0])
+    assert row["status"] == "ok", row["error"]
+    assert (tmp_path / "rel" / "runs" / row["run_id"] / "summary.json").is_file()
+    assert not (elsewhere / "rel").exists()
+
+
 # -- validation before anything runs -----------------------------------------------------------
 
 

@@ -426,14 +426,17 @@ EXECUTORS: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
 
 
 class _Bound:
-    """`run_task` with the sweep's constant arguments bound (picklable for every executor)."""
+    """`run_task` with the sweep's constant arguments bound (picklable for every executor).
+
+    Paths are made absolute here: a worker of a Dask cluster runs in its own working
+    directory, where a relative ``--out`` or data path would name another place."""
 
     def __init__(self, base_data: dict[str, Any], base_dir: str, metrics: list[str],
                  out_dir: str | None, data_path: str | None, max_wall_s: float | None = None):
-        self.args = (base_data, base_dir)
+        self.args = (base_data, str(Path(base_dir).resolve()))
         self.metrics = metrics
-        self.out_dir = out_dir
-        self.data_path = data_path
+        self.out_dir = None if out_dir is None else str(Path(out_dir).resolve())
+        self.data_path = None if data_path is None else str(Path(data_path).resolve())
         self.max_wall_s = max_wall_s
 
     def __call__(self, task: Task) -> dict[str, Any]:
