@@ -52,11 +52,28 @@ def one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 # -- 1. the reference must name one point -----------------------------------------------------
 
 
-def test_reference_leaving_out_a_varying_parameter_is_refused() -> None:
-    with pytest.raises(InputError, match=r"left out: chain\.gas_price_gwei \(values: 1\.0, "
-                                         r"2\.0\)") as e:
-        paired_differences(grid(), {BUDGET: 100}, [METRIC])
-    assert e.value.field == "--reference"
+def test_a_reference_fixing_some_parameters_pairs_within_each_cell_of_the_others() -> None:
+    """Fixing the budget only: each point pairs, replicate by replicate, with the budget-100
+    run at its own gas price (never with both gas prices' runs: no difference counts twice)."""
+    df = grid(seeds=3)
+    out = paired_differences(df, {BUDGET: 100}, [METRIC])
+    assert out.height == 2 and out["n"].to_list() == [3, 3]
+    assert sorted(out[GAS].to_list()) == [1.0, 2.0] and out[BUDGET].to_list() == [1000, 1000]
+    for r in out.iter_rows(named=True):
+        # the gas price and the replicate's offset cancel within a cell
+        assert r["mean_diff"] == pytest.approx(value(1000, r[GAS], 0) - value(100, r[GAS], 0))
+        assert r["ci"] == pytest.approx(0, abs=1e-12)
+    pairs = paired_differences(df, {BUDGET: 100}, [METRIC], per_replicate=True)
+    assert pairs.height == 6
+    assert pairs.group_by(GAS, "replicate").len()["len"].to_list() == [1] * 6
+    for r in pairs.iter_rows(named=True):
+        assert r["reference"] == pytest.approx(value(100, r[GAS], r["replicate"]))
+    # a cell whose reference run did not finish: its point has no pair (n = 0)
+    failed = df.with_columns(pl.when((pl.col(f"param:{BUDGET}") == 100)
+                                     & (pl.col(f"param:{GAS}") == 2.0))
+                             .then(pl.lit("failed")).otherwise(pl.col("status")).alias("status"))
+    out = paired_differences(failed, {BUDGET: 100}, [METRIC]).sort(GAS)
+    assert out["n"].to_list() == [3, 0] and out["mean_diff"].to_list()[1] is None
 
 
 def test_full_reference_pairs_each_replicate_once() -> None:
@@ -111,8 +128,6 @@ def test_reference_naming_an_unknown_parameter_or_value_is_refused() -> None:
 def test_cli_reference_errors_are_one_line(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     grid().write_parquet(tmp_path / "results.parquet")
-    line = one_line(capsys, ["report", str(tmp_path), "--reference", f"{BUDGET}=100"])
-    assert "left out: chain.gas_price_gwei" in line
     line = one_line(capsys, ["report", str(tmp_path), "--reference", f'{BUDGET}="100",{GAS}=1'])
     assert "agents[1].budget='100' is a str" in line and "100, 1000" in line
     assert main(["report", str(tmp_path), "--reference", f"{BUDGET}=100,{GAS}=1",
@@ -265,8 +280,10 @@ def test_a_reference_report_draws_the_figures_too_and_prints_units(
     assert (folder / "paired_differences.parquet").is_file()
     # 1000 vs 100 at 2.5 ETH each: +2,250 ETH in every replicate (interval 0)
     assert "+2,250 +- 0 ETH  (n=3)" in printed
-    assert re.search(r"budget=1000, chain\.gas_price_gwei=1\.0 accuracy\.final +\+0\.09 \+- "
-                     r"\S+ \(accuracy, 0-1\)  \(n=3\)", printed), printed
+    # one line per point, then one per metric beneath it
+    assert re.search(r"\n  agents\[1\]\.budget = 1000, chain\.gas_price_gwei = 1\.0\n"
+                     r"    accuracy\.final +\+0\.09 \+- \S+ \(accuracy, 0-1\)  \(n=3\)\n"
+                     r"    attacker_spend_eth +\+2,250 \+- 0 ETH  \(n=3\)\n", printed), printed
 
 
 def test_the_pairs_behind_each_mean_are_one_row_per_replicate() -> None:

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from sumsim.cli import main
-from sumsim.outputs import FILES
+from sumsim.outputs import COUNTERFACTUAL, FILES
 from sumsim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).parents[1]
@@ -53,8 +53,9 @@ def wei(x: Any) -> int:
 def test_quickstart_writes_every_output(quickstart: tuple[Path, dict[str, Any]]) -> None:
     out, summ = quickstart
     assert len(FILES) == 6
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    for name in FILES:
+    # (the quickstart runs a counterfactual: its accuracy samples are written too)
+    assert sorted(p.name for p in out.iterdir()) == sorted((*FILES, COUNTERFACTUAL))
+    for name in (*FILES, COUNTERFACTUAL):
         assert (out / name).stat().st_size > 0, name
     assert summ["scenario"] == "quickstart" and summ["seed"] == 1
     resolved = tomllib.loads((out / "scenario.toml").read_text(encoding="utf-8"))
@@ -222,11 +223,30 @@ def test_honest_profits_and_attacker_loses(quickstart: tuple[Path, dict[str, Any
     assert summ["honest_deposits_lost_wei"] == good["lost_to_others_wei"]
 
     cf = summ["counterfactual"]
-    avg = summ["accuracy"]["time_avg"]
     damage = cf["accuracy_damage_time_avg"]
     assert math.isfinite(damage)
-    assert damage == pytest.approx(cf["time_avg_accuracy_without_attackers"] - avg)
+    assert damage == pytest.approx(cf["time_avg_accuracy_without_attackers"]
+                                   - cf["time_avg_accuracy_with_attackers"])
     assert damage > 0   # the label flipper does cost accuracy while it lasts
+    # Both averages over one span, recomputed from the two accuracy series the run wrote:
+    # each sample holds until the next, the last to the later of the two ends.
+    out, _ = quickstart
+    run = pl.read_parquet(out / "timeseries.parquet").select("time_s", "accuracy").rows()
+    alone = pl.read_parquet(out / COUNTERFACTUAL).select("time_s", "accuracy").rows()
+    end = max(run[-1][0], alone[-1][0])
+    assert cf["horizon_s"] == end and run[-1][0] == summ["end_time_s"]
+    assert run[-1][0] != alone[-1][0]  # (the quickstart's two runs end on different days)
+
+    def held(rows: list[tuple[float, float]], until: float) -> float:
+        times = [t for t, _ in rows] + [until]
+        return sum(a * (times[i + 1] - t) for i, (t, a) in enumerate(rows)) / (until
+                                                                               - rows[0][0])
+
+    assert cf["time_avg_accuracy_with_attackers"] == pytest.approx(held(run, end), rel=1e-12)
+    assert cf["time_avg_accuracy_without_attackers"] == pytest.approx(held(alone, end),
+                                                                      rel=1e-12)
+    # (accuracy.time_avg stays the run's own: over its own span)
+    assert summ["accuracy"]["time_avg"] == pytest.approx(held(run, run[-1][0]), rel=1e-12)
     assert cf["accuracy_damage_final"] == pytest.approx(
         cf["final_accuracy_without_attackers"] - summ["accuracy"]["final"])
     assert cf["attacker_spend_eth_per_point_lost"] == pytest.approx(
@@ -390,8 +410,12 @@ def test_the_printed_summary_gives_the_counterfactual_damage(
     line = next(ln for ln in capsys.readouterr().out.splitlines()
                 if "without the attackers" in ln)
     cf = json.loads((tmp_path / "a" / "summary.json").read_text())["counterfactual"]
+    span = (f" (with them {cf['time_avg_accuracy_with_attackers']:.4f}, both over "
+            f"{cf['horizon_s'] / 86_400:.1f} days)"
+            if cf["horizon_s"] > json.loads((tmp_path / "a" / "summary.json").read_text())[
+                "end_time_s"] else "")
     assert line.strip() == (f"without the attackers: time-avg "
-                            f"{cf['time_avg_accuracy_without_attackers']:.4f}  damage "
+                            f"{cf['time_avg_accuracy_without_attackers']:.4f}{span}  damage "
                             f"{100 * cf['accuracy_damage_time_avg']:+.2f} points")
     assert main(["run", "--out", str(tmp_path / "b"), "--set", "data.max_pool=60",
                  "--set", "metrics.counterfactual=false"]) == 0

@@ -284,8 +284,11 @@ def test_paired_points_share_everything_the_attacker_does_not_touch(tmp_path: Pa
     sweep = load_sweep(write_sweep(tmp_path, base=base.name, seeds=3,
                                    grid={"agents[1].budget": [5, 100, 2000]}))
     df = run_sweep(sweep, tmp_path / "out", executor="local")
-    cf = [c for c in df.columns if c.startswith("counterfactual.") and "without" in c]
-    assert cf
+    # (its time average is over the span of the longer of the two runs, which the attacker
+    # moves: the counterfactual's own samples are compared)
+    cf = [c for c in df.columns if c.startswith("counterfactual.") and "without" in c
+          and "time_avg" not in c]
+    assert len(cf) == 2
     for _, part in df.group_by("replicate"):
         assert part.height == 3
         for c in cf + ["pool.size", "accuracy.initial", "accuracy.baseline_all_data"]:
@@ -675,6 +678,70 @@ def test_sweep_figures_on_a_categorical_parameter_and_on_nothing_to_draw(tmp_pat
                          tmp_path / "none") == []
     assert sweep_figures(df, tmp_path / "none", ["constant"]) == []
     assert not (tmp_path / "none").exists()
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The figures ``sweep_figures`` saves, by file name (caught before they are written)."""
+    from sumsim import report
+
+    figs: dict[str, Any] = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.__setitem__(path.name, fig))
+    return figs
+
+
+def test_a_third_swept_parameter_splits_the_figures_into_panels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Budget x wait x mechanism: each panel is one mechanism, its points the means of that
+    mechanism's runs alone (averaged over the mechanisms they were one point of two)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind, shift in (("deposit_refund_take", 0.0), ("points", -0.2)):
+        for budget in (100, 1000, 10_000):
+            for wait in (3600, 86_400):
+                for _seed in range(3):
+                    rows.append({"param:agents[1].budget": budget, "param:incentive.wait": wait,
+                                 "param:incentive.kind": kind, "status": "ok",
+                                 "accuracy.final": 0.8 + shift + 1e-6 * budget
+                                 + rng.normal(0, 0.01)})
+    df = pl.DataFrame(rows)
+    figs = _drawn(monkeypatch)
+    written = sweep_figures(df, tmp_path / "figs", ["accuracy.final"])
+    assert sorted(p.name for p in written) == sorted(figs)
+    lines = figs["accuracy.final_vs_agents[1].budget.png"]
+    panels = [ax for ax in lines.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["incentive.kind = deposit_refund_take",
+                                                 "incentive.kind = points"]
+    assert "over 3 seeds" in lines._suptitle.get_text()
+    for ax, kind in zip(panels, ("deposit_refund_take", "points"), strict=True):
+        assert ax.get_xscale() == "log"  # budgets spanning a factor of 100
+        for line in ax.get_lines():
+            wait = int(line.get_label().split(" = ")[1])
+            want = (df.filter((pl.col("param:incentive.kind") == kind)
+                              & (pl.col("param:incentive.wait") == wait))
+                    .group_by("param:agents[1].budget").agg(pl.col("accuracy.final").mean())
+                    .sort("param:agents[1].budget")["accuracy.final"].to_list())
+            assert list(line.get_ydata()) == pytest.approx(want, rel=1e-12)
+    heat = figs["accuracy.final_heatmap.png"]
+    images = [im for ax in heat.axes for im in ax.get_images()]
+    assert len(images) == 2
+    assert images[0].get_clim() == images[1].get_clim()  # one colour scale for both panels
+    points = images[1].get_array()
+    want = df.filter(pl.col("param:incentive.kind") == "points").group_by(
+        "param:incentive.wait", "param:agents[1].budget").agg(pl.col("accuracy.final").mean())
+    for r in want.iter_rows():
+        i, j = (3600, 86_400).index(r[0]), (100, 1000, 10_000).index(r[1])
+        assert points[i, j] == pytest.approx(r[2], rel=1e-12)
+
+
+def test_a_named_parameter_is_drawn_as_points_not_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    df = pl.DataFrame({"param:model.kind": ["perceptron"] * 2 + ["naive_bayes"] * 2,
+                       "status": ["ok"] * 4, "accuracy.final": [0.8, 0.82, 0.7, 0.71]})
+    figs = _drawn(monkeypatch)
+    sweep_figures(df, tmp_path / "figs")
+    (ax,) = figs["accuracy.final_vs_model.kind.png"].axes
+    assert all(line.get_linestyle() == "None" for line in ax.get_lines())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["naive_bayes", "perceptron"]
 
 
 # -- statistics -------------------------------------------------------------------------------

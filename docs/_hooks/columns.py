@@ -35,6 +35,12 @@ TIMESERIES = [
      "since the previous sample (empty when none)."),
 ]
 
+COUNTERFACTUAL = [
+    ("time_s", "s", "Simulated time of the sample in the run without the attackers."),
+    ("day", "days", "`time_s / 86400`."),
+    ("accuracy", "fraction", "Test accuracy of that run's model at that time."),
+]
+
 TRANSACTIONS = [
     ("tx_id", "id", "The transaction's sequence number (in the order sent); empty on the "
      "`internal` rows of transfers made outside any transaction."),
@@ -185,12 +191,18 @@ SUMMARY = [
     ("defenses.<name>.*", "", "Per defense: `checked`, `flagged`, `verdicts`, "
      "`flagged_with_correct_label`, `flagged_honest`, `honest_checked`, "
      "`honest_false_positive_rate`, `honest_fees_lost_wei`, `cost_wei`, and its own metrics."),
+    ("counterfactual.horizon_s", "s", "The span both time averages below cover: to the later "
+     "of the two runs' ends (the run that ended first holds its last accuracy: its model is "
+     "no longer trained)."),
+    ("counterfactual.time_avg_accuracy_with_attackers", "fraction", "Time-averaged accuracy "
+     "of this run over `horizon_s` (`accuracy.time_avg` is over the run's own span)."),
     ("counterfactual.time_avg_accuracy_without_attackers", "fraction", "Time-averaged "
-     "accuracy of the same seed with the attackers removed (`metrics.counterfactual`)."),
+     "accuracy of the same seed with the attackers removed (`metrics.counterfactual`), over "
+     "`horizon_s`."),
     ("counterfactual.min_accuracy_without_attackers", "fraction", "Its minimum."),
     ("counterfactual.final_accuracy_without_attackers", "fraction", "Its final accuracy."),
     ("counterfactual.accuracy_damage_time_avg", "fraction", "Time-averaged accuracy without "
-     "attackers minus with them (0.05 is 5 points)."),
+     "attackers minus with them, both over `horizon_s` (0.05 is 5 points)."),
     ("counterfactual.accuracy_damage_final", "fraction", "The same for the final accuracy."),
     ("counterfactual.attacker_spend_eth_per_point_lost", "ether per point", "Attacker spend "
      "divided by the time-averaged damage in points; empty when there is no damage."),

@@ -147,7 +147,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
 
 COLUMNS = re.compile(r"<!-- columns: (\S+) -->")
 TABLES = {"timeseries.parquet": columns.TIMESERIES, "transactions.parquet": columns.TRANSACTIONS,
-          "contributions.parquet": columns.CONTRIBUTIONS}
+          "contributions.parquet": columns.CONTRIBUTIONS,
+          "counterfactual.parquet": columns.COUNTERFACTUAL}
 
 
 def _columns_table(path: str, page: str) -> str:

@@ -228,8 +228,11 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     cf = s.get("counterfactual")
     if cf:
         damage = cf["accuracy_damage_time_avg"]
+        span = (f" (with them {_num(cf['time_avg_accuracy_with_attackers'])}, both over "
+                f"{cf['horizon_s'] / 86_400:.1f} days)"
+                if cf["horizon_s"] > s["end_time_s"] else "")
         print(f"  without the attackers: time-avg {_num(cf['time_avg_accuracy_without_attackers'])}"
-              + (f"  damage {100 * damage:+.2f} points" if damage is not None else ""))
+              + span + (f"  damage {100 * damage:+.2f} points" if damage is not None else ""))
     for name, a in s["agents"].items():
         pct = a["final_pct_of_start"]
         flag = "  <- an ATTACKER IN PROFIT" if a["attacker"] and a["profit_wei"] > 0 else ""
@@ -329,14 +332,21 @@ def _print_paired(diffs: Any, out: Path, reference: str) -> None:
 
     write_parquet(out / "paired_differences.parquet", diffs)
     params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]
-    print(f"paired differences (point - {reference}), mean and 95% CI over replicates:")
+    shown = [p for p in params if diffs[p].n_unique() > 1] or params  # (what tells points apart)
+    print(f"paired differences (point - {reference} of its cell), mean and 95% CI over "
+          "replicates:")
+    width = max((len(m) for m in diffs["metric"].to_list()), default=0) if diffs.height else 0
+    last = None
     for r in diffs.iter_rows(named=True):
-        where = ", ".join(f"{p}={r[p]}" for p in params)
+        where = ", ".join(f"{p} = {r[p]}" for p in shown)
+        if where != last:
+            print(f"  {where}")
+            last = where
         unit = _unit(r["metric"])
         value = "no replicate pairs with the reference" if not r["n"] else \
-            f"{r['mean_diff']:+,.6g}{unit} (one pair: no interval)" if r["ci"] is None else \
-            f"{r['mean_diff']:+,.6g} +- {r['ci']:,.6g}{unit}"
-        print(f"  {where:<40} {r['metric']:<48} {value}  (n={r['n']})")
+            f"{r['mean_diff']:+,.4g}{unit} (one pair: no interval)" if r["ci"] is None else \
+            f"{r['mean_diff']:+,.4g} +- {r['ci']:,.3g}{unit}"
+        print(f"    {r['metric']:<{width}}  {value}  (n={r['n']})")
     print(out / "paired_differences.parquet")
 
 
@@ -349,7 +359,9 @@ def _unit(metric: str) -> str:
         return " wei"
     if last.endswith("_pct_of_start") or last.endswith("_pct"):
         return " %"
-    if "accuracy" in metric and "per_point" not in metric:
+    if last.endswith("_per_point_lost"):
+        return " ETH per point of accuracy"
+    if "accuracy" in metric:
         return " (accuracy, 0-1)"
     return ""
 
@@ -681,7 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="figure folder (default: SWEEP_DIR/figures)")
     rp.add_argument("--metric", action="append", help="metric column(s) to draw")
     rp.add_argument("--reference", metavar="PATH=VALUE[,PATH=VALUE]",
-                    help="print paired differences of each point against this one")
+                    help="print paired differences of each point against the reference point "
+                    "of its cell (parameters the reference leaves out keep the point's values)")
     rp.set_defaults(fn=cmd_report)
     iv = sub.add_parser("invariants", help="property-test a mechanism's fund invariants "
                         "(Hypothesis state machine; see sumsim.testing)")

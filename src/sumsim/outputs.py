@@ -19,12 +19,14 @@ from sumsim.errors import InputError, WriteError
 from sumsim.io import _write_failure, check_folder, write_json, write_parquet, write_text
 from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
-from sumsim.results.tables import contributions_table, transactions_table
+from sumsim.results.tables import contributions_table, counterfactual_frame, transactions_table
 from sumsim.scenario.loader import dump_scenario
 from sumsim.sidecar import Sidecar
 
 FILES = ("scenario.toml", "timeseries.parquet", "transactions.parquet",
          "contributions.parquet", "summary.json", "figure.png")
+#: Written besides :data:`FILES` when the run has a counterfactual (the figure's grey line).
+COUNTERFACTUAL = "counterfactual.parquet"
 
 
 class OutputExists(InputError):
@@ -112,6 +114,8 @@ def _write_tables(res: RunResult, out: Path) -> dict[str, Any]:
     # The two large tables are written a row group at a time (never whole in memory).
     write_parquet(out / "transactions.parquet", transactions_table(res.chain))
     write_parquet(out / "contributions.parquet", contributions_table(res))
+    if res.counterfactual_rows is not None:
+        write_parquet(out / COUNTERFACTUAL, counterfactual_frame(res.counterfactual_rows))
     summ = summary(res)
     write_json(out / "summary.json", summ)
     return summ

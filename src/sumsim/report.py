@@ -228,7 +228,10 @@ def aggregate(df: Any, params: list[str], metric: str) -> Any:
 
 
 def _show(values: list[Any]) -> str:
-    return ", ".join(repr(v) for v in sorted(values, key=lambda v: (str(type(v)), str(v))))
+    """Values in order: numbers by size (3600 before 86400), anything else by its text."""
+    return ", ".join(repr(v) for v in sorted(values, key=lambda v: (
+        str(type(v)), v if isinstance(v, int | float) and not isinstance(v, bool) else 0,
+        str(v))))
 
 
 def _same_number(text: Any, number: float) -> bool:
@@ -289,14 +292,17 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
     and metric (``replicate``, ``metric``, ``value``, ``reference``, ``diff``): the table a
     paper's per-seed appendix shows, paired exactly as the means are.
 
-    ``reference`` names the reference point by its swept parameters (dotted paths, without
-    the ``param:`` prefix) and must fix every parameter that varies in the table: with one
-    left out, a replicate of a point would pair with several reference runs (one per value of
-    the unfixed parameter), counting each difference more than once and narrowing the interval
-    on dependent pairs.  Parameters that do not vary may be left out.  A pair with a missing,
-    NaN or infinite value is left out (``n`` counts the pairs used).  Bad input (a parameter
-    not swept or left out, a value no run has or of the wrong type, a table that is not a
-    sweep table with replicates) raises :class:`InputError` (``source`` names the table)."""
+    ``reference`` fixes some swept parameters (dotted paths, without the ``param:``
+    prefix).  Each point pairs with the reference point *of its own cell*: the point with the
+    reference's values of the fixed parameters and the point's own values of every other
+    (``{"incentive.kind": "deposit_refund_take"}`` in a sweep over mechanism x budget x wait
+    compares every other mechanism with DRT at the same budget and wait).  Fixing every
+    varying parameter makes one reference point for all.  Each replicate of a point pairs
+    with at most one reference run, so no difference counts twice.  A pair with a missing,
+    NaN or infinite value is left out (``n`` counts the pairs used; a point whose cell has no
+    finished reference run has ``n = 0``).  Bad input (a parameter not swept, a value no run
+    has or of the wrong type, a table that is not a sweep table with replicates) raises
+    :class:`InputError` (``source`` names the table)."""
     import polars as pl
 
     def bad(message: str, field: str | None = "--reference") -> InputError:
@@ -314,14 +320,8 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
     unknown = [k for k in reference if f"param:{k}" not in params]
     if unknown:
         raise bad(f"not swept: {', '.join(unknown)}; swept: {', '.join(swept) or 'none'}")
-    varying = [p.removeprefix("param:") for p in params if df[p].n_unique() > 1]
-    missing = [k for k in varying if k not in reference]
-    if missing:
-        raise bad("the reference must fix every parameter that varies in the sweep; left "
-                  "out: " + "; ".join(f"{k} (values: "
-                                      f"{_show(df[f'param:{k}'].unique().to_list())})"
-                                      for k in missing))
     fixed = {k: _matching(df, k, v, source) for k, v in reference.items()}
+    cell = [p for p in params if p.removeprefix("param:") not in fixed]
     for m in metrics:
         _numeric_metric(df, m, source, field="--metric")
     if not params:  # one point only: the reference, nothing to compare with it
@@ -344,7 +344,10 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
         if all(point[f"param:{k}"] == v for k, v in fixed.items()):
             continue
         others = True
-        joined = part.join(ref, on="replicate", suffix="__ref")
+        own = ref
+        for p in cell:  # (the reference runs of this point's cell)
+            own = own.filter(_where(p, point[p]))
+        joined = part.join(own, on="replicate", suffix="__ref")
         at = {k.removeprefix("param:"): v for k, v in point.items()}
         for m in metrics:
             pairs = [(r, a, b) for r, a, b in zip(joined["replicate"].to_list(),
@@ -401,14 +404,23 @@ def _seeds(ns: list[int]) -> str:
     return f"{low} seed{'s' if low != 1 else ''}" if low == high else f"{low} to {high} seeds"
 
 
+#: The most panels a sweep figure holds, one per combination of the values of the parameters
+#: beyond the first two (more would be unreadable; the title says how many are left out).
+MAX_PANELS = 12
+
+
 def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
                   source: str | None = None) -> list[Path]:
     """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
     of a second), and heatmaps for two-parameter grids.  Returns the files written.
 
-    A point that leaves a swept parameter unset (the base scenario's value) is drawn as
-    ``(base)``; the x axis is numeric when every value of the first parameter is a number,
-    else one slot per value, shared by every line."""
+    A third varying parameter (and any further) splits each figure into panels, one per
+    combination of their values (at most :data:`MAX_PANELS`): a figure never averages over a
+    parameter the sweep varied.  A point that leaves a swept parameter unset (the base
+    scenario's value) is drawn as ``(base)``; the x axis is numeric when every value of the
+    first parameter is a number (logarithmic when they are positive and span a factor of 100
+    or more), else one slot per value, shared by every line, with points and error bars rather
+    than lines (the order of named values means nothing)."""
     import numpy as np
     import polars as pl
     from matplotlib.figure import Figure
@@ -429,66 +441,145 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     x = params[0]
     hue = params[1] if len(params) > 1 else None
+    facets = _facets(df, params[2:])
+    shown = facets[:MAX_PANELS]
+    left_out = (f"; {len(shown)} of the {len(facets)} combinations of "
+                f"{', '.join(p.removeprefix('param:') for p in params[2:])}"
+                if len(shown) < len(facets) else "")
     where, ticks = _positions(df[x].unique().to_list())
+    log_x = ticks is None and min(where.values()) > 0 and \
+        max(where.values()) >= 100 * min(where.values())
     hues = [None] if hue is None else list(_positions(df[hue].unique().to_list())[0])
     for metric in metrics:
-        fig = Figure(figsize=(7, 4.5))
-        ax = fig.subplots()
+        fig, axes = _panels(Figure, len(shown))
         ns: list[int] = []  # runs behind each point, for the title
-        for h in hues:
-            part = df if hue is None else df.filter(_where(hue, h))
-            agg = aggregate(part, [x], metric)
-            if not len(agg):
-                continue
-            ns += agg["n"].to_list()
-            pos = [where[v] for v in agg[x].to_list()]
-            order = np.argsort(pos, kind="stable")
-            pos = [pos[i] for i in order]
-            mean = agg["mean"].to_numpy()[order]
-            # (no band where a point has one seed: its interval is null)
-            ci = agg["ci"].cast(pl.Float64).fill_null(float("nan")).to_numpy()[order]
-            label = None if hue is None else f"{hue.removeprefix('param:')} = {_label(h)}"
-            ax.plot(pos, mean, marker="o", lw=1.6, label=label)
-            ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
-        if ticks is not None:
-            ax.set_xticks(range(len(ticks)), ticks, rotation=20)
-        ax.set_xlabel(x.removeprefix("param:"))
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} (mean, 95% CI over {_seeds(ns)})", fontsize=10)
-        ax.grid(alpha=0.3)
-        if hue is not None:
-            ax.legend(fontsize=8)
-        fig.tight_layout()
+        for ax, facet in zip(axes, shown, strict=True):
+            sub = _select(df, facet)
+            for k, h in enumerate(hues):
+                part = sub if hue is None else sub.filter(_where(hue, h))
+                agg = aggregate(part, [x], metric)
+                if not len(agg):
+                    continue
+                ns += agg["n"].to_list()
+                pos = [where[v] for v in agg[x].to_list()]
+                order = np.argsort(pos, kind="stable")
+                pos = [pos[i] for i in order]
+                mean = agg["mean"].to_numpy()[order]
+                # (no band where a point has one seed: its interval is null)
+                ci = agg["ci"].cast(pl.Float64).fill_null(float("nan")).to_numpy()[order]
+                label = None if hue is None else f"{hue.removeprefix('param:')} = {_label(h)}"
+                if ticks is None:
+                    ax.plot(pos, mean, marker="o", lw=1.6, label=label)
+                    ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
+                else:  # named values: side by side within a slot, no line between slots
+                    shift = 0.08 * (k - (len(hues) - 1) / 2)
+                    ax.errorbar([q + shift for q in pos], mean, yerr=np.nan_to_num(ci),
+                                marker="o", ls="none", capsize=3, label=label)
+            if ticks is not None:
+                ax.set_xticks(range(len(ticks)), ticks, rotation=20)
+            if log_x:
+                ax.set_xscale("log")
+            ax.set_xlabel(x.removeprefix("param:"))
+            ax.set_ylabel(metric)
+            if facet:
+                ax.set_title(_facet_label(facet), fontsize=9)
+            ax.grid(alpha=0.3)
+            if hue is not None:
+                ax.legend(fontsize=8)
+        _title(fig, axes, f"{metric} (mean, 95% CI over {_seeds(ns or [0])}{left_out})",
+               bool(params[2:]))
         path = out_dir / f"{_slug(metric)}_vs_{_slug(x)}.png"
         _save(fig, path)
         written.append(path)
         if hue is not None:
-            agg2 = aggregate(df, [x, hue], metric)
-            xs = list(_positions(agg2[x].unique().to_list())[0])
-            hs = list(_positions(agg2[hue].unique().to_list())[0])
-            grid = np.full((len(hs), len(xs)), np.nan)
-            for r in agg2.iter_rows(named=True):
-                grid[hs.index(r[hue]), xs.index(r[x])] = r["mean"]
-            fig = Figure(figsize=(7, 4.5))
-            ax = fig.subplots()
-            im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
-            ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=20)
-            ax.set_yticks(range(len(hs)), [_label(v) for v in hs])
-            ax.set_xlabel(x.removeprefix("param:"))
-            ax.set_ylabel(hue.removeprefix("param:"))
-            for (i, j), v in np.ndenumerate(grid):
-                if v == v:
-                    r, g, b, _ = im.cmap(im.norm(v))
-                    light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5  # relative luminance
-                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
-                            color="black" if light else "white")
-            fig.colorbar(im, ax=ax, label=metric)
-            ax.set_title(f"{metric} (mean over seeds)", fontsize=10)
-            fig.tight_layout()
             path = out_dir / f"{_slug(metric)}_heatmap.png"
-            _save(fig, path)
+            _heatmap(Figure, df, shown, x, hue, metric, path, left_out)
             written.append(path)
     return written
+
+
+def _facets(df: Any, extra: list[str]) -> list[dict[str, Any]]:
+    """Every combination of the values of the parameters ``extra`` that some run has, in
+    order (a point leaving one unset first); ``[{}]`` when there are none."""
+    if not extra:
+        return [{}]
+
+    def key(combo: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple((v is not None, str(type(v)), v if isinstance(v, int | float) else str(v))
+                     for v in combo)
+
+    combos = sorted(set(df.select(extra).iter_rows()), key=key)
+    return [dict(zip(extra, c, strict=True)) for c in combos]
+
+
+def _select(df: Any, facet: dict[str, Any]) -> Any:
+    for col, value in facet.items():
+        df = df.filter(_where(col, value))
+    return df
+
+
+def _facet_label(facet: dict[str, Any]) -> str:
+    return ", ".join(f"{c.removeprefix('param:')} = {_label(v)}" for c, v in facet.items())
+
+
+def _panels(figure: Any, n: int) -> tuple[Any, list[Any]]:
+    """A figure of ``n`` panels (up to three a row); one panel keeps the single-plot size."""
+    cols = min(3, n)
+    rows = -(-n // cols)
+    # (constrained layout: room for a suptitle and a colour bar shared by every panel)
+    fig = figure(figsize=(7, 4.5) if n == 1 else (5.2 * cols, 3.8 * rows + 0.4),
+                 layout="constrained")
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _title(fig: Any, axes: list[Any], title: str, panels: bool) -> None:
+    if panels:
+        fig.suptitle(title, fontsize=10)
+    else:
+        axes[0].set_title(title, fontsize=10)
+
+
+def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], x: str, hue: str,
+             metric: str, path: Path, left_out: str) -> None:
+    """Means of ``metric`` over the grid of ``x`` and ``hue``: a panel per facet, on one
+    colour scale (the same colour is the same value in every panel)."""
+    import numpy as np
+
+    xs = list(_positions(df[x].unique().to_list())[0])
+    hs = list(_positions(df[hue].unique().to_list())[0])
+    grids, ns = [], []
+    for facet in facets:
+        agg = aggregate(_select(df, facet), [x, hue], metric)
+        grid = np.full((len(hs), len(xs)), np.nan)
+        for r in agg.iter_rows(named=True):
+            grid[hs.index(r[hue]), xs.index(r[x])] = r["mean"]
+            ns.append(r["n"])
+        grids.append(grid)
+    finite = [v for g in grids for v in g.ravel() if v == v]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    fig, axes = _panels(figure, len(facets))
+    im = None
+    for ax, facet, grid in zip(axes, facets, grids, strict=True):
+        im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi)
+        ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=20)
+        ax.set_yticks(range(len(hs)), [_label(v) for v in hs])
+        ax.set_xlabel(x.removeprefix("param:"))
+        ax.set_ylabel(hue.removeprefix("param:"))
+        if facet:
+            ax.set_title(_facet_label(facet), fontsize=9)
+        for (i, j), v in np.ndenumerate(grid):
+            if v == v:
+                r, g, b, _ = im.cmap(im.norm(v))
+                light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5  # relative luminance
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                        color="black" if light else "white")
+    fig.colorbar(im, ax=axes, label=metric)
+    _title(fig, axes, f"{metric} (mean over {_seeds(ns or [0])}{left_out})", bool(facets[0]))
+    _save(fig, path)
 
 
 def _save(fig: Any, path: Path) -> None:

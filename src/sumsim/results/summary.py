@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from sumsim.engine import RunResult
 
 
-def time_average(t: np.ndarray, v: np.ndarray) -> float:
-    """Step-wise time average: each sample holds until the next one."""
+def time_average(t: np.ndarray, v: np.ndarray, until: float | None = None) -> float:
+    """Step-wise time average: each sample holds until the next one, the last until ``until``
+    (default: the last sample's time; a model nobody trains any more keeps its accuracy)."""
+    if until is not None and len(t) and until > t[-1]:
+        t, v = np.append(t, until), np.append(v, v[-1])
     if len(t) < 2 or t[-1] <= t[0]:
         return float(v[-1]) if len(v) else float("nan")
     dt = np.diff(t)
@@ -263,9 +266,17 @@ def summary(res: RunResult) -> dict[str, Any]:
     if cf_rows is not None:
         cf_t = np.array([r["time_s"] for r in cf_rows])
         cf_acc = np.array([r["accuracy"] for r in cf_rows])
-        cf_avg = time_average(cf_t, cf_acc)
-        damage = cf_avg - out["accuracy"]["time_avg"]
+        # Both runs averaged over the same span: to the later of their ends, the run that
+        # ended first holding its last accuracy (its model is no longer trained).  Averages
+        # over each run's own span would compare, say, a 9-day attacked run with the 19 days
+        # the honest contributors alone took to use the pool.
+        horizon = max(float(t[-1]), float(cf_t[-1]))
+        with_avg = time_average(t, acc, horizon)
+        cf_avg = time_average(cf_t, cf_acc, horizon)
+        damage = cf_avg - with_avg
         out["counterfactual"] = {
+            "horizon_s": horizon,
+            "time_avg_accuracy_with_attackers": with_avg,
             "time_avg_accuracy_without_attackers": cf_avg,
             "min_accuracy_without_attackers": float(cf_acc.min()),
             "final_accuracy_without_attackers": float(cf_acc[-1]),

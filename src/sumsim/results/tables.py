@@ -198,3 +198,13 @@ def contributions_table(res: RunResult) -> Table:
         }))
 
     return Table(n, rows)
+
+
+def counterfactual_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The counterfactual run's accuracy samples (same seed, attackers removed): time, day and
+    accuracy, the columns of ``timeseries.parquet`` that the damage is computed from."""
+    return pl.DataFrame({"time_s": [float(r["time_s"]) for r in rows],
+                         "day": [float(r["day"]) for r in rows],
+                         "accuracy": [float(r["accuracy"]) for r in rows]},
+                        schema={"time_s": pl.Float64, "day": pl.Float64,
+                                "accuracy": pl.Float64})
