@@ -101,6 +101,42 @@ def test_validate_reports_each_bad_file_and_keeps_going(capsys: pytest.CaptureFi
     assert errs[1].startswith(f"{bad[1]}: ")
 
 
+def test_validate_checks_sweep_and_search_files_without_running(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A sweep file is validated as ``sumsim sweep`` would before its first run (every
+    point's scenario), a search file as ``sumsim search`` would; nothing runs."""
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 3\n[grid]\n'
+                     '"agents[1].budget" = [100, 1000]\n', encoding="utf-8")
+    search = Path(__file__).parents[1] / "benchmarks" / "search" / "quick.toml"
+    assert main(["validate", str(sweep), str(search)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{sweep}: ok (sweep sweep, 6 runs)", f"{search}: ok (search quick, 3 "
+                     "parameters)"]
+    assert not (tmp_path / "sumsim-out").exists() and sorted(tmp_path.iterdir()) == [sweep]
+    # a point that breaks the base scenario is named, as the sweep would name it
+    sweep.write_text('[sweep]\nbase = "quickstart"\n[grid]\n"agents[1].budget" = [100, -5]\n',
+                     encoding="utf-8")
+    line = one_line(capsys, ["validate", str(sweep)])
+    assert line.startswith(f"{sweep}: point {{'agents[1].budget': -5}}")
+    assert "agents[1].budget: must not be negative" in line
+    # --set edits scenario files only
+    line = one_line(capsys, ["validate", str(search), "--set", "seed=2"])
+    assert line.startswith(f"{search}: --set: --set changes scenario files")
+
+
+def test_switching_a_kind_alone_with_set_says_to_replace_the_table(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line(capsys, ["validate", "quickstart", "--set",
+                             "incentive.kind=prediction_market"])
+    assert "incentive.refund_wait_s: unknown field" in line
+    assert line.endswith("(--set incentive.kind changes the kind only: the old kind's options "
+                         "stay in the table; replace the table whole, e.g. --set "
+                         "'incentive={kind=\"prediction_market\"}')")
+    # the table replaced whole validates
+    assert main(["validate", "quickstart", "--set", 'incentive={kind="prediction_market"}']) == 0
+
+
 def test_several_errors_are_joined_on_one_line(capsys: pytest.CaptureFixture[str],
                                                tmp_path: Path) -> None:
     f = tmp_path / "two_errors.toml"

@@ -1512,6 +1512,8 @@ def test_comparison_scenarios_explain_every_wei(name: str) -> None:
         start = res.scenario.incentive.bounty + res.scenario.incentive.provider_gas
         left = inc["rounds"][-1]["bounty_left_wei"]
         assert res.chain.ledger.balances[PROVIDER] == start - bounty - provider_fees + left
+        # what the provider took back is in the summary (it is in no agent's account)
+        assert inc["bounty_returned_wei"] == left > 0 and inc["bounty_left_wei"] == 0
     elif name == "front-running":
         fr = s["front_running"]["searcher"]
         assert fr["races"] > 0 and fr["won"] > 0 and fr["victim_reverted"] > 0

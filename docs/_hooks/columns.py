@@ -144,7 +144,8 @@ SUMMARY = [
     ("agents.<name>.unexplained_wei", "wei", "Final balance minus the balance rebuilt from the "
      "receipts; 0 when every wei is accounted for."),
     ("honest_deposits_lost_wei", "wei", "What attackers and others took from non-attackers' "
-     "contributions."),
+     "contributions by reports (0 under the prediction market, which moves stakes between "
+     "participants' balances instead: see its page)."),
     ("attackers_in_profit", "addresses", "The attackers that ended in profit (empty when "
      "none did)."),
     ("attacker_spend_wei", "wei", "Sum over attackers of their losses (`max(0, -profit)`)."),

@@ -11,6 +11,7 @@ scenario.max_duration_s or made no progress for scenario.max_idle_s); 3 a run st
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -104,14 +105,26 @@ def _load(path: str | None, sets: list[str]) -> Any:
     overrides = _parse_set(sets)
     try:
         return load_scenario(path, overrides)
-    except InputError as e:
+    except InputError as error:
+        e = error
+        for key in overrides:  # (a kind switched alone keeps the old kind's options)
+            table = key.removesuffix(".kind")
+            if key.endswith(".kind") and "unknown field" in e.message and \
+                    (e.field or "").startswith(table + "."):
+                e = InputError(f"{e.message} (--set {key} changes the kind only: the old "
+                               "kind's options stay in the table; replace the table whole, "
+                               f"e.g. --set '{table}={{kind={json.dumps(overrides[key])}}}')",
+                               source=e.source, field=e.field)
+                break
         if e.source is None and e.field is not None:
             raise InputError(f"--set {e}") from None
-        key = _set_behind(e.field, overrides)
-        if key is not None:  # (a value given with --set: name the option, not the file)
-            raise InputError(e.message, source=f"--set {key}",
-                             field=None if e.field == key else e.field) from None
-        raise
+        behind = _set_behind(e.field, overrides)
+        if behind is not None:  # (a value given with --set: name the option, not the file)
+            raise InputError(e.message, source=f"--set {behind}",
+                             field=None if e.field == behind else e.field) from None
+        if e is error:
+            raise
+        raise e from None
 
 
 def _set_behind(field: str | None, overrides: dict[str, Any]) -> str | None:
@@ -303,8 +316,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if unknown:
         known = sorted(c for c in df.columns if not c.startswith("param:") and c not in (
             "run_index", "run_id", "replicate", "seed", "status", "error", "elapsed_s"))
-        raise InputError(f"no metric {unknown[0]!r} in this sweep; metrics: {', '.join(known)}",
-                         source=str(table), field="--metric")
+        close = difflib.get_close_matches(unknown[0], known, n=3, cutoff=0.6)
+        raise InputError(f"no metric {unknown[0]!r} in this sweep; " + (
+            f"did you mean {' or '.join(map(repr, close))}?" if close else
+            f"metrics: {', '.join(known)}"), source=str(table), field="--metric")
     paired = None
     if args.reference is not None:  # (checked before any figure is drawn)
         from sumsim.report import paired_differences, standard_metrics
@@ -370,12 +385,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.scenarios:
         try:
-            sc = _load(path, args.set)
-            print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
+            kind = _file_kind(path)
+            if kind != "scenario" and args.set:
+                raise InputError(f"--set changes scenario files; a {kind} file sets fields in "
+                                 f"its own tables (its base scenario's in [overrides] or its "
+                                 "points)", source=path, field="--set")
+            if kind == "sweep":
+                from sumsim.sweeps import load_sweep
+
+                sw = load_sweep(path)  # (every point's scenario validated)
+                print(f"{path}: ok (sweep {sw.spec.sweep.name}, {len(sw.tasks)} runs)")
+            elif kind == "search":
+                from sumsim.searches import load_search
+
+                se = load_search(path)  # (the base at the ends of the space validated)
+                print(f"{path}: ok (search {se.spec.search.name}, {len(se.spec.space)} "
+                      "parameters)")
+            else:
+                sc = _load(path, args.set)
+                print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
         except InputError as e:
             print(str(e), file=sys.stderr)
             status = EXIT_INPUT
     return status
+
+
+def _file_kind(path: str) -> str:
+    """``sweep`` or ``search`` for a file whose only tables are a sweep's or a search's (its
+    ``[sweep]`` or ``[search]`` table, no ``[scenario]`` or ``[[agents]]``), else
+    ``scenario`` (a bundled name too)."""
+    from sumsim.scenario.loader import read_toml
+
+    if not Path(path).is_file():
+        return "scenario"
+    data = read_toml(Path(path))
+    if "scenario" in data or "agents" in data:
+        return "scenario"
+    return "sweep" if "sweep" in data else "search" if "search" in data else "scenario"
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -650,10 +696,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "the figure in this one (e.g. when running many side by side)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(fn=cmd_run)
-    v = sub.add_parser("validate", help="validate scenario files")
-    v.add_argument("scenarios", nargs="+")
+    v = sub.add_parser("validate", help="validate scenario, sweep and search files (a sweep's "
+                       "every point, a search's space at its ends), running nothing")
+    v.add_argument("scenarios", nargs="+", metavar="FILE")
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a field in every file, as `sumsim run --set` does")
+                   help="override a field in every scenario file, as `sumsim run --set` does")
     v.set_defaults(fn=cmd_validate)
     s = sub.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
     which = s.add_mutually_exclusive_group()

@@ -420,8 +420,12 @@ class Agent:
 class AttackerConfig(AgentConfig):
     """Options every attacker has."""
 
-    budget: Ether | None = Field(None, description="Most it will spend (ether); default: "
-                                 "its whole balance.")
+    budget: Ether | None = Field(None, description="Most its wallet may be down (ether): "
+                                 "starting balance minus balance, deposits not yet refunded "
+                                 "included, plus adds in flight; it adds only while the next "
+                                 "deposit and fee fit (refunds free room again, so a long "
+                                 "refund wait makes a budget bind sooner); default: its whole "
+                                 "balance.")
     stop_at_accuracy: float | None = Field(None, ge=0, le=1, description="Stop once the "
                                            "public accuracy is at or below this.")
 

@@ -360,6 +360,8 @@ class PredictionMarket(IncentiveMechanism):
         self.phase = INIT
         self.bounty = 0
         self.bounty_left = 0
+        #: What the provider took back of the bounty after the reward phase.
+        self.bounty_returned = 0
         self.hashes: list[str] = []
         self.revealed_index = -1
         self.start_time = float("nan")
@@ -436,6 +438,7 @@ class PredictionMarket(IncentiveMechanism):
         amount = self.check_collect_bounty(ctx.sender)
         ctx.charge(ctx.gas.fork.value_transfer())
         self.bounty_left = 0
+        self.bounty_returned += amount
         contract.pay(ctx, ctx.sender, amount, "bounty")
         return int(amount)
 
@@ -575,6 +578,7 @@ class PredictionMarket(IncentiveMechanism):
         contribution ids per contribution, addresses per contributor."""
         out: dict[str, Any] = {"phase": self.phase, "scoring": self.rules.scoring,
                                "bounty_wei": self.bounty, "bounty_left_wei": self.bounty_left,
+                               "bounty_returned_wei": self.bounty_returned,
                                "stakes_wei": dict(sorted(self.stakes.items())),
                                "revealed_piece": self.revealed_index}
         res = self.result
