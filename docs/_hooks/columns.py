@@ -92,10 +92,10 @@ CONTRIBUTIONS = [
     ("status", "", "`accepted` (trained on), `untrained` (stored without training), "
      "`in_review`, or `rejected` by review."),
     ("outcome", "", "How its deposit ended: `refunded` (by its author, nothing taken), "
-     "`taken` (reports took from it and nothing is left: a report's share can be followed by "
-     "the author's refund of the rest, so read `refunded_wei` and `taken_wei` for the split), "
-     "`partly_taken` (taken from, something still claimable), `unclaimed`, `forfeited` (a "
-     "review rejected it) or `pooled` (a mechanism's pool)."),
+     "`taken` (reports took all of it), `refunded_and_taken` (reports took a share and its "
+     "author the rest: `refunded_wei` and `taken_wei` give the split), `partly_taken` (taken "
+     "from, something still claimable), `unclaimed`, `forfeited` (a review rejected it) or "
+     "`pooled` (a mechanism's pool)."),
     ("claims", "list", "Every successful claim on it: a list of `{time_s, by, kind, "
      "amount_wei}` (`kind` is `refund` or `report`; `amount_wei` integer wei as "
      "`Decimal(38, 0)`, as every `_wei` column)."),

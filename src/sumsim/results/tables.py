@@ -191,8 +191,9 @@ def contributions_table(res: RunResult) -> Table:
             "outcome": pl.Series([
                 "forfeited" if r.forfeited else "pooled" if r.pooled else
                 "refunded" if r.refunded and not r.taken else
-                "taken" if r.taken and not r.claimable else
-                "partly_taken" if r.taken else "unclaimed"
+                "partly_taken" if r.taken and r.claimable else
+                "refunded_and_taken" if r.taken and r.refunded else
+                "taken" if r.taken else "unclaimed"
                 for r in part], dtype=pl.Utf8),
             "claims": claimed.slice(lo, hi - lo),
         }))
