@@ -43,8 +43,17 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def lines(fig: Any) -> dict[str, tuple[list[float], list[float]]]:
+    """Each drawn series by its label: x and y.  Named x values are drawn as error bars
+    beside their slot (a small shift per line), read back as the slot."""
     ax = fig.axes[0]
-    return {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.lines}
+    out = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.lines
+           if not ln.get_label().startswith("_")}
+    for c in ax.containers:
+        data = c.lines[0]
+        xs = [float(round(x)) for x in data.get_xdata()]
+        assert all(abs(x - round(x)) < 0.25 for x in data.get_xdata())
+        out[c.get_label()] = (xs, list(data.get_ydata()))
+    return out
 
 
 def test_a_point_without_the_x_parameter_shares_the_axis(tmp_path: Path,

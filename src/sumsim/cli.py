@@ -344,6 +344,7 @@ def _print_paired(diffs: Any, out: Path, reference: str) -> None:
     """Paired differences against the reference point, printed (with each metric's unit) and
     written as Parquet."""
     from sumsim.io import write_parquet
+    from sumsim.report import metric_unit
 
     write_parquet(out / "paired_differences.parquet", diffs)
     params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]
@@ -357,28 +358,13 @@ def _print_paired(diffs: Any, out: Path, reference: str) -> None:
         if where != last:
             print(f"  {where}")
             last = where
-        unit = _unit(r["metric"])
+        unit = metric_unit(r["metric"])
+        unit = f" {unit}" if unit.isalpha() or unit == "%" else f" ({unit})" if unit else ""
         value = "no replicate pairs with the reference" if not r["n"] else \
             f"{r['mean_diff']:+,.4g}{unit} (one pair: no interval)" if r["ci"] is None else \
             f"{r['mean_diff']:+,.4g} +- {r['ci']:,.3g}{unit}"
         print(f"    {r['metric']:<{width}}  {value}  (n={r['n']})")
     print(out / "paired_differences.parquet")
-
-
-def _unit(metric: str) -> str:
-    """The unit a summary metric is counted in, as its name says (for printed numbers)."""
-    last = metric.rsplit(".", 1)[-1]
-    if last.endswith("_eth"):
-        return " ETH"
-    if last.endswith("_wei"):
-        return " wei"
-    if last.endswith("_pct_of_start") or last.endswith("_pct"):
-        return " %"
-    if last.endswith("_per_point_lost"):
-        return " ETH per point of accuracy"
-    if "accuracy" in metric:
-        return " (accuracy, 0-1)"
-    return ""
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

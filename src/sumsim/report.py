@@ -199,6 +199,27 @@ def _finished(df: Any, source: str | None = None) -> Any:
     return df.filter(pl.col("status").cast(pl.String) == "ok")
 
 
+def metric_unit(name: str) -> str:
+    """The unit a summary metric or swept parameter is counted in, as its name says ("" when
+    the name does not say): for printed numbers and axis labels."""
+    last = name.removeprefix("param:").rsplit(".", 1)[-1]
+    for suffix, unit in (("_eth", "ETH"), ("_wei", "wei"), ("_gwei", "gwei"), ("_usd", "USD"),
+                         ("_pct_of_start", "%"), ("_pct", "%"), ("_s", "s")):
+        if last.endswith(suffix):
+            return unit
+    if last.endswith("_per_point_lost"):
+        return "ETH per point of accuracy"
+    if "accuracy" in name:
+        return "accuracy, 0-1"
+    return ""
+
+
+def _axis(name: str) -> str:
+    """An axis label: the column's dotted path, with its unit when the name gives one."""
+    unit = metric_unit(name)
+    return name.removeprefix("param:") + (f" ({unit})" if unit else "")
+
+
 def _numeric_metric(df: Any, metric: str, source: str | None = None,
                     field: str | None = None) -> None:
     """``metric`` must be a column of numbers (or booleans) to be averaged or subtracted."""
@@ -479,8 +500,8 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
                 ax.set_xticks(range(len(ticks)), ticks, rotation=20)
             if log_x:
                 ax.set_xscale("log")
-            ax.set_xlabel(x.removeprefix("param:"))
-            ax.set_ylabel(metric)
+            ax.set_xlabel(_axis(x))
+            ax.set_ylabel(_axis(metric))
             if facet:
                 ax.set_title(_facet_label(facet), fontsize=9)
             ax.grid(alpha=0.3)
@@ -567,8 +588,8 @@ def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], x: str, hue: st
         im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi)
         ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=20)
         ax.set_yticks(range(len(hs)), [_label(v) for v in hs])
-        ax.set_xlabel(x.removeprefix("param:"))
-        ax.set_ylabel(hue.removeprefix("param:"))
+        ax.set_xlabel(_axis(x))
+        ax.set_ylabel(_axis(hue))
         if facet:
             ax.set_title(_facet_label(facet), fontsize=9)
         for (i, j), v in np.ndenumerate(grid):
@@ -577,7 +598,7 @@ def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], x: str, hue: st
                 light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5  # relative luminance
                 ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
                         color="black" if light else "white")
-    fig.colorbar(im, ax=axes, label=metric)
+    fig.colorbar(im, ax=axes, label=_axis(metric))
     _title(fig, axes, f"{metric} (mean over {_seeds(ns or [0])}{left_out})", bool(facets[0]))
     _save(fig, path)
 

@@ -784,23 +784,37 @@ def _pareto_figure(trials: pl.DataFrame, front: list[Any], spec: SearchFile,
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     m0 = spec.objectives[0].metric
+    numbers = [t.number for t in front]
+    best = done.filter(pl.col("trial").is_in(numbers))
+
+    def ci(rows: pl.DataFrame, m: str) -> list[float]:
+        """95% half-widths over the seeds (0 where a trial had one seed: no interval)."""
+        col = f"ci:{m}"
+        if col not in rows.columns:
+            return [0.0] * rows.height
+        return [v if v is not None and v == v else 0.0 for v in rows[col].to_list()]
+
+    bars: dict[str, Any] = {"ls": "none", "capsize": 2, "elinewidth": 0.8}
     if len(spec.objectives) > 1:
         m1 = spec.objectives[1].metric
-        ax.scatter(done[f"mean:{m1}"], done[f"mean:{m0}"], s=18, color="0.6", label="trials")
-        fx = [t.values[1] for t in front]
-        fy = [t.values[0] for t in front]
-        order = sorted(range(len(fx)), key=lambda i: fx[i])
-        ax.plot([fx[i] for i in order], [fy[i] for i in order], "o-", color="tab:red",
-                label="Pareto front")
+        ax.errorbar(done[f"mean:{m1}"], done[f"mean:{m0}"], yerr=ci(done, m0),
+                    xerr=ci(done, m1), marker="o", ms=3, color="0.65", alpha=0.6,
+                    label="trials", **bars)
+        best = best.sort(f"mean:{m1}")
+        ax.errorbar(best[f"mean:{m1}"], best[f"mean:{m0}"], yerr=ci(best, m0),
+                    xerr=ci(best, m1), marker="o", ms=5, color="tab:red",
+                    label="Pareto front", **bars)
+        ax.plot(best[f"mean:{m1}"], best[f"mean:{m0}"], "-", color="tab:red", lw=1)
         ax.set_xlabel(f"{m1} ({spec.objectives[1].direction})")
     else:
-        ax.plot(done["trial"], done[f"mean:{m0}"], "o", color="0.6", ms=4, label="trials")
-        ax.plot([t.number for t in front], [t.values[0] for t in front], "o", color="tab:red",
-                label="best")
+        ax.errorbar(done["trial"], done[f"mean:{m0}"], yerr=ci(done, m0), marker="o", ms=3,
+                    color="0.65", alpha=0.6, label="trials", **bars)
+        ax.errorbar(best["trial"], best[f"mean:{m0}"], yerr=ci(best, m0), marker="o", ms=5,
+                    color="tab:red", label="best", **bars)
         ax.set_xlabel("trial")
     ax.set_ylabel(f"{m0} ({spec.objectives[0].direction})")
-    ax.set_title(f"search {spec.search.name}: {done.height} trials, "
-                 f"{spec.search.seeds} paired seeds each", fontsize=10)
+    ax.set_title(f"search {spec.search.name}: {done.height} trials, mean over "
+                 f"{spec.search.seeds} paired seeds each (bars: 95% CI)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
