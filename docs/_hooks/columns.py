@@ -206,7 +206,10 @@ SUMMARY = [
      "attackers minus with them, both over `horizon_s` (0.05 is 5 points)."),
     ("counterfactual.accuracy_damage_final", "fraction", "The same for the final accuracy."),
     ("counterfactual.attacker_spend_eth_per_point_lost", "ether per point", "Attacker spend "
-     "divided by the time-averaged damage in points; empty when there is no damage."),
+     "divided by the time-averaged damage in points; empty when there is no damage.  A sweep's "
+     "figure averages these per-run ratios over the runs that have one (its title counts "
+     "them), and a run with almost no damage gives a huge ratio: for a point's cost of damage "
+     "divide its mean `attacker_spend_eth` by 100 x its mean damage instead."),
     ("<strategy>.<name>.*", "", "A strategy's own section (`deposit_timing`, "
      "`front_running`, `griefing`, `sleeper`, ...), keyed by address."),
 ]
