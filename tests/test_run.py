@@ -422,3 +422,24 @@ def test_the_printed_summary_gives_the_counterfactual_damage(
     assert main(["run", "--out", str(tmp_path / "b"), "--set", "data.max_pool=60",
                  "--set", "metrics.counterfactual=false"]) == 0
     assert "without the attackers" not in capsys.readouterr().out
+
+
+def test_the_printed_summary_gives_the_mechanism_state(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The mechanism's own end state is on the console (the points by address, a market's
+    bounty and what its provider took back), amounts in ether, as summary.json holds it."""
+    from sumsim.cli import _incentive_line
+
+    assert main(["run", "mechanisms-points", "--out", str(tmp_path / "p"), "--set",
+                 "data.max_pool=60", "--set", "metrics.counterfactual=false"]) == 0
+    out = capsys.readouterr().out
+    inc = json.loads((tmp_path / "p" / "summary.json").read_text())["incentive"]
+    points = ", ".join(f"{a} {n}" for a, n in inc["points"].items())
+    assert f"  points: points {points}; judged {inc['judged']}\n" in out
+    line = _incentive_line({"kind": "prediction_market", "phase": "settled",
+                            "bounty_returned_wei": 866_584_700_000_000_000_000,
+                            "stakes_wei": {"bad": 63 * 10**18}, "rounds": [{"x": 1}],
+                            "removed": [3], "empty": {}})
+    assert line == ("prediction_market: phase settled; bounty_returned 866.5847 ETH; "
+                    "stakes bad 63.0000 ETH")
+    assert _incentive_line({"kind": "quiet"}) == ""

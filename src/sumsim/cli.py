@@ -254,9 +254,38 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
               + f", profit {a['profit_eth']:+.4f} ETH{flag}")
     if s.get("attackers_in_profit"):
         print(f"  attackers that ended in profit: {', '.join(s['attackers_in_profit'])}")
+    state = _incentive_line(s["incentive"])
+    if state:
+        import textwrap
+
+        print(textwrap.fill(state, width=100, initial_indent="  ",
+                            subsequent_indent="      ", break_on_hyphens=False))
     print(f"  contract balance left: {s['contract']['final_balance_wei']} wei "
           f"(unexplained {s['contract']['unexplained_wei']})")
     print(f"  outputs: {out}")
+
+
+def _incentive_line(inc: dict[str, Any]) -> str:
+    """The mechanism's own state at the end, in one line: its numbers and text, and its small
+    tables of numbers by address (points, stakes, balances); amounts in ETH.  Lists (rounds,
+    removed participants) stay in summary.json."""
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool)
+
+    def show(key: str, x: Any) -> str:
+        return f"{x / 1e18:,.4f} ETH" if key.endswith("_wei") and number(x) else \
+            f"{x:,.6g}" if isinstance(x, float) else str(x)
+
+    parts = []
+    for key, v in inc.items():
+        name = key.removesuffix("_wei")
+        if key == "kind" or v is None:
+            continue
+        if isinstance(v, dict) and 0 < len(v) <= 8 and all(number(x) for x in v.values()):
+            parts.append(f"{name} " + ", ".join(f"{a} {show(key, x)}" for a, x in v.items()))
+        elif number(v) or isinstance(v, str):
+            parts.append(f"{name} {show(key, v)}")
+    return f"{inc.get('kind', 'mechanism')}: " + "; ".join(parts) if parts else ""
 
 
 def _num(v: float | None) -> str:
