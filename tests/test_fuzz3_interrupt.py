@@ -69,7 +69,8 @@ def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130
-    assert err == "interrupted\n"
+    assert err == "interrupted; run the same command again to resume (every finished run is " \
+        "kept)\n"
     records = {json.loads(Path(p).read_text())["row"]["run_id"]
                for p in glob.glob(str(out / "records" / "*.json"))}
     listed = {r["run_id"] for r in json.loads((out / "manifest.json").read_text())["runs"]}
@@ -82,3 +83,44 @@ def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
             break
         time.sleep(0.1)
     assert left == ""  # no worker nor fork server left behind
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_sweep_alone_stops_its_workers_too(tmp_path: Path) -> None:
+    """``kill PID`` (``timeout``, a job scheduler) reaches the sweep's own process only: it
+    stops as Ctrl-C does, taking its pool workers and fork server with it (they were left
+    running, adopted by init)."""
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 400\n[[points]]\n'
+                     '"data.synthetic.n_train" = 200\n"data.synthetic.n_test" = 50\n'
+                     '"metrics.figure" = false\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sumsim", "sweep", str(sweep), "--out", str(out), "-q",
+         "--executor", "process", "--workers", "2"], start_new_session=True,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not glob.glob(str(out / "records" / "*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.startswith("terminated; run the same command again to resume")
+    deadline = time.monotonic() + 10
+    while True:
+        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)],
+                              capture_output=True, text=True).stdout
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    try:
+        assert left == ""  # no worker, fork server or resource tracker left behind
+    finally:
+        if left:
+            os.killpg(proc.pid, signal.SIGKILL)
+    listed = {r["run_id"] for r in json.loads((out / "manifest.json").read_text())["runs"]}
+    assert listed  # the finished runs are kept

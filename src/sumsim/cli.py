@@ -14,6 +14,7 @@ import argparse
 import difflib
 import json
 import os
+import signal
 import sys
 import time
 import typing
@@ -806,11 +807,26 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 _default_show_warning = warnings.showwarning
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, ``timeout``, a job scheduler): stopped as Ctrl-C stops a command,
+    so that a sweep's workers, fork server and sidecar end with it instead of living on."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(*ALLOCATOR)
     warnings.showwarning = _show_warning
     try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # (not the main thread: the caller's own handling applies)
+        previous = None
+    command = None
+    try:
         args = build_parser().parse_args(argv)
+        command = args.command
         return int(args.fn(args))
     except InputError as e:
         print(str(e), file=sys.stderr)
@@ -818,10 +834,15 @@ def main(argv: list[str] | None = None) -> int:
     except WorkerDied as e:
         print(str(e), file=sys.stderr)
         return EXIT_FAIL
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        hint = "; run the same command again to resume (every finished run is kept)" \
+            if command in ("sweep", "search") else ""
+        stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(stopped + hint, file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         warnings.showwarning = _default_show_warning
 
 
