@@ -164,3 +164,30 @@ def test_a_run_slower_than_max_wall_s_is_a_failed_row(tmp_path: Path) -> None:
     df = run_sweep(load_sweep(path), tmp_path / "out", executor="local", max_wall_s=1e-6)
     assert df["status"].to_list() == ["failed"] * 8
     assert all(e.startswith("WallClockExceeded: ") for e in df["error"].to_list())
+
+
+def test_a_sweep_and_a_run_keep_to_folders_of_their_own(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep into a run's folder wrote beside the run's files, and ``sumsim run --force``
+    into the sweep's folder then deleted every finished run: both are refused."""
+    from sumsim.cli import main
+
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run), "-q", "--set", "data.max_pool=40",
+                 "--set", "metrics.counterfactual=false"]) == 0
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 1\n[[points]]\n'
+                     '"data.max_pool" = 40\n"metrics.counterfactual" = false\n')
+    assert main(["sweep", str(sweep), "--out", str(run), "-q", "--executor", "local"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{run}: --out: this folder holds 'contributions.parquet', which is "
+                          "not a sweep's")
+    assert not (run / "records").exists()
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(sweep), "--out", str(out), "-q", "--executor", "local",
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--out", str(out), "--force", "-q"]) == 2
+    assert "holds a sweep (manifest.json); --force replaces a run's outputs only" in \
+        capsys.readouterr().err
+    assert (out / "manifest.json").is_file() and any((out / "records").iterdir())

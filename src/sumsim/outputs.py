@@ -29,6 +29,12 @@ FILES = ("scenario.toml", "timeseries.parquet", "transactions.parquet",
 COUNTERFACTUAL = "counterfactual.parquet"
 
 
+#: Files that mark a folder as a sweep's or a search's (``sumsim run --force`` would delete
+#: their finished runs).
+_NOT_A_RUN = (("manifest.json", "a sweep (manifest.json)"), ("records", "a sweep's records"),
+              ("search.db", "a search (search.db)"))
+
+
 class OutputExists(InputError):
     """The output folder exists already (and replacing it was not asked for)."""
 
@@ -47,6 +53,10 @@ def check_free(out: Path, force: bool) -> None:
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OutputExists(f"{out} exists and is not empty; choose another --out or pass "
                            "--force to replace it", field="--out")
+    held = next((what for mark, what in _NOT_A_RUN if (out / mark).exists()), None)
+    if held is not None:  # (--force replaces a run's folder, never a sweep's runs)
+        raise InputError(f"{out} holds {held}; --force replaces a run's outputs only: choose "
+                         "another --out, or remove the folder yourself", field="--out")
 
 
 def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = False,

@@ -50,6 +50,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,10 +72,12 @@ from sumsim.scenario.loader import (
     read_base,
     read_toml,
 )
+from sumsim.sweep_store import check_folder_holds_only, fresh_folder
 from sumsim.sweeps import (
     EXECUTORS,
     Executor,
     Task,
+    UnknownMetric,
     _Bound,
     _canonical,
     check_scheduler,
@@ -501,13 +504,34 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
                data_path: str | None = None, progress: bool = False,
                on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Run (or resume) a search in ``out``; returns the trials, the Pareto front and the best
-    scenario (see the module docstring)."""
+    scenario (see the module docstring).  A folder the search made and that it stopped in on
+    a metric no run has is removed again (the corrected search may use it)."""
+    check_folder(out)
+    check_folder_holds_only(out, "search", SEARCH_FILES)
+    fresh = fresh_folder(out)
+    try:
+        return _run_search(search, out, executor, workers, scheduler, trials, max_wall_s,
+                           data_path, progress, on_trial)
+    except UnknownMetric:
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+#: What a search folder holds (besides hidden files).
+SEARCH_FILES = {"search.json", STUDY_DB, RUNS, "trials.parquet", "pareto.parquet",
+                "pareto.png", "best.toml"}
+
+
+def _run_search(search: Search, out: Path, executor: Executor, workers: int | None,
+                scheduler: str | None, trials: int | None, max_wall_s: float | None,
+                data_path: str | None, progress: bool,
+                on_trial: Callable[[dict[str, Any]], None] | None) -> SearchResult:
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = search.spec
-    check_folder(out)
     check_scheduler(executor, scheduler)
     out.mkdir(parents=True, exist_ok=True)
     stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
@@ -611,10 +635,10 @@ def _unknown_metric(search: Search, rows: list[dict[str, Any]]) -> InputError | 
             close = difflib.get_close_matches(m, numeric, n=3, cutoff=0.6)
             hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
                 f"expected one of its {len(numeric)} numeric metrics, e.g. {numeric[:3]}"
-            return InputError(f"no metric {m!r} in a run's summary; {hint}",
-                              source=search.source, field=field)
+            return UnknownMetric(f"no metric {m!r} in a run's summary; {hint}",
+                                 source=search.source, field=field)
         if isinstance(flat[m], str | bool):
-            return InputError(f"metric {m!r} is not a number (a run gave {flat[m]!r}); "
+            return UnknownMetric(f"metric {m!r} is not a number (a run gave {flat[m]!r}); "
                               "expected a numeric summary metric", source=search.source,
                               field=field)
     return None

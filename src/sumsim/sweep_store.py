@@ -33,6 +33,27 @@ _ROW_KEYS: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "run_index": int, "status": str, "error": str, "metrics": dict}
 
 
+def check_folder_holds_only(out: Path, kind: str, names: set[str]) -> None:
+    """Refuse a folder that holds something other than a ``kind``'s own files ``names`` (a
+    run's outputs, say): a sweep or search would write beside them, and a later ``sumsim run
+    --force`` into the folder would delete its runs."""
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in names
+                     and not p.name.startswith(".")  # (its lock, files being written)
+                     and not any(p.name.startswith(f"{n}-") for n in names))  # (-journal)
+    if foreign:
+        raise InputError(f"this folder holds {foreign[0]!r}, which is not a {kind}'s (a run's "
+                         f"outputs?); a {kind} writes into a folder of its own: use another "
+                         "--out", source=str(out), field="--out")
+
+
+def fresh_folder(out: Path) -> bool:
+    """Whether ``out`` is missing or empty (what a command may remove again if it stops on an
+    input error before finishing anything worth keeping)."""
+    return not out.exists() or (out.is_dir() and not any(out.iterdir()))
+
+
 @contextmanager
 def folder_lock(out: Path) -> Iterator[None]:
     """Hold the sweep lock of ``out`` for the ``with`` block (InputError if another process

@@ -48,6 +48,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -69,7 +70,14 @@ from sumsim.scenario.loader import (
     read_toml,
 )
 from sumsim.sweep_store import MANIFEST as MANIFEST
-from sumsim.sweep_store import finished_runs, folder_lock, write_record
+from sumsim.sweep_store import (
+    RECORDS,
+    check_folder_holds_only,
+    finished_runs,
+    folder_lock,
+    fresh_folder,
+    write_record,
+)
 from sumsim.sweep_store import read_manifest as read_manifest
 
 RESULTS = "results.parquet"
@@ -502,9 +510,26 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
                          field="workers")
     check_folder(out)
     check_scheduler(executor, scheduler)
-    with folder_lock(out):
-        return _run_locked(sweep, out, executor, workers, scheduler, progress, retry_failed,
-                           data_path, on_row, max_wall_s, repair, on_notice)
+    check_folder_holds_only(out, "sweep", SWEEP_FILES)
+    fresh = fresh_folder(out)
+    try:
+        with folder_lock(out):
+            return _run_locked(sweep, out, executor, workers, scheduler, progress,
+                               retry_failed, data_path, on_row, max_wall_s, repair, on_notice)
+    except UnknownMetric:
+        if fresh:  # (a folder this sweep made for nothing: the corrected sweep may use it)
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+#: What a sweep folder holds (besides hidden files): the manifest, the records, the table,
+#: figures, per-run folders (``write_runs``) and ``report --reference``'s differences.
+SWEEP_FILES = {MANIFEST, RECORDS, RESULTS, "figures", "runs", "paired_differences.parquet"}
+
+
+class UnknownMetric(InputError):
+    """A metric the sweep or search file names that no run's summary has: every run would
+    fail on it, so the command stops after the first."""
 
 
 def check_scheduler(executor: str, scheduler: str | None) -> None:
@@ -578,6 +603,12 @@ def _kept(metric: str, names: Container[str]) -> str:
     return metric
 
 
+def with_eth_names(names: list[str]) -> list[str]:
+    """Metric names and the ``*_eth`` twin of every ``*_wei`` amount (what a table and a
+    search accept), for suggesting a close name."""
+    return names + [f"{n[:-4]}_eth" for n in names if n.endswith("_wei")]
+
+
 def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
     """The first name in ``sweep.metrics`` that this run's summary lacks (every run would
     fail on it), with close names suggested; None when the row has no such failure."""
@@ -587,11 +618,11 @@ def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
     for i, m in enumerate(sweep.spec.sweep.metrics):
         if _kept(m, names) in names:
             continue
-        close = difflib.get_close_matches(m, names, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(m, with_eth_names(names), n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
             f"expected one of its {len(names)} metrics, e.g. {names[:3]}"
-        return InputError(f"no metric {m!r} in a run's summary; {hint}", source=sweep.source,
-                          field=f"sweep.metrics[{i}]")
+        return UnknownMetric(f"no metric {m!r} in a run's summary; {hint}",
+                             source=sweep.source, field=f"sweep.metrics[{i}]")
     return None
 
 
