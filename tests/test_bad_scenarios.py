@@ -236,3 +236,14 @@ def test_invariants_takes_the_mechanism_from_one_place(capsys: pytest.CaptureFix
         line = one_line(capsys, ["invariants", "--mechanism", "deposit_refund_take", "--set",
                                  item, "--examples", "1"])
         assert line == "--set: the mechanism is chosen with --mechanism, not --set kind=..."
+
+
+def test_a_value_set_inside_a_field_is_named_with_the_field_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The mean of a normal interval set with --set: the error is the option's, not the
+    bundled file's, and says why the mean it checks differs from the one given."""
+    line = one_line(capsys, ["validate", "quickstart", "--set", "agents[1].interval_s.mean=0.1"])
+    assert line.startswith("--set agents[1].interval_s.mean: agents[1].interval_s: the mean "
+                           "time between turns is 0.450935 s")
+    assert line.endswith("(the waits of a normal with mean 0.1 s and sd 1 s, negative draws "
+                         "taken as 0)")

@@ -129,15 +129,17 @@ def _load(path: str | None, sets: list[str]) -> Any:
 
 
 def _set_behind(field: str | None, overrides: dict[str, Any]) -> str | None:
-    """The ``--set`` path whose value the error at ``field`` is about (the field itself or a
-    table that holds it), as the error spells paths (``agents[1].lag``)."""
+    """The ``--set`` path whose value the error at ``field`` is about (the field itself, a
+    table that holds it, or a value inside it: ``--set agents[1].interval_s.mean=0.1`` for an
+    error on ``agents[1].interval_s``), as the error spells paths (``agents[1].lag``)."""
     import re
 
     if field is None:
         return None
     for key in overrides:
         k = re.sub(r"\.(\d+)(?=[.\[]|$)", r"[\1]", key.strip())
-        if field == k or field.startswith((k + ".", k + "[")):
+        if field == k or field.startswith((k + ".", k + "[")) or \
+                k.startswith((field + ".", field + "[")):
             return k
     return None
 
@@ -266,6 +268,12 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     print(f"  outputs: {out}")
 
 
+def _plain(x: float, sign: str = "") -> str:
+    """A number as people write it: thousands separated and no exponent from 10,000 up (a
+    sum of gas or wei), four significant digits below."""
+    return f"{x:{sign},.0f}" if abs(x) >= 1e4 else f"{x:{sign},.4g}"
+
+
 def _incentive_line(inc: dict[str, Any]) -> str:
     """The mechanism's own state at the end, in one line: its numbers and text, and its small
     tables of numbers by address (points, stakes, balances); amounts in ETH.  Lists (rounds,
@@ -389,10 +397,11 @@ def _print_paired(diffs: Any, out: Path, reference: str) -> None:
             print(f"  {where}")
             last = where
         unit = metric_unit(r["metric"])
-        unit = f" {unit}" if unit.isalpha() or unit == "%" else f" ({unit})" if unit else ""
+        unit = " percentage points" if unit == "%" else f" {unit}" if unit.isalpha() else \
+            f" ({unit})" if unit else ""  # (a difference of percentages is in points)
         value = "no replicate pairs with the reference" if not r["n"] else \
-            f"{r['mean_diff']:+,.4g}{unit} (one pair: no interval)" if r["ci"] is None else \
-            f"{r['mean_diff']:+,.4g} +- {r['ci']:,.3g}{unit}"
+            f"{_plain(r['mean_diff'], '+')}{unit} (one pair: no interval)" if r["ci"] is None \
+            else f"{_plain(r['mean_diff'], '+')} +- {_plain(r['ci'])}{unit}"
         print(f"    {r['metric']:<{width}}  {value}  (n={r['n']})")
     print(out / "paired_differences.parquet")
 

@@ -204,9 +204,11 @@ def metric_unit(name: str) -> str:
     the name does not say): for printed numbers and axis labels."""
     last = name.removeprefix("param:").rsplit(".", 1)[-1]
     for suffix, unit in (("_eth", "ETH"), ("_wei", "wei"), ("_gwei", "gwei"), ("_usd", "USD"),
-                         ("_pct_of_start", "%"), ("_pct", "%"), ("_s", "s")):
+                         ("_pct_of_start", "%"), ("_pct", "%"), ("_s", "s"), ("_gas", "gas")):
         if last.endswith(suffix):
             return unit
+    if name == "gas.total":
+        return "gas"
     if last.endswith("_per_point_lost"):
         return "ETH per point of accuracy"
     if "accuracy" in name:

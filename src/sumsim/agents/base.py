@@ -27,7 +27,7 @@ from simpy.events import URGENT
 
 from sumsim.chain import Receipt, Tx
 from sumsim.chain.wake import Wake
-from sumsim.config import Distribution, Ether, Exponential, Gwei, PluginConfig
+from sumsim.config import Distribution, Ether, Exponential, Gwei, Normal, PluginConfig
 from sumsim.world import World
 
 #: How many times an agent tries again a claim on one contribution that reverted in its block.
@@ -76,7 +76,10 @@ class AgentConfig(PluginConfig):
         # the clock would barely move while the agent spins.
         if v.mean_s() < MIN_MEAN_INTERVAL_S:
             raise ValueError(f"the mean time between turns is {v.mean_s():g} s; it must be "
-                             f"at least {MIN_MEAN_INTERVAL_S:g} s")
+                             f"at least {MIN_MEAN_INTERVAL_S:g} s" + (
+                                 f" (the waits of a normal with mean {v.mean:g} s and sd "
+                                 f"{v.sd:g} s, negative draws taken as 0)"
+                                 if isinstance(v, Normal) and v.sd else ""))
         if v.median_s() < MIN_MEDIAN_INTERVAL_S:
             raise ValueError(f"the median time between turns is {v.median_s():.3g} s (half "
                              "the waits are shorter); it must be at least "

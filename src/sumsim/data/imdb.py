@@ -106,7 +106,9 @@ def download(url: str, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     hint = (
         f"download it by hand and save it as {dest}, or set SUMSIM_IMDB to the path of an "
-        "aclImdb_v1.tar.gz archive or extracted aclImdb/ folder, or pass the path to load_imdb"
+        "aclImdb_v1.tar.gz archive or extracted aclImdb/ folder, or give its path: "
+        "`sumsim run ... --data-path PATH` (sweeps and searches too), data.path in the "
+        "scenario, or load_imdb(path) from Python"
     )
     tmp: str | None = None
     try:
