@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-# The labelled IMDB archive lives next to the project, never inside it.
+# The labelled IMDB archive lives next to the project, never inside it (or where SUMSIM_IMDB
+# says, as for sumsim itself, when it names an archive).
 IMDB_ARCHIVE = Path(__file__).parents[2] / "shared/data/aclImdb_v1-labelled.tar.gz"
+if not IMDB_ARCHIVE.is_file() and os.environ.get("SUMSIM_IMDB", "").endswith(".tar.gz"):
+    IMDB_ARCHIVE = Path(os.environ["SUMSIM_IMDB"])
 
 
 def require_imdb_archive() -> Path:

@@ -412,8 +412,9 @@ def test_the_printed_summary_gives_the_counterfactual_damage(
     line = next(ln for ln in capsys.readouterr().out.splitlines()
                 if "without the attackers" in ln)
     cf = json.loads((tmp_path / "a" / "summary.json").read_text())["counterfactual"]
-    span = (f" (with them {cf['time_avg_accuracy_with_attackers']:.4f}, both over "
-            f"{cf['horizon_s'] / 86_400:.1f} days)"
+    days = cf["horizon_s"] / 86_400
+    span = (f" over {days:.1f} days (this run over the same {days:.1f} days, its model held "
+            f"after its end: {cf['time_avg_accuracy_with_attackers']:.4f})"
             if cf["horizon_s"] > json.loads((tmp_path / "a" / "summary.json").read_text())[
                 "end_time_s"] else "")
     assert line.strip() == (f"without the attackers: time-avg "

@@ -191,3 +191,15 @@ def test_a_sweep_and_a_run_keep_to_folders_of_their_own(
     assert "holds a sweep (manifest.json); --force replaces a run's outputs only" in \
         capsys.readouterr().err
     assert (out / "manifest.json").is_file() and any((out / "records").iterdir())
+
+
+def test_a_resumed_sweep_says_how_many_runs_it_kept(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, seeds=1, grid={"agents[1].budget": [100, 1000]})
+    out = tmp_path / "out"
+    notices: list[str] = []
+    run_sweep(load_sweep(path), out, executor="local", on_notice=notices.append)
+    assert notices == []  # (a fresh sweep resumes nothing)
+    more = write_sweep(tmp_path, "more.toml", seeds=1,
+                       grid={"agents[1].budget": [100, 1000, 3000]})
+    run_sweep(load_sweep(more), out, executor="local", on_notice=notices.append)
+    assert notices == ["resuming: 2 of the 3 runs finished before and are kept; 1 to run"]

@@ -244,8 +244,9 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     cf = s.get("counterfactual")
     if cf:
         damage = cf["accuracy_damage_time_avg"]
-        span = (f" (with them {_num(cf['time_avg_accuracy_with_attackers'])}, both over "
-                f"{cf['horizon_s'] / 86_400:.1f} days)"
+        days = cf["horizon_s"] / 86_400
+        span = (f" over {days:.1f} days (this run over the same {days:.1f} days, its model "
+                f"held after its end: {_num(cf['time_avg_accuracy_with_attackers'])})"
                 if cf["horizon_s"] > s["end_time_s"] else "")
         print(f"  without the attackers: time-avg {_num(cf['time_avg_accuracy_without_attackers'])}"
               + span + (f"  damage {100 * damage:+.2f} points" if damage is not None else ""))
@@ -303,7 +304,7 @@ def _num(v: float | None) -> str:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from sumsim.report import sweep_figures
-    from sumsim.sweeps import load_sweep, run_sweep
+    from sumsim.sweeps import RESUMING, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     if args.data_path is not None and sweep.datasets == {"synthetic"}:
@@ -314,7 +315,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     df = run_sweep(sweep, out, executor=args.executor, workers=args.workers,
                    scheduler=args.scheduler, progress=tty, retry_failed=args.retry_failed,
                    data_path=args.data_path, max_wall_s=args.max_wall_s, repair=args.repair,
-                   on_notice=lambda msg: print(msg, file=sys.stderr))
+                   on_notice=lambda msg: None if args.quiet and msg.startswith(RESUMING)
+                   else print(msg, file=sys.stderr))
     failed = df.filter(df["status"] != "ok") if len(df) else df
     if not args.no_report:
         sweep_figures(df, out / "figures")

@@ -522,6 +522,9 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
         raise
 
 
+#: How the notice of a resumed sweep begins (informational: ``-q`` leaves it out).
+RESUMING = "resuming: "
+
 #: What a sweep folder holds (besides hidden files): the manifest, the records, the table,
 #: figures, per-run folders (``write_runs``) and ``report --reference``'s differences.
 SWEEP_FILES = {MANIFEST, RECORDS, RESULTS, "figures", "runs", "paired_differences.parquet"}
@@ -554,6 +557,9 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     known = {t.run_id for t in sweep.tasks}
     done = {k: v for k, v in done.items() if k in known}
     todo = [t for t in sweep.tasks if t.run_id not in done]
+    if done and on_notice is not None:
+        on_notice(f"{RESUMING}{len(done)} of the {len(sweep.tasks)} runs finished before and "
+                  f"are kept; {len(todo)} to run")
     # sweep.metrics is checked against the first run that finishes (on a resume, against a
     # recorded one: a run that failed on a missing name leaves the summary's names)
     checked = any(r["status"] == "ok" for r in done.values())
