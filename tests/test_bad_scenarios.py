@@ -247,3 +247,19 @@ def test_a_value_set_inside_a_field_is_named_with_the_field_error(
                            "time between turns is 0.450935 s")
     assert line.endswith("(the waits of a normal with mean 0.1 s and sd 1 s, negative draws "
                          "taken as 0)")
+
+
+def test_misspelt_fields_and_scenario_names_get_a_close_name(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = one_line(capsys, ["validate", "quickstart", "--set", "agents[1].intervl_s=5"])
+    assert line == "--set agents[1].intervl_s: unknown field; did you mean 'interval_s'?"
+    line = one_line(capsys, ["validate", "quikstart"])
+    assert line == "quikstart: file not found; did you mean the bundled scenario 'quickstart'?"
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[sweep]\nbase = "quickstart"\nseeeds = 1\n[grid]\n'
+                     '"agents[1].budget" = [1]\n')
+    line = one_line(capsys, ["validate", str(sweep)])
+    assert line == f"{sweep}: sweep.seeeds: unknown field; did you mean 'seeds'?"
+    # nothing close: no guess
+    line = one_line(capsys, ["validate", "quickstart", "--set", "agents[1].zzz=5"])
+    assert line == "--set agents[1].zzz: unknown field"

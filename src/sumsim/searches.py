@@ -314,7 +314,7 @@ def load_search(path: Path | str) -> Search:
     try:
         spec = SearchFile.model_validate(raw)
     except ValidationError as e:
-        raise format_validation_error(e, str(path), raw) from None
+        raise format_validation_error(e, str(path), raw, SearchFile) from None
     base_data, _, base_dir = read_base(path, spec.search.base, "search.base")
     return make_search(spec, base_data, base_dir, str(path))
 

@@ -211,7 +211,7 @@ def load_sweep(path: Path | str) -> Sweep:
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
-        raise format_validation_error(e, str(path), raw) from None
+        raise format_validation_error(e, str(path), raw, SweepFile) from None
     base_data, base_src, run_dir = read_base(path, spec.sweep.base, "sweep.base")
     return make_sweep(spec, base_data, run_dir, str(path), base_src)
 

@@ -5,6 +5,8 @@ Every error message names the file, the dotted field path and what was expected,
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -89,14 +91,39 @@ def _describe(e: Any, data: Any) -> tuple[str, str]:
     return _dotted(loc, data), msg
 
 
-def format_validation_error(err: ValidationError, source: str, data: Any = None) -> InputError:
-    """All of a validation's errors on one line, the first one leading."""
+def format_validation_error(err: ValidationError, source: str, data: Any = None,
+                            model: Any = None) -> InputError:
+    """All of a validation's errors on one line, the first one leading; an unknown field
+    close to a field of ``model`` (a pydantic model class) gets a "did you mean"."""
     parts = [_describe(e, data) for e in err.errors()]
+    if model is not None and any(m == "unknown field" for _, m in parts):
+        names = _field_names(model)
+        for i, (path, m) in enumerate(parts):
+            last = re.split(r"[.\[]", path)[-1] if m == "unknown field" else ""
+            close = difflib.get_close_matches(last, sorted(names - {last}), n=1, cutoff=0.75)
+            if close:
+                parts[i] = (path, f"unknown field; did you mean {close[0]!r}?")
     message = parts[0][1]
     if len(parts) > 1:
         message += f" (+{len(parts) - 1} more: " + "; ".join(f"{p}: {m}" for p, m in parts[1:]) \
             + ")"
     return InputError(message, source=source, field=parts[0][0] or None)
+
+
+def _field_names(model: Any) -> set[str]:
+    """Every field name anywhere in ``model``'s schema (plug-ins' options included)."""
+    names: set[str] = set()
+    stack: list[Any] = [model.model_json_schema()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                names.update(props)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
 
 
 #: How deep a scenario's tables and lists may nest (real ones use four or five levels).
@@ -123,10 +150,11 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
     if not isinstance(data, dict):
         raise InputError(f"expected a table of sections, got {_kind(data)}", source=source)
     check_depth(data, source)
+    model = scenario_model()
     try:
-        return scenario_model().model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        raise format_validation_error(err, source, data) from None
+        raise format_validation_error(err, source, data, model) from None
     except RecursionError:
         raise InputError("nested too deeply", source=source) from None
     except Exception as e:  # (a plug-in config's own validator raising something else)
@@ -216,7 +244,14 @@ def read_base(file: Path, base: str, field: str) -> tuple[dict[str, Any], str, P
         return data, str(base_path), base_path.parent
     if base.removesuffix(".toml") in BUNDLED:
         return tomllib.loads(bundled_text(base.removesuffix(".toml"))), base, file.parent
-    raise InputError(f"base scenario {base!r} not found", source=str(file), field=field)
+    raise InputError(f"base scenario {base!r} not found" + _close_bundled(base),
+                     source=str(file), field=field)
+
+
+def _close_bundled(name: str) -> str:
+    """"; did you mean ..." naming a bundled scenario close to ``name`` (or nothing)."""
+    close = difflib.get_close_matches(Path(name).stem, sorted(BUNDLED), n=1, cutoff=0.75)
+    return f"; did you mean the bundled scenario {close[0]!r}?" if close else ""
 
 
 def bundled_text(name: str) -> str:
@@ -231,7 +266,13 @@ def load_scenario(path: Path | str | None = None,
         data = tomllib.loads(bundled_text(name))
         source = f"<bundled {name}.toml>"
     else:
-        data = read_toml(path)
+        try:
+            data = read_toml(path)
+        except InputError as e:
+            if e.message == "file not found" and _close_bundled(str(path)):
+                raise InputError(e.message + _close_bundled(str(path)), source=e.source,
+                                 field=e.field) from None
+            raise
         source = str(path)
     if overrides:
         data = apply_overrides(data, overrides)
