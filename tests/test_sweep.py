@@ -712,6 +712,7 @@ def test_a_third_swept_parameter_splits_the_figures_into_panels(
     assert [ax.get_title() for ax in panels] == ["incentive.kind = deposit_refund_take",
                                                  "incentive.kind = points"]
     assert "over 3 seeds" in lines._suptitle.get_text()
+    assert panels[0].get_ylim() == panels[1].get_ylim()  # one y scale for both panels
     for ax, kind in zip(panels, ("deposit_refund_take", "points"), strict=True):
         assert ax.get_xscale() == "log"  # budgets spanning a factor of 100
         for line in ax.get_lines():

@@ -546,13 +546,16 @@ def _facet_label(facet: dict[str, Any]) -> str:
 
 
 def _panels(figure: Any, n: int) -> tuple[Any, list[Any]]:
-    """A figure of ``n`` panels (up to three a row); one panel keeps the single-plot size."""
+    """A figure of ``n`` panels (up to three a row) on one y scale; one panel keeps the
+    single-plot size."""
     cols = min(3, n)
     rows = -(-n // cols)
     # (constrained layout: room for a suptitle and a colour bar shared by every panel)
     fig = figure(figsize=(7, 4.5) if n == 1 else (5.2 * cols, 3.8 * rows + 0.4),
                  layout="constrained")
-    grid = fig.subplots(rows, cols, squeeze=False)
+    # (one y scale for every panel: the same height is the same value, as on a heatmap's
+    # shared colour scale)
+    grid = fig.subplots(rows, cols, squeeze=False, sharey=True)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
         ax.set_visible(False)

@@ -715,7 +715,9 @@ class Report:
             lines.append(f"  {what} lines run: {ran}/{total}" + (
                 "" if ran == total else " (the search stopped at its first failure)"
                 if not self.ok else " (the invariants were checked only where the examples "
-                "went: more --examples and --steps reach more)"))
+                "went: more --examples and --steps may reach more; lines the state machine "
+                "never calls, such as option checks at construction or summary methods, "
+                "stay unrun)"))
             for fn, left in cov.missed().items():
                 lines.append(f"    never ran: {fn} lines {left}")
         if self.failure:
