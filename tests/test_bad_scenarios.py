@@ -263,3 +263,16 @@ def test_misspelt_fields_and_scenario_names_get_a_close_name(
     # nothing close: no guess
     line = one_line(capsys, ["validate", "quickstart", "--set", "agents[1].zzz=5"])
     assert line == "--set agents[1].zzz: unknown field"
+
+
+def test_validate_and_report_word_unusable_paths_and_mixed_files(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    long = "q" * 300
+    assert one_line(capsys, ["validate", long]).endswith("File name too long")
+    assert one_line(capsys, ["report", long]).endswith("cannot read: File name too long")
+    both = tmp_path / "both.toml"
+    both.write_text('[sweep]\nbase = "quickstart"\n[grid]\n"data.max_pool" = [40]\n'
+                    '[scenario]\nname = "y"\n')
+    assert one_line(capsys, ["validate", str(both)]) == (
+        f"{both}: the file holds both a [sweep] table and a scenario's tables; a sweep names "
+        "its scenario in sweep.base (a file or a bundled name): keep them in two files")

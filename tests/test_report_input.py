@@ -303,3 +303,32 @@ def test_the_pairs_behind_each_mean_are_one_row_per_replicate() -> None:
     for r in means.iter_rows(named=True):
         row = got.filter((pl.col(BUDGET) == r[BUDGET]) & (pl.col(GAS) == r[GAS]))
         assert row["diff"][0] == pytest.approx(r["mean_diff"])
+
+
+def test_a_point_whose_runs_all_failed_is_listed_with_no_pair() -> None:
+    df = grid(seeds=2).with_columns(
+        pl.when((pl.col(f"param:{BUDGET}") == 1000) & (pl.col(f"param:{GAS}") == 2.0))
+        .then(pl.lit("failed")).otherwise(pl.col("status")).alias("status"))
+    out = paired_differences(df, {BUDGET: 100, GAS: 1.0}, [METRIC]).sort(BUDGET, GAS)
+    assert out.select(BUDGET, GAS, "n").rows() == [(100, 2.0, 2), (1000, 1.0, 2), (1000, 2.0, 0)]
+    assert out["mean_diff"].to_list()[2] is None
+
+
+def test_the_points_that_leave_a_parameter_unset_can_be_the_reference(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``[[points]]`` entry without the parameter (null in its column) is named by the label
+    the figures give it, "(base)"; the same parameter twice is refused."""
+    df = grid(seeds=2).with_columns(
+        pl.when(pl.col(f"param:{GAS}") == 1.0).then(None).otherwise(pl.col(f"param:{GAS}"))
+        .alias(f"param:{GAS}"))
+    out = paired_differences(df, {GAS: "(base)"}, [METRIC]).sort(BUDGET)
+    assert out.select(BUDGET, GAS, "n").rows() == [(100, 2.0, 2), (1000, 2.0, 2)]
+    for r in out.iter_rows(named=True):
+        assert r["mean_diff"] == pytest.approx(value(r[BUDGET], 2.0, 0) - value(r[BUDGET], 1.0, 0))
+    with pytest.raises(InputError, match=r"values: '\(base\)', 2\.0"):
+        paired_differences(df, {GAS: 3.0}, [METRIC])
+    df.write_parquet(tmp_path / "results.parquet")
+    line = one_line(capsys, ["report", str(tmp_path), "--reference",
+                             f"{BUDGET}=100,{BUDGET}=1000"])
+    assert line == f"--reference: {BUDGET} is given twice; a reference names one value of " \
+        "each parameter"

@@ -941,6 +941,12 @@ def test_an_unknown_metric_stops_the_sweep_after_the_first_run(
                         grid={"agents[1].budget": [100, 300, 1000, 3000]},
                         metrics=["accuracy.final", "groups.bad.profit_eth"])
     assert run_sweep(load_sweep(fixed), out, executor="local").height == 4
+    # a folder the user made (even empty) is theirs: kept
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(InputError, match="no metric 'acuracy.final'"):
+        run_sweep(load_sweep(path), mine, executor="local")
+    assert mine.is_dir()
     # an _eth name is suggested for a misspelt _eth name
     typo = write_sweep(tmp_path, "typo.toml", seeds=1, points=[{}],
                        metrics=["groups.bad.proft_eth"])

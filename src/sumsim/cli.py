@@ -337,7 +337,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.sweep_dir)
     table = folder / "results.parquet"
-    if not table.is_file():
+    try:
+        found = table.is_file()
+    except OSError as e:  # (a name too long for the file system, say)
+        raise InputError(f"cannot read: {e.strerror}", source=str(folder)) from None
+    if not found:
         raise InputError("no results.parquet here (run `sumsim sweep` first)", source=str(folder))
     try:
         df = pl.read_parquet(table, glob=False)
@@ -364,8 +368,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.reference is not None:  # (checked before any figure is drawn)
         from sumsim.report import paired_differences, standard_metrics
 
-        reference = _parse_set([p for p in _split_items(args.reference) if p.strip()] or [""],
-                               "--reference")
+        items = [p for p in _split_items(args.reference) if p.strip()] or [""]
+        names = [p.split("=", 1)[0].strip() for p in items]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            raise InputError(f"{twice} is given twice; a reference names one value of each "
+                             "parameter", field="--reference")
+        reference = _parse_set(items, "--reference")
         paired = paired_differences(df, reference, args.metric or standard_metrics(df),
                                     source=str(folder))
     paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
@@ -443,12 +452,18 @@ def _file_kind(path: str) -> str:
     ``scenario`` (a bundled name too)."""
     from sumsim.scenario.loader import read_toml
 
-    if not Path(path).is_file():
+    try:
+        if not Path(path).is_file():
+            return "scenario"  # (a bundled name, or an error the scenario loader words)
+    except OSError:  # (a name too long for the file system, say)
         return "scenario"
     data = read_toml(Path(path))
-    if "scenario" in data or "agents" in data:
-        return "scenario"
-    return "sweep" if "sweep" in data else "search" if "search" in data else "scenario"
+    study = [k for k in ("sweep", "search") if k in data]
+    if study and ("scenario" in data or "agents" in data):
+        raise InputError(f"the file holds both a [{study[0]}] table and a scenario's tables; "
+                         f"a {study[0]} names its scenario in {study[0]}.base (a file or a "
+                         "bundled name): keep them in two files", source=path)
+    return study[0] if study else "scenario"
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

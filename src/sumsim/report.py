@@ -251,10 +251,12 @@ def aggregate(df: Any, params: list[str], metric: str) -> Any:
 
 
 def _show(values: list[Any]) -> str:
-    """Values in order: numbers by size (3600 before 86400), anything else by its text."""
-    return ", ".join(repr(v) for v in sorted(values, key=lambda v: (
-        str(type(v)), v if isinstance(v, int | float) and not isinstance(v, bool) else 0,
-        str(v))))
+    """Values in order: numbers by size (3600 before 86400), anything else by its text; the
+    points that leave the parameter unset as the quoted label that names them."""
+    return ", ".join(repr(BASE_LABEL) if v is None else repr(v) for v in sorted(
+        values, key=lambda v: (v is not None, str(type(v)),
+                               v if isinstance(v, int | float) and not isinstance(v, bool)
+                               else 0, str(v))))
 
 
 def _same_number(text: Any, number: float) -> bool:
@@ -276,6 +278,8 @@ def _matching(df: Any, name: str, value: Any, source: str | None = None) -> Any:
 
     col = df[f"param:{name}"]
     present = col.unique().to_list()
+    if value == BASE_LABEL and None in present:  # (the points that leave it unset)
+        return None
     dtype = col.dtype
     given = value
     if isinstance(value, dict | list):
@@ -349,16 +353,17 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
         _numeric_metric(df, m, source, field="--metric")
     if not params:  # one point only: the reference, nothing to compare with it
         return pl.DataFrame()
-    mask = pl.lit(True)
+    ref = ok
     for k, v in fixed.items():
-        mask = mask & (pl.col(f"param:{k}") == v)
-    ref = ok.filter(mask)
+        ref = ref.filter(_where(f"param:{k}", v))
     if not ref.height:
         raise bad(f"no finished run at the reference point {reference}")
     rows = []
     others = paired = False
-    for key, part in ok.group_by(params, maintain_order=True):
+    # (every point of the table: one whose runs all failed is listed with n = 0)
+    for key, every in df.group_by(params, maintain_order=True):
         point = dict(zip(params, key, strict=True))
+        part = _finished(every)
         twice = part.filter(pl.col("replicate").is_duplicated())["replicate"].unique()
         if len(twice):
             where = ", ".join(f"{k.removeprefix('param:')}={v!r}" for k, v in point.items())

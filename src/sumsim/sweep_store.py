@@ -49,9 +49,10 @@ def check_folder_holds_only(out: Path, kind: str, names: set[str]) -> None:
 
 
 def fresh_folder(out: Path) -> bool:
-    """Whether ``out`` is missing or empty (what a command may remove again if it stops on an
-    input error before finishing anything worth keeping)."""
-    return not out.exists() or (out.is_dir() and not any(out.iterdir()))
+    """Whether ``out`` does not exist yet: a folder the command makes, which it may remove
+    again if it stops on an input error before finishing anything worth keeping (a folder the
+    user made, even empty, is theirs)."""
+    return not out.exists() and not out.is_symlink()
 
 
 @contextmanager
