@@ -734,6 +734,26 @@ def test_a_third_swept_parameter_splits_the_figures_into_panels(
         assert points[i, j] == pytest.approx(r[2], rel=1e-12)
 
 
+def test_a_panel_whose_runs_all_failed_says_so_without_warnings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    rows = [{"param:agents[1].budget": b, "param:agents[1].interval_s.mean": w,
+             "param:scenario.max_duration_s": d, "status": "failed" if d else "ok",
+             "accuracy.final": None if d else 0.5 + b / 1e4 + w / 1e5}
+            for b in (1, 10, 1000) for w in (600, 3600) for d in (None, 100_000)
+            for _ in range(2)]
+    figs = _drawn(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (matplotlib's "no artists with labels" among them)
+        sweep_figures(pl.DataFrame(rows), tmp_path, ["accuracy.final"])
+    fig = figs["accuracy.final_vs_agents[1].budget.png"]
+    full, empty = [ax for ax in fig.axes if ax.get_visible()]
+    assert full.get_lines() and not empty.get_lines()
+    assert [t.get_text() for t in empty.texts] == ["no finished run"]
+    assert empty.get_title() == "scenario.max_duration_s = 100000"
+
+
 def test_a_named_parameter_is_drawn_as_points_not_lines(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     df = pl.DataFrame({"param:model.kind": ["perceptron"] * 2 + ["naive_bayes"] * 2,

@@ -483,12 +483,14 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
         ns: list[int] = []  # runs behind each point, for the title
         for ax, facet in zip(axes, shown, strict=True):
             sub = _select(df, facet)
+            drawn = 0
             for k, h in enumerate(hues):
                 part = sub if hue is None else sub.filter(_where(hue, h))
                 agg = aggregate(part, [x], metric)
                 if not len(agg):
                     continue
                 ns += agg["n"].to_list()
+                drawn += 1
                 pos = [where[v] for v in agg[x].to_list()]
                 order = np.argsort(pos, kind="stable")
                 pos = [pos[i] for i in order]
@@ -505,14 +507,17 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
                                 marker="o", ls="none", capsize=3, label=label)
             if ticks is not None:
                 ax.set_xticks(range(len(ticks)), ticks, rotation=20)
-            if log_x:
+            if log_x and drawn:
                 ax.set_xscale("log")
             ax.set_xlabel(_axis(x))
             ax.set_ylabel(_axis(metric))
             if facet:
-                ax.set_title(_facet_label(facet), fontsize=9)
+                ax.set_title(_facet_label(facet), fontsize=8)
             ax.grid(alpha=0.3)
-            if hue is not None:
+            if not drawn:  # (every run of this panel failed, or none has the metric)
+                ax.text(0.5, 0.5, "no finished run", transform=ax.transAxes, ha="center",
+                        va="center", color="0.4")
+            elif hue is not None:
                 ax.legend(fontsize=8)
         _title(fig, axes, f"{metric} (mean, 95% CI over {_seeds(ns or [0])}{left_out})",
                bool(params[2:]))
@@ -547,7 +552,11 @@ def _select(df: Any, facet: dict[str, Any]) -> Any:
 
 
 def _facet_label(facet: dict[str, Any]) -> str:
-    return ", ".join(f"{c.removeprefix('param:')} = {_label(v)}" for c, v in facet.items())
+    """A panel's title: its parameters' values, one per line beyond the panel's width."""
+    import textwrap
+
+    return textwrap.fill(", ".join(f"{c.removeprefix('param:')} = {_label(v)}"
+                                   for c, v in facet.items()), width=48, break_long_words=False)
 
 
 def _panels(figure: Any, n: int) -> tuple[Any, list[Any]]:
@@ -601,7 +610,7 @@ def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], x: str, hue: st
         ax.set_xlabel(_axis(x))
         ax.set_ylabel(_axis(hue))
         if facet:
-            ax.set_title(_facet_label(facet), fontsize=9)
+            ax.set_title(_facet_label(facet), fontsize=8)
         for (i, j), v in np.ndenumerate(grid):
             if v == v:
                 r, g, b, _ = im.cmap(im.norm(v))
