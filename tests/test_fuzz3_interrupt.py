@@ -124,3 +124,40 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers_too(tmp_path: Path) -> Non
             os.killpg(proc.pid, signal.SIGKILL)
     listed = {r["run_id"] for r in json.loads((out / "manifest.json").read_text())["runs"]}
     assert listed  # the finished runs are kept
+
+
+def test_the_fork_server_and_its_workers_ignore_ctrl_c_from_birth(tmp_path: Path) -> None:
+    """A Ctrl-C while the fork server imported the simulator, or while a worker started (before
+    its initializer), printed their tracebacks under the sweep's "interrupted": the server is
+    started with it ignored, so every process forked from it shrugs it off from birth (the
+    sweep's own process stops them).  A bare process of the server sends itself a SIGINT."""
+    script = (
+        "import multiprocessing as mp\n"
+        "import os\n"
+        "import signal\n"
+        "import time\n"
+        "from sumsim import sweeps\n"
+        "def child(q):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(0.3)\n"
+        "        q.put('survived')\n"
+        "    except KeyboardInterrupt:\n"
+        "        q.put('interrupted')\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = mp.get_context('forkserver')\n"
+        "    ctx.set_forkserver_preload(list(sweeps.PRELOAD))\n"
+        "    sweeps._start_fork_server()\n"
+        "    q = ctx.Queue()\n"
+        "    p = ctx.Process(target=child, args=(q,))  # (no initializer: as born)\n"
+        "    p.start()\n"
+        "    print(q.get(timeout=60), signal.getsignal(signal.SIGINT) is "
+        "signal.default_int_handler)\n"
+        "    p.join()\n")
+    probe = tmp_path / "probe.py"  # (a file: the children import the probe from it)
+    probe.write_text(script)
+    out = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    # what the server forks shrugs Ctrl-C off; the sweep's own process still takes it
+    assert out.stdout.split() == ["survived", "True"], out.stderr

@@ -323,6 +323,7 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         # The fork server imports the simulator once; each worker forked from it starts with
         # it loaded instead of importing it again (no effect if the server already runs).
         ctx.set_forkserver_preload(list(PRELOAD))
+        _start_fork_server()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                initializer=_worker_setup)
     futures = []
@@ -345,6 +346,25 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
                 "of memory: fewer --workers use less; the finished runs are kept)") from None
         raise
     pool.shutdown(wait=True)
+
+
+def _start_fork_server() -> None:
+    """Start the fork server (if it is not running) with Ctrl-C ignored, as the workers forked
+    from it then are from birth: a Ctrl-C while it imported the simulator, or while a worker
+    started, printed their tracebacks under the sweep's one-line "interrupted" (the sweep's
+    own process stops them)."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()  # (signal dispositions are the main thread's to set)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_setup() -> None:
