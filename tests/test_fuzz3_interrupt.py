@@ -38,7 +38,7 @@ def test_pool_workers_leave_ctrl_c_to_the_sweep_and_stop_at_once_when_it_stops()
     assert first["sigint_ignored"]
     start = time.monotonic()
     runs.close()  # (as when the sweep stops: Ctrl-C, an error) - the 30 s task is ended
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 10  # (at once: the task it waited for takes 30 s)
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.kill(first["pid"], 0)
@@ -64,7 +64,7 @@ def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
         os.killpg(proc.pid, signal.SIGINT)  # (as a terminal's Ctrl-C: the whole group)
         start = time.monotonic()
         err = proc.communicate(timeout=30)[1]
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < 10  # (slack for a loaded machine)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
