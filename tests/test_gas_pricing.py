@@ -9,6 +9,7 @@ description of a call and the pricer's decomposition are both checked.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -288,6 +289,9 @@ def test_sumsim_gas_reproduces_the_measured_original(fork: str,
         assert abs(r["gas"] - gas) <= 0.03 * gas, (call, n, update, r["gas"], gas)
         assert r["fee_wei"] == r["gas"] * sc.chain.gas_price_gwei
         assert r["fee_usd"] == pytest.approx(r["fee_wei"] / 1e18 * sc.chain.eth_usd)
+        # the exact product rounded once (no float noise in the JSON)
+        assert r["fee_usd"] == float(Fraction(r["fee_wei"]) * Fraction(str(sc.chain.eth_usd))
+                                     / 10**18)
     deploy = got[("deploy", 1000, None)]
     assert abs(deploy["gas"] - DEPLOY_TOTAL[fork]) <= 0.05 * DEPLOY_TOTAL[fork]
     assert len(rows) == 1 + 4 * len(NS)

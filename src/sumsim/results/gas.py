@@ -19,6 +19,7 @@ EVM measurements describe (``shared/evm-gas.md``), so the two can be compared ro
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -75,8 +76,10 @@ def gas_rows(sc: ScenarioBase, features: list[int], fork: str | None = None
     def row(call: str, n: int, update: bool | None, gas: float) -> dict[str, Any]:
         g = int(round(gas))
         fee = g * price
+        # (USD from the exact product, rounded once: 0.229139868, not 0.22913986799999997)
+        usd = float(Decimal(fee) * Decimal(repr(eth_usd)) / WEI_PER_ETHER)
         return {"call": call, "features": n, "update": update, "gas": g, "fee_wei": fee,
-                "fee_usd": fee / WEI_PER_ETHER * eth_usd}
+                "fee_usd": usd}
 
     rows = [row("deploy", v, None, evm_gas.deploy_gas(f, v).total)]
     per_index = evm_gas.expected_index_nonzero_bytes(v)
