@@ -397,7 +397,9 @@ def _print_paired(diffs: Any, out: Path, reference: str) -> None:
 
     write_parquet(out / "paired_differences.parquet", diffs)
     params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]
-    shown = [p for p in params if diffs[p].n_unique() > 1] or params  # (what tells points apart)
+    named = {item.split("=", 1)[0].strip() for item in _split_items(reference)}
+    # (what tells points apart, and what they are compared on)
+    shown = [p for p in params if diffs[p].n_unique() > 1 or p in named] or params
     print(f"paired differences (point - {reference} of its cell), mean and 95% CI over "
           "replicates:")
     width = max((len(m) for m in diffs["metric"].to_list()), default=0) if diffs.height else 0
