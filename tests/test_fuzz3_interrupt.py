@@ -44,23 +44,42 @@ def test_pool_workers_leave_ctrl_c_to_the_sweep_and_stop_at_once_when_it_stops()
         os.kill(first["pid"], 0)
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
-        tmp_path: Path) -> None:
+def _start_sweep(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A long process-pool sweep in its own process group (as a terminal's job), once its first
+    run is recorded: (the process, its output folder)."""
     sweep = tmp_path / "sweep.toml"
-    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 400\n[points]\n'
+    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 400\n[[points]]\n'
                      '"data.synthetic.n_train" = 200\n"data.synthetic.n_test" = 50\n'
-                     '"metrics.figure" = false\n'.replace("[points]", "[[points]]"))
+                     '"metrics.figure" = false\n')
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sumsim", "sweep", str(sweep), "--out", str(out), "-q",
          "--executor", "process", "--workers", "2"], start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not glob.glob(str(out / "records" / "*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc, out
+
+
+def _left_in_group(pgid: int, within_s: float) -> str:
+    """The processes of group ``pgid`` still alive after up to ``within_s`` seconds (the fork
+    server and resource tracker see the end a moment later)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(pgid)],
+                              capture_output=True, text=True).stdout
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
+        tmp_path: Path) -> None:
+    proc, out = _start_sweep(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not glob.glob(str(out / "records" / "*.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)  # (as a terminal's Ctrl-C: the whole group)
         start = time.monotonic()
         err = proc.communicate(timeout=30)[1]
@@ -75,14 +94,7 @@ def test_ctrl_c_stops_a_process_sweep_at_once_keeping_every_finished_run(
                for p in glob.glob(str(out / "records" / "*.json"))}
     listed = {r["run_id"] for r in json.loads((out / "manifest.json").read_text())["runs"]}
     assert records and listed == records
-    deadline = time.monotonic() + 5  # (the fork server and resource tracker see the end)
-    while True:
-        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)],
-                              capture_output=True, text=True).stdout
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert left == ""  # no worker nor fork server left behind
+    assert _left_in_group(proc.pid, 5) == ""  # no worker nor fork server left behind
 
 
 @pytest.mark.slow
@@ -90,19 +102,8 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers_too(tmp_path: Path) -> Non
     """``kill PID`` (``timeout``, a job scheduler) reaches the sweep's own process only: it
     stops as Ctrl-C does, taking its pool workers and fork server with it (they were left
     running, adopted by init)."""
-    sweep = tmp_path / "sweep.toml"
-    sweep.write_text('[sweep]\nbase = "quickstart"\nseeds = 400\n[[points]]\n'
-                     '"data.synthetic.n_train" = 200\n"data.synthetic.n_test" = 50\n'
-                     '"metrics.figure" = false\n')
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sumsim", "sweep", str(sweep), "--out", str(out), "-q",
-         "--executor", "process", "--workers", "2"], start_new_session=True,
-        stderr=subprocess.PIPE, text=True)
+    proc, out = _start_sweep(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not glob.glob(str(out / "records" / "*.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGTERM)
         err = proc.communicate(timeout=30)[1]
     finally:
@@ -110,13 +111,7 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers_too(tmp_path: Path) -> Non
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 128 + signal.SIGTERM
     assert err.startswith("terminated; run the same command again to resume")
-    deadline = time.monotonic() + 10
-    while True:
-        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)],
-                              capture_output=True, text=True).stdout
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    left = _left_in_group(proc.pid, 10)
     try:
         assert left == ""  # no worker, fork server or resource tracker left behind
     finally:

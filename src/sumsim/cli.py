@@ -279,11 +279,13 @@ def _incentive_line(inc: dict[str, Any]) -> str:
     """The mechanism's own state at the end, in one line: its numbers and text, and its small
     tables of numbers by address (points, stakes, balances); amounts in ETH.  Lists (rounds,
     removed participants) stay in summary.json."""
+    from sumsim.units import WEI_PER_ETHER
+
     def number(x: Any) -> bool:
         return isinstance(x, int | float) and not isinstance(x, bool)
 
     def show(key: str, x: Any) -> str:
-        return f"{x / 1e18:,.4f} ETH" if key.endswith("_wei") and number(x) else \
+        return f"{x / WEI_PER_ETHER:,.4f} ETH" if key.endswith("_wei") and number(x) else \
             f"{x:,.6g}" if isinstance(x, float) else str(x)
 
     parts = []
@@ -364,7 +366,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(f"no metric {unknown[0]!r} in this sweep; " + (
             f"did you mean {' or '.join(map(repr, close))}?" if close else
             f"metrics: {', '.join(known)}"), source=str(table), field="--metric")
-    paired = None
+    paired, reference = None, {}
     if args.reference is not None:  # (checked before any figure is drawn)
         from sumsim.report import paired_differences, standard_metrics
 
@@ -385,19 +387,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"{folder}: nothing to draw (no numeric metric varies across the sweep's "
               "points, or no run finished)", file=sys.stderr)
     if paired is not None:
-        _print_paired(paired, Path(args.out) if args.out else folder, args.reference)
+        _print_paired(paired, Path(args.out) if args.out else folder, args.reference,
+                      set(reference))
     return EXIT_OK
 
 
-def _print_paired(diffs: Any, out: Path, reference: str) -> None:
-    """Paired differences against the reference point, printed (with each metric's unit) and
-    written as Parquet."""
+def _print_paired(diffs: Any, out: Path, reference: str, named: set[str]) -> None:
+    """Paired differences against the reference point (``reference`` as given, fixing the
+    parameters ``named``), printed with each metric's unit, and written as Parquet."""
     from sumsim.io import write_parquet
     from sumsim.report import metric_unit
 
     write_parquet(out / "paired_differences.parquet", diffs)
     params = [c for c in diffs.columns if c not in ("metric", "mean_diff", "ci", "n")]
-    named = {item.split("=", 1)[0].strip() for item in _split_items(reference)}
     # (what tells points apart, and what they are compared on)
     shown = [p for p in params if diffs[p].n_unique() > 1 or p in named] or params
     print(f"paired differences (point - {reference} of its cell), mean and 95% CI over "

@@ -22,6 +22,7 @@ from sumsim.results.summary import summary
 from sumsim.results.tables import contributions_table, counterfactual_frame, transactions_table
 from sumsim.scenario.loader import dump_scenario
 from sumsim.sidecar import Sidecar
+from sumsim.sweep_store import MANIFEST, RECORDS, STUDY_DB
 
 FILES = ("scenario.toml", "timeseries.parquet", "transactions.parquet",
          "contributions.parquet", "summary.json", "figure.png")
@@ -31,8 +32,8 @@ COUNTERFACTUAL = "counterfactual.parquet"
 
 #: Files that mark a folder as a sweep's or a search's (``sumsim run --force`` would delete
 #: their finished runs).
-_NOT_A_RUN = (("manifest.json", "a sweep (manifest.json)"), ("records", "a sweep's records"),
-              ("search.db", "a search (search.db)"))
+_NOT_A_RUN = ((MANIFEST, f"a sweep ({MANIFEST})"), (RECORDS, "a sweep's records"),
+              (STUDY_DB, f"a search ({STUDY_DB})"))
 
 
 class OutputExists(InputError):

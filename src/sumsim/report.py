@@ -253,10 +253,8 @@ def aggregate(df: Any, params: list[str], metric: str) -> Any:
 def _show(values: list[Any]) -> str:
     """Values in order: numbers by size (3600 before 86400), anything else by its text; the
     points that leave the parameter unset as the quoted label that names them."""
-    return ", ".join(repr(BASE_LABEL) if v is None else repr(v) for v in sorted(
-        values, key=lambda v: (v is not None, str(type(v)),
-                               v if isinstance(v, int | float) and not isinstance(v, bool)
-                               else 0, str(v))))
+    return ", ".join(repr(BASE_LABEL) if v is None else repr(v)
+                     for v in sorted(values, key=_order))
 
 
 def _same_number(text: Any, number: float) -> bool:
@@ -322,8 +320,9 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
     ``reference`` fixes some swept parameters (dotted paths, without the ``param:``
     prefix).  Each point pairs with the reference point *of its own cell*: the point with the
     reference's values of the fixed parameters and the point's own values of every other
-    (``{"incentive.kind": "deposit_refund_take"}`` in a sweep over mechanism x budget x wait
-    compares every other mechanism with DRT at the same budget and wait).  Fixing every
+    (``{"incentive": {"kind": "deposit_refund_take"}}`` in a sweep over budget x wait whose
+    points give each mechanism's table compares every other mechanism with DRT at the same
+    budget and wait).  Fixing every
     varying parameter makes one reference point for all.  Each replicate of a point pairs
     with at most one reference run, so no difference counts twice.  A pair with a missing,
     NaN or infinite value is left out (``n`` counts the pairs used; a point whose cell has no
@@ -414,9 +413,14 @@ def _positions(values: list[Any]) -> tuple[dict[Any, float], list[str] | None]:
     tick labels."""
     if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return {v: float(v) for v in sorted(values)}, None
-    order = sorted(values, key=lambda v: (v is not None, str(type(v)),
-                                          v if isinstance(v, int | float) else str(v)))
+    order = sorted(values, key=_order)
     return {v: float(i) for i, v in enumerate(order)}, [_label(v) for v in order]
+
+
+def _order(v: Any) -> tuple[Any, ...]:
+    """How a swept parameter's values are ordered on figures and in messages: a point that
+    leaves it unset first, then by type, numbers by size and anything else by its text."""
+    return (v is not None, str(type(v)), v if isinstance(v, int | float) else str(v))
 
 
 def _where(col: str, value: Any) -> Any:
@@ -526,7 +530,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
         written.append(path)
         if hue is not None:
             path = out_dir / f"{_slug(metric)}_heatmap.png"
-            _heatmap(Figure, df, shown, x, hue, metric, path, left_out)
+            _heatmap(Figure, df, shown, (x, list(where)), (hue, hues), metric, path, left_out)
             written.append(path)
     return written
 
@@ -537,11 +541,8 @@ def _facets(df: Any, extra: list[str]) -> list[dict[str, Any]]:
     if not extra:
         return [{}]
 
-    def key(combo: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple((v is not None, str(type(v)), v if isinstance(v, int | float) else str(v))
-                     for v in combo)
-
-    combos = sorted(set(df.select(extra).iter_rows()), key=key)
+    combos = sorted(set(df.select(extra).iter_rows()),
+                    key=lambda combo: tuple(map(_order, combo)))
     return [dict(zip(extra, c, strict=True)) for c in combos]
 
 
@@ -583,14 +584,14 @@ def _title(fig: Any, axes: list[Any], title: str, panels: bool) -> None:
         axes[0].set_title(title, fontsize=10)
 
 
-def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], x: str, hue: str,
-             metric: str, path: Path, left_out: str) -> None:
-    """Means of ``metric`` over the grid of ``x`` and ``hue``: a panel per facet, on one
-    colour scale (the same colour is the same value in every panel)."""
+def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], columns: tuple[str, list[Any]],
+             rows: tuple[str, list[Any]], metric: str, path: Path, left_out: str) -> None:
+    """Means of ``metric`` over the grid of two parameters, each given with its values in
+    order (``(x, xs)`` across, ``(hue, hs)`` up): a panel per facet, on one colour scale (the
+    same colour is the same value in every panel)."""
     import numpy as np
 
-    xs = list(_positions(df[x].unique().to_list())[0])
-    hs = list(_positions(df[hue].unique().to_list())[0])
+    (x, xs), (hue, hs) = columns, rows
     grids, ns = [], []
     for facet in facets:
         agg = aggregate(_select(df, facet), [x, hue], metric)

@@ -50,7 +50,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +71,7 @@ from sumsim.scenario.loader import (
     read_base,
     read_toml,
 )
-from sumsim.sweep_store import check_folder_holds_only, fresh_folder
+from sumsim.sweep_store import STUDY_DB, check_folder_holds_only, removed_if_made
 from sumsim.sweeps import (
     EXECUTORS,
     Executor,
@@ -84,7 +83,6 @@ from sumsim.sweeps import (
     derive_seed,
 )
 
-STUDY_DB = "search.db"
 #: System attribute of a trial a killed search left running (failed, and asked again).
 _INTERRUPTED = "sumsim:interrupted"
 RUNS = "runs.jsonl"
@@ -508,14 +506,9 @@ def run_search(search: Search, out: Path, *, executor: Executor = "process",
     a metric no run has is removed again (the corrected search may use it)."""
     check_folder(out)
     check_folder_holds_only(out, "search", SEARCH_FILES)
-    fresh = fresh_folder(out)
-    try:
+    with removed_if_made(out, UnknownMetric):
         return _run_search(search, out, executor, workers, scheduler, trials, max_wall_s,
                            data_path, progress, on_trial)
-    except UnknownMetric:
-        if fresh:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
 
 
 #: What a search folder holds (besides hidden files).

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from sumsim.io import write_json
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 RECORDS = "records"
+#: A search folder's Optuna study (SQLite; see :mod:`sumsim.searches`).
+STUDY_DB = "search.db"
 
 #: The keys every run row has, and their types.
 _ROW_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -48,11 +51,18 @@ def check_folder_holds_only(out: Path, kind: str, names: set[str]) -> None:
                          "--out", source=str(out), field="--out")
 
 
-def fresh_folder(out: Path) -> bool:
-    """Whether ``out`` does not exist yet: a folder the command makes, which it may remove
-    again if it stops on an input error before finishing anything worth keeping (a folder the
-    user made, even empty, is theirs)."""
-    return not out.exists() and not out.is_symlink()
+@contextmanager
+def removed_if_made(out: Path, *errors: type[BaseException]) -> Iterator[None]:
+    """Remove ``out`` again when one of ``errors`` stops the block and the block made the
+    folder: a command that stops on such an input error before finishing anything worth
+    keeping leaves nothing behind (a folder the user made, even empty, is theirs)."""
+    made = not out.exists() and not out.is_symlink()
+    try:
+        yield
+    except errors:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 @contextmanager

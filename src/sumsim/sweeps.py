@@ -48,7 +48,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import time
 import traceback
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -75,7 +74,7 @@ from sumsim.sweep_store import (
     check_folder_holds_only,
     finished_runs,
     folder_lock,
-    fresh_folder,
+    removed_if_made,
     write_record,
 )
 from sumsim.sweep_store import read_manifest as read_manifest
@@ -531,15 +530,10 @@ def run_sweep(sweep: Sweep, out: Path, *, executor: Executor = "process",
     check_folder(out)
     check_scheduler(executor, scheduler)
     check_folder_holds_only(out, "sweep", SWEEP_FILES)
-    fresh = fresh_folder(out)
-    try:
-        with folder_lock(out):
-            return _run_locked(sweep, out, executor, workers, scheduler, progress,
-                               retry_failed, data_path, on_row, max_wall_s, repair, on_notice)
-    except UnknownMetric:
-        if fresh:  # (a folder this sweep made for nothing: the corrected sweep may use it)
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    # (a folder made for a sweep a metric typo stopped would refuse the corrected file)
+    with removed_if_made(out, UnknownMetric), folder_lock(out):
+        return _run_locked(sweep, out, executor, workers, scheduler, progress, retry_failed,
+                           data_path, on_row, max_wall_s, repair, on_notice)
 
 
 #: How the notice of a resumed sweep begins (informational: ``-q`` leaves it out).
@@ -629,22 +623,20 @@ def _kept(metric: str, names: Container[str]) -> str:
     return metric
 
 
-def with_eth_names(names: list[str]) -> list[str]:
-    """Metric names and the ``*_eth`` twin of every ``*_wei`` amount (what a table and a
-    search accept), for suggesting a close name."""
-    return names + [f"{n[:-4]}_eth" for n in names if n.endswith("_wei")]
-
-
 def _unknown_metric(sweep: Sweep, row: dict[str, Any]) -> InputError | None:
     """The first name in ``sweep.metrics`` that this run's summary lacks (every run would
     fail on it), with close names suggested; None when the row has no such failure."""
+    from sumsim.results.summary import with_eth
+
     names: list[str] | None = row.get("summary_names")
     if names is None:
         return None
     for i, m in enumerate(sweep.spec.sweep.metrics):
         if _kept(m, names) in names:
             continue
-        close = difflib.get_close_matches(m, with_eth_names(names), n=3, cutoff=0.6)
+        # (the names a table has: the summary's, with the _eth twin of every wei amount)
+        close = difflib.get_close_matches(m, list(with_eth(dict.fromkeys(names, 0))), n=3,
+                                          cutoff=0.6)
         hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
             f"expected one of its {len(names)} metrics, e.g. {names[:3]}"
         return UnknownMetric(f"no metric {m!r} in a run's summary; {hint}",

@@ -269,9 +269,9 @@ def load_scenario(path: Path | str | None = None,
         try:
             data = read_toml(path)
         except InputError as e:
-            if e.message == "file not found" and _close_bundled(str(path)):
-                raise InputError(e.message + _close_bundled(str(path)), source=e.source,
-                                 field=e.field) from None
+            hint = _close_bundled(str(path)) if e.message == "file not found" else ""
+            if hint:
+                raise InputError(e.message + hint, source=e.source, field=e.field) from None
             raise
         source = str(path)
     if overrides:
