@@ -18,7 +18,7 @@ import simpy
 from stubs import VerdictModel
 from sumsim.chain import FEE_SINK, REVERTED, SUCCESS, Chain, Receipt, Tx
 from sumsim.contract.trainer import CollaborativeTrainer
-from sumsim.mechanisms.drt import ALREADY_CLAIMED, DepositRefundTake
+from sumsim.mechanisms.drt import CLAIMED_BY_AUTHOR, CLAIMED_BY_REPORTER, DepositRefundTake
 
 TRAINER = "trainer"
 OWNER = "owner"
@@ -285,7 +285,7 @@ class TestRefund:
         r = world.refund(10 + T_R + 1, "alice", cid)
         world.assert_reverted_with_fee_only(before, r, "alice")
         # (the original checks the author's claim before the amount left)
-        assert r.reason == ALREADY_CLAIMED
+        assert r.reason == CLAIMED_BY_AUTHOR
         assert world.im.num_valid == {"alice": 1} and world.im.total_good == 1
 
     def test_refund_of_what_is_left_after_a_take(self) -> None:
@@ -408,14 +408,14 @@ class TestReport:
         before = world.state()
         r = world.report(200 + T_R, "dave", cid)
         world.assert_reverted_with_fee_only(
-            before, r, "dave", "Only addresses with refunded good data can report.")
+            before, r, "dave", "The sender has not sent any good data.")
 
     def test_author_cannot_report_own_data_before_t_a(self) -> None:
         world = World()
         world.good_data(1, {"alice": 2})  # the author even has good data
         cid = world.add(300, "alice", agreed=False)
         d = world.rec(cid).initial_deposit
-        own = "Can't report your own contribution before the any-address wait."
+        own = "Cannot take your own deposit."
         for at in (300 + T_R, 300 + T_O, 300 + T_A - 1):
             before = world.state()
             r = world.report(at, "alice", cid)
@@ -430,7 +430,7 @@ class TestReport:
         assert world.report(t + T_R, "bob", cid).ok
         before = world.state()
         r = world.report(t + T_R + 1, "bob", cid)
-        world.assert_reverted_with_fee_only(before, r, "bob", "Already claimed.")
+        world.assert_reverted_with_fee_only(before, r, "bob", CLAIMED_BY_REPORTER)
 
     def test_report_when_model_agrees_reverts_before_t_a(self) -> None:
         world = World()
@@ -492,9 +492,9 @@ class TestReport:
         world = World()
         before = world.state()
         r = world.report(5, "bob", 0)
-        world.assert_reverted_with_fee_only(before, r, "bob", "No such contribution.")
+        world.assert_reverted_with_fee_only(before, r, "bob", "Data not found.")
         r = world.refund(6, "bob", -1)
-        assert r.status == REVERTED and r.reason == "No such contribution."
+        assert r.status == REVERTED and r.reason == "Data not found."
 
     @pytest.mark.parametrize("excess", [1, 999_999])
     def test_excess_value_is_returned(self, excess: int) -> None:

@@ -76,9 +76,9 @@ NOTHING = "There is no reward left to claim."
 NOT_YOURS = "Only the contributor can collect its balance before the wait."
 UNDER_REVIEW = "Contribution is under review."
 TOO_SOON = "Not enough time has passed."
-JUDGED = "This contribution has already been judged."
-CLOSED = "The judging window for this contribution has closed."
-OWN = "Can't report your own contribution."
+JUDGED = "Already claimed."
+NOT_YET = "Cannot be claimed yet."
+OWN = "Cannot report yourself."
 NOT_AUTHOR = "Only the author can refund a contribution."
 MODEL_AGREES = "The model should not agree with the contribution."
 MODEL_DISAGREES = "The model doesn't agree with your contribution."
@@ -927,12 +927,13 @@ class PointsMachine(MechanismMachine):
         cid = tx.args[0]
         rec = self.trainer.data.records[cid]
         age = r.timestamp - rec.added_time
-        window = SM_T_R <= age < SM_T_A
+        # judged once; judging never closes; a report from t_r or t_a, whichever is first
         if tx.method == "refund":
-            allowed = tx.sender == rec.author and cid not in self.judged and window and ev.agrees
+            allowed = tx.sender == rec.author and cid not in self.judged and age >= SM_T_R \
+                and ev.agrees
         else:
-            allowed = tx.sender != rec.author and cid not in self.judged and window and \
-                not ev.agrees
+            allowed = tx.sender != rec.author and cid not in self.judged and \
+                min(SM_T_R, SM_T_A) <= age and not ev.agrees
         assert r.ok == bool(allowed), (tx.method, tx.sender, rec.author, age, ev.agrees, r)
         if not r.ok:
             return
@@ -1223,7 +1224,7 @@ def test_points_hand_worked() -> None:
     c_carol = add(30, "carol", 3, True)
     c_dave = add(40, "dave", 4, True)
     assert chain.ledger.balances[TRAINER] == 0
-    assert chain.view(TRAINER, "claim_times", c_alice) == (10 + P_T_R, math.inf)
+    assert chain.view(TRAINER, "claim_times", c_alice) == (10 + P_T_R, 10 + P_T_A)
 
     # alice: too soon at t_r - 1; +2 at t_r; judged once
     reverted(call(10 + P_T_R - 1, "alice", "refund", (c_alice,)), TOO_SOON)
@@ -1236,7 +1237,7 @@ def test_points_hand_worked() -> None:
 
     # mallory's contribution: the model disagrees; her refund fails, her own report too;
     # bob's report costs her 3 points; then it is judged
-    reverted(call(20 + P_T_R - 1, "bob", "report", (c_mal,)), TOO_SOON)
+    reverted(call(20 + P_T_R - 1, "bob", "report", (c_mal,)), NOT_YET)
     reverted(call(20 + P_T_R, "mallory", "refund", (c_mal,)), MODEL_DISAGREES)
     reverted(call(20 + P_T_R + 1, "mallory", "report", (c_mal,)), OWN)
     ok(call(20 + P_T_R + 2, "bob", "report", (c_mal,)))
@@ -1245,20 +1246,25 @@ def test_points_hand_worked() -> None:
     model.verdicts[key(2).tobytes()] = 1  # the model comes round: still judged
     reverted(call(20 + P_T_R + 4, "mallory", "refund", (c_mal,)), JUDGED)
 
-    # carol's agrees: a report fails; her refund at t_a - 1 is the last moment
+    # carol's agrees: a report fails, even after t_a (anyone may report then, as from t_r);
+    # judging never closes: her refund long after t_a earns her points
     reverted(call(30 + P_T_R + 10, "bob", "report", (c_carol,)), MODEL_AGREES)
-    assert chain.view(TRAINER, "is_open", c_carol, int(30 + P_T_A - 1))
-    ok(call(30 + P_T_A - 1, "carol", "refund", (c_carol,)))
+    reverted(call(30 + P_T_A, "bob", "report", (c_carol,)), MODEL_AGREES)
+    assert chain.view(TRAINER, "is_open", c_carol, int(30 + 10 * P_T_A))
+    ok(call(30 + 10 * P_T_A, "carol", "refund", (c_carol,)))
 
-    # dave waited until t_a: closed, for him and for reporters, whatever the model says
-    assert not chain.view(TRAINER, "is_open", c_dave, int(40 + P_T_A))
-    reverted(call(40 + P_T_A, "dave", "refund", (c_dave,)), CLOSED)
+    # dave's: the model turns against it after t_a; his own report is refused, bob's costs
+    # him 3 points
     model.verdicts[key(4).tobytes()] = 0
-    reverted(call(40 + P_T_A + 1, "bob", "report", (c_dave,)), CLOSED)
+    reverted(call(40 + 10 * P_T_A + 1, "dave", "refund", (c_dave,)), MODEL_DISAGREES)
+    reverted(call(40 + 10 * P_T_A + 2, "dave", "report", (c_dave,)), OWN)
+    ok(call(40 + 10 * P_T_A + 3, "bob", "report", (c_dave,)))
+    assert not chain.view(TRAINER, "is_open", c_dave)
 
-    assert im.points == {"alice": 2, "mallory": -3, "carol": 2}
-    assert im.summary() == {"points": {"alice": 2, "carol": 2, "mallory": -3}, "judged": 3}
-    assert "dave" not in im.points and "bob" not in im.points
+    assert im.points == {"alice": 2, "mallory": -3, "carol": 2, "dave": -3}
+    assert im.summary() == {"points": {"alice": 2, "carol": 2, "dave": -3, "mallory": -3},
+                            "judged": 4}
+    assert "bob" not in im.points
     # no money moved but fees
     assert chain.ledger.balances[TRAINER] == 0
     for a in people:

@@ -216,7 +216,7 @@ def add_data(x: DynArray[uint256, MAX_SAMPLE], y: uint256) -> uint256:
 @view
 def _load(contribution_id: uint256, data_hash: bytes32) -> Contribution:
     """Checks common to refund and report: a known id and the stored sample."""
-    assert contribution_id < self.num_contributions, "No such contribution."
+    assert contribution_id < self.num_contributions, "Data not found."
     rec: Contribution = self.contributions[contribution_id]
     assert data_hash == rec.data_hash, "Data does not match the contribution."
     return rec
@@ -236,7 +236,7 @@ def refund(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     # sample passed add_data's index check, so the score loop below need not repeat it.
     rec: Contribution = self._load(contribution_id, keccak256(abi_encode(x)))
     assert msg.sender == rec.author, "Only the author can refund a contribution."
-    assert not self.claimed[contribution_id][msg.sender], "Already claimed."
+    assert not self.claimed[contribution_id][msg.sender], "Deposit already claimed by submitter."
     assert rec.claimable > 0, "There is no reward left to claim."
     assert block.timestamp - rec.added_time >= self.refund_wait_s, "Not enough time has passed."
     score: int256 = self.intercept
@@ -277,9 +277,9 @@ def report(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     )
     if not take_all:
         assert msg.sender != rec.author, (
-            "Can't report your own contribution before the any-address wait."
+            "Cannot take your own deposit."
         )
-        assert not self.claimed[contribution_id][msg.sender], "Already claimed."
+        assert not self.claimed[contribution_id][msg.sender], "Deposit already claimed by reporter."
         assert age >= self.refund_wait_s, "Not enough time has passed."
         score: int256 = self.intercept
         for i: uint256 in x:
@@ -288,7 +288,7 @@ def report(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
             "The model should not agree with the contribution."
         )
         good: uint256 = self.num_valid[msg.sender]
-        assert good > 0, "Only addresses with refunded good data can report."
+        assert good > 0, "The sender has not sent any good data."
         amount = rec.initial_deposit * good // self.total_good
         if amount == 0 or amount > rec.claimable:
             amount = rec.claimable

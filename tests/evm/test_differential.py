@@ -49,11 +49,12 @@ TOO_SOON = "Not enough time has passed."
 DISAGREES = "The model doesn't agree with your contribution."
 AGREES = "The model should not agree with the contribution."
 NOTHING = "There is no reward left to claim."
-CLAIMED = "Already claimed."
+CLAIMED_BY_AUTHOR = "Deposit already claimed by submitter."
+CLAIMED_BY_REPORTER = "Deposit already claimed by reporter."
 NOT_AUTHOR = "Only the author can refund a contribution."
-OWN_DATA = "Can't report your own contribution before the any-address wait."
-NO_GOOD = "Only addresses with refunded good data can report."
-UNKNOWN = "No such contribution."
+OWN_DATA = "Cannot take your own deposit."
+NO_GOOD = "The sender has not sent any good data."
+UNKNOWN = "Data not found."
 NOT_PAYABLE = "This method does not accept ether."
 
 #: Every outcome the run must reach at least once.
@@ -61,11 +62,12 @@ REQUIRED = {
     "add: exact", "add: change returned", "add: model updated",
     f"add: {NOT_ENOUGH}", f"add: {CONFLICT}", f"add: {BAD_LABEL}",
     "refund: paid",
-    *(f"refund: {r}" for r in (TOO_SOON, DISAGREES, NOTHING, CLAIMED, NOT_AUTHOR, UNKNOWN,
+    *(f"refund: {r}" for r in (TOO_SOON, DISAGREES, NOTHING, CLAIMED_BY_AUTHOR, NOT_AUTHOR, UNKNOWN,
                                NOT_PAYABLE)),
     "report: share", "report: zero share takes all", "report: share capped by what is left",
     "report: any-address take", "report: owner take", "report: wallet at t_o, contract owns",
-    *(f"report: {r}" for r in (TOO_SOON, AGREES, NOTHING, CLAIMED, OWN_DATA, NO_GOOD, UNKNOWN,
+    *(f"report: {r}" for r in (TOO_SOON, AGREES, NOTHING, CLAIMED_BY_REPORTER, OWN_DATA, NO_GOOD,
+                               UNKNOWN,
                                NOT_PAYABLE)),
 }
 COUNTS: Counter[str] = Counter()

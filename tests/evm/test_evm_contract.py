@@ -33,10 +33,11 @@ TOO_SOON = "Not enough time has passed."
 MODEL_DISAGREES = "The model doesn't agree with your contribution."
 MODEL_AGREES = "The model should not agree with the contribution."
 NOTHING_CLAIMABLE = "There is no reward left to claim."
-ALREADY_CLAIMED = "Already claimed."
+CLAIMED_BY_AUTHOR = "Deposit already claimed by submitter."
+CLAIMED_BY_REPORTER = "Deposit already claimed by reporter."
 NOT_AUTHOR = "Only the author can refund a contribution."
-OWN_DATA = "Can't report your own contribution before the any-address wait."
-NO_GOOD_DATA = "Only addresses with refunded good data can report."
+OWN_DATA = "Cannot take your own deposit."
+NO_GOOD_DATA = "The sender has not sent any good data."
 
 
 def make(*, owner: str | None = None, cost_weight: int = W, weights: list[int] | None = None,
@@ -179,7 +180,7 @@ def test_refund_waits_t_r_and_pays_everything() -> None:
     assert d.balance("a") == RICH
     st = d.state()
     assert st.claimable == [0] and st.num_valid["a"] == 1 and st.total_good == 1
-    assert d.refund("a", cid, T0 + 100 + T_R).reason == ALREADY_CLAIMED
+    assert d.refund("a", cid, T0 + 100 + T_R).reason == CLAIMED_BY_AUTHOR
 
 
 def test_refund_needs_the_model_to_agree() -> None:
@@ -192,7 +193,7 @@ def test_refund_and_report_check_id_data_and_value() -> None:
     d = make()
     cid = pay(d, "a", [0, 1], 1, T0)
     t = T0 + T_R
-    assert d.refund("a", 5, t).reason == "No such contribution."
+    assert d.refund("a", 5, t).reason == "Data not found."
     assert d.refund("a", cid, t, x=[0]).reason == "Data does not match the contribution."
     assert d.report("b", cid, t, x=[1, 0]).reason == "Data does not match the contribution."
     for method in (d.refund, d.report):
@@ -225,7 +226,7 @@ def test_report_takes_a_share_proportional_to_good_data() -> None:
     assert d.report("c", bad, t).reason == OWN_DATA
     res = d.report("a", bad, t)
     assert res.ok and res.value == res.received == deposit * 1 // 4
-    assert d.report("a", bad, t).reason == ALREADY_CLAIMED
+    assert d.report("a", bad, t).reason == CLAIMED_BY_REPORTER
     res = d.report("b", bad, t)
     assert res.ok and res.value == deposit * 3 // 4 == 9 * 10**12
     assert d.state().claimable[bad] == 0
@@ -306,7 +307,7 @@ def test_any_address_takes_everything_after_t_a() -> None:
     bad = pay(d, "c", [4], 0, t)
     deposit = claimable(d, bad)
     assert d.report("b", bad, t + T_R).value == deposit // 2
-    assert d.report("b", bad, t + T_R).reason == ALREADY_CLAIMED
+    assert d.report("b", bad, t + T_R).reason == CLAIMED_BY_REPORTER
     assert d.report("b", bad, t + T_A).value == deposit - deposit // 2
     # A good contribution is no safer: anyone takes it after t_a.
     good = pay(d, "a", [6], 1, t + T_A)

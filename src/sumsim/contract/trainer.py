@@ -50,7 +50,7 @@ _UNSCREENED: tuple[Verdict, GateProtocol | None] = (Verdict.ACCEPT, None)
 _STATUS = {Verdict.ACCEPT: "accepted", Verdict.NO_TRAIN: "untrained",
            Verdict.REVIEW: "in_review"}
 
-UNKNOWN_CONTRIBUTION = "No such contribution."
+UNKNOWN_CONTRIBUTION = "Data not found."
 BAD_LABEL = "Unknown class."
 UNKNOWN_METHOD = "Unknown method."
 UNDER_REVIEW = "Contribution is under review."

@@ -33,10 +33,11 @@ TOO_SOON = "Not enough time has passed."
 MODEL_DISAGREES = "The model doesn't agree with your contribution."
 MODEL_AGREES = "The model should not agree with the contribution."
 NOTHING_CLAIMABLE = "There is no reward left to claim."
-ALREADY_CLAIMED = "Already claimed."
+CLAIMED_BY_AUTHOR = "Deposit already claimed by submitter."
+CLAIMED_BY_REPORTER = "Deposit already claimed by reporter."
 NOT_AUTHOR = "Only the author can refund a contribution."
-OWN_DATA = "Can't report your own contribution before the any-address wait."
-NO_GOOD_DATA = "Only addresses with refunded good data can report."
+OWN_DATA = "Cannot take your own deposit."
+NO_GOOD_DATA = "The sender has not sent any good data."
 
 
 class DRTConfig(MechanismConfig):
@@ -125,7 +126,7 @@ class DepositRefundTake(IncentiveMechanism):
             raise Revert(NOT_AUTHOR)
         # (the original's order: a second refund is refused as already claimed)
         if sender in rec.claimed_by:
-            raise Revert(ALREADY_CLAIMED)
+            raise Revert(CLAIMED_BY_AUTHOR)
         if rec.claimable <= 0:
             raise Revert(NOTHING_CLAIMABLE)
         if now - rec.added_time < self.t_r:
@@ -148,7 +149,7 @@ class DepositRefundTake(IncentiveMechanism):
         if reporter == rec.author:
             raise Revert(OWN_DATA)
         if reporter in rec.claimed_by:
-            raise Revert(ALREADY_CLAIMED)
+            raise Revert(CLAIMED_BY_REPORTER)
         if age < self.t_r:
             raise Revert(TOO_SOON)
         if agrees:

@@ -1,9 +1,16 @@
 """Points (gamification): no money changes hands; contributions earn or lose points.
 
-After the refund wait the author may claim points for a contribution the model agrees with;
-anyone else may report one the model disagrees with, which costs its author points.  Each
-contribution is judged once, and only until the any-address wait has passed.  Deposits are
-zero (any value sent is returned), which makes this the zero-cost baseline of attack economics.
+The deployed points mechanism's rules: after the refund wait the author may claim points for
+a contribution the model agrees with; after the refund wait (or the any-address wait, whichever
+comes first) anyone else may report one the model disagrees with, which here also costs its
+author points.  Each contribution is judged once (the first successful claim), and judging
+never closes.  Deposits are zero (any value sent is returned), which makes this the zero-cost
+baseline of attack economics.
+
+The any-address wait ``t_a`` is never shorter than ``t_r`` here, so on-chain it changes
+nothing; it is how long participants keep looking at a contribution (the agents' claim
+bookkeeping stops watching it then, and one that takes what is left after ``t_a`` reports it
+then if the model disagrees), which is what lets a run end.
 """
 
 from __future__ import annotations
@@ -19,17 +26,18 @@ from sumsim.errors import FieldError
 from sumsim.mechanisms.drt import MODEL_AGREES, MODEL_DISAGREES, NOT_AUTHOR, TOO_SOON
 from sumsim.registry import Plugin
 
-JUDGED = "This contribution has already been judged."
-CLOSED = "The judging window for this contribution has closed."
-OWN = "Can't report your own contribution."
+JUDGED = "Already claimed."
+NOT_YET = "Cannot be claimed yet."
+OWN = "Cannot report yourself."
 
 
 class PointsConfig(MechanismConfig):
     kind: Literal["points"]
     refund_wait_s: int = Field(86_400, ge=0, description="When a contribution can be judged "
                                "(whole seconds).")
-    any_address_claim_wait_s: int = Field(777_600, ge=0, description="When judging closes "
-                                          "(whole seconds).")
+    any_address_claim_wait_s: int = Field(
+        777_600, ge=0, description="t_a (whole seconds): anyone but the author may report from "
+        "then on, as from the refund wait; agents stop looking at a contribution after it.")
     points_good: int = Field(1, ge=0, description="Points an author earns for a refunded "
                              "(agreed) contribution.")
     points_bad: int = Field(1, ge=0, description="Points an author loses for a reported "
@@ -73,19 +81,13 @@ class Points(IncentiveMechanism):
     def on_add(self, now: float) -> None:
         pass
 
-    def _judgeable(self, rec: Contribution, now: float) -> None:
-        if rec.id in self.judged:
-            raise Revert(JUDGED)
-        age = now - rec.added_time
-        if age < self.t_r:
-            raise Revert(TOO_SOON)
-        if age >= self.t_a:
-            raise Revert(CLOSED)
-
     def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
         if rec.author != sender:
             raise Revert(NOT_AUTHOR)
-        self._judgeable(rec, now)
+        if rec.id in self.judged:
+            raise Revert(JUDGED)
+        if now - rec.added_time < self.t_r:
+            raise Revert(TOO_SOON)
         if not agrees:
             raise Revert(MODEL_DISAGREES)
         return 0
@@ -96,9 +98,14 @@ class Points(IncentiveMechanism):
 
     def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
                      owner: str) -> int:
+        # (the deployed contract's order: time, judged, author, model)
+        age = now - rec.added_time
+        if age < self.t_r and age < self.t_a:
+            raise Revert(NOT_YET)
+        if rec.id in self.judged:
+            raise Revert(JUDGED)
         if reporter == rec.author:
             raise Revert(OWN)
-        self._judgeable(rec, now)
         if agrees:
             raise Revert(MODEL_AGREES)
         return 0
@@ -108,11 +115,11 @@ class Points(IncentiveMechanism):
         self.judged.add(rec.id)
 
     def is_open(self, rec: Contribution, now: float) -> bool:
-        return rec.id not in self.judged and now - rec.added_time < self.t_a
+        return rec.id not in self.judged
 
     def claim_times(self, rec: Contribution) -> tuple[float, float]:
-        # Nothing is ever taken by anyone after the window: it just closes.
-        return rec.added_time + self.t_r, float("inf")
+        # Judging never closes; t_a is where participants stop looking (module docstring).
+        return rec.added_time + self.t_r, rec.added_time + self.t_a
 
     def summary(self) -> dict[str, Any]:
         return {"points": dict(sorted(self.points.items())), "judged": len(self.judged)}
