@@ -247,3 +247,54 @@ def test_calldata_nonzero_bytes_match_the_abi_encoding() -> None:
         expected = len(words) - words.count(0)
         assert eg.int64_nonzero_bytes(v) == expected
         assert eg.int64_buffer_nonzero_bytes(v.tobytes()) == expected
+
+
+# -- calls that move no ether, and the points mechanism's own part --------------------------
+
+def _ops_gas(ops: eg.Ops, f: str) -> int:
+    return ops.price(f).total
+
+
+def _work(n: int) -> eg.ModelWork:
+    return eg.sparse_perceptron_work(n, updates=False)[0]
+
+
+@pytest.mark.parametrize("f", ["petersburg", "istanbul", "berlin", "london"])
+def test_zero_deposit_leaves_the_record_money_slots_at_zero(f: str) -> None:
+    """A deposit of 0 writes 0 over 0 into the record's deposit and claimable slots: two
+    no-op writes instead of two zero-to-non-zero ones (both first touches of the slot)."""
+    fk = eg.fork(f)
+    kw = dict(n_elements=50, array_nonzero_bytes=60, label=1, predict=_work(50))
+    paid = eg.add_data_ops(**kw)  # type: ignore[arg-type]
+    free = eg.add_data_ops(deposit_zero=True, **kw)  # type: ignore[arg-type]
+    assert _ops_gas(paid, f) - _ops_gas(free, f) == 2 * (fk.sstore_set - fk.sstore_noop)
+
+
+@pytest.mark.parametrize("f", ["petersburg", "istanbul", "berlin", "london"])
+@pytest.mark.parametrize("method", ["refund", "report"])
+def test_a_claim_of_nothing_sends_no_value_and_clears_nothing(f: str, method: str) -> None:
+    """Paying 0 wei is a plain call (no 9,000 value surcharge, no stipend back), and the
+    claimable amount stays 0 (a no-op write, no storage refund)."""
+    fk = eg.fork(f)
+    ops = eg.refund_ops if method == "refund" else eg.report_ops
+    kw = dict(n_elements=50, array_nonzero_bytes=60, label=1, predict=_work(50))
+    paid, free = ops(**kw).price(f), ops(amount_zero=True, **kw).price(f)  # type: ignore[arg-type]
+    saved = (fk.value_transfer() - fk.account_warm) \
+        + (fk.sstore("clear", cold=False) - fk.sstore("noop", cold=False))
+    assert sum(paid.parts.values()) - sum(free.parts.values()) == saved
+    # the cleared slot's refund (capped) is gone with it
+    assert paid.refund == min(fk.clear_refund, sum(paid.parts.values()) // fk.refund_quotient)
+    assert free.refund == 0
+
+
+@pytest.mark.parametrize("f", ["petersburg", "istanbul", "berlin", "london"])
+def test_points_mechanism_reads_and_writes_less_on_add(f: str) -> None:
+    """The original points mechanism computes no deposit: two fewer cold and two fewer warm
+    reads and one fewer counter rewrite than Stakeable's handleAddData."""
+    fk = eg.fork(f)
+    kw = dict(n_elements=80, array_nonzero_bytes=90, label=0, predict=_work(80),
+              deposit_zero=True)
+    stake = eg.add_data_ops(**kw)  # type: ignore[arg-type]
+    points = eg.add_data_ops(mechanism=eg.POINTS_WORK, **kw)  # type: ignore[arg-type]
+    assert _ops_gas(stake, f) - _ops_gas(points, f) == \
+        2 * fk.sload_cold + 2 * fk.sload_warm + fk.sstore("reset", cold=False)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from sumsim.agents.base import Agent, AgentConfig, Attacker, AttackerConfig, ClaimBook
 from sumsim.chain.chain import CallContext
+from sumsim.chain.evm_gas import MechanismWork
 from sumsim.chain.tx import Receipt, Revert, Tx
 from sumsim.config import (
     Constant,
@@ -58,7 +59,8 @@ __all__ = [
     "CallContext", "ClaimBook", "CollaborativeTrainer", "ComputeGas", "Constant", "Contribution",
     "DefenseConfig", "Distribution", "Ether", "Exponential", "FieldError", "Flag", "Gate",
     "GateLog", "Gwei", "IncentiveMechanism", "InputError", "LogNormal", "Matrix",
-    "MechanismConfig", "Model", "ModelConfig", "Normal", "Plugin", "PluginConfig", "Pool",
-    "Receipt", "Revert", "Section", "Tx", "Uniform", "UpdatePlan", "Verdict", "World",
+    "MechanismConfig", "MechanismWork", "Model", "ModelConfig", "Normal", "Plugin",
+    "PluginConfig", "Pool", "Receipt", "Revert", "Section", "Tx", "Uniform", "UpdatePlan",
+    "Verdict", "World",
     "as_matrix", "from_wei", "row", "rows", "to_wei", "transaction",
 ]

@@ -255,6 +255,39 @@ _MW_FIELDS = ("reads", "rereads", "writes_new", "writes_update", "writes_clear",
 NO_WORK = ModelWork()
 
 
+@dataclass(frozen=True, slots=True)
+class MechanismWork:
+    """What an incentive mechanism's own contract code reads and writes in the three calls,
+    as counts (the rest of a call, the trainer, data handler and model, is the same whatever
+    the mechanism).  A mechanism names its work (``IncentiveMechanism.gas_work``); the
+    defaults are the original Stakeable64's (Deposit-Refund-Take).
+
+    ``add_*``: ``handleAddData`` (the deposit's inputs read, counters rewritten).
+    ``report_*``: ``handleReport`` before the any-address wait (the reporter's checks) and
+    after it (a take of what is left).  ``event_words``: data words of the ``Refund`` and
+    ``Report`` events.  ``free``: deposits and payouts are always zero (the calls
+    :func:`sumsim.results.gas.gas_rows` prices as typical)."""
+
+    add_reads_cold: int = 4  # owner, cost weight, last update time, submission counter
+    add_reads_warm: int = 2  # cost weight and last update time again
+    add_writes: int = 2  # last update time, submission counter
+    report_reads_cold: int = 4  # owner, wait times, the reporter's and the total good counts
+    report_reads_warm: int = 2
+    report_late_reads_cold: int = 2  # owner, wait times
+    report_late_reads_warm: int = 2  # owner (reporter == owner?), wait times again
+    event_words: int = 2  # recipient, amount
+    free: bool = False
+
+
+#: The original Stakeable64 (Deposit-Refund-Take).
+STAKEABLE_WORK = MechanismWork()
+#: The original Points64: no deposit to compute (it only counts submissions), a report checks
+#: the wait times and nothing else from storage, events name only the recipient.
+POINTS_WORK = MechanismWork(add_reads_cold=2, add_reads_warm=0, add_writes=1,
+                            report_reads_cold=2, report_reads_warm=0, report_late_reads_cold=2,
+                            report_late_reads_warm=0, event_words=1, free=True)
+
+
 @dataclass
 class Ops:
     """Fork-independent counts of one transaction; :meth:`price` turns them into gas."""
@@ -270,6 +303,8 @@ class Ops:
     calls_first: int = 0
     calls_again: int = 0
     value_transfers: int = 0
+    #: Ether sent back with no value (a payout of 0 wei): a plain CALL, no value surcharge.
+    empty_transfers: int = 0
     hashed_bytes: list[float] = field(default_factory=list)
     logs: list[tuple[int, float]] = field(default_factory=list)
     frames: list[float] = field(default_factory=list)
@@ -299,7 +334,8 @@ class Ops:
             "sstore": sum(n * f.sstore(k, cold=c) for (k, c), n in self.sstores.items()),
             "calls": (self.calls_first * f.contract_call(first=True)
                       + self.calls_again * f.contract_call(first=False)
-                      + self.value_transfers * f.value_transfer()),
+                      + self.value_transfers * f.value_transfer()
+                      + self.empty_transfers * f.account_warm),
             "keccak": sum(f.keccak_of(b) for b in self.hashed_bytes),
             "log": sum(f.log_of(t, b) for t, b in self.logs),
             "memory": sum(f.memory(w) for w in self.frames) + f.copy_word * self.copied_words,
@@ -382,13 +418,23 @@ ADDRESS_NONZERO = 20
 # --------------------------------------------------------------------------------------------
 # The three transactions
 # --------------------------------------------------------------------------------------------
+def _pay(o: Ops, nothing: bool) -> None:
+    """The payout at the end of a claim: a value transfer, or a plain call sending 0 wei."""
+    if nothing:
+        o.empty_transfers += 1
+    else:
+        o.value_transfers += 1
+
+
 def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                  predict: ModelWork, update: ModelWork | None = None,
-                 value_returned: bool = False, interp: Interp = INTERP) -> Ops:
+                 value_returned: bool = False, deposit_zero: bool = False,
+                 mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``addData(int64[] data, uint64 label)`` with the deposit paid (exactly unless
     ``value_returned``).  ``update`` is None when the model does not train (a perceptron whose
     prediction equals the label).  Label 0 writes a zero into the record's label slot (a no-op
-    write), any other label a new slot."""
+    write), any other label a new slot; likewise a deposit of zero (``deposit_zero``) leaves
+    the record's deposit and claimable slots at zero."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label)])
@@ -398,11 +444,11 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     o.logs.append((2, WORD * (n + 5)))
     o.frames.append(2 * n + 10)
     o.abi_elements += 1 + 3 + 1  # decode, three calls, the event
-    # Incentive mechanism: owner check, deposit from cost weight and last update time (each
-    # read twice), then last update time and submission counter rewritten.
-    o.sload_cold += 4
-    o.sload_warm += 2
-    o.write("reset", cold=False, count=2)
+    # Incentive mechanism (Stakeable: owner check, deposit from cost weight and last update
+    # time, each read twice, then last update time and submission counter rewritten).
+    o.sload_cold += mechanism.add_reads_cold
+    o.sload_warm += mechanism.add_reads_warm
+    o.write("reset", cold=False, count=mechanism.add_writes)
     o.frames.append(n + 6)
     o.abi_elements += 1
     # Data handler: owner check, key hash, existing record's sender, then the record.
@@ -411,7 +457,8 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
     o.write("set" if label else "noop", cold=False)  # label slot
     o.write("set", cold=False)  # sender
-    o.write("set", cold=True, count=3)  # time, initial deposit, claimable amount
+    o.write("set", cold=True)  # time
+    o.write("noop" if deposit_zero else "set", cold=True, count=2)  # deposit, claimable
     o.write("noop", cold=True)  # claim counter starts at zero
     o.frames.append(2 * n + 15)
     o.abi_elements += 2  # decode, pack for the hash
@@ -431,24 +478,27 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
 
 def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
-               first_good_data: bool = False, interp: Interp = INTERP) -> Ops:
+               first_good_data: bool = False, amount_zero: bool = False,
+               mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``refund(data, label, addedTime)`` by the author, the model agreeing.
 
     The author's good-data counter goes from zero to one on their first refund (a new slot
-    instead of an update), as does the contract's total on its first refund ever."""
+    instead of an update), as does the contract's total on its first refund ever.  A refund
+    of nothing (``amount_zero``: the claimable amount was zero) leaves its slot as it was and
+    sends no value."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label), TIMESTAMP_NONZERO])
     o.sload_cold += 3
     o.calls_first += 3
-    o.value_transfers += 1
+    _pay(o, amount_zero)
     o.frames.append(2 * n + 15)
     o.abi_elements += 1 + 3
     # Data handler: owner, sender, label, time, claimable, claimed-by flag, claim counter.
     o.sload_cold += 7
     o.sload_warm += 2
     o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
-    o.write("clear", cold=False)  # claimable amount -> 0
+    o.write("noop" if amount_zero else "clear", cold=False)  # claimable amount -> 0
     o.write("set", cold=False, count=2)  # claimed-by flag, claim counter
     o.frames.append(2 * n + 15)
     o.abi_elements += 2
@@ -463,7 +513,7 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     fresh = int(first_refund_of_author) + int(first_good_data)
     o.write("set", cold=False, count=fresh)
     o.write("reset", cold=False, count=2 - fresh)
-    o.logs.append((1, 2 * WORD))
+    o.logs.append((1, mechanism.event_words * WORD))
     o.frames.append(n + 13)
     o.abi_elements += 1
     o.abi_elements *= n
@@ -473,13 +523,15 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
 
 def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
-               takes_all: bool = True, interp: Interp = INTERP) -> Ops:
+               takes_all: bool = True, amount_zero: bool = False,
+               mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``report(data, label, addedTime, author)`` by a non-owner.
 
     Before the any-address wait the reporter must have good data and the model must disagree:
     the reward is ``deposit x reporter's good / total good`` (``takes_all`` when that is the
     whole claimable amount, which zeroes the slot and earns a refund).  After the wait the
-    reporter takes what is left (always all)."""
+    reporter takes what is left (always all).  A report taking nothing (``amount_zero``)
+    leaves the claimable amount as it was and sends no value."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes,
@@ -488,7 +540,7 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     o.sload_warm += 1  # the data handler's address again for the second call
     o.calls_first += 3
     o.calls_again += 1
-    o.value_transfers += 1
+    _pay(o, amount_zero)
     o.frames.append(2 * n + 16)
     o.abi_elements += 1 + 3
     # Data handler: owner, sender, label, time, deposit, claimable, claimed-by flag, counter.
@@ -504,17 +556,18 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     # Incentive mechanism: owner, the packed wait times (read once per comparison), and before
     # the wait the reporter's and the total good-data counters.
     if after_any_address_wait:
-        o.sload_cold += 2  # owner, wait times
-        o.sload_warm += 2  # owner (reporter == owner?), wait times again
+        o.sload_cold += mechanism.report_late_reads_cold
+        o.sload_warm += mechanism.report_late_reads_warm
     else:
-        o.sload_cold += 4
-        o.sload_warm += 2
-    o.logs.append((1, 2 * WORD))
+        o.sload_cold += mechanism.report_reads_cold
+        o.sload_warm += mechanism.report_reads_warm
+    o.logs.append((1, mechanism.event_words * WORD))
     o.frames.append(n + 14)
     o.abi_elements += 1
     # Data handler again: owner check, claimable amount lowered.
     o.sload_warm += 2
-    o.write("clear" if (takes_all or after_any_address_wait) else "reset", cold=False)
+    o.write("noop" if amount_zero else
+            "clear" if (takes_all or after_any_address_wait) else "reset", cold=False)
     o.frames.append(8)
     o.abi_elements *= n
     o.interp += interp.report_fixed
@@ -582,38 +635,45 @@ class Pricer:
 
     def add_data(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                  predict: ModelWork, update: ModelWork | None = None,
-                 value_returned: bool = False) -> int:
+                 value_returned: bool = False, deposit_zero: bool = False,
+                 mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``addData`` (see :func:`add_data_ops`)."""
         mw = predict.memory_words
-        key = ("add_data", n_elements, label, value_returned, mw)
+        key = ("add_data", n_elements, label, value_returned, mw, deposit_zero, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: add_data_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), value_returned=value_returned,
-            interp=self.interp))
+            deposit_zero=deposit_zero, mechanism=mechanism, interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict, update))
 
     def refund(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
-               first_good_data: bool = False) -> int:
+               first_good_data: bool = False, amount_zero: bool = False,
+               mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``refund`` (see :func:`refund_ops`)."""
         mw = predict.memory_words
-        key = ("refund", n_elements, label, first_refund_of_author, first_good_data, mw)
+        key = ("refund", n_elements, label, first_refund_of_author, first_good_data, mw,
+               amount_zero, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: refund_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), first_refund_of_author=first_refund_of_author,
-            first_good_data=first_good_data, interp=self.interp))
+            first_good_data=first_good_data, amount_zero=amount_zero, mechanism=mechanism,
+            interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict,))
 
     def report(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
-               takes_all: bool = True) -> int:
+               takes_all: bool = True, amount_zero: bool = False,
+               mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``report`` (see :func:`report_ops`)."""
         mw = predict.memory_words
-        key = ("report", n_elements, label, after_any_address_wait, takes_all, mw)
+        key = ("report", n_elements, label, after_any_address_wait, takes_all, mw,
+               amount_zero, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: report_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), after_any_address_wait=after_any_address_wait,
-            takes_all=takes_all, interp=self.interp))
+            takes_all=takes_all, amount_zero=amount_zero, mechanism=mechanism,
+            interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict,))
 
     def calldata(self, method: Method, *, n_elements: int, array_nonzero_bytes: float,

@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sumsim.chain.evm_gas import STAKEABLE_WORK, MechanismWork
 from sumsim.config import PluginConfig
 from sumsim.contract.data_handler import Contribution
 
@@ -67,6 +68,10 @@ class IncentiveMechanism(ABC):
     #: Whether refunds and takes are paid from a contribution's own claimable amount (DRT,
     #: points) or from per-contributor balances the mechanism keeps (prediction market).
     per_contribution: bool = True
+    #: What the mechanism's own contract code reads and writes in an add, a refund and a
+    #: report, for gas (:class:`~sumsim.chain.evm_gas.MechanismWork`; default: the original
+    #: Stakeable64's, which Deposit-Refund-Take is).
+    gas_work: MechanismWork = STAKEABLE_WORK
 
     @classmethod
     @abstractmethod

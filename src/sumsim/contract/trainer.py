@@ -174,7 +174,8 @@ class CollaborativeTrainer:
         predict, update = self._work(x, plan)
         ctx.charge_to(ctx.gas.add_data(
             n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y, predict=predict,
-            update=update, value_returned=excess > 0))
+            update=update, value_returned=excess > 0, deposit_zero=not cost,
+            mechanism=self.im.gas_work))
         # -- no revert past this point --
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
@@ -265,13 +266,15 @@ class CollaborativeTrainer:
             fresh = self.im.refund_counters_new(ctx.sender)
             total = ctx.gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, first_refund_of_author=fresh >= 1,
-                                   first_good_data=fresh >= 2)
+                                   first_good_data=fresh >= 2, amount_zero=amount == 0,
+                                   mechanism=self.im.gas_work)
         else:
             amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
             late = self.im.takes_without_checks(rec, ctx.sender, ctx.now, self.owner)
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
-                                   takes_all=amount >= rec.claimable)
+                                   takes_all=amount >= rec.claimable, amount_zero=amount == 0,
+                                   mechanism=self.im.gas_work)
         check = "check_refund" if refund else "check_report"
         if type(amount) is not int:
             raise self._mechanism_bug(check, _not_wei(amount))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from sumsim.chain.evm_gas import POINTS_WORK
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import Contribution
 from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
@@ -54,6 +55,7 @@ class Points(IncentiveMechanism):
     """No money: good contributions earn points, reported ones lose them (zero-cost baseline)."""
 
     kind = "points"
+    gas_work = POINTS_WORK
 
     def __init__(self, *, refund_wait_s: int, any_address_claim_wait_s: int,
                  points_good: int = 1, points_bad: int = 1):

@@ -12,6 +12,8 @@ EVM measurements describe (``shared/evm-gas.md``), so the two can be compared ro
   training (a perceptron that already predicts the label);
 - ``refund`` is by an author who has refunded before, ``report`` a reporter with good data
   taking the whole deposit before the any-address wait;
+- the incentive mechanism's own part is the scenario's (its ``gas_work``: the points mechanism
+  computes no deposit, and its deposits and payouts are zero);
 - ``deploy`` is the original migration (data handler, incentive mechanism, the classifier
   constructed with 250 weights then ``initializeWeights`` in batches of 250, the trainer and
   three ownership transfers) for one weight per vocabulary word.
@@ -70,6 +72,8 @@ def gas_rows(sc: ScenarioBase, features: list[int], fork: str | None = None
     pricer = evm_gas.pricer(f)
     v = vocabulary(sc)
     model = _model(sc, v)
+    mech = get("mechanisms", sc.incentive.kind).impl.gas_work
+    free = mech.free
     price = sc.chain.gas_price_gwei
     eth_usd = sc.chain.eth_usd
 
@@ -93,13 +97,16 @@ def gas_rows(sc: ScenarioBase, features: list[int], fork: str | None = None
         for trains in (False, True):
             up = update if trains else None
             g = np.mean([pricer.add_data(n_elements=n, array_nonzero_bytes=nz, label=y,
-                                         predict=predict, update=up) for y in LABELS])
+                                         predict=predict, update=up, deposit_zero=free,
+                                         mechanism=mech) for y in LABELS])
             rows.append(row("add_data", n, trains, float(g)))
         g = np.mean([pricer.refund(n_elements=n, array_nonzero_bytes=nz, label=y,
-                                   predict=predict) for y in LABELS])
+                                   predict=predict, amount_zero=free, mechanism=mech)
+                     for y in LABELS])
         rows.append(row("refund", n, None, float(g)))
         g = np.mean([pricer.report(n_elements=n, array_nonzero_bytes=nz, label=y,
-                                   predict=predict) for y in LABELS])
+                                   predict=predict, amount_zero=free, mechanism=mech)
+                     for y in LABELS])
         rows.append(row("report", n, None, float(g)))
     return rows
 
