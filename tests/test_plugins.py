@@ -137,6 +137,28 @@ def test_a_broken_installed_plugin_is_left_out_naming_it(name: str, load: Any,
         registry.broken.remove(line)
 
 
+def test_a_plugin_of_another_group_is_refused() -> None:
+    """An agent listed under ``sumsim.mechanisms`` (or registered there from code) would fail
+    deep inside a run (no ``from_config``): it is left out, naming the base it lacks."""
+    before = dict(registry.plugins("mechanisms"))
+    ep = _EntryPoint("loud_flip", "their_package.flip:plugin",
+                     lambda: Plugin(LoudFlipConfig, LoudFlip))
+    with pytest.warns(registry.PluginWarning) as warned:
+        registry._register_entry_point("mechanisms", ep)
+    line = str(warned[0].message)
+    try:
+        assert "left out: TypeError: not a plug-in of the group 'mechanisms': its " \
+            "implementation" in line
+        assert "does not derive from sumsim.contract.mechanism.IncentiveMechanism" in line
+        assert "its config" in line and "MechanismConfig" in line
+        assert registry.plugins("mechanisms") == before
+    finally:
+        registry.broken.remove(line)
+    with pytest.raises(TypeError, match="not a plug-in of the group 'models'"):
+        registry.register("models", Plugin(LoudFlipConfig, LoudFlip))
+    assert "loud_flip" not in registry.plugins("models")
+
+
 def test_a_plugin_is_checked_where_it_is_declared() -> None:
     from pydantic import BaseModel
 

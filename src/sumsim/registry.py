@@ -86,12 +86,41 @@ class PluginWarning(UserWarning):
     """An installed plug-in could not be registered (it is left out; the rest work)."""
 
 
+#: Each group's base classes, as (module, implementation base, config base): a plug-in's
+#: classes must derive from them (named, not imported: the bases' modules import this one).
+_BASES = {
+    "agents": ("sumsim.agents.base", "Agent", "AgentConfig"),
+    "defenses": ("sumsim.defenses.base", "Gate", "DefenseConfig"),
+    "models": ("sumsim.models.base", "Model", "ModelConfig"),
+    "mechanisms": ("sumsim.contract.mechanism", "IncentiveMechanism", "MechanismConfig"),
+}
+
+
+def _derives(cls: type, module: str, name: str) -> bool:
+    return any(c.__module__ == module and c.__qualname__ == name for c in cls.__mro__)
+
+
+def _check_group(group: str, plugin: Plugin) -> None:
+    """Refuse a plug-in whose classes are not of ``group`` (an agent registered as a
+    mechanism would otherwise fail deep inside a run)."""
+    module, impl_base, config_base = _BASES[group]
+    wrong = [f"its {what} {cls.__module__}.{cls.__qualname__} does not derive from "
+             f"{module}.{base}" for what, cls, base in (("implementation", plugin.impl,
+                                                         impl_base),
+                                                        ("config", plugin.config, config_base))
+             if not _derives(cls, module, base)]
+    if wrong:
+        raise TypeError(f"not a plug-in of the group {group!r}: " + "; ".join(wrong)
+                        + f" (sumsim.plugin.{impl_base} and {config_base})")
+
+
 def register(group: str, plugin: Plugin, origin: str = "") -> None:
     """Add a plug-in to ``group`` (what an entry point does; also usable from code and tests).
     The installed plug-ins are registered first, so code cannot take a kind from them."""
     global version
     if group not in _TABLES:
         raise ValueError(f"unknown plug-in group {group!r}; expected one of {GROUPS}")
+    _check_group(group, plugin)
     load()
     if origin:
         plugin = replace(plugin, origin=origin)
