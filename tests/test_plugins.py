@@ -185,7 +185,8 @@ def test_a_plugins_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(RuntimeError, match="boom") as err:
         sumsim.run("quickstart", overrides={"data.max_pool": 50})
     assert getattr(err.value, "__notes__", None) == [
-        "in the contribute() of agent 'good' (kind 'honest', sumsim.agents.honest)"]
+        "in the contribute() of agent 'good' (kind 'honest', sumsim.agents.honest)",
+        "at simulated day 0.0 (0 s), after block 0"]
     monkeypatch.undo()
 
     monkeypatch.setattr(RateLimit, "check", lambda self, ctx, x, y: "yes")
@@ -193,9 +194,10 @@ def test_a_plugins_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPatch) -> 
         sumsim.run("sybil-rate-limit", overrides={"data.max_pool": 50})
     notes = getattr(err2.value, "__notes__", None) or \
         getattr(err2.value.__cause__, "__notes__", None)
-    assert notes == [
+    assert notes is not None and notes[0] == (
         "in the check() of defense RateLimit (sumsim.defenses.rate_limit), which must return "
-        "(verdict, reason)"]
+        "(verdict, reason)")
+    assert notes[1:] == [] or notes[1].startswith("at simulated day ")
 
 
 @pytest.mark.parametrize("wait", [-1.0, float("nan"), float("inf"), None, "10"])
@@ -226,7 +228,8 @@ def test_a_strategy_hooks_own_bug_says_whose_it_is(monkeypatch: pytest.MonkeyPat
     with pytest.raises(KeyError) as err:
         sumsim.run("quickstart", overrides={"data.max_pool": 50})
     assert getattr(err.value, "__notes__", None) == [
-        "in a turn of agent 'bad' (kind 'label_flip', sumsim.agents.label_flip)"]
+        "in a turn of agent 'bad' (kind 'label_flip', sumsim.agents.label_flip)",
+        "at simulated day 0.0 (0 s), after block 0"]
 
 
 

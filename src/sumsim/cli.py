@@ -846,6 +846,25 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def _plugin_failure(e: Exception) -> str | None:
+    """What to print when an installed (not built-in) plug-in's code failed: the error, its
+    notes (which plug-in and method, which agent, when in the run) and whose bug it is,
+    without sumsim's frames; None for any other exception (its traceback is printed) or when
+    ``SUMSIM_TRACEBACK`` is set."""
+    from sumsim.registry import culprit
+
+    found = None if os.environ.get("SUMSIM_TRACEBACK") else culprit(e)
+    if found is None or found[2].origin == "sumsim":
+        return None
+    _, group, plugin, module = found
+    lines = [f"error: {type(e).__name__}: {e}"]
+    lines += [f"  {note}" for note in getattr(e, "__notes__", ())]
+    lines.append(f"a bug in the {group[:-1]} plug-in {plugin.kind!r} ("
+                 f"{plugin.origin or 'registered from code'}, {module}); "
+                 "SUMSIM_TRACEBACK=1 shows the traceback")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(*ALLOCATOR)
     warnings.showwarning = _show_warning
@@ -870,6 +889,12 @@ def main(argv: list[str] | None = None) -> int:
         stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
         print(stopped + hint, file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    except Exception as e:
+        report = _plugin_failure(e)
+        if report is None:
+            raise  # (sumsim's own bug: the traceback is what to report)
+        print(report, file=sys.stderr)
+        return EXIT_FAIL
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -250,7 +250,12 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
                 f"{label}did not end within {_span(cap)} of simulated time "
                 f"({_stuck(world, agents, last_progress)}); raise max_duration_s or set "
                 "duration_s", field="scenario.max_duration_s")
-        step()
+        try:
+            step()
+        except Exception as e:  # (a plug-in's bug, say: when it happened in the run)
+            e.add_note(f"{label}at simulated {_days(env.now)} ({env.now:,.0f} s), after "
+                       f"block {chain.block_number:,}")
+            raise
         steps += 1
         if steps & 63 == 0:
             if env.now != instant:

@@ -51,6 +51,16 @@ class RunCannotFinish(InputError):
     (exit code 2): the message names the field and what to change."""
 
 
+class PluginBug(RuntimeError):
+    """A plug-in answered something the contract cannot use (a mechanism paying more than a
+    contribution holds, a model's impossible gas counts): a bug in the plug-in, named with
+    its class (``plugin_type``) and method."""
+
+    def __init__(self, message: str, plugin_type: type | None = None) -> None:
+        super().__init__(message)
+        self.plugin_type = plugin_type
+
+
 class WallClockExceeded(RuntimeError):
     """A run took longer than its wall-clock allowance (``--max-wall-s``)."""
 

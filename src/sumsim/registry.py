@@ -231,14 +231,20 @@ def _owners() -> dict[str, list[tuple[str, str, str]]]:
     return out
 
 
-def blame(e: BaseException) -> BaseException:
-    """Add a note to ``e`` naming the plug-in whose code raised it: the innermost frame of its
+def culprit(e: BaseException) -> tuple[str, str, Plugin, str] | None:
+    """The plug-in whose code ``e`` comes from, as (class.method qualname, group, plug-in,
+    module of that code):
+    the class a :class:`~sumsim.errors.PluginBug` names, else the innermost frame of the
     traceback that runs a method of a registered plug-in's class (its implementation or its
-    config), as ``in Class.method, of the <group> plug-in '<kind>' (module)``.  Nothing is
-    added when no plug-in's code is on the traceback, or when a note already names the
-    plug-in's module (the agents' turns and the defenses' checks name theirs, with the
-    address or defense).  Returns ``e``, to be re-raised."""
+    config).  None when no plug-in's code is on the traceback."""
     owners = _owners()
+    named = getattr(e, "plugin_type", None)
+    if isinstance(named, type):
+        for cls in named.__mro__:  # (the most derived registered class: a subclass of a
+            for group, table in _TABLES.items():  # built-in is its own plug-in)
+                for p in table.values():
+                    if p.impl is cls:
+                        return named.__qualname__, group, p, named.__module__
     tb = e.__traceback__
     frames = []
     while tb is not None:
@@ -246,17 +252,28 @@ def blame(e: BaseException) -> BaseException:
         tb = tb.tb_next
     for frame in reversed(frames):
         module = frame.f_globals.get("__name__", "")
-        candidates = owners.get(module)
-        if not candidates:
-            continue
         qualname = frame.f_code.co_qualname
-        for cls_name, group, kind in candidates:
+        for cls_name, group, kind in owners.get(module, ()):
             if qualname == cls_name or qualname.startswith(cls_name + "."):
-                notes = getattr(e, "__notes__", None) or []
-                if not any(f"{module})" in n or f"{module}." in n for n in notes):
-                    e.add_note(f"in {qualname}, of the {_SINGULAR[group]} plug-in {kind!r} "
-                               f"({module})")
-                return e
+                return qualname, group, _TABLES[group][kind], module
+    return None
+
+
+def blame(e: BaseException) -> BaseException:
+    """Add a note to ``e`` naming the plug-in whose code raised it (:func:`culprit`), as
+    ``in Class.method, of the <group> plug-in '<kind>' (module)``.  Nothing is added when no
+    plug-in's code is on the traceback, or when a note or the message already names the
+    plug-in's module (the agents' turns and the defenses' checks name theirs, with the
+    address or defense; a :class:`~sumsim.errors.PluginBug` names its class).  Returns ``e``,
+    to be re-raised."""
+    found = culprit(e)
+    if found is None:
+        return e
+    qualname, group, plugin, module = found
+    notes = getattr(e, "__notes__", None) or []
+    if not any(f"{module})" in n or f"{module}." in n for n in [*notes, str(e)]):
+        e.add_note(f"in {qualname}, of the {_SINGULAR[group]} plug-in {plugin.kind!r} "
+                   f"({module})")
     return e
 
 

@@ -42,6 +42,7 @@ from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import Contribution, DataHandler
 from sumsim.contract.gates import Flag, GateProtocol, Reviewer, Verdict
 from sumsim.contract.mechanism import IncentiveMechanism
+from sumsim.errors import PluginBug
 from sumsim.models.base import NO_UPDATE, Model, UpdatePlan
 
 _RANK = {Verdict.ACCEPT: 0, Verdict.NO_TRAIN: 1, Verdict.REVIEW: 2}
@@ -298,10 +299,10 @@ class CollaborativeTrainer:
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
 
-    def _model_bug(self, method: str, what: str) -> RuntimeError:
+    def _model_bug(self, method: str, what: str) -> PluginBug:
         return _plugin_bug(self.model, method, what)
 
-    def _mechanism_bug(self, method: str, what: str) -> RuntimeError:
+    def _mechanism_bug(self, method: str, what: str) -> PluginBug:
         return _plugin_bug(self.im, method, what)
 
     # -- free views -----------------------------------------------------------------------
@@ -386,11 +387,11 @@ class CollaborativeTrainer:
         return self.data.records[start:]
 
 
-def _plugin_bug(plugin: object, method: str, what: str) -> RuntimeError:
+def _plugin_bug(plugin: object, method: str, what: str) -> PluginBug:
     """The error for a plug-in's answer the contract cannot use (a bug in the mechanism or
     model, named with its method, rather than a ledger error at the payment it would cause)."""
     cls = type(plugin)
-    return RuntimeError(f"{cls.__name__}.{method} ({cls.__module__}) {what}")
+    return PluginBug(f"{cls.__name__}.{method} ({cls.__module__}) {what}", cls)
 
 
 def _not_wei(value: Any) -> str:
