@@ -56,6 +56,18 @@ class FloatRefund(DepositRefundTake):
         return float(super().check_refund(rec, sender, now, agrees))  # type: ignore[return-value]
 
 
+class NegativeRefundConfig(DRTConfig):
+    kind: Literal["negative_refund"] = "negative_refund"  # type: ignore[assignment]
+
+
+class NegativeRefund(DepositRefundTake):
+    """Refunds -1 wei."""
+
+    def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
+        super().check_refund(rec, sender, now, agrees)
+        return -1
+
+
 class NumpyKeepConfig(DRTConfig):
     kind: Literal["numpy_keep"] = "numpy_keep"  # type: ignore[assignment]
 
@@ -161,6 +173,7 @@ class BrokenUpdate(Perceptron):
 
 PLUGINS = {
     "mechanisms": [Plugin(ThirdDepositConfig, ThirdDeposit), Plugin(FloatRefundConfig, FloatRefund),
+                   Plugin(NegativeRefundConfig, NegativeRefund),
                    Plugin(NumpyKeepConfig, NumpyKeep), Plugin(NanTimesConfig, NanTimes),
                    Plugin(NeverTakenConfig, NeverTaken),
                    Plugin(NumpySummaryConfig, NumpySummary)],
@@ -194,6 +207,9 @@ def model(kind: str) -> dict[str, Any]:
      r"whole wei, a Python int no less than 0"),
     (mechanism("float_refund"),
      rf"FloatRefund\.check_refund \({HERE}\) gave [0-9.e+]+ \(float\): amounts are whole wei"),
+    (mechanism("negative_refund"),
+     rf"NegativeRefund\.check_refund \({HERE}\) gave -1 \(int\): amounts are whole wei, a "
+     r"Python int no less than 0"),
     (mechanism("numpy_keep", **{"incentive.cost_weight": "0.001"}),  # (fits in 64 bits)
      rf"NumpyKeep\.check_add \({HERE}\) gave np\.int64\(\d+\) \(int64\): amounts are whole wei"),
     (mechanism("nan_times"),

@@ -150,3 +150,69 @@ def test_only_the_plugin_under_test_is_counted_in_a_module_holding_several(
     finally:
         for group, plugin in mod.plugins.items():
             registry.unregister(group, plugin.kind)
+
+
+# -- a mechanism's own transactions; a replacement class's coverage; bad arguments -----------
+
+def test_a_mechanism_transaction_that_pays_out_of_the_contract_is_caught() -> None:
+    """The machine sends the mechanism's own ``@transaction`` methods too (any sender, with
+    and without ether, arguments drawn from the signature): one paying its caller from the
+    contract's funds breaks solvency."""
+    from typing import Literal
+
+    import sumsim.registry as registry
+    from sumsim.mechanisms.drt import DepositRefundTake, DRTConfig
+    from sumsim.plugin import Plugin, transaction
+
+    class BonusConfig(DRTConfig):
+        kind: Literal["bonus_drt"] = "bonus_drt"  # type: ignore[assignment]
+
+    class Bonus(DepositRefundTake):
+        @transaction()
+        def bonus(self, contract: object, ctx: object, cid: int) -> int:
+            rec = contract.data.get(cid)  # type: ignore[attr-defined]
+            if rec is None:
+                return 0
+            contract.pay(ctx, ctx.sender, 1, "bonus")  # type: ignore[attr-defined]
+            return 1
+
+    registry.register("mechanisms", Plugin(BonusConfig, Bonus), origin="test")
+    try:
+        report = check("bonus_drt", examples=100, steps=30)
+    finally:
+        registry.unregister("mechanisms", "bonus_drt")
+    assert not report.ok
+    assert "mechanism_transaction" in report.failure and "'bonus'" in report.failure
+    assert any(key[0] == "bonus" for key in report.outcomes)
+
+
+def test_a_replacement_class_is_measured_with_the_mechanism_it_replaces() -> None:
+    """``check(..., mechanism_class=Sub)`` with ``Sub`` written here: the registered
+    mechanism's lines and Sub's own methods are counted (not this file's tests), and the
+    method Sub overrides is replaced by Sub's."""
+    from sumsim.mechanisms.drt import DepositRefundTake
+
+    class Same(DepositRefundTake):
+        def check_refund(self, rec, sender, now, agrees):  # type: ignore[no-untyped-def]
+            return super().check_refund(rec, sender, now, agrees)
+
+    report = check("deposit_refund_take", examples=20, steps=20, mechanism_class=Same)
+    assert report.ok, report.summary()
+    assert report.coverage is not None
+    names = set(report.coverage.functions)
+    same = f"{Same.__qualname__}.check_refund"
+    assert same in names and "DepositRefundTake.check_refund" not in names
+    assert "DepositRefundTake.check_report" in names
+    assert not any("test_" in n.split(".")[0] for n in names - {same}), sorted(names)
+    assert not report.missed("check_refund")  # Same's lines ran
+    assert set(report.missed("check_report")) <= {"DepositRefundTake.check_report"}
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"deposit": 1}, r"^mechanism \{'deposit': 1\} names no 'kind' \(one of \["),
+    (42, r"^a mechanism is given as its kind's name, a dict with 'kind' and its options, or "
+         r"its config object; got 42$"),
+])
+def test_a_mechanism_not_given_as_one_is_said_so(spec: object, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        check(spec)

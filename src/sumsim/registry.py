@@ -211,7 +211,8 @@ def get(group: str, kind: str) -> Plugin:
     """The plug-in ``kind`` of ``group`` (a KeyError listing the known kinds otherwise)."""
     table = plugins(group)
     if kind not in table:
-        left_out = f"; left out: {broken}" if broken else ""
+        mine = [line for line in broken if f"(group sumsim.{group}," in line]
+        left_out = f"; left out: {mine}" if mine else ""
         raise KeyError(f"no {group[:-1]} kind {kind!r}; installed: {sorted(table)}{left_out}")
     return table[kind]
 

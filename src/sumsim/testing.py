@@ -60,6 +60,7 @@ from hypothesis.stateful import (
     initialize,
     invariant,
     multiple,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -68,6 +69,7 @@ from scipy import sparse
 
 import sumsim.registry as registry
 from sumsim.chain import FEE_SINK, REJECTED, REVERTED, SUCCESS, Chain, Receipt, Tx
+from sumsim.config import PluginConfig
 from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
 from sumsim.contract.trainer import CollaborativeTrainer
 from sumsim.data.base import Split
@@ -111,9 +113,16 @@ class Setup:
 
 def _config(group: str, spec: Any) -> Any:
     """A plug-in config from a config instance, a kind name or a dict with ``kind``."""
-    if not isinstance(spec, str | Mapping):
+    what = group[:-1]
+    if isinstance(spec, PluginConfig):
         return spec
+    if not isinstance(spec, str | Mapping):
+        raise InputError(f"a {what} is given as its kind's name, a dict with 'kind' and its "
+                         f"options, or its config object; got {spec!r}")
     data = {"kind": spec} if isinstance(spec, str) else dict(spec)
+    if "kind" not in data:
+        raise InputError(f"{what} {data!r} names no 'kind' (one of "
+                         f"{sorted(registry.plugins(group))})")
     try:
         plugin = registry.get(group, str(data.get("kind")))
     except KeyError as e:
@@ -219,6 +228,10 @@ class FundInvariants(RuleBasedStateMachine):
         self.chain.receipt_hooks.append(self._on_receipt)
         #: What happened, for a report: (method, status, reason) -> count.
         self.outcomes: dict[tuple[str, str, str], int] = {}
+        #: The mechanism's own transactions and how to draw their arguments (None: arguments
+        #: the machine cannot make up; those calls are only replayed).
+        self.own = {name: _argument_strategies(fn, self.probes)
+                    for name, (fn, _payable) in self.mech.transactions().items()}
 
     # -- observation ----------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -446,6 +459,21 @@ class FundInvariants(RuleBasedStateMachine):
         self.send(sender or tx.sender, tx.method, tx.args, tx.value)
         self.mine()
 
+    @precondition(lambda self: any(v is not None for v in self.own.values()))
+    @rule(data=st.data(), sender=st.sampled_from((*AGENTS, OWNER)),
+          value=st.sampled_from([0, 0, 0, 1, 10**15, 10**18]))
+    def mechanism_transaction(self, data: st.DataObject, sender: str, value: int) -> None:
+        """One of the mechanism's own transactions (its ``@transaction`` methods), sent by
+        anyone, with or without ether, with arguments drawn from its signature (contribution
+        ids and other small integers, addresses, samples, bytes): whatever it does must keep
+        every invariant."""
+        name = data.draw(st.sampled_from(sorted(n for n, v in self.own.items()
+                                                if v is not None)), label="method")
+        args = tuple(data.draw(strategy, label=f"{name} argument {i}")
+                     for i, strategy in enumerate(self.own[name] or ()))
+        self.send(sender, name, args, value)
+        self.mine()
+
     @rule(dt=JUMPS)
     def advance(self, dt: int) -> None:
         self._advance_to(self.env.now + dt)
@@ -566,6 +594,45 @@ class FundInvariants(RuleBasedStateMachine):
                 f"the mechanism's holdings fell by {before.held - after.held}, paid {paid}"
 
 
+#: Arguments of a mechanism's own transactions, by annotation: contribution ids and other small
+#: integers (and a few out of range), addresses, amounts, samples, bytes.
+_ARGUMENTS: dict[str, Any] = {
+    "int": st.one_of(st.integers(0, 6), st.sampled_from([-1, 10**18, 2**64])),
+    "bool": st.booleans(),
+    "float": st.sampled_from([0.0, 0.5, 1.0, 12.0, 86_400.0, 1e12]),
+    "str": st.sampled_from((*AGENTS, OWNER, CONTRACT, "nobody")),
+    "bytes": st.binary(max_size=40),
+}
+
+
+def _argument_strategies(fn: Callable[..., Any], probes: list[np.ndarray]
+                         ) -> list[Any] | None:
+    """Strategies for the arguments of a mechanism transaction ``fn(contract, ctx, *args)``
+    (bound), read off its annotations; None when one cannot be drawn (``Any``, a tuple, an
+    unannotated parameter)."""
+    params = list(inspect.signature(fn).parameters.values())[2:]
+    out = []
+    for prm in params:
+        if prm.kind in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD):
+            continue
+        strategy = _strategy_for(prm.annotation, probes)
+        if strategy is None:
+            return None
+        out.append(strategy)
+    return out
+
+
+def _strategy_for(annotation: Any, probes: list[np.ndarray]) -> Any:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    text = text.replace(" ", "")
+    if text.startswith("list[") and text.endswith("]"):
+        inner = _strategy_for(text[5:-1], probes)
+        return None if inner is None else st.lists(inner, max_size=4)
+    if text.endswith("ndarray"):
+        return st.sampled_from(probes)
+    return _ARGUMENTS.get(text)
+
+
 def machine(setup: Setup) -> type[FundInvariants]:
     """A state-machine class bound to ``setup`` (run it with Hypothesis)."""
     name = f"FundInvariants_{setup.mechanism.kind}"
@@ -575,24 +642,58 @@ def machine(setup: Setup) -> type[FundInvariants]:
 # -- line coverage of the mechanism ----------------------------------------------------------
 class LineCoverage:
     """Which lines of the functions of one module ran (``sys.settrace``, local tracing only in
-    frames of that module's file)."""
+    frames of the files they are written in)."""
 
     def __init__(self, module: types.ModuleType, skip: Iterable[type] = ()):
         self.file = inspect.getsourcefile(module) or ""
-        self.hit: set[int] = set()
-        self.functions: dict[str, set[int]] = {}
+        #: (file, line) pairs that ran.
+        self.hit: set[tuple[str, int]] = set()
+        #: qualname -> (file, lines of its body).
+        self.where: dict[str, tuple[str, set[int]]] = {}
         for qualname, fn in _functions(module, tuple(skip)):
-            self.functions[qualname] = _lines(fn.__code__)
+            self.where[qualname] = (fn.__code__.co_filename, _lines(fn.__code__))
+
+    @property
+    def functions(self) -> dict[str, set[int]]:
+        """qualname -> lines of its body."""
+        return {name: lines for name, (_, lines) in self.where.items()}
+
+    @property
+    def files(self) -> set[str]:
+        return {self.file} | {f for f, _ in self.where.values()}
 
     @classmethod
-    def of(cls, impl: type) -> LineCoverage:
+    def of(cls, impl: type, replaced_by: type | None = None) -> LineCoverage:
         """Coverage of the module holding the plug-in class ``impl``, less the classes of the
         other plug-ins written in the same module (a package may keep its mechanism, model and
-        agents together: only the code the machine can reach is counted)."""
+        agents together: only the code the machine can reach is counted).
+
+        ``replaced_by``: a subclass of ``impl`` that runs instead (a copy with a planted bug,
+        written in a test file): its own methods, and those of the classes between it and
+        ``impl``, are counted instead of the methods they override (not the test file's other
+        code)."""
         module = sys.modules[impl.__module__]
         others = {p.impl for g in registry.GROUPS for p in registry.plugins(g).values()
                   if p.impl.__module__ == impl.__module__ and p.impl not in impl.__mro__}
-        return cls(module, others)
+        cov = cls(module, others)
+        if replaced_by is not None and replaced_by is not impl:
+            cov._replace(impl, replaced_by)
+        return cov
+
+    def _replace(self, impl: type, sub: type) -> None:
+        chain = sub.__mro__[:sub.__mro__.index(impl)] if impl in sub.__mro__ else (sub,)
+        for c in chain:
+            for name, attr in vars(c).items():
+                fn = attr.__func__ if isinstance(attr, classmethod | staticmethod) else attr
+                if not isinstance(fn, types.FunctionType):
+                    continue
+                resolved = inspect.getattr_static(sub, name, None)
+                resolved = getattr(resolved, "__func__", resolved)
+                if resolved is not fn:
+                    continue  # (overridden further down the chain)
+                for base in impl.__mro__:  # the impl's method this one replaces
+                    self.where.pop(f"{base.__qualname__}.{name}", None)
+                self.where[fn.__qualname__] = (fn.__code__.co_filename, _lines(fn.__code__))
 
     def __enter__(self) -> LineCoverage:
         self._tracing = _Tracing([self]).__enter__()
@@ -602,18 +703,18 @@ class LineCoverage:
         self._tracing.__exit__(*exc)
 
     def ran(self) -> tuple[int, int]:
-        """(lines run, lines) over every function of the module."""
-        total = sum(len(v) for v in self.functions.values())
+        """(lines run, lines) over every function counted."""
+        total = sum(len(v) for _, v in self.where.values())
         return total - sum(map(len, self.missed().values())), total
 
     def missed(self, *names: str) -> dict[str, list[int]]:
         """Lines never run, per function (all functions, or those whose name ends with one of
         ``names``: ``"check_report"`` matches ``DepositRefundTake.check_report``)."""
         out = {}
-        for qualname, lines in self.functions.items():
+        for qualname, (file, lines) in self.where.items():
             if names and not any(qualname.split(".")[-1] == n for n in names):
                 continue
-            left = sorted(lines - self.hit)
+            left = sorted(ln for ln in lines if (file, ln) not in self.hit)
             if left:
                 out[qualname] = left
         return out
@@ -626,15 +727,17 @@ class _Tracing:
     def __init__(self, coverages: Iterable[LineCoverage]):
         self.by_file: dict[str, list[LineCoverage]] = {}
         for c in coverages:
-            self.by_file.setdefault(c.file, []).append(c)
+            for f in c.files:
+                self.by_file.setdefault(f, []).append(c)
 
     def _tracer(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        covs = self.by_file.get(frame.f_code.co_filename)
+        file = frame.f_code.co_filename
+        covs = self.by_file.get(file)
         if covs is None:
             return None
         if event == "line":
             for cov in covs:  # (each counts only its own functions' lines)
-                cov.hit.add(frame.f_lineno)
+                cov.hit.add((file, frame.f_lineno))
         return self._tracer
 
     def __enter__(self) -> _Tracing:
@@ -747,8 +850,8 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         self.outcomes = outcomes
 
     cls.__init__ = counting_init  # type: ignore[method-assign]
-    mech_cls = mechanism_class or registry.get("mechanisms", setup.mechanism.kind).impl
-    cov = LineCoverage.of(mech_cls) if coverage else None
+    registered = registry.get("mechanisms", setup.mechanism.kind).impl
+    cov = LineCoverage.of(registered, mechanism_class) if coverage else None
     defense_cov: dict[str, LineCoverage] = {}
     if cov is not None:
         for d in setup.defenses:

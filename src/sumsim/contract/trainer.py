@@ -277,9 +277,9 @@ class CollaborativeTrainer:
                                    takes_all=amount >= rec.claimable, amount_zero=amount == 0,
                                    mechanism=self.im.gas_work)
         check = "check_refund" if refund else "check_report"
-        if type(amount) is not int:
+        if type(amount) is not int or amount < 0:
             raise self._mechanism_bug(check, _not_wei(amount))
-        if self.im.per_contribution and not 0 <= amount <= rec.claimable:
+        if self.im.per_contribution and amount > rec.claimable:
             raise self._mechanism_bug(
                 check, f"gave {amount} wei for contribution {rec.id}, which holds "
                 f"{rec.claimable} wei claimable (a claim pays at most what is left)")
