@@ -216,3 +216,30 @@ def test_a_replacement_class_is_measured_with_the_mechanism_it_replaces() -> Non
 def test_a_mechanism_not_given_as_one_is_said_so(spec: object, message: str) -> None:
     with pytest.raises(InputError, match=message):
         check(spec)
+
+
+def test_the_command_sets_defense_and_model_options(capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--set KIND.OPTION=VALUE`` reaches a defense given with --defense, ``model.OPTION``
+    the model; anything else dotted is refused naming the three forms."""
+    import sumsim.testing as testing
+
+    seen: dict[str, object] = {}
+    real_check = testing.check
+
+    def fake_check(mechanism: object, **kw: object) -> object:
+        seen.update(mechanism=mechanism, **kw)
+        return real_check(mechanism, **{**kw, "examples": 2, "steps": 3})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(testing, "check", fake_check)
+    assert main(["invariants", "--mechanism", "deposit_refund_take", "--defense", "rate_limit",
+                 "--set", "rate_limit.max_contributions=3", "--set", "model.learning_rate=2",
+                 "--set", "refund_wait_s=60"]) == 0
+    assert seen["defenses"] == [{"kind": "rate_limit", "max_contributions": 3}]
+    assert seen["model"] == {"kind": "perceptron", "learning_rate": 2}
+    assert seen["mechanism"] == {"kind": "deposit_refund_take", "refund_wait_s": 60}
+    capsys.readouterr()
+    assert main(["invariants", "--mechanism", "deposit_refund_take", "--set",
+                 "rate_limit.max_contributions=3"]) == 2
+    assert "a defense's as KIND.OPTION=VALUE (defenses given: none)" in \
+        capsys.readouterr().err

@@ -601,13 +601,25 @@ def cmd_invariants(args: argparse.Namespace) -> int:
     from sumsim.testing import check
 
     options: dict[str, Any] = {"kind": args.mechanism}
+    defenses: dict[str, dict[str, Any]] = {d: {"kind": d} for d in args.defense or ()}
+    model: dict[str, Any] | None = None if args.model is None else {"kind": args.model}
     for key, value in _parse_set(args.set).items():
-        key = key.removeprefix("incentive.")
+        head, _, rest = key.partition(".")
+        if rest and head == "model":
+            model = model or {"kind": "perceptron"}
+            target, key, chosen = model, rest, "--model"
+        elif rest and head in defenses:
+            target, key, chosen = defenses[head], rest, "--defense"
+        elif rest and head != "incentive":
+            raise InputError(f"{key!r}: set a mechanism option as OPTION=VALUE, a model "
+                             "option as model.OPTION=VALUE, a defense's as KIND.OPTION=VALUE "
+                             f"(defenses given: {sorted(defenses) or 'none'})", field="--set")
+        else:
+            target, key, chosen = options, rest or head, "--mechanism"
         if key == "kind":
-            raise InputError("the mechanism is chosen with --mechanism, not --set kind=...",
-                             field="--set")
-        options[key] = value
-    report = check(options, defenses=args.defense or (), model=args.model,
+            raise InputError(f"the kind is chosen with {chosen}, not --set", field="--set")
+        target[key] = value
+    report = check(options, defenses=list(defenses.values()), model=model,
                    examples=args.examples, steps=args.steps, seed=None if args.random else 0)
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAIL
@@ -793,12 +805,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Hypothesis state machine; see sumsim.testing)")
     iv.add_argument("--mechanism", required=True, help="a registered mechanism kind")
     iv.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
-                    help="a mechanism option, e.g. --set cost_weight=0.1")
+                    help="a mechanism option (--set cost_weight=0.1), a model option "
+                    "(--set model.learning_rate=2) or a defense's (--set rate_limit.max_adds=2)")
     iv.add_argument("--defense", action="append", metavar="KIND",
                     help="also install this defense (repeatable)")
     iv.add_argument("--model", metavar="KIND",
-                    help="the contract's model, with its default options (default: a small "
-                    "perceptron)")
+                    help="the contract's model (default: a small perceptron)")
     iv.add_argument("--steps", type=_count_upto(MAX_STEPS), default=40,
                     help=f"steps per example (default 40, at most {MAX_STEPS:,})")
     iv.add_argument("--examples", type=_count_upto(MAX_EXAMPLES), default=100,
