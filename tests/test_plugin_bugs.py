@@ -369,3 +369,15 @@ def test_a_sweep_records_which_plugin_failed_a_run(tmp_path: Path) -> None:
     assert table["status"].to_list() == ["ok", "failed"]
     assert table["error"][1] == ("KeyError: 'no such column' (in BrokenFit.fit, of the model "
                                  f"plug-in 'broken_fit' ({HERE}))")
+
+
+def test_claim_waits_longer_than_the_idle_guard_are_named_as_such() -> None:
+    """Refunds that open only after a year are not a window that never closes: the message
+    says when the next look is and which setting to change."""
+    with pytest.raises(RunCannotFinish, match=r"made no progress .* agents wait to look at "
+                       r"\d+ contribution\(s\) with something left to claim, the next at day "
+                       r"46[0-9]\.\d, when a claim may open \(waits longer than "
+                       r"scenario\.max_idle_s"):
+        sumsim.run("quickstart", seed=3, overrides={
+            **SMALL, "incentive.refund_wait_s": 40_000_000,
+            "incentive.any_address_claim_wait_s": 40_000_000})

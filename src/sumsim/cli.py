@@ -607,17 +607,18 @@ def cmd_invariants(args: argparse.Namespace) -> int:
         head, _, rest = key.partition(".")
         if rest and head == "model":
             model = model or {"kind": "perceptron"}
-            target, key, chosen = model, rest, "--model"
+            target, key, chosen = model, rest, "model"
         elif rest and head in defenses:
-            target, key, chosen = defenses[head], rest, "--defense"
+            target, key, chosen = defenses[head], rest, "defense"
         elif rest and head != "incentive":
             raise InputError(f"{key!r}: set a mechanism option as OPTION=VALUE, a model "
                              "option as model.OPTION=VALUE, a defense's as KIND.OPTION=VALUE "
                              f"(defenses given: {sorted(defenses) or 'none'})", field="--set")
         else:
-            target, key, chosen = options, rest or head, "--mechanism"
+            target, key, chosen = options, rest or head, "mechanism"
         if key == "kind":
-            raise InputError(f"the kind is chosen with {chosen}, not --set", field="--set")
+            raise InputError(f"the {chosen} is chosen with --{chosen}, not --set kind=...",
+                             field="--set")
         target[key] = value
     report = check(options, defenses=list(defenses.values()), model=model,
                    examples=args.examples, steps=args.steps, seed=None if args.random else 0)

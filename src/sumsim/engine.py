@@ -317,9 +317,19 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
                      f"{_days(r.timestamp)}, was rejected: {r.reason}")
     watched = sum(len(a.book) for a in agents)
     if watched:
-        parts.append(f"agents still look again and again at {watched} contribution(s) with "
-                     "something left to claim (a claim window that never closes keeps them "
-                     "looking: set scenario.duration_s to end the run at a fixed time)")
+        nxt = min(a.book.next_due() for a in agents if len(a.book))
+        # (a look again comes at most recheck_s later; one due later still waits for a claim
+        # to open)
+        if nxt > world.env.now + max(a.config.recheck_s for a in agents):
+            parts.append(f"agents wait to look at {watched} contribution(s) with something "
+                         f"left to claim, the next at {_days(nxt)}, when a claim may open "
+                         "(waits longer than scenario.max_idle_s: raise it, or shorten the "
+                         "incentive's waits)")
+        else:
+            parts.append(f"agents still look again and again at {watched} contribution(s) "
+                         "with something left to claim (a claim window that never closes "
+                         "keeps them looking: set scenario.duration_s to end the run at a "
+                         "fixed time)")
     floor = chain.fees.floor
     low = [t for t in chain.pending if t.gas_price < floor]
     if low:

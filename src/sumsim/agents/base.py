@@ -105,6 +105,10 @@ class ClaimBook:
             out.append(heapq.heappop(heap)[1])
         return out
 
+    def next_due(self) -> float:
+        """When the next contribution is due for a look (inf when none is)."""
+        return self._heap[0][0] if self._heap else math.inf
+
     def __len__(self) -> int:
         return len(self._heap)
 
