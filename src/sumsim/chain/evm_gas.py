@@ -255,7 +255,7 @@ _MW_FIELDS = ("reads", "rereads", "writes_new", "writes_update", "writes_clear",
 NO_WORK = ModelWork()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class MechanismWork:
     """What an incentive mechanism's own contract code reads and writes in the three calls,
     as counts (the rest of a call, the trainer, data handler and model, is the same whatever
@@ -266,7 +266,10 @@ class MechanismWork:
     ``report_*``: ``handleReport`` before the any-address wait (the reporter's checks) and
     after it (a take of what is left).  ``event_words``: data words of the ``Refund`` and
     ``Report`` events.  ``free``: deposits and payouts are always zero (the calls
-    :func:`sumsim.results.gas.gas_rows` prices as typical)."""
+    :func:`sumsim.results.gas.gas_rows` prices as typical).
+
+    Compared by identity: a pricer's cache keys on it for every call (no field-by-field
+    hashing; two equal descriptions are merely cached twice)."""
 
     add_reads_cold: int = 4  # owner, cost weight, last update time, submission counter
     add_reads_warm: int = 2  # cost weight and last update time again
