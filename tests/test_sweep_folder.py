@@ -193,6 +193,26 @@ def test_a_sweep_and_a_run_keep_to_folders_of_their_own(
     assert (out / "manifest.json").is_file() and any((out / "records").iterdir())
 
 
+def test_run_force_replaces_only_a_runs_outputs(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``--force`` on a folder of notes given by mistake must not delete them; a run's own
+    folder (with or without the counterfactual's file) is replaced."""
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "todo.txt").write_text("precious")
+    small = ["--set", "data.max_pool=40", "--set", "metrics.counterfactual=false"]
+    assert main(["run", "--out", str(notes), "--force", "-q", *small]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"--out: {notes} holds 'sub' and more, which is not a run's output; --force replaces "
+        "a run's outputs only: choose another --out, or remove the folder yourself")
+    assert (notes / "todo.txt").read_text() == "precious" and (notes / "sub").is_dir()
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run), "-q", "--set", "data.max_pool=40"]) == 0
+    assert (run / "counterfactual.parquet").is_file()
+    assert main(["run", "--out", str(run), "--force", "-q", *small]) == 0
+    assert not (run / "counterfactual.parquet").exists()
+
+
 def test_a_resumed_sweep_says_how_many_runs_it_kept(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, seeds=1, grid={"agents[1].budget": [100, 1000]})
     out = tmp_path / "out"

@@ -58,6 +58,13 @@ def check_free(out: Path, force: bool) -> None:
     if held is not None:  # (--force replaces a run's folder, never a sweep's runs)
         raise InputError(f"{out} holds {held}; --force replaces a run's outputs only: choose "
                          "another --out, or remove the folder yourself", field="--out")
+    if out.is_dir():  # (nor anything else: a folder of notes given by mistake)
+        other = sorted(p.name for p in out.iterdir() if p.name not in (*FILES, COUNTERFACTUAL))
+        if other:
+            raise InputError(f"{out} holds {other[0]!r}{' and more' if len(other) > 1 else ''}"
+                             ", which is not a run's output; --force replaces a run's outputs "
+                             "only: choose another --out, or remove the folder yourself",
+                             field="--out")
 
 
 def write_run(res: RunResult, out: Path, *, figure: bool = True, force: bool = False,
