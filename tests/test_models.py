@@ -610,3 +610,24 @@ def test_copy_is_independent(binary_data):
         before = clone.predict_many(x_train[:200]).copy()
         train_online(model, x_train[200:400], 1 - y_train[200:400])
         np.testing.assert_array_equal(clone.predict_many(x_train[:200]), before)
+
+
+def test_fixed_point_nearest_centroid_refuses_what_int64_cannot_hold() -> None:
+    """``(c * n + x * 1e9) // (n + 1)`` in int64 wraps around silently in numpy: data whose
+    values could make it pass 2**63 are refused before a run, and an update that would is
+    refused rather than computed (a centroid of 4e18 must not turn negative)."""
+    from sumsim.models.nearest_centroid import NearestCentroid
+
+    m = NearestCentroid(3, 2, sparse_input=False, fixed_point=True)
+    x = np.full((320, 3), 4.0e9)
+    with pytest.raises(ValueError, match=r"feature values up to 4e\+09 with up to 320 samples "
+                                         r"in a class pass 2\*\*63 .* or set "
+                                         r"model\.fixed_point = false"):
+        m.check_data(x)
+    m.check_data(np.full((320, 3), 1.0e4))  # 1e4 * 1e9 * 321 fits
+    m.fit(x[:1], np.array([0]))
+    assert (m.centroids[0] == 4_000_000_000 * 10**9).all()
+    assert m.plan_update(x[0], 0).trains  # 4e18 * 1 + 4e18 fits
+    m.counts[0] = 2  # 4e18 * 2 + 4e18 does not
+    with pytest.raises(ValueError, match="pass 2\\*\\*63"):
+        m.plan_update(x[0], 0)

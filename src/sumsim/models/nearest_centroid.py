@@ -37,6 +37,15 @@ from sumsim.models.base import (
 from sumsim.registry import Plugin
 
 SCALE = 10**9
+_INT64_MAX = 2**63 - 1
+
+
+def _overflow(value: float, n: int) -> str:
+    return (f"the fixed-point nearest centroid (model.fixed_point = true) updates a centroid "
+            f"as (c * n + x * 1e9) // (n + 1) in int64: feature values up to {value:.4g} with up "
+            f"to {n:,} samples in a class pass 2**63 (the arithmetic would wrap around); scale "
+            f"the features below {_INT64_MAX / SCALE / (n + 1):.4g} or set "
+            "model.fixed_point = false")
 
 
 class NearestCentroidConfig(ModelConfig):
@@ -100,8 +109,25 @@ class NearestCentroid(Model):
         else:
             dense[:] = x * self.scale if not self.fixed_point else np.rint(x * self.scale)
         if self.fixed_point:
+            # c * n + x in int64: checked, as contract code would (numpy wraps around)
+            big = int(np.abs(self.centroids[y]).max(initial=0)) * n + \
+                int(np.abs(dense).max(initial=0))
+            if big > _INT64_MAX:
+                raise ValueError(_overflow(big / self.scale / max(n, 1), n))
             return (self.centroids[y] * n + dense) // (n + 1)
         return (self.centroids[y] * n + dense) / (n + 1)
+
+    def check_data(self, x: Matrix) -> None:
+        """Fixed point: a centroid (up to the largest feature value x 1e9) times its count
+        (up to every sample) must fit int64 in the update ``(c * n + x) // (n + 1)``."""
+        if not self.fixed_point or self.sparse_input:
+            return  # (sparse samples are indicators: centroids stay within 1e9)
+        mat = as_matrix(x)
+        values = mat.data if hasattr(mat, "data") and not isinstance(mat, np.ndarray) else mat
+        big = float(np.max(np.abs(values))) if np.size(values) else 0.0
+        n = mat.shape[0]
+        if big * self.scale * (n + 1) > _INT64_MAX:
+            raise ValueError(_overflow(big, n))
 
     def plan_update(self, x: np.ndarray, y: int) -> UpdatePlan:
         old = self.centroids[y]
