@@ -373,3 +373,17 @@ def test_a_search_where_no_trial_completes_is_an_error(
     with pytest.raises(NoTrialCompleted, match="no trial completed") as caught:
         run_search(load_search(path), tmp_path / "out", executor="local")
     assert caught.value.result.trials.height == 2  # the outputs are still written
+
+
+def test_a_search_over_the_scenario_seed_is_refused(tmp_path: Path) -> None:
+    """Each trial's runs take their seeds from the search: a space over scenario.seed searched
+    nothing (every trial the same) and its best.toml named another seed."""
+    from sumsim.searches import load_search
+
+    path = tmp_path / "s.toml"
+    path.write_text('[search]\nbase = "quickstart"\ntrials = 2\n[[objectives]]\n'
+                    'metric = "accuracy.final"\n[space]\n'
+                    '"scenario.seed" = { low = 1, high = 100, int = true }\n')
+    with pytest.raises(InputError, match=r"space\.scenario\.seed: scenario\.seed is replaced "
+                       r"by each run's own seed .* search\.seeds and search\.seed"):
+        load_search(path)

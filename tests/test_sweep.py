@@ -548,7 +548,7 @@ def test_an_invalid_point_rejects_the_sweep_before_any_run(tmp_path: Path,
     path = write_sweep(tmp_path, grid={"agents[1].budget": [100]},
                        points=[{"agents[0].max_deposit": 10}, {"agents[0].balance": -5}])
     with pytest.raises(InputError) as e:
-        load_sweep(path)
+        sweeps.load_sweep(path)
     assert str(path) in str(e.value)
     assert "agents[0].balance" in str(e.value) and "negative" in str(e.value)
 
@@ -567,7 +567,7 @@ def test_bad_sweep_section_is_rejected(tmp_path: Path, section: dict[str, Any], 
                                       message: str) -> None:
     path = write_sweep(tmp_path, **section)
     with pytest.raises(InputError, match=message) as e:
-        load_sweep(path)
+        sweeps.load_sweep(path)
     assert str(path) in str(e.value) and field in str(e.value)
 
 
@@ -576,16 +576,16 @@ def test_unknown_top_level_table_and_missing_base_are_rejected(tmp_path: Path) -
     path.write_text('[sweep]\nbase = "quickstart"\n[gird]\n"agents[1].budget" = [1]\n',
                     encoding="utf-8")
     with pytest.raises(InputError, match=r"gird: unknown field"):
-        load_sweep(path)
+        sweeps.load_sweep(path)
     path.write_text('[sweep]\nbase = "nowhere.toml"\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"sweep\.base: base scenario 'nowhere\.toml' not found"):
-        load_sweep(path)
+        sweeps.load_sweep(path)
 
 
 def test_bad_override_path_names_the_sweep_file(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, points=[{"agents[7].balance": 5}])
     with pytest.raises(InputError, match=r"agents\[7\]\.balance: no list item '7'") as e:
-        load_sweep(path)
+        sweeps.load_sweep(path)
     assert str(path) in str(e.value)
 
 
@@ -594,7 +594,7 @@ def test_a_grid_entry_that_is_not_a_list_is_named(tmp_path: Path) -> None:
     path.write_text('[sweep]\nbase = "quickstart"\n[grid]\n"agents[1].budget" = 5\n',
                     encoding="utf-8")
     with pytest.raises(InputError, match=r"agents\[1\]\.budget"):
-        load_sweep(path)
+        sweeps.load_sweep(path)
 
 
 def test_bundled_base_is_found_by_name(tmp_path: Path) -> None:
@@ -839,7 +839,7 @@ def test_an_empty_value_list_in_the_grid_is_named(tmp_path: Path,
     """``"data.max_pool" = []`` ran the base scenario alone, as if the entry were not there."""
     path = write_sweep(tmp_path, grid={"agents[1].budget": [100, 1000], "data.max_pool": []})
     with pytest.raises(InputError, match=r"grid\.data\.max_pool: expected a non-empty list"):
-        load_sweep(path)
+        sweeps.load_sweep(path)
     out = tmp_path / "out"
     line = one_line_error(capsys, ["sweep", str(path), "--out", str(out), "--executor",
                                    "local", "-q"])
@@ -896,7 +896,7 @@ def test_a_sweep_over_the_run_cap_is_refused_before_any_point_is_validated(
                        points=[{}, {"model.kind": "naive_bayes"}])
     with pytest.raises(InputError, match=r"points x sweep\.seeds: the sweep asks for 12 runs "
                        r"\(3 grid combinations x 2 points x 2 seeds\); expected at most 11"):
-        load_sweep(path)
+        sweeps.load_sweep(path)
     monkeypatch.setattr(sweeps, "MAX_RUNS", 12)
     with pytest.raises(AssertionError, match="no point may be validated"):
         load_sweep(path)  # at the cap: validated
@@ -1018,3 +1018,15 @@ def test_a_sweep_in_a_folder_named_like_a_pattern_is_reported(tmp_path: Path) ->
     path = write_sweep(folder, seeds=1, points=[{}, {"agents[1].budget": 50}])
     run_sweep(load_sweep(path), folder / "out", executor="local")
     assert main(["report", str(folder / "out")]) == 0
+
+
+@pytest.mark.parametrize("table", ['[grid]\n"scenario.seed" = [1, 2]\n',
+                                   '[[points]]\n"scenario.seed" = 3\n'])
+def test_a_sweep_over_the_scenario_seed_is_refused(tmp_path: Path, table: str) -> None:
+    """Every run's seed replaces scenario.seed: a grid over it gave identical rows."""
+    path = tmp_path / "s.toml"
+    path.write_text(f'[sweep]\nbase = "quickstart"\nseeds = 2\n{table}')
+    with pytest.raises(InputError, match=r"scenario\.seed: scenario\.seed is replaced by each "
+                       r"run's own seed, so every value would give the same runs; replicates "
+                       r"come from sweep\.seeds and sweep\.seed"):
+        sweeps.load_sweep(path)

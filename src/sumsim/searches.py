@@ -81,6 +81,7 @@ from sumsim.sweeps import (
     _canonical,
     check_scheduler,
     derive_seed,
+    refuse_seed_path,
 )
 
 #: System attribute of a trial a killed search left running (failed, and asked again).
@@ -256,6 +257,10 @@ class SearchFile(Section):
         """A ``when`` that can never hold leaves its parameter unsearched without a word:
         parameters are chosen in the order of the space, so it must name an earlier one, with
         a value that one can take."""
+        for path in self.space:
+            refuse_seed_path(path, "search", "space", path)
+        for path in self.overrides:
+            refuse_seed_path(path, "search", "overrides", path)
         names = list(self.space)
         for i, (path, p) in enumerate(self.space.items()):
             for key, value in p.when.items():

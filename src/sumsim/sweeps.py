@@ -108,6 +108,20 @@ class SweepSection(Section):
     write_runs: bool = Field(False, description="Also write each run's output folder.")
 
 
+#: The scenario field every run's own seed replaces (it cannot be swept or searched).
+SEED_PATH = "scenario.seed"
+
+
+def refuse_seed_path(path: str, section: str, *where: str | int) -> None:
+    """A sweep's or search's runs take their seeds from the sweep (``sweep.seed``,
+    ``sweep.seeds``, ``paired``) or the search (``search.seed``, ``search.seeds``): a value
+    for ``scenario.seed`` would be replaced in every run, so every point would be the same."""
+    if path.strip() == SEED_PATH:
+        raise FieldError("scenario.seed is replaced by each run's own seed, so every value "
+                         f"would give the same runs; replicates come from {section}.seeds "
+                         f"and {section}.seed", *where)
+
+
 class SweepFile(Section):
     sweep: SweepSection = Field(description="The sweep's settings.")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> "
@@ -122,6 +136,11 @@ class SweepFile(Section):
     def _distinct_values(self) -> SweepFile:
         """An empty value list ran the base scenario alone, as if the entry were not there; a
         repeated value ran its runs twice for one row of the table."""
+        for key in self.grid:
+            refuse_seed_path(key, "sweep", "grid", key)
+        for i, point in enumerate(self.points):
+            for key in point:
+                refuse_seed_path(key, "sweep", "points", i, key)
         for key, values in self.grid.items():
             if not values:
                 raise FieldError("expected a non-empty list of values, got []", "grid", key)
