@@ -385,5 +385,5 @@ def test_a_search_over_the_scenario_seed_is_refused(tmp_path: Path) -> None:
                     'metric = "accuracy.final"\n[space]\n'
                     '"scenario.seed" = { low = 1, high = 100, int = true }\n')
     with pytest.raises(InputError, match=r"space\.scenario\.seed: scenario\.seed is replaced "
-                       r"by each run's own seed .* search\.seeds and search\.seed"):
+                       r"by each run's own seed, .* search\.seeds and search\.seed"):
         load_search(path)
