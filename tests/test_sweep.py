@@ -1030,3 +1030,21 @@ def test_a_sweep_over_the_scenario_seed_is_refused(tmp_path: Path, table: str) -
                        r"run's own seed, so every value would give the same runs; replicates "
                        r"come from sweep\.seeds and sweep\.seed"):
         sweeps.load_sweep(path)
+
+
+def test_a_metric_a_runs_table_lacks_is_null_and_a_typo_still_fails(tmp_path: Path) -> None:
+    """``incentive.num_valid.bad`` lists only addresses with refunded good data: a run whose
+    attacker never added lacks it.  That run keeps its other metrics (the metric is null);
+    a name under no table of the summary is still a failure the sweep stops on."""
+    from sumsim.scenario.loader import bundled_text
+
+    base = tomllib.loads(bundled_text("quickstart"))
+    task = sweeps.Task(0, "r0", {"agents[1].budget": 0, "data.max_pool": 60,
+                                 "metrics.counterfactual": False}, 0, 3)
+    row = sweeps.run_task(base, str(tmp_path), task,
+                          ["incentive.num_valid.bad", "accuracy.final"], None)
+    assert row["status"] == "ok", row["error"]
+    assert row["metrics"]["incentive.num_valid.bad"] is None
+    assert 0 <= row["metrics"]["accuracy.final"] <= 1
+    typo = sweeps.run_task(base, str(tmp_path), task, ["incentive.num_vald.bad"], None)
+    assert typo["status"] == "failed" and "summary_names" in typo

@@ -280,7 +280,9 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
              max_wall_s: float | None = None) -> dict[str, Any]:
     """Run one task; never raises (a failure becomes a row with its error).
 
-    When ``metrics`` names something the run's summary lacks, the failed row also holds the
+    A metric that is a key of one of the summary's maps (``incentive.num_valid.bad``: only
+    addresses with good data are listed) is None in a run whose map lacks that key.  When
+    ``metrics`` names something else the run's summary lacks, the failed row also holds the
     summary's names (``summary_names``), for the sweep to stop with close names suggested."""
     import sumsim.engine as engine
     from sumsim.results.summary import flatten, summary
@@ -301,11 +303,12 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
         flat = flatten(summ)
         if metrics:
             kept = [_kept(m, flat) for m in metrics]
-            missing = [m for m in kept if m not in flat]
+            maps = _map_paths(summ)
+            missing = [m for m in kept if m not in flat and m.rpartition(".")[0] not in maps]
             if missing:
                 row["summary_names"] = sorted(flat)
                 raise KeyError(f"metrics not in the summary: {missing}")
-            flat = {m: flat[m] for m in kept}
+            flat = {m: flat.get(m) for m in kept}
         row.update(status="ok", error="", metrics=flat)
     except Exception as e:  # recorded, not fatal to the sweep
         notes = getattr(e, "__notes__", None)  # (the last names a plug-in at fault)
@@ -632,6 +635,19 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     df = table(sweep, done.values())
     write_parquet(out / RESULTS, df)
     return df
+
+
+def _map_paths(obj: Any, prefix: str = "") -> set[str]:
+    """Dotted paths of the summary's tables (as :func:`~sumsim.results.summary.flatten` walks
+    it): a metric one level under one is a key a run may lack."""
+    out: set[str] = set()
+    if isinstance(obj, dict):
+        if prefix:
+            out.add(prefix)
+        for k, v in obj.items():
+            if not (not prefix and k == "agents"):
+                out |= _map_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    return out
 
 
 def _kept(metric: str, names: Container[str]) -> str:
