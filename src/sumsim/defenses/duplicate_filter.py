@@ -63,6 +63,9 @@ class DuplicateFilter(Gate):
         self._sizes = np.full(w, -1, dtype=np.int64)  # -1: empty slot
         self._labels = np.zeros(w, dtype=np.int64)
         self._next = 0
+        #: Slots filled so far (the window fills from slot 0; a check looks at these only, so
+        #: a large window costs nothing until contributions fill it).
+        self._filled = 0
         self.sparse = world.trainer.model.sparse_input
 
     def _present(self, x: np.ndarray) -> np.ndarray:
@@ -71,14 +74,17 @@ class DuplicateFilter(Gate):
     def nearest(self, x: np.ndarray, y: int) -> int:
         """Smallest Hamming distance to a remembered contribution (a large number if none)."""
         idx = self._present(x)
-        live = self._sizes >= 0
-        if self.config.same_label_only:
-            live &= self._labels == y
-        if not live.any():
+        k = self._filled
+        if not k:
             return 1 << 30
-        overlap = self._rows[:, idx].sum(axis=1, dtype=np.int64)
-        dist = self._sizes + len(idx) - 2 * overlap
-        return int(dist[live].min())
+        sizes = self._sizes[:k]
+        overlap = self._rows[:k, idx].sum(axis=1, dtype=np.int64)
+        dist = sizes + len(idx) - 2 * overlap
+        if self.config.same_label_only:
+            dist = dist[self._labels[:k] == y]
+            if not len(dist):
+                return 1 << 30
+        return int(dist.min())
 
     def check(self, ctx: CallContext, x: np.ndarray, y: int) -> tuple[Verdict, str]:
         if self.nearest(x, y) <= self.config.radius:
@@ -93,6 +99,7 @@ class DuplicateFilter(Gate):
         self._sizes[slot] = len(idx)
         self._labels[slot] = rec.y
         self._next = (slot + 1) % self.config.window
+        self._filled = max(self._filled, slot + 1)
 
 
 plugin = Plugin(
