@@ -43,9 +43,11 @@ class ConstantFees:
 
 
 #: Empty slots between two blocks beyond which their base-fee moves are drawn as one sum (see
-#: the module docstring): a million slots is 139 days of 12-second slots, or 17 minutes of
-#: millisecond ones.
-AGGREGATE_SLOTS = 1 << 20
+#: the module docstring): 65,536 slots is 9 days of 12-second slots, or 66 seconds of
+#: millisecond ones.  A sum of that many independent bounded moves is normal to well within
+#: what the model claims, and drawing each costs time in proportion to the gap (a million
+#: draws a block made millisecond slots with a contribution every 1,000 s take minutes).
+AGGREGATE_SLOTS = 1 << 16
 #: Largest log change applied at once (the fee is clamped to its bounds anyway; exp() of more
 #: would overflow).
 _MAX_LOG_CHANGE = 700.0
