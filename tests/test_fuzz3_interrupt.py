@@ -121,6 +121,39 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers_too(tmp_path: Path) -> Non
     assert listed  # the finished runs are kept
 
 
+@pytest.mark.slow
+def test_a_sweep_killed_outright_takes_its_workers_with_it(tmp_path: Path) -> None:
+    """``kill -9`` (or the out-of-memory killer) gives the sweep no chance to stop its pool:
+    the workers, and the fork server they belong to, stayed alive for good, each holding its
+    memory.  The workers now notice within a second or two that the sweep is gone."""
+    proc, out = _start_sweep(tmp_path)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)  # (reaped: a zombie is not the sweep living on)
+        left = _left_in_group(proc.pid, 10)
+        assert left == "", left
+    finally:
+        subprocess.run(["pkill", "-KILL", "-g", str(proc.pid)], check=False)
+    assert glob.glob(str(out / "records" / "*.json"))  # the finished runs are kept
+
+
+def test_a_pool_worker_ends_when_the_sweep_it_serves_is_gone() -> None:
+    """The watch itself, on a zombie (killed, not yet reaped) and on a process that exists."""
+    from sumsim.sweeps import _alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while _alive(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child.pid)  # (a zombie until the wait below)
+    finally:
+        child.wait()
+    assert not _alive(child.pid) and _alive(os.getpid())
+
+
 def test_the_fork_server_and_its_workers_ignore_ctrl_c_from_birth(tmp_path: Path) -> None:
     """A Ctrl-C while the fork server imported the simulator, or while a worker started (before
     its initializer), printed their tracebacks under the sweep's "interrupted": the server is

@@ -346,7 +346,7 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         ctx.set_forkserver_preload(list(PRELOAD))
         _start_fork_server()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                               initializer=_worker_setup)
+                               initializer=_worker_setup, initargs=(os.getpid(),))
     futures = []
     try:
         futures = [pool.submit(fn, t) for t in tasks]
@@ -388,9 +388,18 @@ def _start_fork_server() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _worker_setup() -> None:
+#: Seconds between a process-pool worker's looks at whether the sweep's process still lives.
+OWNER_POLL_S = 1.0
+
+
+def _worker_setup(owner: int) -> None:
     """Process-pool workers leave Ctrl-C, and the installed plug-ins' warnings, to the
-    sweep's own process.
+    sweep's own process, and end when that process is gone.
+
+    A sweep killed outright (``kill -9``, the machine's out-of-memory killer) cannot stop its
+    workers: they waited for more work for ever, each holding its memory.  A thread of each
+    worker looks every :data:`OWNER_POLL_S` seconds whether the sweep's process (``owner``)
+    still lives, and ends the worker when it does not.
 
     Ctrl-C reaches every process of the terminal's group: a worker that took it reported it as
     its run's error and then waited for more work from a sweep that had gone (an orphan that
@@ -399,12 +408,41 @@ def _worker_setup() -> None:
     (:class:`~sumsim.registry.PluginWarning`) was already named once by the sweep's process;
     each worker reading the entry points again would name it again."""
     import signal
+    import threading
     import warnings
 
     from sumsim.registry import PluginWarning
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore", PluginWarning)
+    threading.Thread(target=_end_with, args=(owner,), daemon=True,
+                     name="sumsim-owner-watch").start()
+
+
+def _end_with(owner: int) -> None:
+    """End this process once ``owner`` no longer lives (see :func:`_worker_setup`)."""
+    while True:
+        time.sleep(OWNER_POLL_S)
+        if not _alive(owner):
+            os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a killed one its parent has not reaped yet, a zombie,
+    does not: it answers signals but will do nothing more)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # (no /proc here: ask the process table)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def _stop_workers(pool: Any) -> None:
