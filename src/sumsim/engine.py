@@ -302,14 +302,41 @@ def _waking_now(env: simpy.Environment, agents: list[Agent]) -> str:
     return f"; turns waiting at that instant: agent {shown}"
 
 
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
     """Why a run may be stuck, in a few words (for the guards' messages)."""
     broke = [a.name for a in agents if not a.affordable(0)]
     parts = [f"{world.pool.remaining} of {world.pool.n} pool samples left"]
     if broke:
-        shown = ", ".join(broke[:5]) + (f" and {len(broke) - 5} more" if len(broke) > 5 else "")
-        parts.append(f"cannot pay for one more transaction: {shown}")
+        parts.append(f"cannot pay for one more transaction: {_names(broke)}")
     chain = world.chain
+    now = world.env.now
+    late = sorted({(a.config.start_s, a.group) for a in agents if a.config.start_s > now})
+    if late:
+        parts.append("not started yet (start_s): " + _names(
+            [f"{g} (day {t / 86_400:.1f})" for t, g in late]))
+    contract = world.trainer
+    ts = chain.block_timestamp
+    state = contract.view_accepting(ts, chain.next_block_timestamp())
+    if state != "open":
+        parts.append(f"the contract does not accept contributions ({state!r}: the "
+                     f"incentive mechanism's phase)")
+    else:
+        deposit = contract.view_required_deposit(ts, chain.next_block_timestamp())
+        held = [a for a in agents if a.name not in broke and a.config.start_s <= now
+                and not a.stopped and a.has_material()]
+        capped = [a.name for a in held
+                  if a.config.max_deposit is not None and deposit > a.config.max_deposit]
+        short = [a.name for a in held if a.name not in capped and not a.affordable(deposit)]
+        if capped:
+            parts.append(f"the deposit ({deposit / 1e18:.4g} ether) is above the max_deposit "
+                         f"of: {_names(capped)}")
+        if short:
+            parts.append(f"cannot pay the deposit ({deposit / 1e18:.4g} ether): "
+                         f"{_names(short)}")
     log = chain.receipts
     if len(log) and log.status[-1] == log.strings.find(REJECTED):
         tx, r = log[-1]
