@@ -344,3 +344,34 @@ def test_the_fast_pricer_equals_pricing_the_counts(fork: str) -> None:
         assert pricer.report(**common, after_any_address_wait=flag, takes_all=label == 1) == \
             eg.report_ops(**common, after_any_address_wait=flag,
                           takes_all=label == 1).price(fork).total
+
+
+def test_the_gas_command_reads_a_tables_features_and_a_small_vocabulary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A table of 3 numeric features is priced as 3-element dense samples (it was priced as a
+    1000-word vocabulary); a 200-word synthetic vocabulary gets the default counts up to 200
+    (300 made the command fail).  The dense add's gas is a real run's."""
+    rng = np.random.default_rng(0)
+    rows = ["a,b,c,label"] + [f"{rng.integers(-9, 9)},{rng.integers(0, 5)},"
+                              f"{rng.integers(1, 3)},{i % 2}" for i in range(400)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        '[scenario]\nname = "t"\n[data]\ndataset = "csv"\npath = "t.csv"\n'
+        'label_column = "label"\n[model]\nkind = "nearest_centroid"\n'
+        '[incentive]\nkind = "deposit_refund_take"\n'
+        '[[agents]]\nname = "good"\nkind = "honest"\nbalance = 10000\n'
+        '[metrics]\ncounterfactual = false\nbaseline = false\nfigure = false\n')
+    assert main(["gas", str(scenario), "--format", "json"]) == 0
+    rows_ = json.loads(capsys.readouterr().out)
+    assert {r["features"] for r in rows_} == {3}
+    adds = [r["gas"] for r in rows_ if r["call"] == "add_data"]
+    assert main(["run", str(scenario), "--out", str(tmp_path / "o"), "-q"]) == 0
+    summ = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert min(adds) <= summ["gas"]["mean_add_data_gas"] <= max(adds) * 1.01
+    assert main(["gas", str(scenario), "--features", "2"]) == 2
+    assert "dense vectors of 3 features" in capsys.readouterr().err
+    assert main(["gas", "quickstart", "--format", "json", "--set",
+                 "data.synthetic.n_features=200"]) == 0
+    counts = {r["features"] for r in json.loads(capsys.readouterr().out) if r["call"] != "deploy"}
+    assert counts == {10, 50, 100, 150, 200}

@@ -637,13 +637,15 @@ def cmd_gas(args: argparse.Namespace) -> int:
     if args.fork is not None and args.fork not in FORKS:  # (spelled as chain.fork is)
         raise InputError(f"unknown fork {args.fork!r}; expected one of {sorted(FORKS)}",
                          field="--fork")
-    try:
-        features = [int(n) for n in args.features.split(",")]  # (an empty item is an error)
+    try:  # (an empty item is an error)
+        features = None if args.features is None else \
+            [int(n) for n in args.features.split(",")]
     except ValueError:
         raise InputError(f"expected comma-separated feature counts, got {args.features!r}",
                          field="--features") from None
+    base = Path(args.scenario).parent if Path(args.scenario).exists() else None
     try:
-        rows = gas_rows(sc, features, args.fork)
+        rows = gas_rows(sc, features, args.fork, base_dir=base)
     except ValueError as e:  # (a count outside the vocabulary)
         raise InputError(str(e), field="--features") from None
     if args.format == "json":
@@ -656,8 +658,9 @@ def cmd_gas(args: argparse.Namespace) -> int:
 def _add_gas_parser(sub: Any) -> None:
     g = sub.add_parser("gas", help="gas and fees of the scenario contract's calls per fork")
     g.add_argument("scenario", help="scenario TOML file (or a bundled name)")
-    g.add_argument("--features", default="10,50,100,150,200,300",
-                   help="comma-separated numbers of present features (default: %(default)s)")
+    g.add_argument("--features", default=None,
+                   help="comma-separated numbers of present features (default: "
+                   "10,50,100,150,200,300 up to the vocabulary; dense data: all its features)")
     g.add_argument("--fork", help="price on this fork instead of the scenario's chain.fork")
     g.add_argument("--format", choices=["table", "json"], default="table")
     g.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",

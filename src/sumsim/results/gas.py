@@ -22,11 +22,13 @@ EVM measurements describe (``shared/evm-gas.md``), so the two can be compared ro
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import sumsim.chain.evm_gas as evm_gas
+from sumsim.contract.trainer import DENSE_SCALE
 from sumsim.engine import make_fork
 from sumsim.models.base import NO_UPDATE, Model, UpdatePlan
 from sumsim.registry import get
@@ -34,17 +36,37 @@ from sumsim.scenario.schema import ScenarioBase
 from sumsim.units import WEI_PER_ETHER
 
 LABELS = (0, 1)
+#: Feature counts priced when none are asked for (those within the vocabulary).
+DEFAULT_FEATURES = (10, 50, 100, 150, 200, 300)
 
 
 def vocabulary(sc: ScenarioBase) -> int:
-    """Features of the scenario's data (without loading it)."""
+    """Features of the scenario's synthetic or text data (without loading it)."""
     d = sc.data
     return d.synthetic.n_features if d.dataset == "synthetic" else d.num_words
 
 
-def _model(sc: ScenarioBase, n_features: int) -> Model:
+def data_shape(sc: ScenarioBase, base_dir: Path | None = None,
+               data_path: str | None = None) -> tuple[int, int, np.ndarray | None]:
+    """(features, classes, a dense sample or None) of the scenario's data: synthetic and
+    text data from the scenario alone (sparse samples, two classes for IMDB and synthetic
+    data); a table of numeric features is read, as a run reads it (its samples are dense
+    vectors, so every call passes all of them)."""
+    d = sc.data
+    if d.dataset in ("synthetic", "imdb"):
+        return vocabulary(sc), 2, None
+    from sumsim.data.load import load_dataset
+
+    ds = load_dataset(d, sc.scenario.seed, data_path, base_dir)
+    dense = None if ds.is_sparse else np.asarray(ds.x_train[0], dtype=np.float64).ravel()
+    return ds.n_features, ds.n_classes, dense
+
+
+def _model(sc: ScenarioBase, n_features: int, n_classes: int = 2,
+           sparse_input: bool = True) -> Model:
     impl = get("models", sc.model.kind).impl
-    return impl.from_config(sc.model, n_features, 2, True)  # type: ignore[no-any-return]
+    return impl.from_config(sc.model, n_features, n_classes,  # type: ignore[no-any-return]
+                            sparse_input)
 
 
 def _work(model: Model, x: np.ndarray, plan: UpdatePlan
@@ -65,13 +87,33 @@ def _trained_plan(model: Model, x: np.ndarray) -> UpdatePlan:
     return NO_UPDATE
 
 
-def gas_rows(sc: ScenarioBase, features: list[int], fork: str | None = None
+def gas_rows(sc: ScenarioBase, features: list[int] | None, fork: str | None = None, *,
+             base_dir: Path | None = None, data_path: str | None = None
              ) -> list[dict[str, Any]]:
-    """One row per call and feature count: call, features, update, gas, fee_wei, fee_usd."""
+    """One row per call and feature count: call, features, update, gas, fee_wei, fee_usd.
+
+    ``features`` None: :data:`DEFAULT_FEATURES` up to the vocabulary.  Dense data (a table of
+    numeric features) has one row per call, at its feature count, priced on its first
+    training sample."""
     f = make_fork(sc.chain, fork)
     pricer = evm_gas.pricer(f)
-    v = vocabulary(sc)
-    model = _model(sc, v)
+    v, n_classes, dense = data_shape(sc, base_dir, data_path)
+    model = _model(sc, v, n_classes, dense is None)
+    samples: list[tuple[int, np.ndarray, float]] = []
+    if dense is not None:
+        if features is not None and features != [v]:
+            raise ValueError(f"the data are dense vectors of {v} features: every call passes "
+                             f"all {v} (leave --features out)")
+        raw = np.rint(dense * DENSE_SCALE).astype(np.int64).tobytes()
+        samples.append((v, dense, evm_gas.int64_buffer_nonzero_bytes(raw)))
+    else:
+        per_index = evm_gas.expected_index_nonzero_bytes(v)
+        for n in [m for m in DEFAULT_FEATURES if m <= v] or [v] if features is None \
+                else features:
+            if not 0 <= n <= v:
+                raise ValueError(f"{n} is not between 0 and the vocabulary ({v})")
+            samples.append((n, np.unique(np.linspace(0, v - 1, n).round().astype(np.int64)),
+                            per_index * n))
     mech = get("mechanisms", sc.incentive.kind).impl.gas_work
     free = mech.free
     price = sc.chain.gas_price_gwei
@@ -86,12 +128,7 @@ def gas_rows(sc: ScenarioBase, features: list[int], fork: str | None = None
                 "fee_usd": usd}
 
     rows = [row("deploy", v, None, evm_gas.deploy_gas(f, v).total)]
-    per_index = evm_gas.expected_index_nonzero_bytes(v)
-    for n in features:
-        if not 0 <= n <= v:
-            raise ValueError(f"{n} is not between 0 and the vocabulary ({v})")
-        x = np.unique(np.linspace(0, v - 1, n).round().astype(np.int64))
-        nz = per_index * n
+    for n, x, nz in samples:
         predict, _ = _work(model, x, NO_UPDATE)
         _, update = _work(model, x, _trained_plan(model, x))
         for trains in (False, True):
