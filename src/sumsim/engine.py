@@ -68,12 +68,8 @@ def _unfit(e: ValueError, ds: Dataset) -> InputError:
 
 def check_dataset(model: Model, ds: Dataset) -> None:
     """Refuse, before a run, samples its model or its contract cannot take (rather than failing
-    or going wrong at the first such contribution)."""
-    try:
-        model.check_data(ds.x_train)
-        model.check_data(ds.x_test)
-    except ValueError as e:
-        raise _unfit(e, ds) from None
+    or going wrong at the first such contribution).  The contract's own limit first: it
+    holds for every model."""
     if not ds.is_sparse:
         # The contract holds a dense sample as int64 fixed point (9 decimals): larger values
         # would wrap around and every prediction on chain would be garbage.
@@ -83,6 +79,11 @@ def check_dataset(model: Model, ds: Dataset) -> None:
                 raise InputError(f"a feature value of {big:g} is beyond what the contract holds "
                                  f"(+-{MAX_DENSE_VALUE:.4g}: int64 with {DENSE_DECIMALS} "
                                  "decimals); scale the features", field="data")
+    try:
+        model.check_data(ds.x_train)
+        model.check_data(ds.x_test)
+    except ValueError as e:
+        raise _unfit(e, ds) from None
 
 
 def make_mechanism(sc: ScenarioBase) -> IncentiveMechanism:

@@ -868,6 +868,9 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
                 run_state_machine_as_test(cls, settings=opts)
         else:
             run_state_machine_as_test(cls, settings=opts)
+    except InputError as e:  # (options the harness cannot run, e.g. more pieces than samples)
+        raise InputError(f"{e} (the property tests' data: {2 ** n_features} samples of "
+                         f"{n_features} features)") from None
     except Exception as e:  # noqa: BLE001 - a failed invariant (or crash) is the result
         # (the exception's line, then its notes: the failing sequence Hypothesis attached)
         failure = "".join(traceback.format_exception_only(type(e), e)).strip()

@@ -124,7 +124,7 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
     if len(classes) > MAX_CLASSES:
         raise DataError(
             f"{len(classes)} distinct labels; at most {MAX_CLASSES} classes (is this the "
-            "label column?)",
+            "label column? data.label_column names it)",
             source=src,
             field=column,
         )

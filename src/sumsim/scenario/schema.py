@@ -276,6 +276,9 @@ class DataSection(Section):
         if self.dataset == "synthetic" and self.path:
             raise FieldError("the 'synthetic' dataset reads no file; drop data.path or set "
                              "data.dataset", "path")
+        if self.text_column is not None and self.feature_columns is not None:
+            raise FieldError("give either text_column or feature_columns, not both",
+                             "feature_columns")
         return self
 
 
