@@ -434,3 +434,23 @@ def test_a_float_too_large_for_a_whole_number_field_says_so(value: float) -> Non
         load_scenario(None, {"scenario.seed": value})
     assert err.value.field == "scenario.seed"
     assert err.value.message.startswith("a whole number too large for this field (got ")
+
+
+def test_validate_checks_that_a_table_the_scenario_reads_is_there(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``validate`` passed a CSV scenario whose file was missing or empty: only the run
+    found out."""
+    from sumsim.cli import main
+
+    scenario = tmp_path / "v.toml"
+    scenario.write_text('[scenario]\nname = "t"\n[data]\ndataset = "csv"\npath = "d.csv"\n'
+                        'label_column = "label"\n[[agents]]\nname = "g"\nkind = "honest"\n'
+                        'balance = 10\n')
+    assert main(["validate", str(scenario)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{scenario}: data.path: {tmp_path / 'd.csv'}: No such file or directory")
+    (tmp_path / "d.csv").write_text("")
+    assert main(["validate", str(scenario)]) == 2
+    assert "not a non-empty file" in capsys.readouterr().err
+    (tmp_path / "d.csv").write_text("a,label\n1,0\n2,1\n")
+    assert main(["validate", str(scenario)]) == 0

@@ -443,11 +443,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
                       "parameters)")
             else:
                 sc = _load(path, args.set)
+                _check_data_file(sc, path)
                 print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
         except InputError as e:
             print(str(e), file=sys.stderr)
             status = EXIT_INPUT
     return status
+
+
+def _check_data_file(sc: Any, path: str) -> None:
+    """A table the scenario reads (csv, parquet) exists and is a non-empty file (reading it is
+    the run's business: validating stays quick)."""
+    from sumsim.data.load import scenario_data_file
+
+    if sc.data.dataset not in ("csv", "parquet"):
+        return
+    base = Path(path).parent if Path(path).is_file() else None
+    where = scenario_data_file(sc.data, base)
+    try:
+        size = Path(where).stat().st_size if where is not None else -1
+    except OSError as e:
+        raise InputError(f"{where}: {e.strerror or e}", source=path, field="data.path") from None
+    if size <= 0 or not Path(where or "").is_file():
+        raise InputError(f"{where}: not a non-empty file", source=path, field="data.path")
 
 
 def _file_kind(path: str) -> str:

@@ -402,6 +402,10 @@ def _sampler(spec: SearchFile, asked: int = 0) -> Any:
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # Table-valued choices (a whole [[agents]] entry, a mechanism's table) are stored as JSON,
+    # which holds them: Optuna's advice to keep choices scalar does not apply.
+    warnings.filterwarnings("ignore", message="Choices for a categorical distribution should be",
+                            category=UserWarning)
     kind = spec.search.sampler
     if kind == "auto":
         kind = "tpe" if len(spec.objectives) == 1 else "nsga2"
