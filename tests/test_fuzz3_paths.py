@@ -66,7 +66,7 @@ def test_a_scenario_path_with_a_nul_is_an_input_error() -> None:
 
 def _sweep(folder: Path, base: str) -> Path:
     path = folder / "sweep.toml"
-    path.write_text(f'[sweep]\nbase = {base}\n[grid]\n"scenario.seed" = [1]\n')
+    path.write_text(f'[sweep]\nbase = {base}\n[grid]\n"chain.block_time_s" = [12]\n')
     return path
 
 

@@ -22,7 +22,7 @@ def _sweep(**spec: Any) -> Any:
 
 @pytest.mark.parametrize(("grid", "points"), [
     ({"chain.eth_usd": [1, 1.0]}, []),
-    ({"scenario.seed": [1, "1"]}, []),
+    ({"chain.block_time_s": [12, "12"]}, []),
     ({"agents[0].balance": [1, "1"]}, []),
     ({}, [{"agents[0].interval_s": 600}, {"agents[0].interval_s": 600.0}]),
 ])
@@ -36,7 +36,7 @@ def test_points_that_resolve_to_one_scenario_are_refused(grid: dict[str, Any],
 
 
 def test_distinct_values_still_make_distinct_points() -> None:
-    sweep = _sweep(grid={"chain.eth_usd": [1, 1.5, "2"]}, points=[{}, {"scenario.seed": 2}])
+    sweep = _sweep(grid={"chain.eth_usd": [1, 1.5, "2"]}, points=[{}, {"chain.block_time_s": 6}])
     assert len(sweep.tasks) == 6
 
 
