@@ -304,7 +304,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
         if metrics:
             kept = [_kept(m, flat) for m in metrics]
             maps = _map_paths(summ)
-            missing = [m for m in kept if m not in flat and m.rpartition(".")[0] not in maps]
+            missing = [m for m in kept if m not in flat and not _absent_key(m, maps)]
             if missing:
                 row["summary_names"] = sorted(flat)
                 raise KeyError(f"metrics not in the summary: {missing}")
@@ -675,17 +675,28 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     return df
 
 
-def _map_paths(obj: Any, prefix: str = "") -> set[str]:
+def _map_paths(obj: Any, prefix: str = "") -> dict[str, list[str]]:
     """Dotted paths of the summary's tables (as :func:`~sumsim.results.summary.flatten` walks
-    it): a metric one level under one is a key a run may lack."""
-    out: set[str] = set()
+    it), with their keys (and the ``_eth`` twins of their ``_wei`` keys)."""
+    out: dict[str, list[str]] = {}
     if isinstance(obj, dict):
         if prefix:
-            out.add(prefix)
+            out[prefix] = [str(k) for k in obj] + [f"{k[:-4]}_eth" for k in map(str, obj)
+                                                   if k.endswith("_wei")]
         for k, v in obj.items():
             if not (not prefix and k == "agents"):
-                out |= _map_paths(v, f"{prefix}.{k}" if prefix else str(k))
+                out.update(_map_paths(v, f"{prefix}.{k}" if prefix else str(k)))
     return out
+
+
+def _absent_key(metric: str, maps: dict[str, list[str]]) -> bool:
+    """Whether ``metric`` names a key a table of this summary may lack in some runs (an
+    address in ``incentive.num_valid``, a reason in ``transactions.revert_reasons``): one
+    level under a table, and not a near-spelling of one of its keys (``groups.bad.proft_eth``
+    is a typo of ``profit_eth``, which every run has)."""
+    parent, _, key = metric.rpartition(".")
+    keys = maps.get(parent)
+    return keys is not None and not difflib.get_close_matches(key, keys, n=1, cutoff=0.9)
 
 
 def _kept(metric: str, names: Container[str]) -> str:
