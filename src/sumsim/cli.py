@@ -828,7 +828,8 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--mechanism", required=True, help="a registered mechanism kind")
     iv.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a mechanism option (--set cost_weight=0.1), a model option "
-                    "(--set model.learning_rate=2) or a defense's (--set rate_limit.max_adds=2)")
+                    "(--set model.learning_rate=2) or a defense's "
+                    "(--set rate_limit.max_contributions=2)")
     iv.add_argument("--defense", action="append", metavar="KIND",
                     help="also install this defense (repeatable)")
     iv.add_argument("--model", metavar="KIND",
