@@ -95,7 +95,8 @@ CONTRIBUTIONS = [
      "`taken` (reports took all of it), `refunded_and_taken` (reports took a share and its "
      "author the rest: `refunded_wei` and `taken_wei` give the split), `partly_taken` (taken "
      "from, something still claimable), `unclaimed`, `forfeited` (a review rejected it) or "
-     "`pooled` (a mechanism's pool)."),
+     "`pooled` (a mechanism's pool).  A contribution without a deposit (points) is "
+     "`refunded` when its author claimed it, `taken` when another address did."),
     ("claims", "list", "Every successful claim on it: a list of `{time_s, by, kind, "
      "amount_wei}` (`kind` is `refund` or `report`; `amount_wei` integer wei as "
      "`Decimal(38, 0)`, as every `_wei` column)."),

@@ -189,6 +189,9 @@ def contributions_table(res: RunResult) -> Table:
             "pooled_wei": _money([r.pooled for r in part]),
             "status": pl.Series([r.status for r in part], dtype=pl.Utf8),
             "outcome": pl.Series([
+                # (a zero deposit, under points: by who claimed it, the author or another)
+                ("refunded" if r.author in r.claimed_by else "taken" if r.claimed_by
+                 else "unclaimed") if not r.initial_deposit else
                 "forfeited" if r.forfeited else "pooled" if r.pooled else
                 "refunded" if r.refunded and not r.taken else
                 "partly_taken" if r.taken and r.claimable else
