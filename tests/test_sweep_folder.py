@@ -255,3 +255,13 @@ def test_mechanisms_compared_cell_by_cell_with_a_whole_table_reference(
         want = (pts.sort("replicate")["accuracy.time_avg"]
                 - drt.sort("replicate")["accuracy.time_avg"]).mean()
         assert r["mean_diff"] == pytest.approx(want, rel=1e-12)
+
+
+def test_a_bundled_base_wins_over_a_folder_of_that_name(tmp_path: Path) -> None:
+    """The quickstart page has ``sumsim run --out quickstart``; a sweep beside that folder
+    naming ``base = "quickstart"`` read the folder ("is a directory") instead of the bundled
+    scenario, as ``sumsim run quickstart`` there does."""
+    (tmp_path / "quickstart").mkdir()
+    path = write_sweep(tmp_path, base="quickstart", seeds=1,
+                       grid={"agents[1].budget": [100, 300]})
+    assert len(load_sweep(path).tasks) == 2

@@ -231,6 +231,9 @@ def read_base(file: Path, base: str, field: str) -> tuple[dict[str, Any], str, P
         raise InputError("expected a scenario file (relative to this file) or a bundled "
                          "scenario name, got an empty name", source=str(file), field=field)
     base_path = file.parent / base
+    bundled = base.removesuffix(".toml") in BUNDLED
+    if bundled and base_path.is_dir():  # (a run's folder named after it: the name wins)
+        return tomllib.loads(bundled_text(base.removesuffix(".toml"))), base, file.parent
     if probe(base_path, source=str(file), field=field) is not None:
         try:
             data = read_toml(base_path)
@@ -242,7 +245,7 @@ def read_base(file: Path, base: str, field: str) -> tuple[dict[str, Any], str, P
                              "scenario file or a bundled scenario name", source=str(file),
                              field=field)
         return data, str(base_path), base_path.parent
-    if base.removesuffix(".toml") in BUNDLED:
+    if bundled:
         return tomllib.loads(bundled_text(base.removesuffix(".toml"))), base, file.parent
     raise InputError(f"base scenario {base!r} not found" + _close_bundled(base),
                      source=str(file), field=field)
