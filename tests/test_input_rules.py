@@ -171,7 +171,9 @@ def test_deep_nesting_is_an_input_error() -> None:
 
 @pytest.mark.parametrize(("path", "message"), [
     ("=1", "dotted field path"), ("chain.block_time_s.x", "chain.block_time_s is a number"),
-    ("agents..x", "dotted field path"), ("agents[9].balance", "no list item")])
+    ("agents..x", "dotted field path"),
+    ("agents[9].balance", "no item .9.: agents is a list of 2 items"),
+    ("agent[1].balance", "not a list of the scenario; did you mean .agents.")])
 def test_bad_override_paths(path: str, message: str) -> None:
     data = tomllib.loads(bundled_text("quickstart"))
     with pytest.raises(InputError, match=message):
@@ -454,3 +456,12 @@ def test_validate_checks_that_a_table_the_scenario_reads_is_there(
     assert "not a non-empty file" in capsys.readouterr().err
     (tmp_path / "d.csv").write_text("a,label\n1,0\n2,1\n")
     assert main(["validate", str(scenario)]) == 0
+
+
+def test_a_misspelt_top_level_table_is_matched_against_the_files_tables(tmp_path: Path) -> None:
+    """``[modle]`` was matched against every field of the schema: "did you mean 'mode'"."""
+    path = tmp_path / "t.toml"
+    path.write_text('[scenario]\nname = "t"\n[modle]\nkind = "perceptron"\n[[agents]]\n'
+                    'name = "g"\nkind = "honest"\nbalance = 10\n')
+    with pytest.raises(InputError, match=r"modle: unknown field; did you mean 'model'\?$"):
+        load_scenario(path)

@@ -584,7 +584,7 @@ def test_unknown_top_level_table_and_missing_base_are_rejected(tmp_path: Path) -
 
 def test_bad_override_path_names_the_sweep_file(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, points=[{"agents[7].balance": 5}])
-    with pytest.raises(InputError, match=r"agents\[7\]\.balance: no list item '7'") as e:
+    with pytest.raises(InputError, match=r"agents\[7\]\.balance: no item '7'") as e:
         sweeps.load_sweep(path)
     assert str(path) in str(e.value)
 

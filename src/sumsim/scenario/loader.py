@@ -98,9 +98,13 @@ def format_validation_error(err: ValidationError, source: str, data: Any = None,
     parts = [_describe(e, data) for e in err.errors()]
     if model is not None and any(m == "unknown field" for _, m in parts):
         names = _field_names(model)
+        top = set(getattr(model, "model_fields", {}))
         for i, (path, m) in enumerate(parts):
-            last = re.split(r"[.\[]", path)[-1] if m == "unknown field" else ""
-            close = difflib.get_close_matches(last, sorted(names - {last}), n=1, cutoff=0.75)
+            steps = re.split(r"[.\[]", path)
+            last = steps[-1] if m == "unknown field" else ""
+            # (a table of the file's own is one of the file's tables: [modle] is 'model')
+            pool = top if len(steps) == 1 and top else names
+            close = difflib.get_close_matches(last, sorted(pool - {last}), n=1, cutoff=0.75)
             if close:
                 parts[i] = (path, f"unknown field; did you mean {close[0]!r}?")
     message = parts[0][1]
@@ -297,25 +301,49 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
             raise InputError("expected a dotted field path such as agents[1].balance",
                              field=path or "(empty path)")
         node: Any = out
+        created = False
         for j, part in enumerate(parts):
             last = j == len(parts) - 1
             key: Any = int(part) if part.isdigit() else part
             where = ".".join(parts[:j]) or "(top level)"
             if isinstance(node, list):
                 if not isinstance(key, int) or key >= len(node):
-                    raise InputError(f"no list item {part!r} in override path", field=path)
+                    raise InputError(
+                        f"no item {part!r}: {where} is a list of {len(node)} item"
+                        f"{'' if len(node) == 1 else 's'}" + (
+                            f" (0 to {len(node) - 1})" if len(node) > 1 else ""), field=path)
             elif not isinstance(node, dict):
                 raise InputError(f"{where} is a {_kind(node)}, not a table: it has no field "
                                  f"{part!r}", field=path)
             elif isinstance(key, int):
-                raise InputError(f"{part!r} indexes something that is not a list", field=path)
+                made = created  # (the name before the index is no field of the scenario)
+                close = difflib.get_close_matches(parts[j - 1], sorted(
+                    k for k, v in _parent(out, parts[:j - 1]).items() if isinstance(v, list)),
+                    n=1, cutoff=0.6) if made else []
+                raise InputError(
+                    f"{parts[j - 1]!r} is not a list of the scenario" + (
+                        f"; did you mean {close[0]!r}?" if close else "")
+                    if made else f"{part!r} indexes something that is not a list", field=path)
             if last:
                 node[key] = value
             else:
-                if isinstance(node, dict) and key not in node:
+                created = isinstance(node, dict) and key not in node
+                if created:
                     node[key] = {}
                 node = node[key]
     return out
+
+
+def _parent(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    """The table ``parts`` leads to in ``data`` (an empty one where it leads nowhere)."""
+    node: Any = data
+    for part in parts:
+        key: Any = int(part) if part.isdigit() else part
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return {}
+    return node if isinstance(node, dict) else {}
 
 
 def _kind(value: Any) -> str:
