@@ -243,3 +243,16 @@ def test_the_command_sets_defense_and_model_options(capsys: pytest.CaptureFixtur
                  "rate_limit.max_contributions=3"]) == 2
     assert "a defense's as KIND.OPTION=VALUE (defenses given: none)" in \
         capsys.readouterr().err
+
+
+def test_an_option_given_to_the_wrong_plugin_is_pointed_at_the_right_form(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["invariants", "--mechanism", "deposit_refund_take", "--defense", "rate_limit",
+                 "--set", "max_contributions=2"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "max_contributions: unknown field (a defense's option is set as KIND.OPTION=VALUE, a "
+        "model's as model.OPTION=VALUE)")
+    assert main(["invariants", "--mechanism", "deposit_refund_take", "--set",
+                 "cost_weigth=0.1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "cost_weigth: unknown field; did you mean 'cost_weight'?")

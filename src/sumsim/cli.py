@@ -638,8 +638,16 @@ def cmd_invariants(args: argparse.Namespace) -> int:
             raise InputError(f"the {chosen} is chosen with --{chosen}, not --set kind=...",
                              field="--set")
         target[key] = value
-    report = check(options, defenses=list(defenses.values()), model=model,
-                   examples=args.examples, steps=args.steps, seed=None if args.random else 0)
+    try:
+        report = check(options, defenses=list(defenses.values()), model=model,
+                       examples=args.examples, steps=args.steps,
+                       seed=None if args.random else 0)
+    except InputError as e:
+        if "unknown field" in str(e) and str(e).startswith("mechanism ") and \
+                (defenses or model):  # (an option meant for the defense or the model?)
+            raise InputError(f"{e} (a defense's option is set as KIND.OPTION=VALUE, a "
+                             "model's as model.OPTION=VALUE)") from None
+        raise
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAIL
 

@@ -132,7 +132,8 @@ def _config(group: str, spec: Any) -> Any:
     except ValidationError as e:
         # One line naming the option, as a scenario's errors do (a validator that checks
         # several options names the one at fault with FieldError).
-        raise format_validation_error(e, f"{group[:-1]} {data.get('kind')!r}", data) from None
+        raise format_validation_error(e, f"{group[:-1]} {data.get('kind')!r}", data,
+                                      plugin.config) from None
 
 
 def make_setup(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
