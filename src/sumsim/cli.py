@@ -156,7 +156,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_data_path(sc.data, args.data_path, "--data-path")
     base = Path(args.scenario).parent if args.scenario and Path(args.scenario).exists() else None
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
-    check_free(out, args.force)
+    try:
+        check_free(out, args.force)
+    except InputError as e:
+        if args.out:
+            raise
+        raise type(e)(f"{e.message} (the default folder: no --out given)",
+                      field=e.field) from None
     return _run_and_write(args, sc, seed, where, base, out)
 
 

@@ -46,9 +46,18 @@ def check_folder_holds_only(out: Path, kind: str, names: set[str]) -> None:
                      and not p.name.startswith(".")  # (its lock, files being written)
                      and not any(p.name.startswith(f"{n}-") for n in names))  # (-journal)
     if foreign:
-        raise InputError(f"this folder holds {foreign[0]!r}, which is not a {kind}'s (a run's "
-                         f"outputs?); a {kind} writes into a folder of its own: use another "
-                         "--out", source=str(out), field="--out")
+        other = next((what for marks, what in _OTHER_FOLDERS if marks & set(foreign)), None)
+        raise InputError(f"this folder holds {foreign[0]!r}, which is not a {kind}'s"
+                         + (f" (it looks like {other})" if other is not None else "")
+                         + f"; a {kind} writes into a folder of its own: use another --out",
+                         source=str(out), field="--out")
+
+
+#: What another command's folder holds (files that mark it), for the refusal above.
+_OTHER_FOLDERS = (({MANIFEST, RECORDS}, "a sweep's folder"),
+                  ({STUDY_DB}, "a search's folder"),
+                  ({"summary.json", "transactions.parquet", "contributions.parquet"},
+                   "a run's outputs"))
 
 
 @contextmanager
