@@ -146,7 +146,7 @@ def _set_behind(field: str | None, overrides: dict[str, Any]) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sumsim.data.load import check_data_path
-    from sumsim.outputs import check_free
+    from sumsim.outputs import OutputExists, check_free
 
     if args.list:
         return _list_bundled()
@@ -158,11 +158,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("sumsim-out") / f"{sc.scenario.name}-seed{seed}"
     try:
         check_free(out, args.force)
-    except InputError as e:
+    except OutputExists as e:
         if args.out:
             raise
-        raise type(e)(f"{e.message} (the default folder: no --out given)",
-                      field=e.field) from None
+        raise OutputExists(f"{e.message} (the default folder: no --out given)",
+                           field=e.field) from None
     return _run_and_write(args, sc, seed, where, base, out)
 
 
