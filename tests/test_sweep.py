@@ -1048,3 +1048,16 @@ def test_a_metric_a_runs_table_lacks_is_null_and_a_typo_still_fails(tmp_path: Pa
     assert 0 <= row["metrics"]["accuracy.final"] <= 1
     typo = sweeps.run_task(base, str(tmp_path), task, ["incentive.num_vald.bad"], None)
     assert typo["status"] == "failed" and "summary_names" in typo
+
+
+@pytest.mark.parametrize("metric", ["accuracy.nope", "contract.nope", "groups.bad.nope",
+                                    "nope"])
+def test_a_name_under_a_fixed_record_of_the_summary_is_a_typo(tmp_path: Path,
+                                                               metric: str) -> None:
+    """``accuracy.nope`` was taken for a key some runs lack and made a column of nulls."""
+    from sumsim.scenario.loader import bundled_text
+
+    base = tomllib.loads(bundled_text("quickstart"))
+    task = sweeps.Task(0, "r0", {"data.max_pool": 60, "metrics.counterfactual": False}, 0, 3)
+    row = sweeps.run_task(base, str(tmp_path), task, [metric, "accuracy.final"], None)
+    assert row["status"] == "failed" and "summary_names" in row

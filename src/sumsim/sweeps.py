@@ -692,11 +692,14 @@ def _map_paths(obj: Any, prefix: str = "") -> dict[str, list[str]]:
 def _absent_key(metric: str, maps: dict[str, list[str]]) -> bool:
     """Whether ``metric`` names a key a table of this summary may lack in some runs (an
     address in ``incentive.num_valid``, a reason in ``transactions.revert_reasons``): one
-    level under a table, and not a near-spelling of one of its keys (``groups.bad.proft_eth``
-    is a typo of ``profit_eth``, which every run has)."""
+    level under a table keyed by what happened (not one of the summary's fixed records such
+    as ``accuracy``), and not a near-spelling of one of its keys."""
+    from sumsim.results.summary import fixed_section
+
     parent, _, key = metric.rpartition(".")
     keys = maps.get(parent)
-    return keys is not None and not difflib.get_close_matches(key, keys, n=1, cutoff=0.9)
+    return keys is not None and not fixed_section(parent) and \
+        not difflib.get_close_matches(key, keys, n=1, cutoff=0.9)
 
 
 def _kept(metric: str, names: Container[str]) -> str:

@@ -385,6 +385,20 @@ def defense_summary(res: RunResult, accounts: dict[str, dict[str, Any]]) -> dict
     return out
 
 
+#: Sections of summary.json whose keys are always the same (records, not tables keyed by
+#: address, reason or name): a metric one level under one of them that a run lacks is a
+#: misspelling, never a key that only some runs have.  (``transactions.revert_reasons``,
+#: ``groups``, ``incentive`` and the plug-ins' sections are keyed by what happened.)
+FIXED_SECTIONS = ("", "accuracy", "contract", "supply", "transactions", "gas", "pool",
+                  "counterfactual")
+
+
+def fixed_section(path: str) -> bool:
+    """Whether the summary table at dotted ``path`` has fixed keys (:data:`FIXED_SECTIONS`,
+    and each group's record ``groups.NAME``)."""
+    return path in FIXED_SECTIONS or (path.startswith("groups.") and path.count(".") == 1)
+
+
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """Scalar leaves of a nested summary as ``dotted.path`` keys (per-address detail dropped).
 
