@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import sumsim
+from sumsim.errors import InputError
 
 
 def test_a_bundled_name_loads_beside_a_folder_of_that_name(
@@ -24,3 +25,21 @@ def test_a_file_beside_shadows_the_bundled_name(tmp_path: Path,
         '[scenario]\nname = "mine"\n[[agents]]\nname = "a"\nkind = "honest"\nbalance = 1\n')
     monkeypatch.chdir(tmp_path)
     assert sumsim.load("quickstart.toml").scenario.name == "mine"
+
+
+def test_a_loaded_scenario_takes_a_kind_override_as_its_file_would() -> None:
+    """A Scenario was copied with every default filled in, so switching a kind left the old
+    kind's options behind (``model.variant: unknown field``); now what was written or
+    assigned is copied, and a switch the file's own options block says how to replace the
+    table."""
+    sc = sumsim.load("quickstart")
+    sc.agents[1].balance = 500  # (assigned: kept)
+    nb = sumsim.load(sc, overrides={"model.kind": "naive_bayes"})
+    assert nb.model.kind == "naive_bayes" and nb.agents[1].balance == 500 * 10**18
+    assert sumsim.load(sc).model_dump() == sc.model_dump()
+    with pytest.raises(InputError, match=r"incentive\.cost_weight: unknown field "
+                       r"\(overrides\['incentive\.kind'\] changes the kind only: .* e\.g\. "
+                       r"overrides=\{'incentive': \{'kind': 'points'\}\}\)"):
+        sumsim.load(sc, overrides={"incentive.kind": "points"})
+    assert sumsim.load(sc, overrides={"incentive": {"kind": "points"}}).incentive.kind == \
+        "points"

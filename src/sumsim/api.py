@@ -42,6 +42,7 @@ from sumsim.scenario.loader import (
     apply_overrides,
     bundled_text,
     check_depth,
+    explain_kind_switch,
     parse_scenario,
     read_toml,
 )
@@ -240,8 +241,11 @@ def _source_data(source: ScenarioLike,
                  field: str = "source") -> tuple[dict[str, Any], str, Path | None]:
     """(TOML data, a name for messages, folder relative paths are read from)."""
     if isinstance(source, ScenarioBase):
-        return source.model_dump(mode="json", exclude_none=True), "<scenario>", \
-            source._base_dir
+        # What was written or assigned, not the defaults filled in: overriding a kind
+        # (``"model.kind": "naive_bayes"``) then works as on the file, without the old kind's
+        # options left behind.
+        return source.model_dump(mode="json", exclude_none=True, exclude_unset=True), \
+            "<scenario>", source._base_dir
     if isinstance(source, Mapping):
         check_depth(dict(source), "<dict>")
         return copy.deepcopy(dict(source)), "<dict>", None
@@ -276,7 +280,15 @@ def _load(source: ScenarioLike, overrides: object, field: str) -> ScenarioBase:
     data, name, base_dir = _source_data(source, field)
     if changes:
         data = apply_overrides(data, changes)
-    sc = parse_scenario(data, name)
+    try:
+        sc = parse_scenario(data, name)
+    except InputError as e:
+        hinted = explain_kind_switch(e, changes, "overrides[{key!r}]",
+                                     lambda table, kind: f"overrides={{{table!r}: "
+                                                         f"{{'kind': {kind!r}}}}}")
+        if hinted is e:
+            raise
+        raise hinted from None
     sc._base_dir = base_dir
     return sc
 

@@ -101,22 +101,15 @@ class _Progress:
 
 def _load(path: str | None, sets: list[str]) -> Any:
     """The scenario of ``sumsim run``/``validate``, an override's error naming ``--set``."""
-    from sumsim.scenario.loader import load_scenario
+    from sumsim.scenario.loader import explain_kind_switch, load_scenario
 
     overrides = _parse_set(sets)
     try:
         return load_scenario(path, overrides)
     except InputError as error:
-        e = error
-        for key in overrides:  # (a kind switched alone keeps the old kind's options)
-            table = key.removesuffix(".kind")
-            if key.endswith(".kind") and "unknown field" in e.message and \
-                    (e.field or "").startswith(table + "."):
-                e = InputError(f"{e.message} (--set {key} changes the kind only: the old "
-                               "kind's options stay in the table; replace the table whole, "
-                               f"e.g. --set '{table}={{kind={json.dumps(overrides[key])}}}')",
-                               source=e.source, field=e.field)
-                break
+        e = explain_kind_switch(  # (a kind switched alone keeps the old kind's options)
+            error, overrides, "--set {key}",
+            lambda table, kind: f"--set '{table}={{kind={json.dumps(kind)}}}'")
         if e.source is None and e.field is not None:
             raise InputError(f"--set {e}") from None
         behind = _set_behind(e.field, overrides)

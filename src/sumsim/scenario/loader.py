@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,23 @@ def load_scenario(path: Path | str | None = None,
     if overrides:
         data = apply_overrides(data, overrides)
     return parse_scenario(data, source)
+
+
+def explain_kind_switch(e: InputError, overrides: dict[str, Any], given: str,
+                        whole: Callable[[str, Any], str]) -> InputError:
+    """``e`` with a hint when an override switched a kind alone (``model.kind``) and the old
+    kind's options, left in the table, are unknown to the new one: ``given`` names how the
+    override was given (``--set model.kind``), ``whole(table, kind)`` how to replace the
+    table whole."""
+    for key in overrides:
+        table = key.removesuffix(".kind")
+        if key.endswith(".kind") and "unknown field" in e.message and \
+                (e.field or "").startswith(table + "."):
+            return InputError(f"{e.message} ({given.format(key=key)} changes the kind only: "
+                              "the old kind's options stay in the table; replace the table "
+                              f"whole, e.g. {whole(table, overrides[key])})",
+                              source=e.source, field=e.field)
+    return e
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
