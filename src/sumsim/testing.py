@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import simpy
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -837,12 +838,18 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
     options, or a config) with optional defenses; return a :class:`Report` (never raises on a
     failed invariant: ``report.ok`` and ``report.failure`` say what broke).
 
-    ``seed``: a fixed seed makes the search reproducible (None: random).  ``mechanism_class``
-    replaces the registered implementation (e.g. a copy with a planted bug).  ``shrink``:
-    reduce a failing sequence to a short readable one (slower)."""
+    ``seed``: a fixed seed makes the search reproducible, another seed is another search
+    (None: random).  ``mechanism_class`` replaces the registered implementation (e.g. a copy
+    with a planted bug).  ``shrink``: reduce a failing sequence to a short readable one
+    (slower)."""
+    _check_arguments(examples, steps, seed, n_features, mechanism_class)
+    if isinstance(defenses, str | Mapping):  # (one defense given alone)
+        defenses = [defenses]
     setup = make_setup(mechanism, defenses=defenses, model=model, n_features=n_features,
                        mechanism_class=mechanism_class)
     cls = machine(setup)
+    if seed is not None:
+        cls = hypothesis_seed(seed)(cls)
     outcomes: dict[tuple[str, str, str], int] = {}
     original_init = cls.__init__
 
@@ -858,7 +865,7 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         for d in setup.defenses:
             defense_cov[d.kind] = LineCoverage.of(registry.get("defenses", d.kind).impl)
     opts = settings(max_examples=examples, stateful_step_count=steps, deadline=None,
-                    database=None, derandomize=seed is not None, report_multiple_bugs=False,
+                    database=None, report_multiple_bugs=False,
                     phases=[Phase.explicit, Phase.reuse, Phase.generate]
                     + ([Phase.shrink] if shrink else []),
                     suppress_health_check=list(HealthCheck))
@@ -876,6 +883,28 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         # (the exception's line, then its notes: the failing sequence Hypothesis attached)
         failure = "".join(traceback.format_exception_only(type(e), e)).strip()
     return Report(setup, examples, steps, not failure, failure, outcomes, cov, defense_cov)
+
+
+#: Most features of the machine's samples (every subset of them is a sample).
+MAX_FEATURES = 10
+
+
+def _check_arguments(examples: Any, steps: Any, seed: Any, n_features: Any,
+                     mechanism_class: Any) -> None:
+    """Arguments of :func:`check` as one-line input errors naming them (Hypothesis would
+    raise its own, naming its settings)."""
+    for name, value, low, high in (("examples", examples, 1, None), ("steps", steps, 1, None),
+                                   ("n_features", n_features, 1, MAX_FEATURES)):
+        if type(value) is not int or value < low or (high is not None and value > high):
+            raise InputError(f"expected a whole number from {low}"
+                             + (f" to {high}" if high is not None else "")
+                             + f", got {value!r}", field=name)
+    if seed is not None and (type(seed) is not int or seed < 0):
+        raise InputError(f"expected None or a whole number >= 0, got {seed!r}", field="seed")
+    if mechanism_class is not None and not (isinstance(mechanism_class, type) and
+                                            issubclass(mechanism_class, IncentiveMechanism)):
+        raise InputError(f"expected a subclass of sumsim.plugin.IncentiveMechanism, got "
+                         f"{mechanism_class!r}", field="mechanism_class")
 
 
 def fund_invariants_test(mechanism: Any, **kwargs: Any) -> Callable[[], None]:
