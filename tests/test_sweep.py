@@ -1061,3 +1061,30 @@ def test_a_name_under_a_fixed_record_of_the_summary_is_a_typo(tmp_path: Path,
     task = sweeps.Task(0, "r0", {"data.max_pool": 60, "metrics.counterfactual": False}, 0, 3)
     row = sweeps.run_task(base, str(tmp_path), task, [metric, "accuracy.final"], None)
     assert row["status"] == "failed" and "summary_names" in row
+
+
+def test_a_metric_one_mechanism_has_is_null_under_another_whatever_the_order(
+        tmp_path: Path) -> None:
+    """``incentive.num_valid.bad`` exists under Deposit-Refund-Take, not under points: the
+    sweep stopped (points first) or failed the points run (points second); now it is null
+    there either way, and a metric null in every run is named once the sweep ends."""
+    for order in (["points", "deposit_refund_take"], ["deposit_refund_take", "points"]):
+        path = write_sweep(tmp_path, f"s-{order[0]}.toml", base="quickstart", seeds=1,
+                           points=[{"incentive": {"kind": k}, "data.max_pool": 60,
+                                    "metrics.counterfactual": False} for k in order],
+                           metrics=["incentive.num_valid.good", "accuracy.final"])
+        df = run_sweep(load_sweep(path), tmp_path / f"o-{order[0]}", executor="local")
+        assert df["status"].to_list() == ["ok", "ok"]
+        by_kind = dict(zip(df["param:incentive"].map_elements(
+            lambda v: json.loads(v)["kind"] if isinstance(v, str) else v["kind"],
+            return_dtype=pl.Utf8).to_list(), df["incentive.num_valid.good"].to_list(),
+            strict=True))
+        assert by_kind["points"] is None and by_kind["deposit_refund_take"] > 0
+    notices: list[str] = []
+    path = write_sweep(tmp_path, "never.toml", base="quickstart", seeds=1,
+                       points=[{"data.max_pool": 60, "metrics.counterfactual": False}],
+                       metrics=["incentive.num_valid.nobody"])
+    run_sweep(load_sweep(path), tmp_path / "never", executor="local", on_notice=notices.append)
+    assert notices == [f"{path}: sweep.metrics: 'incentive.num_valid.nobody' is null in every "
+                       "run (no run's summary has it: a misspelling, or something that never "
+                       "happened)"]

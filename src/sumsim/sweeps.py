@@ -672,6 +672,13 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
         save()
     df = table(sweep, done.values())
     write_parquet(out / RESULTS, df)
+    ok = [r for r in done.values() if r["status"] == "ok"]
+    never = [m for m in sweep.spec.sweep.metrics
+             if ok and all(r["metrics"].get(_kept(m, r["metrics"])) is None for r in ok)]
+    if never and on_notice is not None:
+        on_notice(f"{sweep.source}: sweep.metrics: {', '.join(map(repr, never))} "
+                  f"{'is' if len(never) == 1 else 'are'} null in every run (no run's "
+                  "summary has it: a misspelling, or something that never happened)")
     return df
 
 
@@ -690,16 +697,21 @@ def _map_paths(obj: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _absent_key(metric: str, maps: dict[str, list[str]]) -> bool:
-    """Whether ``metric`` names a key a table of this summary may lack in some runs (an
-    address in ``incentive.num_valid``, a reason in ``transactions.revert_reasons``): one
-    level under a table keyed by what happened (not one of the summary's fixed records such
-    as ``accuracy``), and not a near-spelling of one of its keys."""
+    """Whether ``metric`` names something this run's summary may lack where another run's has
+    it (an address in ``incentive.num_valid``; ``incentive.num_valid`` itself under another
+    mechanism; a reason in ``transactions.revert_reasons``): under a table keyed by what
+    happened (not one of the summary's fixed records such as ``accuracy``), the part missing
+    from the nearest table this run has not a near-spelling of one of its keys."""
     from sumsim.results.summary import fixed_section
 
-    parent, _, key = metric.rpartition(".")
-    keys = maps.get(parent)
-    return keys is not None and not fixed_section(parent) and \
-        not difflib.get_close_matches(key, keys, n=1, cutoff=0.9)
+    steps = metric.split(".")
+    for cut in range(len(steps) - 1, 0, -1):
+        parent = ".".join(steps[:cut])
+        keys = maps.get(parent)
+        if keys is not None:
+            return not fixed_section(parent) and \
+                not difflib.get_close_matches(steps[cut], keys, n=1, cutoff=0.8)
+    return False
 
 
 def _kept(metric: str, names: Container[str]) -> str:
