@@ -375,3 +375,24 @@ def test_the_gas_command_reads_a_tables_features_and_a_small_vocabulary(
                  "data.synthetic.n_features=200"]) == 0
     counts = {r["features"] for r in json.loads(capsys.readouterr().out) if r["call"] != "deploy"}
     assert counts == {10, 50, 100, 150, 200}
+
+
+def test_gas_and_validate_refuse_the_data_a_run_refuses(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Values beyond what the contract holds: ``run`` refused them, ``gas`` priced garbage
+    (numpy cast warnings) and ``validate`` said ok; a missing table was blamed on
+    --features."""
+    (tmp_path / "big.csv").write_text("a,label\n" + "".join(
+        f"{v},{i % 2}\n" for i, v in enumerate([2e15, -3.0, 4.0, 5.0] * 10)))
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[scenario]\nname = "t"\n[data]\ndataset = "csv"\npath = "big.csv"\n'
+                        'label_column = "label"\n[[agents]]\nname = "g"\nkind = "honest"\n'
+                        'balance = 10\n')
+    for command in (["gas", str(scenario)], ["validate", str(scenario)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"{scenario}: data.path: a feature value of 2e+15 is beyond what "
+                              "the contract holds"), err
+    assert main(["gas", str(scenario), "--set", 'data.path="nothere.csv"']) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{scenario}: data.path: {tmp_path / 'nothere.csv'}: no such file")

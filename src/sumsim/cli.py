@@ -451,9 +451,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _check_data_file(sc: Any, path: str) -> None:
-    """A table the scenario reads (csv, parquet) exists and is a non-empty file (reading it is
-    the run's business: validating stays quick)."""
-    from sumsim.data.load import scenario_data_file
+    """A table the scenario reads (csv, parquet) is read and checked as a run would (it exists,
+    has rows and labels, and values the contract and the model can hold)."""
+    from sumsim.data.load import load_dataset, scenario_data_file
+    from sumsim.engine import check_dataset, make_model
 
     if sc.data.dataset not in ("csv", "parquet"):
         return
@@ -465,6 +466,19 @@ def _check_data_file(sc: Any, path: str) -> None:
         raise InputError(f"{where}: {e.strerror or e}", source=path, field="data.path") from None
     if size <= 0 or not Path(where or "").is_file():
         raise InputError(f"{where}: not a non-empty file", source=path, field="data.path")
+    try:
+        ds = load_dataset(sc.data, sc.scenario.seed, None, base)
+        check_dataset(make_model(sc, ds), ds)
+    except InputError as e:
+        raise _data_error(e, path) from None
+
+
+def _data_error(e: InputError, scenario: str) -> InputError:
+    """An error about a scenario's data, named after the scenario file and ``data.path`` (the
+    data file, when the error names it, in the message), as ``sumsim run`` words it."""
+    what = f"{e.source}: {e.message}" if e.source and e.source != scenario else e.message
+    return InputError(what, source=scenario,
+                      field="data.path" if e.field in (None, "data", "data.path") else e.field)
 
 
 def _file_kind(path: str) -> str:
@@ -671,6 +685,8 @@ def cmd_gas(args: argparse.Namespace) -> int:
     base = Path(args.scenario).parent if Path(args.scenario).exists() else None
     try:
         rows = gas_rows(sc, features, args.fork, base_dir=base)
+    except InputError as e:  # (the data: as `run` words it)
+        raise _data_error(e, args.scenario) from None
     except ValueError as e:  # (a count outside the vocabulary)
         raise InputError(str(e), field="--features") from None
     if args.format == "json":

@@ -29,7 +29,7 @@ import numpy as np
 
 import sumsim.chain.evm_gas as evm_gas
 from sumsim.contract.trainer import DENSE_SCALE
-from sumsim.engine import make_fork
+from sumsim.engine import check_dataset, make_fork
 from sumsim.models.base import NO_UPDATE, Model, UpdatePlan
 from sumsim.registry import get
 from sumsim.scenario.schema import ScenarioBase
@@ -58,6 +58,8 @@ def data_shape(sc: ScenarioBase, base_dir: Path | None = None,
     from sumsim.data.load import load_dataset
 
     ds = load_dataset(d, sc.scenario.seed, data_path, base_dir)
+    # (what a run would refuse, refused here too: no table of garbage numbers)
+    check_dataset(_model(sc, ds.n_features, ds.n_classes, ds.is_sparse), ds)
     dense = None if ds.is_sparse else np.asarray(ds.x_train[0], dtype=np.float64).ravel()
     return ds.n_features, ds.n_classes, dense
 
