@@ -1021,7 +1021,8 @@ def test_a_sweep_in_a_folder_named_like_a_pattern_is_reported(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("table", ['[grid]\n"scenario.seed" = [1, 2]\n',
-                                   '[[points]]\n"scenario.seed" = 3\n'])
+                                   '[[points]]\n"scenario.seed" = 3\n',
+                                   '[[points]]\nscenario = {seed = 5, name = "x"}\n'])
 def test_a_sweep_over_the_scenario_seed_is_refused(tmp_path: Path, table: str) -> None:
     """Every run's seed replaces scenario.seed: a grid over it gave identical rows."""
     path = tmp_path / "s.toml"

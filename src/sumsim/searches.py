@@ -257,10 +257,10 @@ class SearchFile(Section):
         """A ``when`` that can never hold leaves its parameter unsearched without a word:
         parameters are chosen in the order of the space, so it must name an earlier one, with
         a value that one can take."""
-        for path in self.space:
-            refuse_seed_path(path, "search", "space", path)
-        for path in self.overrides:
-            refuse_seed_path(path, "search", "overrides", path)
+        for path, param in self.space.items():
+            refuse_seed_path(path, "search", "space", path, values=param.choices or ())
+        for path, value in self.overrides.items():
+            refuse_seed_path(path, "search", "overrides", path, values=[value])
         names = list(self.space)
         for i, (path, p) in enumerate(self.space.items()):
             for key, value in p.when.items():

@@ -112,11 +112,14 @@ class SweepSection(Section):
 SEED_PATH = "scenario.seed"
 
 
-def refuse_seed_path(path: str, section: str, *where: str | int) -> None:
+def refuse_seed_path(path: str, section: str, *where: str | int,
+                     values: Iterable[Any] = ()) -> None:
     """A sweep's or search's runs take their seeds from the sweep (``sweep.seed``,
     ``sweep.seeds``, ``paired``) or the search (``search.seed``, ``search.seeds``): a value
     for ``scenario.seed`` would be replaced in every run, so every point would be the same."""
-    if path.strip() == SEED_PATH:
+    whole = path.strip() == SEED_PATH.split(".")[0] and \
+        any(isinstance(v, dict) and "seed" in v for v in values)  # (scenario = {seed = 5})
+    if path.strip() == SEED_PATH or whole:
         raise FieldError("scenario.seed is replaced by each run's own seed, so every value "
                          f"would give the same runs; replicates come from {section}.seeds "
                          f"and {section}.seed", *where)
@@ -136,11 +139,11 @@ class SweepFile(Section):
     def _distinct_values(self) -> SweepFile:
         """An empty value list ran the base scenario alone, as if the entry were not there; a
         repeated value ran its runs twice for one row of the table."""
-        for key in self.grid:
-            refuse_seed_path(key, "sweep", "grid", key)
+        for key, values in self.grid.items():
+            refuse_seed_path(key, "sweep", "grid", key, values=values)
         for i, point in enumerate(self.points):
-            for key in point:
-                refuse_seed_path(key, "sweep", "points", i, key)
+            for key, value in point.items():
+                refuse_seed_path(key, "sweep", "points", i, key, values=[value])
         for key, values in self.grid.items():
             if not values:
                 raise FieldError("expected a non-empty list of values, got []", "grid", key)
