@@ -1027,9 +1027,9 @@ def test_a_sweep_over_the_scenario_seed_is_refused(tmp_path: Path, table: str) -
     """Every run's seed replaces scenario.seed: a grid over it gave identical rows."""
     path = tmp_path / "s.toml"
     path.write_text(f'[sweep]\nbase = "quickstart"\nseeds = 2\n{table}')
-    with pytest.raises(InputError, match=r"scenario\.seed: scenario\.seed is replaced by each "
-                       r"run's own seed, so every value would give the same runs; replicates "
-                       r"come from sweep\.seeds and sweep\.seed"):
+    with pytest.raises(InputError, match=r"scenario(\.seed)?: scenario\.seed is replaced by "
+                       r"each run's own seed, so every value would give the same runs; "
+                       r"replicates come from sweep\.seeds and sweep\.seed"):
         sweeps.load_sweep(path)
 
 
