@@ -173,7 +173,9 @@ def test_deep_nesting_is_an_input_error() -> None:
     ("=1", "dotted field path"), ("chain.block_time_s.x", "chain.block_time_s is a number"),
     ("agents..x", "dotted field path"),
     ("agents[9].balance", "no item .9.: agents is a list of 2 items"),
-    ("agent[1].balance", "not a list of the scenario; did you mean .agents.")])
+    ("agent[1].balance", "not a list of the scenario; did you mean .agents."),
+    ("defenses[0].kind", r"the scenario has no defenses \(an empty list\): give the whole "
+                         r"list, e\.g\. defenses = \[\{kind = \.\.\.\}\]")])
 def test_bad_override_paths(path: str, message: str) -> None:
     data = tomllib.loads(bundled_text("quickstart"))
     with pytest.raises(InputError, match=message):

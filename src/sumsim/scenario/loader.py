@@ -338,6 +338,10 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                 close = difflib.get_close_matches(parts[j - 1], sorted(
                     k for k, v in _parent(out, parts[:j - 1]).items() if isinstance(v, list)),
                     n=1, cutoff=0.6) if made else []
+                if made and j == 1 and _is_list_field(parts[0]):
+                    raise InputError(f"the scenario has no {parts[0]} (an empty list): give the "
+                                     f"whole list, e.g. {parts[0]} = [{{kind = ...}}]",
+                                     field=path)
                 raise InputError(
                     f"{parts[j - 1]!r} is not a list of the scenario" + (
                         f"; did you mean {close[0]!r}?" if close else "")
@@ -350,6 +354,14 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                     node[key] = {}
                 node = node[key]
     return out
+
+
+def _is_list_field(name: str) -> bool:
+    """Whether ``name`` is a list-valued table of the scenario (``agents``, ``defenses``)."""
+    import typing
+
+    field = ScenarioBase.model_fields.get(name)
+    return field is not None and typing.get_origin(field.annotation) is list
 
 
 def _parent(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
