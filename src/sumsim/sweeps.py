@@ -48,6 +48,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -367,9 +368,22 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         if isinstance(e, BrokenProcessPool):  # (it says only "terminated abruptly")
             raise WorkerDied(
                 "a worker process of the pool stopped abruptly (killed, most often for lack "
-                "of memory: fewer --workers use less; the finished runs are kept)") from None
+                "of memory: fewer --workers use less; the finished runs are kept)"
+                + _script_hint()) from None
         raise
     pool.shutdown(wait=True)
+
+
+def _script_hint() -> str:
+    """For a sweep started by a script run as ``python script.py``: its workers import the
+    script again (as multiprocessing does), so one that starts the sweep at import starts it
+    again in each worker, which then fails."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if not script or not str(script).endswith(".py") or getattr(main, "__spec__", None):
+        return ""
+    return (f"; or {Path(script).name} starts the sweep when imported: the workers import it "
+            "again, so start it under `if __name__ == \"__main__\":`")
 
 
 def _start_fork_server() -> None:
