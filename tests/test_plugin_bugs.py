@@ -289,7 +289,7 @@ def test_a_claim_window_that_never_closes_is_named_by_the_idle_guard() -> None:
     """Reports always revert and the any-address wait never ends: agents would look at the
     flipped contributions for ever.  The idle guard says so and points at duration_s."""
     with pytest.raises(RunCannotFinish, match=r"made no progress .* agents still look again "
-                       r"and again at \d+ contribution\(s\) with something left to claim .* "
+                       r"and again at \d+ contribution\(s\) still open to a claim .* "
                        r"set scenario\.duration_s"):
         sumsim.run("quickstart", seed=3, overrides=mechanism(
             "never_taken", **{"scenario.max_idle_s": 20 * 86_400.0}))
@@ -375,7 +375,7 @@ def test_claim_waits_longer_than_the_idle_guard_are_named_as_such() -> None:
     """Refunds that open only after a year are not a window that never closes: the message
     says when the next look is and which setting to change."""
     with pytest.raises(RunCannotFinish, match=r"made no progress .* agents wait to look at "
-                       r"\d+ contribution\(s\) with something left to claim, the next at day "
+                       r"\d+ contribution\(s\) still open to a claim, the next at day "
                        r"46[0-9]\.\d, when a claim may open \(waits longer than "
                        r"scenario\.max_idle_s"):
         sumsim.run("quickstart", seed=3, overrides={

@@ -349,13 +349,13 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
         # (a look again comes at most recheck_s later; one due later still waits for a claim
         # to open)
         if nxt > world.env.now + max(a.config.recheck_s for a in agents):
-            parts.append(f"agents wait to look at {watched} contribution(s) with something "
-                         f"left to claim, the next at {_days(nxt)}, when a claim may open "
+            parts.append(f"agents wait to look at {watched} contribution(s) still open to a "
+                         f"claim, the next at {_days(nxt)}, when a claim may open "
                          "(waits longer than scenario.max_idle_s: raise it, or shorten the "
                          "incentive's waits)")
         else:
             parts.append(f"agents still look again and again at {watched} contribution(s) "
-                         "with something left to claim (a claim window that never closes "
+                         "still open to a claim (a claim window that never closes "
                          "keeps them looking: set scenario.duration_s to end the run at a "
                          "fixed time)")
     floor = chain.fees.floor
