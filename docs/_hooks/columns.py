@@ -28,8 +28,10 @@ TIMESERIES = [
     ("base_fee_wei", "wei per gas", "The gas price of the chain at that time (constant unless "
      "`chain.gas_price_model = \"base_fee\"`)."),
     ("eth_usd", "USD per ether", "Ether price (for USD figures only)."),
-    ("balance_wei:*", "wei", "The wallet of the agent named after the colon (one column per "
-     "address; deposits the contract still holds for it are not in it)."),
+    ("balance_wei:*", "wei", "The wallet of the address named after the colon: one column per "
+     "agent address, and per account of the mechanism's own (a prediction market's bounty "
+     "provider), so that the wallets, `contract_wei` and `fee_sink_wei` add up to the supply "
+     "in every row (deposits the contract still holds are in `contract_wei`)."),
     ("review_queue", "count", "`review_queue` defense: contributions waiting for or in review."),
     ("review_wait_mean_s", "s", "`review_queue` defense: mean wait of the reviews finished "
      "since the previous sample (empty when none)."),

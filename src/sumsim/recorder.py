@@ -34,6 +34,10 @@ class Recorder:
         self.gates = gates
         self.progress = progress
         self.rows: list[dict[str, Any]] = []
+        #: Every wallet: the agents', then the mechanism's own (a bounty provider), so that the
+        #: balances, the contract and the fee sink add up to the supply in every row.
+        names = [a.name for a in agents]
+        self.wallets = names + [n for n in world.trainer.im.accounts() if n not in names]
 
     def on_publish(self, now: float, acc: float) -> None:
         chain = self.world.chain
@@ -53,8 +57,8 @@ class Recorder:
             "base_fee_wei": chain.gas_price_wei,
             "eth_usd": chain.fees.eth_usd,
         }
-        for a in self.agents:
-            row[f"balance_wei:{a.name}"] = bal[a.name]
+        for name in self.wallets:
+            row[f"balance_wei:{name}"] = bal[name]
         for g in self.gates:
             row.update(g.sample())
         self.rows.append(row)
