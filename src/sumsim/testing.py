@@ -53,7 +53,6 @@ from typing import Any
 import numpy as np
 import simpy
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -635,9 +634,12 @@ def _strategy_for(annotation: Any, probes: list[np.ndarray]) -> Any:
     return _ARGUMENTS.get(text)
 
 
-def machine(setup: Setup) -> type[FundInvariants]:
-    """A state-machine class bound to ``setup`` (run it with Hypothesis)."""
-    name = f"FundInvariants_{setup.mechanism.kind}"
+def machine(setup: Setup, seed: int = 0) -> type[FundInvariants]:
+    """A state-machine class bound to ``setup`` (run it with Hypothesis).
+
+    ``seed`` is part of the class's name, from which a derandomized Hypothesis search derives
+    its own seed: another seed, another search (0 keeps the name without it)."""
+    name = f"FundInvariants_{setup.mechanism.kind}" + (f"_{seed}" if seed else "")
     return type(name, (FundInvariants,), {"setup": setup})
 
 
@@ -847,9 +849,7 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         defenses = [defenses]
     setup = make_setup(mechanism, defenses=defenses, model=model, n_features=n_features,
                        mechanism_class=mechanism_class)
-    cls = machine(setup)
-    if seed is not None:
-        cls = hypothesis_seed(seed)(cls)
+    cls = machine(setup, seed or 0)
     outcomes: dict[tuple[str, str, str], int] = {}
     original_init = cls.__init__
 
@@ -865,7 +865,7 @@ def check(mechanism: Any, *, defenses: Iterable[Any] = (), model: Any = None,
         for d in setup.defenses:
             defense_cov[d.kind] = LineCoverage.of(registry.get("defenses", d.kind).impl)
     opts = settings(max_examples=examples, stateful_step_count=steps, deadline=None,
-                    database=None, report_multiple_bugs=False,
+                    database=None, derandomize=seed is not None, report_multiple_bugs=False,
                     phases=[Phase.explicit, Phase.reuse, Phase.generate]
                     + ([Phase.shrink] if shrink else []),
                     suppress_health_check=list(HealthCheck))
