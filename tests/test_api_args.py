@@ -355,3 +355,13 @@ def test_a_data_path_for_synthetic_data_is_refused_as_on_the_command_line() -> N
     with pytest.raises(InputError, match=r"^data_path: the scenario's dataset is 'synthetic', "
                                          r"which reads no file; drop data_path"):
         sumsim.run("quickstart", data_path=__file__)
+
+
+def test_a_figure_is_saved_under_a_png_name_only(tmp_path: Path) -> None:
+    """``figure("x.svg")`` wrote PNG bytes into a .svg file without a word."""
+    result = sumsim.run("quickstart", overrides={"data.max_pool": 40,
+                                                 "metrics.counterfactual": False})
+    with pytest.raises(InputError, match=r"x\.svg: the figure is drawn as PNG; expected a file "
+                                         r"name ending in \.png"):
+        result.figure(tmp_path / "x.svg")
+    assert not (tmp_path / "x.svg").exists()

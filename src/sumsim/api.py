@@ -376,6 +376,9 @@ class Result:
         if found is not None and stat.S_ISDIR(found.st_mode):
             raise InputError(f"{png} is a folder; expected a file name such as "
                              f"{png / 'figure.png'}", field="path")
+        if png.suffix.lower() != ".png":
+            raise InputError(f"{png}: the figure is drawn as PNG; expected a file name ending "
+                             "in .png", field="path")
         if found is None:  # (an existing file is replaced: its folder is one)
             check_folder(png, "path")  # (every folder above it is a folder)
         _writable(png.parent, png, "path")

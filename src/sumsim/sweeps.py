@@ -646,6 +646,10 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     if retry_failed:
         done = {k: v for k, v in done.items() if v["status"] == "ok"}
     known = {t.run_id for t in sweep.tasks}
+    other = len([k for k in done if k not in known])
+    if other and on_notice is not None:  # (another grid in the same folder: kept, not shown)
+        on_notice(f"{out}: {other} finished run(s) of points this sweep does not have are kept "
+                  "in the folder's records, not in its table")
     done = {k: v for k, v in done.items() if k in known}
     todo = [t for t in sweep.tasks if t.run_id not in done]
     if done and on_notice is not None:
