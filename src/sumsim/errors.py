@@ -45,6 +45,15 @@ class WriteError(InputError):
         self.reason = reason
 
 
+class OutputExists(InputError):
+    """The output folder exists already (and replacing it was not asked for)."""
+
+
+class UnknownMetric(InputError):
+    """A metric a sweep or search file names that no run's summary has: every run would
+    fail on it, so the command stops after the first."""
+
+
 class RunCannotFinish(InputError):
     """The scenario, as written, cannot finish: it reached its simulated-time cap
     (``scenario.max_duration_s``) or made no progress for ``scenario.max_idle_s``.  Bad input

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sumsim.engine import RunResult
-from sumsim.errors import InputError, WriteError
+from sumsim.errors import InputError, OutputExists, WriteError
 from sumsim.io import _write_failure, check_folder, write_json, write_parquet, write_text
 from sumsim.report import draw_run_figure, run_figure_data
 from sumsim.results.summary import summary
@@ -34,10 +34,6 @@ COUNTERFACTUAL = "counterfactual.parquet"
 #: their finished runs).
 _NOT_A_RUN = ((MANIFEST, f"a sweep ({MANIFEST})"), (RECORDS, "a sweep's records"),
               (STUDY_DB, f"a search ({STUDY_DB})"))
-
-
-class OutputExists(InputError):
-    """The output folder exists already (and replacing it was not asked for)."""
 
 
 def check_free(out: Path, force: bool) -> None:

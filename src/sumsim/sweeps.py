@@ -60,7 +60,7 @@ import polars as pl
 from pydantic import Field, ValidationError, model_validator
 
 from sumsim.config import SafeName, Section
-from sumsim.errors import FieldError, InputError, WorkerDied
+from sumsim.errors import FieldError, InputError, UnknownMetric, WorkerDied
 from sumsim.io import check_folder, write_json, write_parquet
 from sumsim.scenario.loader import (
     apply_overrides,
@@ -619,11 +619,6 @@ RESUMING = "resuming: "
 #: What a sweep folder holds (besides hidden files): the manifest, the records, the table,
 #: figures, per-run folders (``write_runs``) and ``report --reference``'s differences.
 SWEEP_FILES = {MANIFEST, RECORDS, RESULTS, "figures", "runs", "paired_differences.parquet"}
-
-
-class UnknownMetric(InputError):
-    """A metric the sweep or search file names that no run's summary has: every run would
-    fail on it, so the command stops after the first."""
 
 
 def check_scheduler(executor: str, scheduler: str | None) -> None:
