@@ -184,7 +184,7 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise InputError("file not found", source=str(p)) from None
+        raise InputError("file not found" + _close_bundled(str(p)), source=str(p)) from None
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", source=str(p)) from None
     except ValueError:  # (an embedded NUL)
@@ -274,13 +274,7 @@ def load_scenario(path: Path | str | None = None,
         data = tomllib.loads(bundled_text(name))
         source = f"<bundled {name}.toml>"
     else:
-        try:
-            data = read_toml(path)
-        except InputError as e:
-            hint = _close_bundled(str(path)) if e.message == "file not found" else ""
-            if hint:
-                raise InputError(e.message + hint, source=e.source, field=e.field) from None
-            raise
+        data = read_toml(path)  # (a missing file close to a bundled name suggests it)
         source = str(path)
     if overrides:
         data = apply_overrides(data, overrides)
