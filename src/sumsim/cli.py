@@ -454,7 +454,7 @@ def _check_data_file(sc: Any, path: str) -> None:
     """A table the scenario reads (csv, parquet) is read and checked as a run would (it exists,
     has rows and labels, and values the contract and the model can hold)."""
     from sumsim.data.load import load_dataset, scenario_data_file
-    from sumsim.engine import check_dataset, make_model
+    from sumsim.engine import checked_model
 
     if sc.data.dataset not in ("csv", "parquet"):
         return
@@ -468,7 +468,7 @@ def _check_data_file(sc: Any, path: str) -> None:
         raise InputError(f"{where}: not a non-empty file", source=path, field="data.path")
     try:
         ds = load_dataset(sc.data, sc.scenario.seed, None, base)
-        check_dataset(make_model(sc, ds), ds)
+        checked_model(sc, ds)
     except InputError as e:
         raise _data_error(e, path) from None
 

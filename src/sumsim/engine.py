@@ -86,6 +86,14 @@ def check_dataset(model: Model, ds: Dataset) -> None:
         raise _unfit(e, ds) from None
 
 
+def checked_model(sc: ScenarioBase, ds: Dataset) -> Model:
+    """The scenario's untrained model for ``ds``, the data checked against it and the contract
+    (:func:`check_dataset`): what a run starts from, and what ``validate`` and ``gas`` check."""
+    model = make_model(sc, ds)
+    check_dataset(model, ds)
+    return model
+
+
 def make_mechanism(sc: ScenarioBase) -> IncentiveMechanism:
     """The incentive mechanism of the scenario's ``[incentive]`` section."""
     return get("mechanisms", sc.incentive.kind).impl.from_config(  # type: ignore[no-any-return]
@@ -320,13 +328,13 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
         parts.append("not started yet (start_s): " + _names(
             [f"{g} (day {t / 86_400:.1f})" for t, g in late]))
     contract = world.trainer
-    ts = chain.block_timestamp
-    state = contract.view_accepting(ts, chain.next_block_timestamp())
+    ts, at = chain.block_timestamp, chain.next_block_timestamp()
+    state = contract.view_accepting(ts, at)
     if state != "open":
         parts.append(f"the contract does not accept contributions ({state!r}: the "
                      f"incentive mechanism's phase)")
     else:
-        deposit = contract.view_required_deposit(ts, chain.next_block_timestamp())
+        deposit = contract.view_required_deposit(ts, at)
         held = [a for a in agents if a.name not in broke and a.config.start_s <= now
                 and not a.stopped and a.has_material()]
         capped = [a.name for a in held
@@ -397,8 +405,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     sp = make_split(sc, ds, seed)
     check_evaluation(sc, sp)
 
-    model = make_model(sc, ds)
-    check_dataset(model, ds)
+    model = checked_model(sc, ds)
     if len(sp.y_init):
         model.fit(sp.x_init, sp.y_init)
 

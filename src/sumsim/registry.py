@@ -238,14 +238,15 @@ def culprit(e: BaseException) -> tuple[str, str, Plugin, str] | None:
     the class a :class:`~sumsim.errors.PluginBug` names, else the innermost frame of the
     traceback that runs a method of a registered plug-in's class (its implementation or its
     config).  None when no plug-in's code is on the traceback."""
-    owners = _owners()
     named = getattr(e, "plugin_type", None)
     if isinstance(named, type):
-        for cls in named.__mro__:  # (the most derived registered class: a subclass of a
-            for group, table in _TABLES.items():  # built-in is its own plug-in)
-                for p in table.values():
-                    if p.impl is cls:
-                        return named.__qualname__, group, p, named.__module__
+        by_impl = {p.impl: (group, p) for group, table in _TABLES.items()
+                   for p in table.values()}
+        # (the most derived registered class: a subclass of a built-in is its own plug-in)
+        found = next((by_impl[c] for c in named.__mro__ if c in by_impl), None)
+        if found is not None:
+            return named.__qualname__, found[0], found[1], named.__module__
+    owners = _owners()
     tb = e.__traceback__
     frames = []
     while tb is not None:

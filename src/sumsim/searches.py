@@ -51,6 +51,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -397,15 +398,8 @@ def _sampler(spec: SearchFile, asked: int = 0) -> Any:
     (Ctrl-C, ``kill -9``, its trial or time budget) and resumed proposes the candidates one
     run in one go would (a sampler kept across proposals, or restarted from the search seed
     alone, would not: the second would propose its first candidates again)."""
-    import warnings
-
     import optuna
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # Table-valued choices (a whole [[agents]] entry, a mechanism's table) are stored as JSON,
-    # which holds them: Optuna's advice to keep choices scalar does not apply.
-    warnings.filterwarnings("ignore", message="Choices for a categorical distribution should be",
-                            category=UserWarning)
     kind = spec.search.sampler
     if kind == "auto":
         kind = "tpe" if len(spec.objectives) == 1 else "nsga2"
@@ -533,6 +527,11 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # Table-valued choices (a whole [[agents]] entry, a mechanism's table) are stored as JSON,
+    # which holds them: Optuna's advice to keep choices scalar does not apply.
+    warnings.filterwarnings("ignore", message="Choices for a categorical distribution should be",
+                            category=UserWarning)
     spec = search.spec
     check_scheduler(executor, scheduler)
     out.mkdir(parents=True, exist_ok=True)

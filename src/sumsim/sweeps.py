@@ -118,9 +118,10 @@ def refuse_seed_path(path: str, section: str, *where: str | int,
     """A sweep's or search's runs take their seeds from the sweep (``sweep.seed``,
     ``sweep.seeds``, ``paired``) or the search (``search.seed``, ``search.seeds``): a value
     for ``scenario.seed`` would be replaced in every run, so every point would be the same."""
-    whole = path.strip() == SEED_PATH.split(".")[0] and \
+    path = path.strip()
+    whole = path == SEED_PATH.split(".")[0] and \
         any(isinstance(v, dict) and "seed" in v for v in values)  # (scenario = {seed = 5})
-    if path.strip() == SEED_PATH or whole:
+    if path == SEED_PATH or whole:
         raise FieldError("scenario.seed is replaced by each run's own seed, so every value "
                          f"would give the same runs; replicates come from {section}.seeds "
                          f"and {section}.seed", *where)
@@ -289,7 +290,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
     ``metrics`` names something else the run's summary lacks, the failed row also holds the
     summary's names (``summary_names``), for the sweep to stop with close names suggested."""
     import sumsim.engine as engine
-    from sumsim.results.summary import flatten, summary
+    from sumsim.results.summary import flatten, summary, table_keys
 
     start = time.perf_counter()
     row: dict[str, Any] = {"run_index": task.index, "run_id": task.run_id,
@@ -307,7 +308,7 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
         flat = flatten(summ)
         if metrics:
             kept = [_kept(m, flat) for m in metrics]
-            maps = _map_paths(summ)
+            maps = table_keys(summ)
             missing = [m for m in kept if m not in flat and not _absent_key(m, maps)]
             if missing:
                 row["summary_names"] = sorted(flat)
@@ -696,20 +697,6 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
                   f"{'is' if len(never) == 1 else 'are'} null in every run (no run's "
                   "summary has it: a misspelling, or something that never happened)")
     return df
-
-
-def _map_paths(obj: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Dotted paths of the summary's tables (as :func:`~sumsim.results.summary.flatten` walks
-    it), with their keys (and the ``_eth`` twins of their ``_wei`` keys)."""
-    out: dict[str, list[str]] = {}
-    if isinstance(obj, dict):
-        if prefix:
-            out[prefix] = [str(k) for k in obj] + [f"{k[:-4]}_eth" for k in map(str, obj)
-                                                   if k.endswith("_wei")]
-        for k, v in obj.items():
-            if not (not prefix and k == "agents"):
-                out.update(_map_paths(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 def _absent_key(metric: str, maps: dict[str, list[str]]) -> bool:

@@ -60,7 +60,7 @@ class DuplicateFilter(Gate):
                              f"{2 * w * n / 1e9:.1f} GB; at most {2 * MAX_CELLS / 1e9:g} GB",
                              field=f"defenses ({self.name}).window")
         self._rows = np.zeros((w, n), dtype=np.int16)
-        self._sizes = np.full(w, -1, dtype=np.int64)  # -1: empty slot
+        self._sizes = np.zeros(w, dtype=np.int64)
         self._labels = np.zeros(w, dtype=np.int64)
         self._next = 0
         #: Slots filled so far (the window fills from slot 0; a check looks at these only, so

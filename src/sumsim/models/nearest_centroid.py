@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field
+from scipy import sparse
 
 from sumsim.data.base import Matrix
 from sumsim.models.base import (
@@ -123,7 +124,7 @@ class NearestCentroid(Model):
         if not self.fixed_point or self.sparse_input:
             return  # (sparse samples are indicators: centroids stay within 1e9)
         mat = as_matrix(x)
-        values = mat.data if hasattr(mat, "data") and not isinstance(mat, np.ndarray) else mat
+        values = mat.data if sparse.issparse(mat) else mat
         big = float(np.max(np.abs(values))) if np.size(values) else 0.0
         n = mat.shape[0]
         if big * self.scale * (n + 1) > _INT64_MAX:

@@ -29,7 +29,7 @@ import numpy as np
 
 import sumsim.chain.evm_gas as evm_gas
 from sumsim.contract.trainer import DENSE_SCALE
-from sumsim.engine import check_dataset, make_fork
+from sumsim.engine import checked_model, make_fork
 from sumsim.models.base import NO_UPDATE, Model, UpdatePlan
 from sumsim.registry import get
 from sumsim.scenario.schema import ScenarioBase
@@ -47,28 +47,21 @@ def vocabulary(sc: ScenarioBase) -> int:
 
 
 def data_shape(sc: ScenarioBase, base_dir: Path | None = None,
-               data_path: str | None = None) -> tuple[int, int, np.ndarray | None]:
-    """(features, classes, a dense sample or None) of the scenario's data: synthetic and
-    text data from the scenario alone (sparse samples, two classes for IMDB and synthetic
-    data); a table of numeric features is read, as a run reads it (its samples are dense
-    vectors, so every call passes all of them)."""
+               data_path: str | None = None) -> tuple[int, Model, np.ndarray | None]:
+    """(features, the scenario's model for them, a dense sample or None): synthetic and text
+    data from the scenario alone (sparse samples, two classes); a table of numeric features
+    is read and checked as a run reads it (its samples are dense vectors, so every call
+    passes all of them; no table of garbage numbers is priced)."""
     d = sc.data
     if d.dataset in ("synthetic", "imdb"):
-        return vocabulary(sc), 2, None
+        v = vocabulary(sc)
+        model: Model = get("models", sc.model.kind).impl.from_config(sc.model, v, 2, True)
+        return v, model, None
     from sumsim.data.load import load_dataset
 
     ds = load_dataset(d, sc.scenario.seed, data_path, base_dir)
-    # (what a run would refuse, refused here too: no table of garbage numbers)
-    check_dataset(_model(sc, ds.n_features, ds.n_classes, ds.is_sparse), ds)
     dense = None if ds.is_sparse else np.asarray(ds.x_train[0], dtype=np.float64).ravel()
-    return ds.n_features, ds.n_classes, dense
-
-
-def _model(sc: ScenarioBase, n_features: int, n_classes: int = 2,
-           sparse_input: bool = True) -> Model:
-    impl = get("models", sc.model.kind).impl
-    return impl.from_config(sc.model, n_features, n_classes,  # type: ignore[no-any-return]
-                            sparse_input)
+    return ds.n_features, checked_model(sc, ds), dense
 
 
 def _work(model: Model, x: np.ndarray, plan: UpdatePlan
@@ -99,8 +92,7 @@ def gas_rows(sc: ScenarioBase, features: list[int] | None, fork: str | None = No
     training sample."""
     f = make_fork(sc.chain, fork)
     pricer = evm_gas.pricer(f)
-    v, n_classes, dense = data_shape(sc, base_dir, data_path)
-    model = _model(sc, v, n_classes, dense is None)
+    v, model, dense = data_shape(sc, base_dir, data_path)
     samples: list[tuple[int, np.ndarray, float]] = []
     if dense is not None:
         if features is not None and features != [v]:

@@ -399,6 +399,10 @@ def fixed_section(path: str) -> bool:
     return path in FIXED_SECTIONS or (path.startswith("groups.") and path.count(".") == 1)
 
 
+#: The summary's per-address section, left out of a sweep's row (``groups`` sums it).
+_PER_ADDRESS = "agents"
+
+
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """Scalar leaves of a nested summary as ``dotted.path`` keys (per-address detail dropped).
 
@@ -406,11 +410,24 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if not prefix and k == "agents":
+            if not prefix and k == _PER_ADDRESS:
                 continue
             out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
     elif isinstance(obj, bool | int | float | str) or obj is None:
         out[prefix] = obj
+    return out
+
+
+def table_keys(obj: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Dotted paths of the summary's tables, as :func:`flatten` walks it, with their keys
+    (and the ``_eth`` twins of their ``_wei`` keys, as a sweep's table has them)."""
+    out: dict[str, list[str]] = {}
+    if isinstance(obj, dict):
+        if prefix:
+            out[prefix] = list(with_eth({str(k): 0 for k in obj}))
+        for k, v in obj.items():
+            if prefix or k != _PER_ADDRESS:
+                out.update(table_keys(v, f"{prefix}.{k}" if prefix else str(k)))
     return out
 
 

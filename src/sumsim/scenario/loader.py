@@ -313,6 +313,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
             raise InputError("expected a dotted field path such as agents[1].balance",
                              field=path or "(empty path)")
         node: Any = out
+        parent: Any = None
         created = False
         for j, part in enumerate(parts):
             last = j == len(parts) - 1
@@ -328,25 +329,25 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                 raise InputError(f"{where} is a {_kind(node)}, not a table: it has no field "
                                  f"{part!r}", field=path)
             elif isinstance(key, int):
-                made = created  # (the name before the index is no field of the scenario)
-                close = difflib.get_close_matches(parts[j - 1], sorted(
-                    k for k, v in _parent(out, parts[:j - 1]).items() if isinstance(v, list)),
-                    n=1, cutoff=0.6) if made else []
-                if made and j == 1 and _is_list_field(parts[0]):
-                    raise InputError(f"the scenario has no {parts[0]} (an empty list): give the "
-                                     f"whole list, e.g. {parts[0]} = [{{kind = ...}}]",
+                if not created:
+                    raise InputError(f"{part!r} indexes something that is not a list",
                                      field=path)
-                raise InputError(
-                    f"{parts[j - 1]!r} is not a list of the scenario" + (
-                        f"; did you mean {close[0]!r}?" if close else "")
-                    if made else f"{part!r} indexes something that is not a list", field=path)
+                # (the name before the index is no field of the scenario)
+                name = parts[j - 1]
+                if j == 1 and _is_list_field(name):
+                    raise InputError(f"the scenario has no {name} (an empty list): give the "
+                                     f"whole list, e.g. {name} = [{{kind = ...}}]", field=path)
+                close = difflib.get_close_matches(name, sorted(
+                    k for k, v in parent.items() if isinstance(v, list)), n=1, cutoff=0.6)
+                raise InputError(f"{name!r} is not a list of the scenario" + (
+                    f"; did you mean {close[0]!r}?" if close else ""), field=path)
             if last:
                 node[key] = value
             else:
                 created = isinstance(node, dict) and key not in node
                 if created:
                     node[key] = {}
-                node = node[key]
+                parent, node = node, node[key]
     return out
 
 
@@ -356,18 +357,6 @@ def _is_list_field(name: str) -> bool:
 
     field = ScenarioBase.model_fields.get(name)
     return field is not None and typing.get_origin(field.annotation) is list
-
-
-def _parent(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
-    """The table ``parts`` leads to in ``data`` (an empty one where it leads nowhere)."""
-    node: Any = data
-    for part in parts:
-        key: Any = int(part) if part.isdigit() else part
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            return {}
-    return node if isinstance(node, dict) else {}
 
 
 def _kind(value: Any) -> str:
