@@ -124,7 +124,7 @@ def test_a_broken_installed_plugin_is_left_out_naming_it(name: str, load: Any,
     before = dict(registry.plugins("agents"))
     ep = _EntryPoint(name, f"their_package.{name}:plugin", load)
     with pytest.warns(registry.PluginWarning) as warned:
-        registry._register_entry_point("agents", ep)
+        registry._register_entry_point("agents", ep, registry._origin(ep, {}))
     line = str(warned[0].message)
     assert line.startswith(f"entry point {name} = their_package.{name}:plugin (group "
                            "sumsim.agents, from their-package): left out: ")
@@ -144,7 +144,7 @@ def test_a_plugin_of_another_group_is_refused() -> None:
     ep = _EntryPoint("loud_flip", "their_package.flip:plugin",
                      lambda: Plugin(LoudFlipConfig, LoudFlip))
     with pytest.warns(registry.PluginWarning) as warned:
-        registry._register_entry_point("mechanisms", ep)
+        registry._register_entry_point("mechanisms", ep, registry._origin(ep, {}))
     line = str(warned[0].message)
     try:
         assert "left out: TypeError: not a plug-in of the group 'mechanisms': its " \

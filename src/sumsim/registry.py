@@ -167,34 +167,42 @@ def load() -> None:
     except PackageNotFoundError:
         installed = False
     every = entry_points()  # (one scan of the installed distributions for the four groups)
+    names: dict[int, str] = {}
     for group in GROUPS:
+        found = [(ep, _origin(ep, names)) for ep in every.select(group=f"sumsim.{group}")]
         # sumsim's own first: a third-party plug-in reusing a built-in kind is the one refused
-        eps = sorted(every.select(group=f"sumsim.{group}"),
-                     key=lambda e: (_origin(e) != "sumsim", e.name, e.value))
+        found.sort(key=lambda e: (e[1] != "sumsim", e[0].name, e[0].value))
         if not installed:
             _builtin_fallback(group)
-        for ep in eps:
-            _register_entry_point(group, ep)
+        for ep, origin in found:
+            _register_entry_point(group, ep, origin)
 
 
-def _origin(ep: Any) -> str:
+def _origin(ep: Any, names: dict[int, str]) -> str:
+    """The name of the distribution ``ep`` comes from (its value when none), read once per
+    distribution into ``names`` (reading it parses the distribution's metadata file)."""
     dist = ep.dist
-    return str(dist.name) if dist is not None else str(ep.value)
+    if dist is None:
+        return str(ep.value)
+    name = names.get(id(dist))
+    if name is None:
+        name = names[id(dist)] = str(dist.name)
+    return name
 
 
-def _register_entry_point(group: str, ep: Any) -> None:
+def _register_entry_point(group: str, ep: Any, origin: str) -> None:
     """Register one entry point; one that fails (import error, not a Plugin, a kind that is not
     its name or is taken) is left out with a :class:`PluginWarning` naming it, so that one broken
     package does not stop every command."""
     import warnings
 
-    where = f"entry point {ep.name} = {ep.value} (group sumsim.{group}, from {_origin(ep)})"
+    where = f"entry point {ep.name} = {ep.value} (group sumsim.{group}, from {origin})"
     try:
         plugin = _as_plugin(ep.load(), where)
         if plugin.kind != ep.name:
             raise ValueError(f"its kind is {plugin.kind!r}: name the entry point after the kind "
                              "(scenarios use the kind)")
-        register(group, plugin, _origin(ep))
+        register(group, plugin, origin)
     except Exception as e:  # (anything a third-party module may raise on import)
         line = f"{where}: left out: {type(e).__name__}: {e}"
         broken.append(line)
