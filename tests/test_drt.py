@@ -275,7 +275,7 @@ class TestRefund:
             before = world.state()
             r = world.refund(10 + T_A + (who == OWNER), who, cid)
             world.assert_reverted_with_fee_only(
-                before, r, who, "Only the author can refund a contribution.")
+                before, r, who, "Data not found.")
 
     def test_second_refund_reverts(self) -> None:
         world = World()

@@ -79,7 +79,7 @@ TOO_SOON = "Not enough time has passed."
 JUDGED = "Already claimed."
 NOT_YET = "Cannot be claimed yet."
 OWN = "Cannot report yourself."
-NOT_AUTHOR = "Only the author can refund a contribution."
+NOT_AUTHOR = "Data not found."  # (the original looks a refund up under the sender's key)
 MODEL_AGREES = "The model should not agree with the contribution."
 MODEL_DISAGREES = "The model doesn't agree with your contribution."
 

@@ -71,6 +71,9 @@ total_good: public(uint256)
 num_contributions: public(uint256)
 contributions: public(HashMap[uint256, Contribution])
 claimed: public(HashMap[uint256, HashMap[address, bool]])
+# Claims made on each record (refunds and reports), counted as the original's data handler
+# counts them: a new slot on a record's first claim, an update after.
+num_claims: public(HashMap[uint256, uint256])
 # keccak(author, data hash, label, time) of every stored record: the original refuses
 # two identical records in one block.
 data_keys: HashMap[bytes32, bool]
@@ -235,7 +238,7 @@ def refund(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     # Hashed here, not in _load, to avoid copying the sample (see predict).  A stored
     # sample passed add_data's index check, so the score loop below need not repeat it.
     rec: Contribution = self._load(contribution_id, keccak256(abi_encode(x)))
-    assert msg.sender == rec.author, "Only the author can refund a contribution."
+    assert msg.sender == rec.author, "Data not found."
     assert not self.claimed[contribution_id][msg.sender], "Deposit already claimed by submitter."
     assert rec.claimable > 0, "There is no reward left to claim."
     assert block.timestamp - rec.added_time >= self.refund_wait_s, "Not enough time has passed."
@@ -247,6 +250,7 @@ def refund(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     amount: uint256 = rec.claimable
     self.contributions[contribution_id].claimable = 0
     self.claimed[contribution_id][msg.sender] = True
+    self.num_claims[contribution_id] += 1
     self.num_valid[msg.sender] += 1
     self.total_good += 1
     log Refund(contribution_id=contribution_id, recipient=msg.sender, amount=amount)
@@ -295,6 +299,7 @@ def report(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
 
     self.contributions[contribution_id].claimable = rec.claimable - amount
     self.claimed[contribution_id][msg.sender] = True
+    self.num_claims[contribution_id] += 1
     log Report(contribution_id=contribution_id, recipient=msg.sender, amount=amount)
     send(msg.sender, amount)
     return amount

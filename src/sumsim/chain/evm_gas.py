@@ -421,6 +421,16 @@ ADDRESS_NONZERO = 20
 # --------------------------------------------------------------------------------------------
 # The three transactions
 # --------------------------------------------------------------------------------------------
+def _claim_marks(o: Ops, claimed_before: bool, by_sender: bool) -> None:
+    """The data handler's two writes of every refund and report: the record's claim counter
+    goes up by one (a new slot on its first claim, an update after: ``claimed_before``) and
+    the claimer's claimed-by flag is set (a new slot, or the same value again when this
+    sender claimed from the record before: ``by_sender``, a reporter taking what is left
+    after the any-address wait, say)."""
+    o.write("reset" if claimed_before else "set", cold=False)  # claim counter
+    o.write("noop" if by_sender else "set", cold=False)  # claimed-by flag
+
+
 def _pay(o: Ops, nothing: bool) -> None:
     """The payout at the end of a claim: a value transfer, or a plain call sending 0 wei."""
     if nothing:
@@ -482,13 +492,15 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
 def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
                first_good_data: bool = False, amount_zero: bool = False,
+               claimed_before: bool = False, claimed_before_by_sender: bool = False,
                mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``refund(data, label, addedTime)`` by the author, the model agreeing.
 
     The author's good-data counter goes from zero to one on their first refund (a new slot
     instead of an update), as does the contract's total on its first refund ever.  A refund
     of nothing (``amount_zero``: the claimable amount was zero) leaves its slot as it was and
-    sends no value."""
+    sends no value.  The record's claim counter and the sender's claimed-by flag are written
+    as the data handler writes them (see :func:`_claim_marks`)."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label), TIMESTAMP_NONZERO])
@@ -502,7 +514,7 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     o.sload_warm += 2
     o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
     o.write("noop" if amount_zero else "clear", cold=False)  # claimable amount -> 0
-    o.write("set", cold=False, count=2)  # claimed-by flag, claim counter
+    _claim_marks(o, claimed_before, claimed_before_by_sender)
     o.frames.append(2 * n + 15)
     o.abi_elements += 2
     # Classifier predict (a view, no owner check).
@@ -527,6 +539,7 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
 def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
                takes_all: bool = True, amount_zero: bool = False,
+               claimed_before: bool = False, claimed_before_by_sender: bool = False,
                mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``report(data, label, addedTime, author)`` by a non-owner.
 
@@ -534,7 +547,9 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     the reward is ``deposit x reporter's good / total good`` (``takes_all`` when that is the
     whole claimable amount, which zeroes the slot and earns a refund).  After the wait the
     reporter takes what is left (always all).  A report taking nothing (``amount_zero``)
-    leaves the claimable amount as it was and sends no value."""
+    leaves the claimable amount as it was and sends no value.  The record's claim counter and
+    the reporter's claimed-by flag are written as the data handler writes them (see
+    :func:`_claim_marks`)."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes,
@@ -550,7 +565,7 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     o.sload_cold += 8
     o.sload_warm += 2
     o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
-    o.write("set", cold=False, count=2)  # claimed-by flag, claim counter
+    _claim_marks(o, claimed_before, claimed_before_by_sender)
     o.frames.append(2 * n + 16)
     o.abi_elements += 2
     o.frames.append(n + 5 + predict.memory_words)
@@ -652,30 +667,34 @@ class Pricer:
     def refund(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
                first_good_data: bool = False, amount_zero: bool = False,
+               claimed_before: bool = False, claimed_before_by_sender: bool = False,
                mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``refund`` (see :func:`refund_ops`)."""
         mw = predict.memory_words
         key = ("refund", n_elements, label, first_refund_of_author, first_good_data, mw,
-               amount_zero, mechanism)
+               amount_zero, claimed_before, claimed_before_by_sender, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: refund_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), first_refund_of_author=first_refund_of_author,
-            first_good_data=first_good_data, amount_zero=amount_zero, mechanism=mechanism,
-            interp=self.interp))
+            first_good_data=first_good_data, amount_zero=amount_zero,
+            claimed_before=claimed_before, claimed_before_by_sender=claimed_before_by_sender,
+            mechanism=mechanism, interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict,))
 
     def report(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
                takes_all: bool = True, amount_zero: bool = False,
+               claimed_before: bool = False, claimed_before_by_sender: bool = False,
                mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``report`` (see :func:`report_ops`)."""
         mw = predict.memory_words
         key = ("report", n_elements, label, after_any_address_wait, takes_all, mw,
-               amount_zero, mechanism)
+               amount_zero, claimed_before, claimed_before_by_sender, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: report_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), after_any_address_wait=after_any_address_wait,
-            takes_all=takes_all, amount_zero=amount_zero, mechanism=mechanism,
+            takes_all=takes_all, amount_zero=amount_zero, claimed_before=claimed_before,
+            claimed_before_by_sender=claimed_before_by_sender, mechanism=mechanism,
             interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict,))
 
@@ -713,21 +732,25 @@ def add_data_gas(f: Fork | str, *, n_elements: int, array_nonzero_bytes: float, 
 
 def refund_gas(f: Fork | str, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
-               first_good_data: bool = False, interp: Interp = INTERP) -> int:
+               first_good_data: bool = False, claimed_before: bool = False,
+               claimed_before_by_sender: bool = False, interp: Interp = INTERP) -> int:
     """Gas of ``refund`` on fork ``f`` (see :func:`refund_ops`)."""
     return pricer(fork(f), interp).refund(
         n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes, label=label,
         predict=predict, first_refund_of_author=first_refund_of_author,
-        first_good_data=first_good_data)
+        first_good_data=first_good_data, claimed_before=claimed_before,
+        claimed_before_by_sender=claimed_before_by_sender)
 
 
 def report_gas(f: Fork | str, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
-               takes_all: bool = True, interp: Interp = INTERP) -> int:
+               takes_all: bool = True, claimed_before: bool = False,
+               claimed_before_by_sender: bool = False, interp: Interp = INTERP) -> int:
     """Gas of ``report`` on fork ``f`` (see :func:`report_ops`)."""
     return pricer(fork(f), interp).report(
         n_elements=n_elements, array_nonzero_bytes=array_nonzero_bytes, label=label,
-        predict=predict, after_any_address_wait=after_any_address_wait, takes_all=takes_all)
+        predict=predict, after_any_address_wait=after_any_address_wait, takes_all=takes_all,
+        claimed_before=claimed_before, claimed_before_by_sender=claimed_before_by_sender)
 
 
 # --------------------------------------------------------------------------------------------

@@ -262,12 +262,17 @@ class CollaborativeTrainer:
         agrees = self.model.predict(rec.x) == rec.y
         predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
         n, nz = len(rec.x), rec.x_nonzero_bytes
+        # (the data handler's claim counter is non-zero once anyone has claimed: its write is
+        # then an update; the claimer's own flag is rewritten unchanged when it claimed before)
+        before = bool(rec.claimed_by)
+        again = before and ctx.sender in rec.claimed_by
         if refund:
             amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
             fresh = self.im.refund_counters_new(ctx.sender)
             total = ctx.gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, first_refund_of_author=fresh >= 1,
                                    first_good_data=fresh >= 2, amount_zero=amount == 0,
+                                   claimed_before=before, claimed_before_by_sender=again,
                                    mechanism=self.im.gas_work)
         else:
             amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
@@ -275,6 +280,7 @@ class CollaborativeTrainer:
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
                                    takes_all=amount >= rec.claimable, amount_zero=amount == 0,
+                                   claimed_before=before, claimed_before_by_sender=again,
                                    mechanism=self.im.gas_work)
         check = "check_refund" if refund else "check_report"
         if type(amount) is not int or amount < 0:

@@ -35,7 +35,9 @@ MODEL_AGREES = "The model should not agree with the contribution."
 NOTHING_CLAIMABLE = "There is no reward left to claim."
 CLAIMED_BY_AUTHOR = "Deposit already claimed by submitter."
 CLAIMED_BY_REPORTER = "Deposit already claimed by reporter."
-NOT_AUTHOR = "Only the author can refund a contribution."
+#: A refund by anyone but the author: the original looks the record up under the sender's
+#: own key (sample, label, time, sender), which names no record.
+NOT_AUTHOR = "Data not found."
 OWN_DATA = "Cannot take your own deposit."
 NO_GOOD_DATA = "The sender has not sent any good data."
 
