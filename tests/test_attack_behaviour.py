@@ -220,3 +220,48 @@ def test_every_scenario_runs_to_completion_with_every_wei_explained(path: Path) 
         assert a["unexplained_wei"] == 0, name
     assert s["supply"]["initial_wei"] == s["supply"]["final_total_wei"]
     assert s["supply"]["fee_sink_wei"] >= s["gas"]["fees_wei"] > 0
+
+
+_BUDGET_BOUND = """
+[scenario]
+name = "budget-bound"
+seed = 7
+[data.synthetic]
+n_train = 2000
+n_test = 1000
+[[agents]]
+name = "good"
+kind = "honest"
+balance = 10_000
+max_deposit = 50
+interval_s = { dist = "exponential", mean = 600 }
+[[agents]]
+name = "p"
+kind = "boundary"
+balance = 5_000
+budget = 40
+candidates = 200
+interval_s = { dist = "exponential", mean = 1800 }
+[[defenses]]
+kind = "confidence_threshold"
+threshold = 0.3
+action = "review"
+[[defenses]]
+kind = "review_queue"
+capacity = 2
+"""
+
+
+def test_an_attacker_its_budget_can_never_carry_on_gives_up(tmp_path: Path) -> None:
+    """A boundary poisoner (its own reserved samples: the pool running dry does not end it)
+    left with milli-ether of budget would wait centuries for the deposit to fall that low;
+    once nothing of its own can come back and even the deposit after the run's longest quiet
+    spell (max_idle_s) is beyond its budget, it stops, and the run ends."""
+    path = tmp_path / "budget-bound.toml"
+    path.write_text(_BUDGET_BOUND, encoding="utf-8")
+    sc = load_scenario(path)
+    res = run(sc)
+    (p,) = [a for a in res.agents if a.name == "p"]
+    assert p.stopped and p.has_material()  # (samples left: it stopped on its budget)
+    budget = int(sc.agents[1].budget)
+    assert 0.99 * budget < p.spent <= budget  # (it spent all but what no deposit would fit)

@@ -33,10 +33,14 @@ def assert_reached(report: Report, *names: str, allowed: set[int] = frozenset())
 
 
 # -- Deposit, Refund and Take -----------------------------------------------------------------
-#: Unreachable by construction: a refund pays the whole claimable amount and an early take by
-#: the author is refused, so an author who has claimed never finds anything left.  The check
-#: mirrors the contract's guard and stays.
+#: Reached only when a refund lands in its contribution's own block (t_r = 0; see
+#: test_zero_waits_reach_the_claims_a_rewrite_keeps): a refund pays the whole claimable amount
+#: and an early take by the author is refused, so an author who has claimed finds something
+#: left only under a record that rewrote the one it claimed from.
 DRT_UNREACHABLE = lines_of(DepositRefundTake.check_refund, "raise Revert(CLAIMED_BY_AUTHOR)")
+#: Likewise for points: a claimed-by flag outlives a judgement only through a rewrite.
+POINTS_REWRITE_ONLY = (lines_of(Points.check_refund, "raise Revert(CLAIMED_BY_AUTHOR)")
+                       | lines_of(Points.check_report, "raise Revert(CLAIMED_BY_REPORTER)"))
 
 
 @pytest.mark.parametrize("cost_weight", ["0.016666666666666666", "0.000000000000000001", "0"])
@@ -132,12 +136,28 @@ def test_failures_shrink_to_a_readable_sequence() -> None:
 def test_points_invariants_and_every_branch() -> None:
     report = check("points", examples=80, steps=40)
     assert_reached(report, "check_refund", "on_refund", "check_report", "on_report",
-                   "_judgeable")
+                   "_judgeable", allowed=POINTS_REWRITE_ONLY)
+
+
+@pytest.mark.parametrize("kind", ["deposit_refund_take", "points"])
+def test_zero_waits_reach_the_claims_a_rewrite_keeps(kind: str) -> None:
+    """With every wait zero a claim can land in its contribution's own block, and the same add
+    again in that block then rewrites the record (nothing is left to claim): the claimers of
+    the old record are refused on the new one ("... already claimed by ...")."""
+    options = {"refund_wait_s": 0, "any_address_claim_wait_s": 0}
+    if kind == "deposit_refund_take":
+        options["owner_claim_wait_s"] = 0
+    report = check({"kind": kind, **options}, examples=300, steps=30)
+    assert report.ok, report.summary()
+    guards = DRT_UNREACHABLE if kind == "deposit_refund_take" else POINTS_REWRITE_ONLY
+    missed = {ln for lines in report.missed("check_refund", "check_report").values()
+              for ln in lines}
+    assert guards and not guards & missed, report.summary()
 
 
 def test_prediction_market_invariants_and_payout_branches() -> None:
     report = check({"kind": "prediction_market", "participation_s": 3600,
-                    "any_address_claim_wait_s": 7200}, examples=120, steps=40)
+                    "any_address_claim_wait_s": 7200}, examples=200, steps=40)
     assert_reached(report, "check_refund", "on_refund", "check_report", "on_report",
                    "check_add", "on_stored", "compute_rewards", "end_market",
                    "collect_bounty")

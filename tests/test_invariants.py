@@ -59,7 +59,7 @@ W = 10**6
 N_FEATURES = 4
 OUT_OF_GAS = "Out of gas."
 NOT_ENOUGH = "Didn't pay enough for the deposit."
-CONFLICT = "Conflicting data key."
+CONFLICT = "Conflicting data key. The data may have already been added."
 
 # mostly enough gas; sometimes out of gas mid-call or before the intrinsic cost is covered
 GAS_LIMITS = st.sampled_from([1_000_000] * 10 + [60_000, 30_000, 15_000])
@@ -133,9 +133,10 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
         # the shadow mechanism
         self.shadow: list[Shadow] = []
         self.last_update = 0
-        #: (sender, label, block time, sample bytes) of every stored record: a second one
-        #: with the same key is refused.
-        self.keys: set[tuple[str, int, int, bytes]] = set()
+        #: (sender, label, block time, sample bytes) -> the contribution stored under it: a
+        #: second add with the same key is refused while it holds something claimable, and
+        #: rewrites it otherwise (both ids then name one contribution).
+        self.keys: dict[tuple[str, int, int, bytes], Shadow] = {}
         self.num_valid: dict[str, int] = {}
         self.total_good = 0
 
@@ -352,7 +353,8 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
             if tx.value < deposit:
                 assert r.reason == NOT_ENOUGH, (r, deposit)
             else:
-                assert r.reason == CONFLICT and self._key(ev) in self.keys, r
+                held = self.keys.get(self._key(ev))
+                assert r.reason == CONFLICT and held is not None and held.claimable > 0, r
         elif tx.method == "refund":
             assert self._expected_refund(ev) is None, r
         else:
@@ -366,8 +368,8 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
 
     def _check_add(self, ev: Logged[Snapshot]) -> None:
         tx, r = ev.tx, ev.receipt
-        assert self._key(ev) not in self.keys, "a conflicting data key was stored"
-        self.keys.add(self._key(ev))
+        held = self.keys.get(self._key(ev))
+        assert held is None or held.claimable == 0, "a claimable record was rewritten"
         deposit = deposit_formula(W, int(r.timestamp - self.last_update))
         assert tx.value >= deposit
         cid = r.result
@@ -376,7 +378,12 @@ class DRTMachine(ReceiptLog[Snapshot], RuleBasedStateMachine):
         assert rec[1] == tx.sender and rec[4] == r.timestamp
         assert rec[5] == rec[6] == deposit
         self._money_moved(ev, -deposit, deposit)  # the excess came back
-        self.shadow.append(Shadow(tx.sender, int(tx.args[1]), r.timestamp, deposit, deposit))
+        if held is None:
+            self.keys[self._key(ev)] = held = Shadow(tx.sender, int(tx.args[1]), r.timestamp,
+                                                     deposit, deposit)
+        else:  # the contribution under the key gets the new deposit; its claimers stay
+            held.initial = held.claimable = deposit
+        self.shadow.append(held)
         self.last_update = r.timestamp
 
     def _expected_refund(self, ev: Logged[Snapshot]) -> int | None:

@@ -80,6 +80,7 @@ JUDGED = "Already claimed."
 NOT_YET = "Cannot be claimed yet."
 OWN = "Cannot report yourself."
 NOT_AUTHOR = "Data not found."  # (the original looks a refund up under the sender's key)
+CONFLICT = "Conflicting data key. The data may have already been added."
 MODEL_AGREES = "The model should not agree with the contribution."
 MODEL_DISAGREES = "The model doesn't agree with your contribution."
 
@@ -751,9 +752,15 @@ class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
         self.gas_price = 1
         self.log: list[Logged[tuple[Any, ...]]] = []
         self.checked = 0
-        #: (sender, label, block time, sample bytes) of every stored record (a second record
-        #: with the same key reverts "Conflicting data key.").
-        self.keys: set[tuple[str, int, int, bytes]] = set()
+        #: (sender, label, block time, sample bytes) -> the latest record stored under it (a
+        #: second add with the same key reverts while that record holds a claimable amount,
+        #: and rewrites it otherwise).
+        self.keys: dict[tuple[str, int, int, bytes], int] = {}
+        #: A rewritten record's id -> the id of the record that rewrote it (what a claim
+        #: naming the old id acts on), and the addresses that claimed from each record (a
+        #: rewrite keeps them).
+        self.live: dict[int, int] = {}
+        self.claimers: dict[int, set[str]] = {}
         self.snap = self.snapshot()
         self.chain.block_hooks.append(self._on_block)
 
@@ -848,13 +855,22 @@ class MechanismMachine(ReceiptLog[tuple[Any, ...]], RuleBasedStateMachine):
             if ev.tx.method == "add_data" and r.status != REJECTED:
                 key = (ev.tx.sender, int(ev.tx.args[1]), r.timestamp,
                        np.asarray(ev.tx.args[0], dtype=np.int64).tobytes())
-                if r.reason == "Conflicting data key.":
-                    assert key in self.keys
+                held = self.keys.get(key)
+                if r.reason == CONFLICT:
+                    assert held is not None and ev.before[1][held][5] > 0
                     self.checked += 1
                     continue
                 if r.ok:
-                    assert key not in self.keys
-                    self.keys.add(key)
+                    # (a record with nothing left is rewritten, its claimers kept)
+                    if held is not None:
+                        old, new = ev.before[1][held], ev.after[1][r.result]
+                        assert old[5] == 0 and new[7] == old[7]
+                        for k, v in self.live.items():
+                            if v == held:
+                                self.live[k] = r.result
+                        self.live[held] = r.result
+                        self.claimers[r.result] = set(self.claimers.get(held, ()))
+                    self.keys[key] = r.result
             self.check(ev)
             self.checked += 1
 
@@ -924,22 +940,24 @@ class PointsMachine(MechanismMachine):
             assert r.ok
             self.assert_only_fee(ev, 0)
             return
-        cid = tx.args[0]
+        cid = self.live.get(tx.args[0], tx.args[0])
         rec = self.trainer.data.records[cid]
         age = r.timestamp - rec.added_time
-        # judged once; judging never closes; a report from t_r or t_a, whichever is first
+        # judged once; judging never closes; a report from t_r or t_a, whichever is first;
+        # nobody claims twice from a record (its claimers outlive a rewrite)
+        fresh = cid not in self.judged and tx.sender not in self.claimers.get(cid, ())
         if tx.method == "refund":
-            allowed = tx.sender == rec.author and cid not in self.judged and age >= SM_T_R \
-                and ev.agrees
+            allowed = tx.sender == rec.author and fresh and age >= SM_T_R and ev.agrees
         else:
-            allowed = tx.sender != rec.author and cid not in self.judged and \
-                min(SM_T_R, SM_T_A) <= age and not ev.agrees
+            allowed = tx.sender != rec.author and fresh and min(SM_T_R, SM_T_A) <= age \
+                and not ev.agrees
         assert r.ok == bool(allowed), (tx.method, tx.sender, rec.author, age, ev.agrees, r)
         if not r.ok:
             return
         assert r.result == 0
         self.assert_only_fee(ev, 0)  # no money moves, only the fee
         self.judged[cid] = (tx.method, r.timestamp)
+        self.claimers.setdefault(cid, set()).add(tx.sender)
         if tx.method == "refund":
             self.points[tx.sender] = self.points.get(tx.sender, 0) + self.GOOD
         else:

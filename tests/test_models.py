@@ -631,3 +631,58 @@ def test_fixed_point_nearest_centroid_refuses_what_int64_cannot_hold() -> None:
     m.counts[0] = 2  # 4e18 * 2 + 4e18 does not
     with pytest.raises(ValueError, match="pass 2\\*\\*63"):
         m.plan_update(x[0], 0)
+
+
+# -- contributions that must not train ------------------------------------------------------
+@pytest.mark.parametrize("kind", sorted(registry.plugins("models")))
+@pytest.mark.parametrize("why", ["a defense stores it untrained", "the mechanism trains later"])
+def test_a_contribution_that_must_not_train_leaves_every_model_alone(kind: str,
+                                                                     why: str) -> None:
+    """Stored without training (a defense's "accept without training" or review, a
+    prediction market's participation phase): the model, whatever its kind, is unchanged."""
+    import pickle
+
+    import simpy
+
+    from sumsim.chain import SUCCESS, Chain, Tx
+    from sumsim.contract.trainer import CollaborativeTrainer
+    from sumsim.defenses.confidence_threshold import (
+        ConfidenceThreshold,
+        ConfidenceThresholdConfig,
+    )
+    from sumsim.mechanisms.drt import DepositRefundTake, DRTConfig
+
+    class Later(DepositRefundTake):
+        trains_on_add = False
+
+    plugin = registry.get("models", kind)
+    model = plugin.impl.from_config(plugin.config(kind=kind), 6, 2, True)
+    model.fit(*to_binary_csr_pair())
+    env = simpy.Environment()
+    chain = Chain(env, block_time_s=12, gas_price_wei=1)
+    chain.ledger.open("alice", 10**24)
+    im = (Later if why.startswith("the mechanism") else DepositRefundTake).from_config(
+        DRTConfig())
+    trainer = CollaborativeTrainer("contract", chain.ledger, model, im)
+    chain.deploy(trainer)
+    if why.startswith("a defense"):
+        gate = ConfidenceThreshold(ConfidenceThresholdConfig(
+            kind="confidence_threshold", threshold=1.0, action="accept_without_training"))
+        gate.model = model  # (what wiring it into a run's world does)
+        trainer.gates = [gate]
+    before = pickle.dumps(model)
+    for x, y in [([0, 2], 1), ([1, 3, 5], 0), ([4], 1)]:
+        tx = chain.submit(Tx("alice", "contract", "add_data", (np.array(x), y), 10**21,
+                             3_000_000, 1))
+        env.run(until=env.now + 13)
+        assert tx.receipt is not None and tx.receipt.status == SUCCESS, tx.receipt
+    assert len(trainer.data.records) == 3
+    assert pickle.dumps(model) == before
+
+
+def to_binary_csr_pair() -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Six samples of six features, both classes (an initial fit for any model)."""
+    rows_ = [[0, 1], [2, 3], [4, 5], [0, 2], [1, 3], [5]]
+    x = sparse.csr_matrix((np.ones(sum(map(len, rows_))), np.concatenate(rows_),
+                           np.cumsum([0] + [len(r) for r in rows_])), shape=(6, 6))
+    return to_binary_csr(x), np.array([0, 1, 0, 1, 0, 1])

@@ -435,7 +435,8 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
 
     pool = Pool(sp.x_train, sp.y_pool, sp.ambiguous_pool, rows=sp.pool_rows)
     world = World(env, chain, CONTRACT, pool, ch.tx_gas_limit, n_classes=ds.n_classes,
-                  trainer=contract, owner=owner, seed=seed, split=sp)
+                  trainer=contract, owner=owner, seed=seed, split=sp,
+                  patience_s=sc.scenario.max_idle_s)
     agents: list[Agent] = []
     for cfg, cls, scale, group, at in specs:
         try:

@@ -172,6 +172,9 @@ class Event:
     promised: int | None
     deposit: int
     earliest: float
+    #: The id of the contribution a claim acts on (the one that rewrote the id it names, if
+    #: any; None for other calls and unknown ids).
+    acts_on: int | None = None
     receipt: Receipt | None = None
     after: Snapshot | None = None
 
@@ -245,14 +248,17 @@ class FundInvariants(RuleBasedStateMachine):
     def _before_tx(self, tx: Tx) -> None:
         view = self.trainer
         now = self.chain.block_timestamp
-        promised, earliest = None, -math.inf
+        promised, earliest, acts_on = None, -math.inf, None
         if tx.method in ("refund", "report") and tx.args:
             cid = tx.args[0]
             promised = view.view_try(now, tx.method, cid, tx.sender)
-            if view.data.get(cid) is not None:
+            rec = view.data.get(cid)
+            if rec is not None:
                 earliest = view.view_claim_times(now, cid)[0]
+                acts_on = rec.id
         deposit = view.view_required_deposit(now)
-        self.pending[tx.seq] = Event(tx, self.snapshot(), promised, deposit, earliest)
+        self.pending[tx.seq] = Event(tx, self.snapshot(), promised, deposit, earliest,
+                                     acts_on)
 
     def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:
         ev = self.pending.pop(tx.seq, None)
@@ -444,6 +450,49 @@ class FundInvariants(RuleBasedStateMachine):
                 self.send(agent, method, (pick % n,))
         self.mine()
 
+    @rule(target=contributions, agent=st.sampled_from(AGENTS), features=st.data(),
+          label=st.integers(0, 1),
+          between=st.lists(st.sampled_from((*AGENTS, OWNER)), max_size=2),
+          after=st.lists(st.tuples(st.sampled_from((*AGENTS, OWNER)), st.booleans()),
+                         max_size=3),
+          when=WHEN, contradict=st.booleans())
+    def same_key_again(self, agent: str, features: st.DataObject, label: int,
+                       between: list[str], after: list[tuple[str, bool]], when: str,
+                       contradict: bool) -> Any:
+        """The same sender adds the same labelled sample twice in one block, with claims on
+        the first in between (the author's refund, others' reports: possible in that block
+        when a wait is zero).  The second add is refused while the first holds something
+        claimable and rewrites its record otherwise (a zero deposit, or one claimed already);
+        then the claimers in between claim again, on the second id, and others name either id
+        (``after``: by whom, the second id or the first).  With
+        ``contradict`` the label is one the model firmly disagrees with (trained off-chain
+        first), so that reports in the block can succeed."""
+        self.mine()
+        x = features.draw(st.sampled_from(self.probes), label="x")
+        if contradict:
+            predicted = self.trainer.model.predict(x)
+            for _ in range(4):
+                self.trainer.model.update(x, predicted)
+            label = 1 - predicted
+        first = len(self.trainer.data.records)
+        self.send(agent, "add_data", (x, label), self._value("exact"))
+        for who in between:
+            self.send(who, "refund" if who == agent else "report", (first,))
+        # (the block's second add may be dearer than the first: overpaid, the change returned)
+        rich = self.chain.ledger.balances[agent] // 4
+        self.send(agent, "add_data", (x, label), min(rich, max(self._value("exact"), 10**20)))
+        self.mine()
+        added = [c for c in (first, first + 1) if c < len(self.trainer.data.records)
+                 and self.trainer.data.records[c].author == agent]
+        if not added:
+            return multiple()
+        self._advance_to_claim_time(added[0], when)
+        for who, second in [(w, True) for w in between] + after:
+            cid = added[-1] if second else added[0]
+            self.send(who, "refund" if who == agent else "report", (cid,))
+        self.mine()
+        return multiple(*added)
+
     @rule(pick=st.integers(0, 2**16), sender=st.sampled_from((*AGENTS, OWNER, None)),
           when=st.sampled_from(["now", "next", "later"]))
     def replay_mechanism_call(self, pick: int, sender: str | None, when: str) -> None:
@@ -575,7 +624,7 @@ class FundInvariants(RuleBasedStateMachine):
     def _check_claim(self, ev: Event) -> None:
         tx, r, before, after = ev.tx, ev.receipt, ev.before, ev.after
         assert r is not None and after is not None
-        cid = tx.args[0]
+        cid = ev.acts_on if ev.acts_on is not None else tx.args[0]
         paid = sum(a for to, a, _ in r.payments if to == tx.sender)
         assert r.result == paid == ev.promised, \
             f"{tx.method} paid {paid} (result {r.result}); the view promised {ev.promised}"

@@ -9,6 +9,7 @@ real reviewer or provider would have.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -210,6 +211,9 @@ class World:
     #: engine's idle guard counts (thousands of sybil addresses, each waking days apart, may
     #: take weeks to clear their books after the last transaction).
     claims_closed: int = 0
+    #: How long the run waits without progress (``scenario.max_idle_s``): an agent that could
+    #: only go on after a longer quiet spell gives up instead of holding the run open.
+    patience_s: float = math.inf
 
     def rng(self, purpose: str) -> np.random.Generator:
         """A seeded stream for ``purpose`` (see :func:`sumsim.rng.stream`)."""

@@ -74,9 +74,13 @@ claimed: public(HashMap[uint256, HashMap[address, bool]])
 # Claims made on each record (refunds and reports), counted as the original's data handler
 # counts them: a new slot on a record's first claim, an update after.
 num_claims: public(HashMap[uint256, uint256])
-# keccak(author, data hash, label, time) of every stored record: the original refuses
-# two identical records in one block.
-data_keys: HashMap[bytes32, bool]
+# keccak(author, data hash, label, time) -> 1 + the id whose record is stored under it.  As
+# the original, a second add with the same key reverts while that record holds something
+# claimable, and otherwise rewrites it: the new id shares the record (stored_at), whose
+# deposit is the new one, its claim counter back at zero, its claimed flags kept.
+data_keys: HashMap[bytes32, uint256]
+# id -> 1 + the id whose record it shares (0: its own).
+stored_at: HashMap[uint256, uint256]
 
 
 @deploy
@@ -159,11 +163,21 @@ def required_deposit() -> uint256:
     return self._required_deposit()
 
 
+@internal
+@view
+def _record(contribution_id: uint256) -> uint256:
+    """The id whose record ``contribution_id`` names (its own, or the one it rewrote)."""
+    held: uint256 = self.stored_at[contribution_id]
+    if held != 0:
+        return held - 1
+    return contribution_id
+
+
 @external
 @view
 def claimable(contribution_id: uint256) -> uint256:
     """@notice What is left to refund or take from a contribution (0 if unknown)."""
-    return self.contributions[contribution_id].claimable
+    return self.contributions[self._record(contribution_id)].claimable
 
 
 # -- transactions ---------------------------------------------------------------------
@@ -186,18 +200,28 @@ def add_data(x: DynArray[uint256, MAX_SAMPLE], y: uint256) -> uint256:
     prediction: uint256 = self._label_of(score)
     data_hash: bytes32 = keccak256(abi_encode(x))
     key: bytes32 = keccak256(abi_encode(msg.sender, data_hash, y, block.timestamp))
-    assert not self.data_keys[key], "Conflicting data key."
+    held: uint256 = self.data_keys[key]
+    if held != 0:
+        assert self.contributions[held - 1].claimable == 0, (
+            "Conflicting data key. The data may have already been added."
+        )
 
-    self.data_keys[key] = True
     cid: uint256 = self.num_contributions
-    self.contributions[cid] = Contribution(
-        author=msg.sender,
-        data_hash=data_hash,
-        label=y,
-        added_time=block.timestamp,
-        initial_deposit=deposit,
-        claimable=deposit,
-    )
+    if held != 0:
+        self.stored_at[cid] = held
+        self.contributions[held - 1].initial_deposit = deposit
+        self.contributions[held - 1].claimable = deposit
+        self.num_claims[held - 1] = 0
+    else:
+        self.data_keys[key] = cid + 1
+        self.contributions[cid] = Contribution(
+            author=msg.sender,
+            data_hash=data_hash,
+            label=y,
+            added_time=block.timestamp,
+            initial_deposit=deposit,
+            claimable=deposit,
+        )
     self.num_contributions = cid + 1
     self.last_update_time = block.timestamp
 
@@ -220,7 +244,7 @@ def add_data(x: DynArray[uint256, MAX_SAMPLE], y: uint256) -> uint256:
 def _load(contribution_id: uint256, data_hash: bytes32) -> Contribution:
     """Checks common to refund and report: a known id and the stored sample."""
     assert contribution_id < self.num_contributions, "Data not found."
-    rec: Contribution = self.contributions[contribution_id]
+    rec: Contribution = self.contributions[self._record(contribution_id)]
     assert data_hash == rec.data_hash, "Data does not match the contribution."
     return rec
 
@@ -238,8 +262,9 @@ def refund(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     # Hashed here, not in _load, to avoid copying the sample (see predict).  A stored
     # sample passed add_data's index check, so the score loop below need not repeat it.
     rec: Contribution = self._load(contribution_id, keccak256(abi_encode(x)))
+    r: uint256 = self._record(contribution_id)  # (the record both ids share, if rewritten)
     assert msg.sender == rec.author, "Data not found."
-    assert not self.claimed[contribution_id][msg.sender], "Deposit already claimed by submitter."
+    assert not self.claimed[r][msg.sender], "Deposit already claimed by submitter."
     assert rec.claimable > 0, "There is no reward left to claim."
     assert block.timestamp - rec.added_time >= self.refund_wait_s, "Not enough time has passed."
     score: int256 = self.intercept
@@ -248,9 +273,9 @@ def refund(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     assert self._label_of(score) == rec.label, "The model doesn't agree with your contribution."
 
     amount: uint256 = rec.claimable
-    self.contributions[contribution_id].claimable = 0
-    self.claimed[contribution_id][msg.sender] = True
-    self.num_claims[contribution_id] += 1
+    self.contributions[r].claimable = 0
+    self.claimed[r][msg.sender] = True
+    self.num_claims[r] += 1
     self.num_valid[msg.sender] += 1
     self.total_good += 1
     log Refund(contribution_id=contribution_id, recipient=msg.sender, amount=amount)
@@ -273,6 +298,7 @@ def report(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
     # Hashed here, not in _load, to avoid copying the sample (see predict).  A stored
     # sample passed add_data's index check, so the score loop below need not repeat it.
     rec: Contribution = self._load(contribution_id, keccak256(abi_encode(x)))
+    r: uint256 = self._record(contribution_id)  # (the record both ids share, if rewritten)
     assert rec.claimable > 0, "There is no reward left to claim."
     age: uint256 = block.timestamp - rec.added_time
     amount: uint256 = rec.claimable
@@ -283,7 +309,7 @@ def report(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
         assert msg.sender != rec.author, (
             "Cannot take your own deposit."
         )
-        assert not self.claimed[contribution_id][msg.sender], "Deposit already claimed by reporter."
+        assert not self.claimed[r][msg.sender], "Deposit already claimed by reporter."
         assert age >= self.refund_wait_s, "Not enough time has passed."
         score: int256 = self.intercept
         for i: uint256 in x:
@@ -297,9 +323,9 @@ def report(contribution_id: uint256, x: DynArray[uint256, MAX_SAMPLE]) -> uint25
         if amount == 0 or amount > rec.claimable:
             amount = rec.claimable
 
-    self.contributions[contribution_id].claimable = rec.claimable - amount
-    self.claimed[contribution_id][msg.sender] = True
-    self.num_claims[contribution_id] += 1
+    self.contributions[r].claimable = rec.claimable - amount
+    self.claimed[r][msg.sender] = True
+    self.num_claims[r] += 1
     log Report(contribution_id=contribution_id, recipient=msg.sender, amount=amount)
     send(msg.sender, amount)
     return amount

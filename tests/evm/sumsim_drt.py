@@ -109,7 +109,10 @@ class SumsimDRT:
         return self.ledger.balances[name]
 
     def claimable(self, cid: int) -> int:
-        return self.contract.data.records[cid].claimable
+        """What is left under the record ``cid`` names (the one that rewrote it, if any)."""
+        rec = self.contract.data.get(cid)
+        assert rec is not None
+        return rec.claimable
 
     def state(self) -> EvmState:
         recs = self.contract.data.records
@@ -117,7 +120,7 @@ class SumsimDRT:
             time=self.time,
             balances={n: self.ledger.balances[n] for n in self.wallets},
             contract_balance=self.ledger.balances[CONTRACT],
-            claimable=[r.claimable for r in recs],
+            claimable=[self.claimable(r.id) for r in recs],
             num_valid={n: self.im.num_valid.get(n, 0) for n in self.wallets},
             total_good=self.im.total_good,
             last_update_time=self.im.last_update_time,

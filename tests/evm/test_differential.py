@@ -43,7 +43,7 @@ T0 = 1_000_000
 EXAMPLES = 45
 
 NOT_ENOUGH = "Didn't pay enough for the deposit."
-CONFLICT = "Conflicting data key."
+CONFLICT = "Conflicting data key. The data may have already been added."
 BAD_LABEL = "Unknown class."
 TOO_SOON = "Not enough time has passed."
 DISAGREES = "The model doesn't agree with your contribution."
@@ -60,6 +60,7 @@ NOT_PAYABLE = "This method does not accept ether."
 #: Every outcome the run must reach at least once.
 REQUIRED = {
     "add: exact", "add: change returned", "add: model updated",
+    "add: rewrites a record with nothing left",
     f"add: {NOT_ENOUGH}", f"add: {CONFLICT}", f"add: {BAD_LABEL}",
     "refund: paid",
     *(f"refund: {r}" for r in (TOO_SOON, DISAGREES, NOTHING, CLAIMED_BY_AUTHOR, NOT_AUTHOR, UNKNOWN,
@@ -186,8 +187,11 @@ class Pair:
             self.last_add = (sender, x, y, value)
         self.compare("add", e, m, sender, m.value)
         assert self.evm.predict(x) == self.sim.predict(x)
+        data = self.sim.contract.data
         if not m.ok:
             COUNTS[f"add: {m.reason}"] += 1
+        elif any(data.rewritten_by(c) == m.value for c in range(m.value)):
+            COUNTS["add: rewrites a record with nothing left"] += 1
         elif m.received:
             COUNTS["add: change returned"] += 1
         elif self.sim.weights() != before:
@@ -316,7 +320,9 @@ class Pair:
 #: a refund too soon and one sending ether; a reward capped by what is left; an author's
 #: refund the model disagrees with, a report by an address without good data and a second
 #: report by the same reporter; a deposit of one
-#: wei whose share rounds to zero; a report too soon and one of data the model agrees with.
+#: wei whose share rounds to zero; a report too soon and one of data the model agrees with;
+#: a deposit of nothing (a far gap) rewritten by the same add again in its block, then
+#: refunded.
 RARE = (
     Setup((3, 3, 3, 3, -3, -3, -3, -3), 0, 1, 1, 10, 40, 140, "o"),
     [("add", "a", [0, 1], 1, "exact", ("step", 1, 0)),
@@ -329,7 +335,10 @@ RARE = (
      ("latest", "report", "a", "now", 0),
      ("latest", "report", "a", "r", 0),
      ("add", "b", [6, 7], 0, "exact", ("step", 1, 0)),
-     ("latest", "report", "o", "o", 0)],
+     ("latest", "report", "o", "o", 0),
+     ("add", "a", [4, 6], 1, "exact", ("far", 13_000_000, 0)),
+     ("again",),
+     ("latest", "refund", "author", "r", 0)],
 )
 #: And one through every other branch, with the contract as its own owner (a second refund is
 #: refused as already claimed, an author's refund after a take as having nothing left).

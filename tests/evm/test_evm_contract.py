@@ -38,6 +38,7 @@ CLAIMED_BY_REPORTER = "Deposit already claimed by reporter."
 NOT_AUTHOR = "Data not found."  # (the original looks a refund up under the sender's key)
 OWN_DATA = "Cannot take your own deposit."
 NO_GOOD_DATA = "The sender has not sent any good data."
+CONFLICT = "Conflicting data key. The data may have already been added."
 
 
 def make(*, owner: str | None = None, cost_weight: int = W, weights: list[int] | None = None,
@@ -127,13 +128,49 @@ def test_add_checks() -> None:
 def test_conflicting_data_key() -> None:
     d = make()
     assert d.add("a", [0, 3], 1, FULL, T0).ok
-    assert d.add("a", [0, 3], 1, FULL, T0).reason == "Conflicting data key."
+    assert d.add("a", [0, 3], 1, FULL, T0).reason == CONFLICT
     # Any part of the key differing is a new record.
     assert d.add("b", [0, 3], 1, FULL, T0).ok       # sender
     assert d.add("a", [0, 3], 0, FULL, T0).ok       # label
     assert d.add("a", [0, 4], 1, FULL, T0).ok       # data
     assert d.add("a", [0, 3], 1, FULL, T0 + 1).ok   # time
     assert d.num_contributions() == 5
+
+
+@pytest.mark.parametrize("driver", [EvmDRT, SumsimDRT])
+def test_same_key_rewrites_a_record_with_nothing_left(driver: type[Any]) -> None:
+    """The original rewrites the record under a key when nothing is left to claim from it: a
+    zero deposit, or one refunded in its own block (t_r = 0).  The new add is a contribution
+    of its own; both ids then name the rewritten record, whose claimed flags stay.  (Both
+    the EVM contract and sumsim's.)"""
+    d = driver(WEIGHTS, cost_weight=W, refund_wait_s=0, owner_claim_wait_s=T_O,
+               any_address_claim_wait_s=T_A, wallets={"a": RICH, "b": RICH}, start_time=T0)
+    t = T0 + 100_000_000                                   # isqrt(dt) = 10,000
+    first = pay(d, "a", [0, 1], 1, t)                      # predicted 1 already: no update
+    assert claimable(d, first) == FULL // 10_000
+    assert d.add("a", [0, 1], 1, FULL, t).reason == CONFLICT
+    assert d.refund("a", first, t).value == FULL // 10_000  # t_r = 0: in the same block
+    second = pay(d, "a", [0, 1], 1, t)                     # the record is rewritten
+    assert (first, second) == (0, 1) and d.state().num_contributions == 2
+    assert claimable(d, first) == claimable(d, second) == FULL  # the block's second add
+    # a's flag survives the rewrite: its refund of either id is refused, anyone may take it
+    # after t_a, and then nothing is left under either id.
+    assert d.refund("a", second, t).reason == CLAIMED_BY_AUTHOR
+    assert d.refund("a", first, t).reason == CLAIMED_BY_AUTHOR
+    assert d.report("b", first, t + T_A).value == FULL
+    assert claimable(d, first) == claimable(d, second) == 0
+    assert d.report("b", second, t + T_A).reason == NOTHING_CLAIMABLE
+    assert d.state().contract_balance == 0
+
+
+@pytest.mark.parametrize("driver", [EvmDRT, SumsimDRT])
+def test_zero_deposits_rewrite_their_record(driver: type[Any]) -> None:
+    d = driver(WEIGHTS, cost_weight=0, refund_wait_s=T_R, owner_claim_wait_s=T_O,
+               any_address_claim_wait_s=T_A, wallets={"a": RICH}, start_time=T0)
+    first = pay(d, "a", [0], 1, T0 + 5)
+    second = pay(d, "a", [0], 1, T0 + 5)                   # nothing claimable: rewritten
+    assert (first, second) == (0, 1)
+    assert d.refund("a", second, T0 + 5 + T_R).reason == NOTHING_CLAIMABLE
 
 
 def test_time_cannot_go_back() -> None:

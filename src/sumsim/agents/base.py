@@ -470,5 +470,17 @@ class Attacker(Agent):
             return True
         if self.pending_adds == 0 and self.config.budget is not None:
             self.stopped = self.spent + self.world.tx_gas_limit * self.gas_price > \
-                self.config.budget
+                self.config.budget or self._budget_never_covers()
         return False
+
+    def _budget_never_covers(self) -> bool:
+        """Whether it would wait for ever: nothing of its own can come back (no claim in
+        flight, no contribution it watches) and even the deposit after the longest quiet
+        spell the run waits for (``scenario.max_idle_s``) is more than its budget leaves."""
+        world = self.world
+        if self.inflight or len(self.book) or not math.isfinite(world.patience_s):
+            return False
+        chain = world.chain
+        later = chain.next_block_timestamp() + math.ceil(world.patience_s)
+        return not self.within_budget(
+            self.contract.view_required_deposit(chain.block_timestamp, later))

@@ -439,15 +439,31 @@ def _pay(o: Ops, nothing: bool) -> None:
         o.value_transfers += 1
 
 
+def rewrite(old: int, new: int) -> SstoreKind:
+    """The kind of write that puts ``new`` into a storage slot holding ``old``."""
+    if old == new:
+        return "noop"
+    return "set" if old == 0 else "clear" if new == 0 else "reset"
+
+
 def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                  predict: ModelWork, update: ModelWork | None = None,
                  value_returned: bool = False, deposit_zero: bool = False,
+                 rewrites_deposit: SstoreKind | None = None,
+                 rewrite_clears_claims: bool = False,
                  mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``addData(int64[] data, uint64 label)`` with the deposit paid (exactly unless
     ``value_returned``).  ``update`` is None when the model does not train (a perceptron whose
     prediction equals the label).  Label 0 writes a zero into the record's label slot (a no-op
     write), any other label a new slot; likewise a deposit of zero (``deposit_zero``) leaves
-    the record's deposit and claimable slots at zero."""
+    the record's deposit and claimable slots at zero.
+
+    An add that rewrites the record already under its key (the same sender, sample, label and
+    block time, with nothing left to claim) gives ``rewrites_deposit``, the kind of write its
+    deposit makes over the old one (:func:`rewrite`), and ``rewrite_clears_claims`` when the
+    old record had claims: the data handler reads the old claimable amount to allow it, writes
+    the same sender, label and time again, the deposit over the old one, the claimable amount
+    from zero, and the claim counter back to zero."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label)])
@@ -468,11 +484,19 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     o.sload_cold += 3  # owner, sender slot, label slot (read before its packed write)
     o.sload_warm += 1  # sender slot again for its packed write
     o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
-    o.write("set" if label else "noop", cold=False)  # label slot
-    o.write("set", cold=False)  # sender
-    o.write("set", cold=True)  # time
-    o.write("noop" if deposit_zero else "set", cold=True, count=2)  # deposit, claimable
-    o.write("noop", cold=True)  # claim counter starts at zero
+    if rewrites_deposit is None:
+        o.write("set" if label else "noop", cold=False)  # label slot
+        o.write("set", cold=False)  # sender
+        o.write("set", cold=True)  # time
+        o.write("noop" if deposit_zero else "set", cold=True, count=2)  # deposit, claimable
+        o.write("noop", cold=True)  # claim counter starts at zero
+    else:
+        o.sload_cold += 1  # the old record's claimable amount (it must be zero)
+        o.write("noop", cold=False, count=2)  # label slot, sender: the same again
+        o.write("noop", cold=True)  # time: the same again
+        o.write(rewrites_deposit, cold=True)  # deposit, over the old one
+        o.write("noop" if deposit_zero else "set", cold=False)  # claimable, from zero
+        o.write("clear" if rewrite_clears_claims else "noop", cold=True)  # claim counter
     o.frames.append(2 * n + 15)
     o.abi_elements += 2  # decode, pack for the hash
     # Classifier: owner check, predict, maybe train.
@@ -654,14 +678,19 @@ class Pricer:
     def add_data(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                  predict: ModelWork, update: ModelWork | None = None,
                  value_returned: bool = False, deposit_zero: bool = False,
+                 rewrites_deposit: SstoreKind | None = None,
+                 rewrite_clears_claims: bool = False,
                  mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``addData`` (see :func:`add_data_ops`)."""
         mw = predict.memory_words
-        key = ("add_data", n_elements, label, value_returned, mw, deposit_zero, mechanism)
+        key = ("add_data", n_elements, label, value_returned, mw, deposit_zero,
+               rewrites_deposit, rewrite_clears_claims, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: add_data_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), value_returned=value_returned,
-            deposit_zero=deposit_zero, mechanism=mechanism, interp=self.interp))
+            deposit_zero=deposit_zero, rewrites_deposit=rewrites_deposit,
+            rewrite_clears_claims=rewrite_clears_claims, mechanism=mechanism,
+            interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict, update))
 
     def refund(self, *, n_elements: int, array_nonzero_bytes: float, label: int,

@@ -1,9 +1,14 @@
 """Contribution records: who added what, when, for how much, and who has claimed from it.
 
-As the original DataHandler, a record is keyed by (sender, data, label, block time) and a
-second record with the same key is refused ("Conflicting data key."): the same sender adding
-the same labelled sample twice in one block.  Block times only grow, so only the keys of the
-latest block can ever conflict; older ones are dropped.
+As the original DataHandler, a record is keyed by (sender, data, label, block time): the
+same sender adding the same labelled sample twice in one block names the record already
+there.  The contract refuses that add while the record holds something claimable, and
+otherwise lets it *rewrite* the record (the original's storage under the key is written
+again: a new deposit, no claims counted, but the claimed-by flags, a mapping, kept).  Here the
+new add is a new record that inherits the old one's claimed-by addresses, and the old id
+names the new record from then on (:meth:`DataHandler.get`), as a claim passing the old
+record's data would find the rewritten storage.  Block times only grow, so only the keys of
+the latest block can ever be named again; older ones are dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class Contribution:
     claimable: int
     #: Addresses that claimed from it, in order (a tuple: most records see one claim).
     claimed_by: tuple[str, ...] = ()
+    #: Successful refunds and reports on it (the original's claim counter).
+    claims: int = 0
     refunded: int = 0
     taken: int = 0
     #: Non-zero bytes of ``x`` ABI-encoded (calldata gas of later refund/report calls).
@@ -48,9 +55,11 @@ class DataHandler:
 
     def __init__(self) -> None:
         self.records: list[Contribution] = []
-        #: Keys of the records added in the latest block (see the module docstring).
-        self._keys: set[DataKey] = set()
+        #: The record under each key of the latest block (see the module docstring).
+        self._keys: dict[DataKey, Contribution] = {}
         self._keys_time = -1
+        #: id of a rewritten record -> id of the record that rewrote it (the latest).
+        self._rewritten: dict[int, int] = {}
 
     @staticmethod
     def key(author: str, encoded: bytes, y: int, now: int) -> DataKey:
@@ -58,8 +67,13 @@ class DataHandler:
         received, as ``ndarray.tobytes`` gives them)."""
         return (author, int(y), int(now), encoded)
 
-    def conflicts(self, key: DataKey) -> bool:
-        return key[2] == self._keys_time and key in self._keys
+    def holder(self, key: DataKey) -> Contribution | None:
+        """The record stored under ``key``, if it was added in the latest block."""
+        return self._keys.get(key) if key[2] == self._keys_time else None
+
+    def rewritten_by(self, cid: int) -> int | None:
+        """The id of the record that rewrote record ``cid`` (None: it was not rewritten)."""
+        return self._rewritten.get(cid)
 
     def add(self, author: str, x: np.ndarray, y: int, now: int, deposit: int,
             x_nonzero_bytes: int = 0, status: str = "accepted",
@@ -71,16 +85,29 @@ class DataHandler:
             if key[2] != self._keys_time:
                 self._keys.clear()
                 self._keys_time = key[2]
-            self._keys.add(key)
+            old = self._keys.get(key)
+            if old is not None:  # (the contract allowed it: see the module docstring)
+                rec.claimed_by = old.claimed_by
+                for cid, by in self._rewritten.items():
+                    if by == old.id:
+                        self._rewritten[cid] = rec.id
+                self._rewritten[old.id] = rec.id
+            self._keys[key] = rec
         return rec
 
     def get(self, cid: int) -> Contribution | None:
+        """The record a call naming ``cid`` acts on (the one that rewrote it, if any)."""
         if type(cid) is not int or cid < 0:
             return None
         try:
-            return self.records[cid]
+            rec = self.records[cid]
         except IndexError:
             return None
+        if self._rewritten:
+            by = self._rewritten.get(cid)
+            if by is not None:
+                return self.records[by]
+        return rec
 
     def total_claimable(self) -> int:
         return sum(r.claimable for r in self.records)

@@ -35,6 +35,7 @@ from sumsim.chain.evm_gas import (
     Method,
     ModelWork,
     int64_buffer_nonzero_bytes,
+    rewrite,
     work_from_plan,
 )
 from sumsim.chain.ledger import Ledger
@@ -56,7 +57,7 @@ BAD_LABEL = "Unknown class."
 UNKNOWN_METHOD = "Unknown method."
 UNDER_REVIEW = "Contribution is under review."
 NOT_PAYABLE = "This method does not accept ether."
-CONFLICTING_KEY = "Conflicting data key."
+CONFLICTING_KEY = "Conflicting data key. The data may have already been added."
 #: A dense sample reaches the contract as int64 fixed point with this many decimals.
 DENSE_DECIMALS = 9
 DENSE_SCALE = 10**DENSE_DECIMALS
@@ -164,7 +165,10 @@ class CollaborativeTrainer:
                 "check_add", f"kept {cost} wei of the {ctx.value} wei sent (a deposit the "
                 "value does not cover must revert: raise Revert)")
         key = self.data.key(ctx.sender, raw, y, ctx.now)
-        if self.data.conflicts(key):
+        held = self.data.holder(key)
+        # (the original rewrites a record under the same key when nothing is left to claim
+        # from it; one under review is the defenses' and stays)
+        if held is not None and (held.claimable or held.status == "in_review"):
             raise Revert(CONFLICTING_KEY)
         verdict, flagged_by = self._screen(ctx, x, y) if self.gates else _UNSCREENED
         trains = verdict is Verdict.ACCEPT and self.im.trains_on_add
@@ -176,6 +180,8 @@ class CollaborativeTrainer:
         ctx.charge_to(ctx.gas.add_data(
             n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y, predict=predict,
             update=update, value_returned=excess > 0, deposit_zero=not cost,
+            rewrites_deposit=None if held is None else rewrite(held.initial_deposit, cost),
+            rewrite_clears_claims=held is not None and held.claims > 0,
             mechanism=self.im.gas_work))
         # -- no revert past this point --
         self.im.on_add(ctx.now)
@@ -183,7 +189,8 @@ class CollaborativeTrainer:
         rec = self.data.add(ctx.sender, x, y, ctx.now, cost, x_nonzero, status, key)
         rec.predict_work = predict  # (shared between records: work_from_plan is cached)
         self.im.on_stored(rec)
-        self.model.apply_update(x, y, plan)
+        if plan.trains:  # (a model is never asked to apply a plan that does not train)
+            self.model.apply_update(x, y, plan)
         if excess:
             self.pay(ctx, ctx.sender, excess, "change")
         for gate in self.gates:
@@ -264,8 +271,8 @@ class CollaborativeTrainer:
         n, nz = len(rec.x), rec.x_nonzero_bytes
         # (the data handler's claim counter is non-zero once anyone has claimed: its write is
         # then an update; the claimer's own flag is rewritten unchanged when it claimed before)
-        before = bool(rec.claimed_by)
-        again = before and ctx.sender in rec.claimed_by
+        before = rec.claims > 0
+        again = ctx.sender in rec.claimed_by
         if refund:
             amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
             fresh = self.im.refund_counters_new(ctx.sender)
@@ -298,6 +305,7 @@ class CollaborativeTrainer:
                 rec.refunded = rec.refunded + amount if rec.refunded else amount
             else:
                 rec.taken = rec.taken + amount if rec.taken else amount
+        rec.claims += 1
         if ctx.sender not in rec.claimed_by:
             claimed = rec.claimed_by + (ctx.sender,)
             rec.claimed_by = self._claim_lists.setdefault(claimed, claimed)  # shared tuples
@@ -371,7 +379,8 @@ class CollaborativeTrainer:
         return self.im.per_contribution
 
     def view_claim_times(self, now: float, cid: int) -> tuple[float, float]:
-        times = self.im.claim_times(self.data.records[cid])
+        # (the record a claim on ``cid`` acts on; an unknown id raises IndexError)
+        times = self.im.claim_times(self.data.get(cid) or self.data.records[cid])
         first, anyone = times
         if first != first or anyone != anyone:
             raise self._mechanism_bug(

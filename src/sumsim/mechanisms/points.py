@@ -30,6 +30,9 @@ from sumsim.registry import Plugin
 JUDGED = "Already claimed."
 NOT_YET = "Cannot be claimed yet."
 OWN = "Cannot report yourself."
+#: (reached only on a record that rewrote a judged one: the claimed-by flags outlive it)
+CLAIMED_BY_AUTHOR = "Already claimed by submitter."
+CLAIMED_BY_REPORTER = "Already claimed by reporter."
 
 
 class PointsConfig(MechanismConfig):
@@ -88,6 +91,8 @@ class Points(IncentiveMechanism):
             raise Revert(NOT_AUTHOR)
         if rec.id in self.judged:
             raise Revert(JUDGED)
+        if sender in rec.claimed_by:
+            raise Revert(CLAIMED_BY_AUTHOR)
         if now - rec.added_time < self.t_r:
             raise Revert(TOO_SOON)
         if not agrees:
@@ -108,6 +113,8 @@ class Points(IncentiveMechanism):
             raise Revert(JUDGED)
         if reporter == rec.author:
             raise Revert(OWN)
+        if reporter in rec.claimed_by:
+            raise Revert(CLAIMED_BY_REPORTER)
         if agrees:
             raise Revert(MODEL_AGREES)
         return 0

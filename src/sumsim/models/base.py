@@ -132,7 +132,9 @@ class Model(ABC):
 
     @abstractmethod
     def apply_update(self, x: np.ndarray, y: int, plan: UpdatePlan) -> None:
-        """Train on ``(x, y)`` as planned."""
+        """Train on ``(x, y)`` as planned.  The contract calls it only with a plan that trains
+        (``plan.trains``): a contribution stored without training (a defense's verdict, a
+        mechanism that trains later) never reaches it."""
 
     def update(self, x: np.ndarray, y: int) -> UpdatePlan:
         plan = self.plan_update(x, y)
