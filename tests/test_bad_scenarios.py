@@ -123,6 +123,18 @@ def test_validate_checks_sweep_and_search_files_without_running(
     # --set edits scenario files only
     line = one_line(capsys, ["validate", str(search), "--set", "seed=2"])
     assert line.startswith(f"{search}: --set: --set changes scenario files")
+    assert line.endswith("in its own tables: [overrides] (and searches [space])")
+    line = one_line(capsys, ["validate", str(sweep), "--set", "seed=2"])
+    assert line.endswith("in its own tables: [grid] and [[points]]")  # (no [overrides])
+
+
+def test_a_bad_set_path_names_each_file_it_failed_on(capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    assert main(["validate", "quickstart", "mechanisms-drt", "--set",
+                 "agents[5].balance=5"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["quickstart", "mechanisms-drt"]
+    assert all("--set agents[5].balance: no item '5'" in ln for ln in lines)
 
 
 def test_switching_a_kind_alone_with_set_says_to_replace_the_table(

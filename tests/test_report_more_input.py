@@ -80,7 +80,7 @@ def test_a_figure_path_the_system_cannot_take_is_an_input_error(tmp_path: Path) 
 def test_validate_names_set_in_an_override_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "quickstart", "--set", "agents[9].x=1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("--set agents[9]"), err
+    assert err.startswith("quickstart: --set agents[9]"), err  # (which file, then the option)
 
 
 @pytest.mark.parametrize(("item", "expected"), [

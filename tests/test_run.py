@@ -444,3 +444,22 @@ def test_the_printed_summary_gives_the_mechanism_state(
     assert line == ("prediction_market: phase settled; bounty_returned 866.5847 ETH; "
                     "stakes bad 63.0000 ETH")
     assert _incentive_line({"kind": "quiet"}) == ""
+
+
+@pytest.mark.parametrize(("how", "named"), [("env", "SUMSIM_IMDB"), ("option", "--data-path")])
+def test_a_missing_imdb_archive_is_named_where_it_was_given(
+        how: str, named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The error names where the path came from: the user set SUMSIM_IMDB or --data-path,
+    not the scenario's data.path."""
+    missing = str(tmp_path / "nowhere.tar.gz")
+    monkeypatch.delenv("SUMSIM_IMDB", raising=False)
+    args = ["run", str(PAPER), "--out", str(tmp_path / "out"), "-q"]
+    if how == "env":
+        monkeypatch.setenv("SUMSIM_IMDB", missing)
+    else:
+        args += ["--data-path", missing]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"paper-imdb-perceptron-drt.toml: {named}: {missing}: no such file" in err, err
+    assert not (tmp_path / "out").exists()

@@ -1089,3 +1089,16 @@ def test_a_metric_one_mechanism_has_is_null_under_another_whatever_the_order(
     assert notices == [f"{path}: sweep.metrics: 'incentive.num_valid.nobody' is null in every "
                        "run (no run's summary has it: a misspelling, or something that never "
                        "happened)"]
+
+
+def test_a_table_of_amounts_in_wei_has_its_ether_twin() -> None:
+    """Every amount in wei has an _eth twin, entries of a table of amounts too (a prediction
+    market's stakes by contributor), and the twin table's keys are known for absent runs."""
+    from sumsim.results.summary import table_keys, with_eth
+
+    flat = with_eth({"incentive.stakes_wei.alice": 3 * 10**18, "incentive.bounty_wei": 10**18,
+                     "agents.alice.contributions": 4})
+    assert flat["incentive.stakes_eth.alice"] == 3.0 and flat["incentive.bounty_eth"] == 1.0
+    assert "agents.alice.contributions_eth" not in flat and len(flat) == 5
+    keys = table_keys({"incentive": {"stakes_wei": {"alice": 1, "bob": 2}}})
+    assert keys["incentive.stakes_eth"] == keys["incentive.stakes_wei"] == ["alice", "bob"]

@@ -33,6 +33,21 @@ def test_a_worker_that_dies_importing_the_script_is_explained(tmp_path: Path) ->
     assert 'if __name__ == "__main__":' in last and "executor='local'" in last
 
 
+def test_a_guarded_script_read_from_standard_input_is_told_what_fails(tmp_path: Path) -> None:
+    """Workers cannot import a script read from standard input again, guard or not: the
+    error says so instead of asking for the guard it already has."""
+    script = ('import sumsim\nif __name__ == "__main__":\n'
+              '    sumsim.sweep("quickstart", grid={"agents[1].budget": [100]}, seeds=1, '
+              'workers=1, metrics=["accuracy.time_avg"])\n')
+    res = subprocess.run([sys.executable, "-"], input=script, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert "which they cannot do for one read from <stdin>: save it to a file" in last, \
+        res.stderr
+    assert "executor='local'" in last
+
+
 
 def _suicide(task: object) -> dict[str, object]:
     """A run whose worker is killed outright (as the kernel's out-of-memory killer does)."""

@@ -227,6 +227,13 @@ def _worker_deaths(what: str) -> Iterator[None]:
     except WorkerDied:
         main = sys.modules.get("__main__")
         script = getattr(main, "__file__", None)
+        if isinstance(script, str) and script.startswith("<"):  # (read from standard input)
+            raise WorkerDied(
+                f"a worker process of the {what} stopped abruptly (executor='process'; its "
+                "error, if any, is printed above).  Worker processes start by importing the "
+                f"calling script again, which they cannot do for one read from {script}: save "
+                "it to a file (the sweep under an `if __name__ == \"__main__\":` guard), or "
+                "pass executor='local'.") from None
         where = f"the script {script} " if script else "the calling script "
         raise WorkerDied(
             f"a worker process of the {what} stopped abruptly (executor='process'; its error, "

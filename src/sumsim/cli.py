@@ -162,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
                    base: Path | None, out: Path) -> int:
     import sumsim.engine as engine
-    from sumsim.data.load import forget_datasets, load_dataset
+    from sumsim.data.load import forget_datasets, load_dataset, path_origin
     from sumsim.engine import make_split
     from sumsim.outputs import write_run
     from sumsim.sidecar import Sidecar
@@ -170,8 +170,8 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
     try:
         ds = load_dataset(sc.data, seed, args.data_path, base)
     except InputError as e:
-        field = "--data-path" if args.data_path else "data.path"
-        raise InputError(f"{where}: {field}: {e}") from None
+        raise InputError(f"{where}: {path_origin(sc.data, args.data_path, '--data-path')}: "
+                         f"{e}") from None
     n_train = ds.x_train.shape[0]
     cf = engine.wants_counterfactual(sc)
     deadline = None if args.max_wall_s is None else time.monotonic() + args.max_wall_s
@@ -248,7 +248,8 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
                 f"held after its end: {_num(cf['time_avg_accuracy_with_attackers'])})"
                 if cf["horizon_s"] > s["end_time_s"] else "")
         print(f"  without the attackers: time-avg {_num(cf['time_avg_accuracy_without_attackers'])}"
-              + span + (f"  damage {100 * damage:+.2f} points" if damage is not None else ""))
+              + span + (f"  damage {round(100 * damage, 2) + 0.0:+.2f} points"  # (no -0.00)
+                        if damage is not None else ""))
     for name, a in s["agents"].items():
         pct = a["final_pct_of_start"]
         flag = "  <- an ATTACKER IN PROFIT" if a["attacker"] and a["profit_wei"] > 0 else ""
@@ -426,9 +427,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             kind = _file_kind(path)
             if kind != "scenario" and args.set:
-                raise InputError(f"--set changes scenario files; a {kind} file sets fields in "
-                                 f"its own tables (its base scenario's in [overrides] or its "
-                                 "points)", source=path, field="--set")
+                tables = "[grid] and [[points]]" if kind == "sweep" else \
+                    "[overrides] (and searches [space])"
+                raise InputError(f"--set changes scenario files; a {kind} file sets its base "
+                                 f"scenario's fields in its own tables: {tables}", source=path,
+                                 field="--set")
             if kind == "sweep":
                 from sumsim.sweeps import load_sweep
 
@@ -445,6 +448,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 _check_data_file(sc, path)
                 print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
         except InputError as e:
+            if e.source is None and not str(e).startswith(f"{path}:"):
+                # (a --set path, say: which file it failed on)
+                e = InputError(e.message, source=path, field=e.field)
             print(str(e), file=sys.stderr)
             status = EXIT_INPUT
     return status

@@ -217,9 +217,25 @@ def metric_unit(name: str) -> str:
 
 
 def _axis(name: str) -> str:
-    """An axis label: the column's dotted path, with its unit when the name gives one."""
+    """An axis label: the column's dotted path, with its unit when the name gives one (on
+    more lines when long: a figure's height holds about 45 characters)."""
     unit = metric_unit(name)
-    return name.removeprefix("param:") + (f" ({unit})" if unit else "")
+    return _wrap(name.removeprefix("param:") + (f" ({unit})" if unit else ""), 45)
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` on lines of about ``width`` characters, broken after a dot, comma, colon or
+    space (a dotted metric path or a point's JSON table has no spaces to break at)."""
+    import re
+
+    lines, line = [], ""
+    for token in re.findall(r"[^.,: ]+[.,: ]*|[.,: ]+", text):
+        if line and len(line) + len(token.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += token
+    lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def _numeric_metric(df: Any, metric: str, source: str | None = None,
@@ -403,7 +419,9 @@ BASE_LABEL = "(base)"
 
 
 def _label(v: Any) -> str:
-    return BASE_LABEL if v is None else str(v)
+    """A tick or legend label for a swept value (a point's table, written as JSON, on lines
+    of about 30 characters)."""
+    return BASE_LABEL if v is None else _wrap(str(v), 30)
 
 
 def _positions(values: list[Any]) -> tuple[dict[Any, float], list[str] | None]:

@@ -89,6 +89,16 @@ def scenario_data_file(sec: DataSection, base_dir: Path | None) -> str | None:
     return str(p if p.is_absolute() or base_dir is None else (base_dir / p).absolute())
 
 
+def path_origin(sec: DataSection, path_override: object, option: str) -> str:
+    """Where the dataset path :func:`load_dataset` reads comes from, for its errors: the
+    caller's ``option`` (``--data-path``), ``SUMSIM_IMDB`` or ``data.path``."""
+    if path_override is not None:
+        return option
+    if sec.dataset == "imdb" and os.environ.get("SUMSIM_IMDB") is not None:
+        return "SUMSIM_IMDB"
+    return "data.path"
+
+
 def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None = None,
                  base_dir: Path | None = None) -> Dataset:
     """Build (or fetch from the in-process cache) the dataset a scenario names.

@@ -425,6 +425,8 @@ def table_keys(obj: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(obj, dict):
         if prefix:
             out[prefix] = list(with_eth({str(k): 0 for k in obj}))
+            if prefix.endswith("_wei"):  # (a table of amounts: its twin table of ether)
+                out[prefix[:-4] + "_eth"] = [str(k) for k in obj]
         for k, v in obj.items():
             if prefix or k != _PER_ADDRESS:
                 out.update(table_keys(v, f"{prefix}.{k}" if prefix else str(k)))
@@ -432,10 +434,18 @@ def table_keys(obj: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def with_eth(flat: dict[str, Any]) -> dict[str, Any]:
-    """Add an ``*_eth`` float beside every integer ``*_wei`` entry (for plots and tables)."""
+    """Add an ``*_eth`` float beside every integer amount in wei (for plots and tables): an
+    entry ``*_wei`` (``final_wei`` -> ``final_eth``) or one of a table of them
+    (``stakes_wei.alice`` -> ``stakes_eth.alice``)."""
     out: dict[str, Any] = {}
     for k, v in sorted(flat.items()):
         out[k] = v
-        if k.endswith("_wei") and isinstance(v, int) and not isinstance(v, bool):
+        if not isinstance(v, int) or isinstance(v, bool):
+            continue
+        if k.endswith("_wei"):
             out[k[:-4] + "_eth"] = v / WEI_PER_ETHER
+        else:
+            table, dot, key = k.rpartition(".")
+            if dot and table.endswith("_wei"):
+                out[f"{table[:-4]}_eth.{key}"] = v / WEI_PER_ETHER
     return out
