@@ -23,6 +23,7 @@ from sumsim.contract.trainer import CollaborativeTrainer
 from sumsim.engine import make_fork
 from sumsim.errors import InputError
 from sumsim.mechanisms.drt import DepositRefundTake
+from sumsim.mechanisms.points import Points
 from sumsim.models import NaiveBayes, Perceptron
 from sumsim.scenario.loader import load_scenario, parse_scenario
 
@@ -38,7 +39,8 @@ U = eg.INTERP.perceptron_update_per_feature
 class Bench:
     """A chain on ``fork`` with one original perceptron contract and three wallets."""
 
-    def __init__(self, fork: str, weights: list[int], intercept: int = 0, model=None) -> None:
+    def __init__(self, fork: str, weights: list[int], intercept: int = 0, model=None,
+                 im=None) -> None:
         self.env = simpy.Environment()
         ledger = Ledger()
         for name in ("a", "b", "c"):
@@ -49,8 +51,8 @@ class Bench:
             model.w[:] = weights
             model.b = np.int64(intercept)
         self.model = model
-        im = DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_A,
-                               any_address_claim_wait_s=T_A, cost_weight=W)
+        im = im or DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_A,
+                                     any_address_claim_wait_s=T_A, cost_weight=W)
         self.contract = CollaborativeTrainer("contract", ledger, model, im)
         self.chain.deploy(self.contract)
 
@@ -77,9 +79,16 @@ X_NONZERO = 5
 
 
 def add_ops(n: int, nonzero: int, label: int, predict: eg.ModelWork,
-            update: eg.ModelWork | None = None, value_returned: bool = False) -> eg.Ops:
+            update: eg.ModelWork | None = None, value_returned: bool = False,
+            mechanism_writes: tuple[eg.SstoreKind, ...] | None = None) -> eg.Ops:
     return eg.add_data_ops(n_elements=n, array_nonzero_bytes=nonzero, label=label,
-                           predict=predict, update=update, value_returned=value_returned)
+                           predict=predict, update=update, value_returned=value_returned,
+                           mechanism_writes=mechanism_writes)
+
+
+#: How Stakeable64's two writes of a contract's first add change their slots: the last update
+#: time is rewritten, the submission counter set from zero.
+FIRST_ADD: tuple[eg.SstoreKind, ...] = ("reset", "set")
 
 
 def predict_work(n: int) -> eg.ModelWork:
@@ -96,9 +105,14 @@ def test_each_call_is_priced_from_what_it_did(fork: str) -> None:
     n = len(X)
 
     # Score -7 + 3 < 0 predicts 0: label 0 needs no update (and label 0 writes a zero slot).
+    # The contract's first add: its submission counter goes from zero (a new slot), the last
+    # update time is rewritten.
     r = b.add("a", X, 0, at=12)
     assert r.ok and b.model.w.tolist() == weights
-    assert r.gas_used == add_ops(n, X_NONZERO, 0, predict_work(n)).price(fork).total
+    first = add_ops(n, X_NONZERO, 0, predict_work(n), mechanism_writes=FIRST_ADD)
+    assert r.gas_used == first.price(fork).total
+    assert first.price(fork).total - add_ops(n, X_NONZERO, 0, predict_work(n)).price(
+        fork).total == eg.fork(fork).sstore_set - eg.fork(fork).sstore_reset
 
     # Label 1 is wrong: every weight moves by +1 (the score becomes -7 + 8 > 0).  Weights 0
     # and 299 were zero (new slots), 256 goes -1 -> 0 (cleared: a storage refund), 5 and 255
@@ -188,7 +202,7 @@ def test_other_models_declare_their_compute() -> None:
     per_read = P + 2 * 130.0
     predict = eg.ModelWork(reads=reads, compute=per_read * reads)
     update = eg.ModelWork(rereads=n + 2, writes_update=n + 2, compute=U * (n + 2))
-    expected = add_ops(n, X_NONZERO, 1, predict, update)
+    expected = add_ops(n, X_NONZERO, 1, predict, update, mechanism_writes=FIRST_ADD)
     assert r.gas_used == expected.price("cancun").total
 
 
@@ -337,8 +351,12 @@ def test_the_fast_pricer_equals_pricing_the_counts(fork: str) -> None:
             writes_update=int(rnd.integers(0, 300)), writes_clear=int(rnd.integers(0, 40)),
             writes_noop=int(rnd.integers(0, 5)), compute=float(rnd.random() * 1e5))
         common = dict(n_elements=n, array_nonzero_bytes=nz, label=label, predict=p)
-        assert pricer.add_data(**common, update=u, value_returned=flag) == \
-            eg.add_data_ops(**common, update=u, value_returned=flag).price(fork).total
+        kinds = None if rnd.random() < 0.5 else tuple(
+            str(k) for k in rnd.choice(["set", "reset", "noop"], size=2))
+        assert pricer.add_data(**common, update=u, value_returned=flag,
+                               mechanism_writes=kinds) == \
+            eg.add_data_ops(**common, update=u, value_returned=flag,
+                            mechanism_writes=kinds).price(fork).total
         assert pricer.refund(**common, first_refund_of_author=flag) == \
             eg.refund_ops(**common, first_refund_of_author=flag).price(fork).total
         assert pricer.report(**common, after_any_address_wait=flag, takes_all=label == 1) == \
@@ -396,3 +414,42 @@ def test_gas_and_validate_refuse_the_data_a_run_refuses(
     assert main(["gas", str(scenario), "--set", 'data.path="nothere.csv"']) == 2
     assert capsys.readouterr().err.strip() == (
         f"{scenario}: data.path: {tmp_path / 'nothere.csv'}: no such file")
+
+
+@pytest.mark.parametrize("fork", ["petersburg", "istanbul", "cancun"])
+def test_an_add_in_the_same_second_rewrites_the_update_time_for_nothing(fork: str) -> None:
+    """Stakeable64 writes its last update time on every add: in the second of the previous
+    add that writes the value the slot holds (a no-op write), otherwise an update.  Two adds
+    in one block, alike but for their senders (the second pays the full deposit, exactly)."""
+    b = Bench(fork, [0] * 300)
+    assert b.add("a", X, 0, at=12).ok
+    txs = [Tx(who, "contract", "add_data", (np.array(X), 0), value, 10**7, 1)
+           for who, value in (("b", b.contract.view_required_deposit(12, 24)), ("c", W * 3600))]
+
+    def go():  # type: ignore[no-untyped-def]
+        yield b.env.timeout(23 - b.env.now)
+        for tx in txs:
+            b.chain.submit(tx)
+
+    b.env.process(go())
+    b.env.run(until=25)
+    first, second = (tx.receipt for tx in txs)
+    assert first.ok and second.ok and first.timestamp == second.timestamp == 24
+    f = eg.fork(fork)
+    assert first.gas_used - second.gas_used == f.sstore_reset - f.sstore_noop
+    assert f.sstore_reset - f.sstore_noop == {"petersburg": 0, "istanbul": 4200,
+                                              "cancun": 2800}[fork]
+
+
+@pytest.mark.parametrize("fork", ["petersburg", "cancun"])
+def test_points_refunds_count_good_data_from_zero_as_the_deployed_contract(fork: str) -> None:
+    """Points64 counts a refund's good data per author and in all, as Stakeable64 does: the
+    contract's first refund sets both counters from zero, an author's first sets its own."""
+    b = Bench(fork, [0] * 300, im=Points(refund_wait_s=T_R, any_address_claim_wait_s=T_A))
+    for k, who in enumerate("aba"):
+        assert b.add(who, X, 0, at=12 * (k + 1)).ok  # (predicted 0: the model agrees)
+    gas = [b.send(who, "refund", (cid,), at=T_R + 48 + 12 * cid).gas_used
+           for cid, who in enumerate("aba")]
+    f = eg.fork(fork)
+    step = f.sstore_set - f.sstore_reset
+    assert (gas[0] - gas[2], gas[1] - gas[2]) == (2 * step, step)

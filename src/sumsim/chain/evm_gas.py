@@ -73,6 +73,7 @@ WORD = 32
 SELECTOR = 4
 
 SstoreKind = Literal["set", "reset", "noop", "dirty", "clear"]
+SSTORE_KINDS: frozenset[str] = frozenset(("set", "reset", "noop", "dirty", "clear"))
 Method = Literal["add_data", "refund", "report", "take"]
 _SSTORE_KINDS: tuple[SstoreKind, ...] = ("set", "reset", "noop", "dirty", "clear")
 
@@ -451,6 +452,7 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                  value_returned: bool = False, deposit_zero: bool = False,
                  rewrites_deposit: SstoreKind | None = None,
                  rewrite_clears_claims: bool = False,
+                 mechanism_writes: tuple[SstoreKind, ...] | None = None,
                  mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``addData(int64[] data, uint64 label)`` with the deposit paid (exactly unless
     ``value_returned``).  ``update`` is None when the model does not train (a perceptron whose
@@ -463,7 +465,10 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     deposit makes over the old one (:func:`rewrite`), and ``rewrite_clears_claims`` when the
     old record had claims: the data handler reads the old claimable amount to allow it, writes
     the same sender, label and time again, the deposit over the old one, the claimable amount
-    from zero, and the claim counter back to zero."""
+    from zero, and the claim counter back to zero.
+
+    ``mechanism_writes``: how the mechanism's own writes change their slots
+    (``IncentiveMechanism.add_write_kinds``; default: each an update)."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label)])
@@ -477,7 +482,14 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     # time, each read twice, then last update time and submission counter rewritten).
     o.sload_cold += mechanism.add_reads_cold
     o.sload_warm += mechanism.add_reads_warm
-    o.write("reset", cold=False, count=mechanism.add_writes)
+    if mechanism_writes is None:
+        o.write("reset", cold=False, count=mechanism.add_writes)
+    else:
+        if len(mechanism_writes) != mechanism.add_writes:
+            raise ValueError(f"{len(mechanism_writes)} kinds of write for a mechanism that "
+                             f"writes {mechanism.add_writes} slots on an add")
+        for kind in mechanism_writes:
+            o.write(kind, cold=False)
     o.frames.append(n + 6)
     o.abi_elements += 1
     # Data handler: owner check, key hash, existing record's sender, then the record.
@@ -680,17 +692,18 @@ class Pricer:
                  value_returned: bool = False, deposit_zero: bool = False,
                  rewrites_deposit: SstoreKind | None = None,
                  rewrite_clears_claims: bool = False,
+                 mechanism_writes: tuple[SstoreKind, ...] | None = None,
                  mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``addData`` (see :func:`add_data_ops`)."""
         mw = predict.memory_words
         key = ("add_data", n_elements, label, value_returned, mw, deposit_zero,
-               rewrites_deposit, rewrite_clears_claims, mechanism)
+               rewrites_deposit, rewrite_clears_claims, mechanism_writes, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: add_data_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), value_returned=value_returned,
             deposit_zero=deposit_zero, rewrites_deposit=rewrites_deposit,
-            rewrite_clears_claims=rewrite_clears_claims, mechanism=mechanism,
-            interp=self.interp))
+            rewrite_clears_claims=rewrite_clears_claims, mechanism_writes=mechanism_writes,
+            mechanism=mechanism, interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict, update))
 
     def refund(self, *, n_elements: int, array_nonzero_bytes: float, label: int,

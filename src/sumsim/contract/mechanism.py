@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sumsim.chain.evm_gas import STAKEABLE_WORK, MechanismWork
+from sumsim.chain.evm_gas import STAKEABLE_WORK, MechanismWork, SstoreKind
 from sumsim.config import PluginConfig
 from sumsim.contract.data_handler import Contribution
 
@@ -143,6 +143,14 @@ class IncentiveMechanism(ABC):
 
     def on_report(self, rec: Contribution, reporter: str, amount: int) -> None:  # noqa: B027
         """Record a successful report (mechanisms that keep score)."""
+
+    def add_write_kinds(self, now: int) -> tuple[SstoreKind, ...] | None:
+        """How the mechanism's ``gas_work.add_writes`` storage writes of an add at ``now``
+        change their slots (asked before :meth:`on_add`), for gas: ``"set"`` for a zero slot
+        made non-zero (a counter's first count), ``"noop"`` for the value it holds already
+        (a time written again in the same second), ``"reset"`` for an update.  Default (None):
+        every write an update."""
+        return None
 
     def refund_counters_new(self, sender: str) -> int:
         """How many of the two good-data counters a successful refund by ``sender`` sets from

@@ -31,9 +31,11 @@ import numpy as np
 
 from sumsim.chain.chain import CallContext
 from sumsim.chain.evm_gas import (
+    SSTORE_KINDS,
     BadWork,
     Method,
     ModelWork,
+    SstoreKind,
     int64_buffer_nonzero_bytes,
     rewrite,
     work_from_plan,
@@ -182,7 +184,7 @@ class CollaborativeTrainer:
             update=update, value_returned=excess > 0, deposit_zero=not cost,
             rewrites_deposit=None if held is None else rewrite(held.initial_deposit, cost),
             rewrite_clears_claims=held is not None and held.claims > 0,
-            mechanism=self.im.gas_work))
+            mechanism_writes=self._add_write_kinds(ctx.now), mechanism=self.im.gas_work))
         # -- no revert past this point --
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
@@ -202,6 +204,16 @@ class CollaborativeTrainer:
                 raise RuntimeError("a defense asked for review but no review queue is set up")
             self.reviewer.enqueue(rec)
         return rec.id
+
+    def _add_write_kinds(self, now: int) -> tuple[SstoreKind, ...] | None:
+        kinds = self.im.add_write_kinds(now)
+        if kinds is not None and (type(kinds) is not tuple or len(kinds) !=
+                                  self.im.gas_work.add_writes or not set(kinds) <= SSTORE_KINDS):
+            raise self._mechanism_bug(
+                "add_write_kinds", f"gave {kinds!r}: a tuple of {self.im.gas_work.add_writes} "
+                f"kinds of write (one of {sorted(SSTORE_KINDS)} each: gas_work.add_writes), or "
+                "None")
+        return kinds
 
     def _screen(self, ctx: CallContext, x: np.ndarray, y: int
                 ) -> tuple[Verdict, GateProtocol | None]:

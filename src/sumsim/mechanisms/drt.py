@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from sumsim.chain.evm_gas import SstoreKind
 from sumsim.chain.tx import Revert
 from sumsim.config import Ether
 from sumsim.contract.data_handler import Contribution
@@ -95,6 +96,8 @@ class DepositRefundTake(IncentiveMechanism):
         self.t_a = int(any_address_claim_wait_s)
         self.w = cost_weight
         self.last_update_time = int(start_time)
+        #: Successful adds (the original's submission counter).
+        self.total_submitted = 0
         self.num_valid: dict[str, int] = {}
         self.total_good = 0
 
@@ -122,6 +125,13 @@ class DepositRefundTake(IncentiveMechanism):
 
     def on_add(self, now: int) -> None:
         self.last_update_time = now
+        self.total_submitted += 1
+
+    def add_write_kinds(self, now: int) -> tuple[SstoreKind, ...]:
+        # The last update time (never zero: the deployment's time is its first value) written
+        # again in its own second changes nothing; the submission counter starts at zero.
+        return ("noop" if now == self.last_update_time else "reset",
+                "set" if self.total_submitted == 0 else "reset")
 
     def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
         if rec.author != sender:
