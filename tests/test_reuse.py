@@ -5,7 +5,9 @@ dataset cache, the all-data baseline remembered per dataset, the figure worker o
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,7 +220,7 @@ class _SilentSidecar(Sidecar):
         self.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._err)
-        self._asked, self._replies = 0, []
+        self._asked, self._replies, self._pending = 0, [], b""
 
 
 def test_a_silent_sidecar_is_given_up_at_the_deadline() -> None:
@@ -247,3 +249,30 @@ def test_the_figure_draws_one_wallet_line_per_strategy() -> None:
     good = next(a for a in res.agents if a.name == "good")
     assert data["wallets"][0]["pct"] == [100.0 * r["balance_wei:good"] / good.initial_balance
                                          for r in res.recorder.rows]
+
+
+def test_replies_that_arrive_together_are_each_read_at_once(monkeypatch: Any) -> None:
+    """A small counterfactual finishes soon after the baseline: both replies reach the pipe
+    together.  Each is read without waiting for the pipe again (a reader that buffered the
+    second while taking the first waited an hour for bytes it already held)."""
+    import os
+    import pickle
+    from types import SimpleNamespace
+
+    from sumsim import sidecar
+
+    monkeypatch.setattr(sidecar, "TIMEOUT_S", 2.0)
+    r, w = os.pipe()
+    replies = [("ok", 0.75), ("ok", [{"t": 1.0}] * 3)]
+    frames = b"".join(sidecar._LENGTH.pack(len(p)) + p
+                      for p in (pickle.dumps(x) for x in replies))
+    os.write(w, frames)
+    os.close(w)
+    side = sidecar.Sidecar.__new__(sidecar.Sidecar)
+    side.proc = SimpleNamespace(stdout=os.fdopen(r, "rb"))
+    side._asked, side._replies, side._pending = 2, [], b""
+    started = time.monotonic()
+    assert side._read(None) and side._read(None)
+    assert time.monotonic() - started < 1.0
+    assert side._replies == [0.75, [{"t": 1.0}] * 3]
+    side.proc.stdout.close()

@@ -17,8 +17,11 @@ Protocol (pickles over the pipes): the parent sends ``("baseline", job)`` and
 base_dir, deadline)`` (the scenario as ``sumsim run`` was given it, loaded here the same way;
 ``deadline`` a :func:`time.monotonic` instant or None), and reads back, in order,
 ``("ok", value)`` or ``("error", message)`` for each: the baseline's accuracy, the
-counterfactual's timeseries rows.  Then it sends ``("figure", data, path)`` and waits for the
-sidecar to exit with 0 (the PNG written atomically).  End of input ends the sidecar.
+counterfactual's timeseries rows.  Each reply is framed (its length, 8 bytes, then the
+pickle) and read straight from the pipe, so that a reply never waits unseen in a reader's
+buffer while the run waits for the pipe to have something.  Then it sends ``("figure", data,
+path)`` and waits for the sidecar to exit with 0 (the PNG written atomically).  End of input
+ends the sidecar.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import struct
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,8 @@ from typing import Any
 
 #: Longest wait for a job (seconds) before doing it in the run's process.
 TIMEOUT_S = 3600.0
+#: A reply's length, before its pickle.
+_LENGTH = struct.Struct("<Q")
 
 
 class Sidecar:
@@ -50,6 +56,8 @@ class Sidecar:
         #: Jobs sent so far, and the replies read so far (None for a failed job), in order.
         self._asked = 0
         self._replies: list[Any] = []
+        #: Bytes read from the reply pipe and not yet taken as a whole reply.
+        self._pending = b""
 
     @classmethod
     def start(cls) -> Sidecar | None:
@@ -101,18 +109,43 @@ class Sidecar:
         False when there is none to read (the sidecar is then stopped)."""
         if self.proc is None or self.proc.stdout is None:
             return False
-        wait = TIMEOUT_S if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([self.proc.stdout], [], [], wait)
-        if not ready:  # the run's process does the job (and meets its deadline itself)
-            self.cancel()
-            return False
+        fd = self.proc.stdout.fileno()
+        end = time.monotonic() + (TIMEOUT_S if deadline is None
+                                  else max(0.0, deadline - time.monotonic()))
+        while True:
+            frame = self._frame()
+            if frame is not None:
+                break
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            if not ready:  # the run's process does the job (and meets its deadline itself)
+                self.cancel()
+                return False
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:  # (the sidecar ended without replying)
+                self._failed()
+                return False
+            self._pending += chunk
         try:
-            status, value = pickle.load(self.proc.stdout)
-        except (EOFError, OSError, pickle.UnpicklingError):
+            status, value = pickle.loads(frame)
+        except (EOFError, pickle.UnpicklingError, ValueError, TypeError):
             self._failed()
             return False
         self._replies.append(value if status == "ok" else None)
         return True
+
+    def _frame(self) -> bytes | None:
+        """The next whole reply among the bytes read, taken off them (None: not all there)."""
+        if len(self._pending) < _LENGTH.size:
+            return None
+        (size,) = _LENGTH.unpack_from(self._pending)
+        end = _LENGTH.size + size
+        if len(self._pending) < end:
+            return None
+        frame, self._pending = self._pending[_LENGTH.size:end], self._pending[end:]
+        return frame
 
     # -- the figure ----------------------------------------------------------------------------
     def submit_figure(self, data: dict[str, Any], path: Path) -> bool:
@@ -188,7 +221,8 @@ def main() -> int:
                 reply: tuple[str, Any] = ("ok", value)
             except Exception as e:  # the run's process does it instead
                 reply = ("error", f"{type(e).__name__}: {e}")
-            pickle.dump(reply, out)
+            payload = pickle.dumps(reply)
+            out.write(_LENGTH.pack(len(payload)) + payload)
             out.flush()
         elif message[0] == "figure":
             _, data, path = message
