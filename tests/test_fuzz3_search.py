@@ -83,3 +83,13 @@ def test_a_study_file_that_is_not_a_database_is_an_input_error(
                        r"not a database\)"):
         run_search(load_search(spec), out, executor="local", trials=2)
     assert json.loads((out / "search.json").read_text())["fingerprint"]  # (left as it was)
+
+
+def test_a_search_that_runs_no_trial_is_an_error(tmp_path: Path) -> None:
+    """Its wall-clock allowance spent before the first trial: no result, an error (as for a
+    search whose trials all failed), not a quiet "0 trials"."""
+    from sumsim.searches import NoTrialCompleted
+
+    with pytest.raises(NoTrialCompleted, match="no trial was run"):
+        run_search(load_search(write_search(tmp_path)), tmp_path / "out", executor="local",
+                   max_wall_s=1e-9)

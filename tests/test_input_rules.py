@@ -467,3 +467,20 @@ def test_a_misspelt_top_level_table_is_matched_against_the_files_tables(tmp_path
                     'name = "g"\nkind = "honest"\nbalance = 10\n')
     with pytest.raises(InputError, match=r"modle: unknown field; did you mean 'model'\?$"):
         load_scenario(path)
+
+
+def test_numpy_numbers_are_amounts_as_python_numbers_are() -> None:
+    """A grid made with numpy (np.linspace) gives numpy scalars: amounts take them exactly as
+    the Python numbers they equal (a float's repr names its numpy type, which a decimal
+    parse of the repr refused), and a numpy boolean stays refused."""
+    import sumsim
+    from sumsim.units import to_wei
+
+    assert to_wei(np.float64(300)) == to_wei(300.0) == 300 * 10**18
+    assert to_wei(np.float32(0.5)) == 5 * 10**17 and to_wei(np.int64(3)) == 3 * 10**18
+    with pytest.raises(ValueError, match="got bool"):
+        to_wei(np.bool_(True))
+    budgets = list(np.linspace(100, 300, 3))
+    for b in budgets:
+        sc = sumsim.load("quickstart", overrides={"agents[1].budget": b})
+        assert sc.agents[1].budget == int(b) * 10**18

@@ -686,3 +686,15 @@ def to_binary_csr_pair() -> tuple[sparse.csr_matrix, np.ndarray]:
     x = sparse.csr_matrix((np.ones(sum(map(len, rows_))), np.concatenate(rows_),
                            np.cumsum([0] + [len(r) for r in rows_])), shape=(6, 6))
     return to_binary_csr(x), np.array([0, 1, 0, 1, 0, 1])
+
+
+def test_fixed_point_weights_that_could_wrap_around_are_refused() -> None:
+    """int64 weights move by learning_rate x feature: dense features of billions with a step
+    of a billion would pass 2**63 within a few updates and wrap (a model learning garbage
+    silently); refused before a run, while the same data with a step of 1 is taken."""
+    x = np.array([[9e9, 0.0], [0.0, 8e9]] * 100)
+    big = Perceptron(2, learning_rate=10**9, sparse_input=False)
+    with pytest.raises(ValueError, match=r"beyond 2\*\*63 \(the weights would wrap around\)"):
+        big.check_data(x)
+    Perceptron(2, learning_rate=1, sparse_input=False).check_data(x)
+    Perceptron(2, learning_rate=10**9, sparse_input=False, fixed_point=False).check_data(x)

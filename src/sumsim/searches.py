@@ -651,7 +651,10 @@ def _require_a_complete_trial(search: Search, study: Any, result: SearchResult) 
     from optuna.trial import TrialState
 
     tried = study.get_trials(deepcopy=False)
-    if not tried or any(t.state == TrialState.COMPLETE for t in tried):
+    if not tried:
+        raise NoTrialCompleted("no trial was run (the wall-clock allowance, --max-wall-s, ran "
+                               "out before the first)", source=search.source, result=result)
+    if any(t.state == TrialState.COMPLETE for t in tried):
         return
     first = next((t for t in tried if t.user_attrs.get("error")), tried[0])
     error = " ".join(str(first.user_attrs.get("error", first.state.name)).split())

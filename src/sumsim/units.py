@@ -8,6 +8,7 @@ integer number of wei.
 
 from __future__ import annotations
 
+import numbers
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,8 +32,11 @@ def to_wei(value: Any, unit: int = WEI_PER_ETHER) -> int:
         raise ValueError("expected an amount (number or decimal string), got a boolean")
     if isinstance(value, int):
         return value * unit
-    if isinstance(value, float):
-        dec = Decimal(repr(value))
+    numpy = type(value).__module__ == "numpy"  # (a grid made with numpy: its scalars)
+    if numpy and isinstance(value, numbers.Integral):
+        return int(value) * unit
+    if isinstance(value, float) or (numpy and isinstance(value, numbers.Real)):
+        dec = Decimal(repr(float(value)))  # (a numpy float's repr names its type)
     elif isinstance(value, str):
         try:
             dec = Decimal(value.strip().replace("_", ""))

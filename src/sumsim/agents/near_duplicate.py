@@ -22,8 +22,10 @@ from sumsim.registry import Plugin
 class NearDuplicateConfig(AttackerConfig):
     kind: Literal["near_duplicate"]
     k: int = Field(2, ge=0, description="Features toggled in each copy.")
-    window: int = Field(200, ge=1, description="How many recent contributions it looks at.")
-    candidates: int = Field(20, ge=1, description="Random candidates examined per turn.")
+    window: int = Field(200, ge=1, le=1_000_000,
+                        description="How many recent contributions it looks at.")
+    candidates: int = Field(20, ge=1, le=1_000, description="Random candidates examined per "
+                            "turn (a free view each: each turn's work grows with it).")
     mislabel: bool = Field(False, description="Submit the copies under the other label.")
 
 

@@ -103,7 +103,6 @@ def download(url: str, dest: Path) -> None:
         TransferSpeedColumn,
     )
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     hint = (
         f"download it by hand and save it as {dest}, or set SUMSIM_IMDB to the path of an "
         "aclImdb_v1.tar.gz archive or extracted aclImdb/ folder, or give its path: "
@@ -112,6 +111,7 @@ def download(url: str, dest: Path) -> None:
     )
     tmp: str | None = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)  # (a file there: an OSError below)
         with urllib.request.urlopen(url, timeout=30) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")

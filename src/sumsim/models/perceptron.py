@@ -156,6 +156,19 @@ class Perceptron(Model):
         if self.sparse_input or not self.fixed_point:
             return
         values = np.asarray(x.data if sparse.issparse(x) else x, dtype=np.float64)
+        # A weight moves by at most step x |feature| per update, and there are at most
+        # (epochs + 1) updates per sample (the initial fit's passes, one on chain): beyond
+        # 2**63 the int64 weights would wrap around and the model learn garbage.
+        big = float(np.max(np.abs(values))) if values.size else 0.0
+        step = max(abs(self.lr), abs(self.init_lr))
+        reach = big * step * x.shape[0] * (self.epochs + 1)
+        if reach >= 2**63:
+            raise ValueError(
+                f"the fixed-point perceptron (model.fixed_point = true) moves a weight by "
+                f"learning_rate x the feature in int64: with features up to {big:g} and a "
+                f"step of {step:g}, {x.shape[0]:,} samples could move one by {reach:.3g}, "
+                "beyond 2**63 (the weights would wrap around); scale the features down, lower "
+                "the learning rates, or set model.fixed_point = false")
         fractional = values != np.trunc(values)
         if fractional.any():
             example = float(values[fractional].flat[0])

@@ -208,7 +208,7 @@ def read_toml(path: Path | str) -> dict[str, Any]:
         raise InputError(f"too large for a scenario file (more than {MAX_FILE_BYTES:,} "
                          "bytes)", source=str(p))
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # (a byte-order mark, as some editors write, dropped)
     except UnicodeDecodeError:
         raise InputError("not a UTF-8 text file", source=str(p)) from None
     return parse_toml(text, str(p))
