@@ -172,13 +172,13 @@ def test_a_failure_while_writing_stops_the_worker(tmp_path: Path,
 # -- the baseline and the counterfactual in the sidecar ------------------------------------
 def test_the_sidecar_fits_the_same_baseline_and_runs_the_same_counterfactual() -> None:
     overrides = {**SMALL, "data.synthetic.seed": 77, "metrics.counterfactual": True}
+    sc = sumsim.load("quickstart", overrides=overrides)
     sidecar = Sidecar()
-    baseline = sidecar.ask("baseline", None, overrides, 4, None, None)
-    counterfactual = sidecar.ask("counterfactual", None, overrides, 4, None, None)
+    baseline = sidecar.ask("baseline", sc, 4, None, None)
+    counterfactual = sidecar.ask("counterfactual", sc, 4, None, None)
     rows = counterfactual()  # (read in either order)
     got = baseline()
     sidecar.cancel()
-    sc = sumsim.load("quickstart", overrides=overrides)
     ds = load.load_dataset(sc.data, 4)
     assert got is not None
     assert got == engine.baseline_accuracy(sc, ds, engine.make_split(sc, ds, 4), 4)
@@ -190,15 +190,21 @@ def test_the_sidecar_fits_the_same_baseline_and_runs_the_same_counterfactual() -
     assert sumsim.api.Result(there).summary == sumsim.api.Result(here).summary
 
 
-def test_jobs_the_sidecar_cannot_do_are_done_by_the_run() -> None:
+def test_jobs_the_sidecar_cannot_do_are_done_by_the_run(monkeypatch: Any,
+                                                        tmp_path: Path) -> None:
     sidecar = Sidecar()
-    asked = sidecar.ask("baseline", "no-such-scenario.toml", {}, 1, None, None)
+    missing = _scenario(**{"data.dataset": "csv", "data.path": str(tmp_path / "no.csv")})
+    asked = sidecar.ask("baseline", missing, 1, None, None)
     assert asked() is None  # an error reply: the sidecar goes on
     assert sidecar.proc is not None and sidecar.proc.poll() is None
+    # Data that is not what the run loaded (a file edited meanwhile): not used.
+    monkeypatch.setattr(load, "data_version", lambda *a: "the run's data, before the edit")
+    asked = sidecar.ask("baseline", _scenario(), 1, None, None)
+    assert asked() is None and sidecar.proc is not None and sidecar.proc.poll() is None
     sidecar.cancel()
     gone = _BrokenSidecar()
-    baseline = gone.ask("baseline", None, {}, 1, None, None)
-    counterfactual = gone.ask("counterfactual", None, {}, 1, None, None)
+    baseline = gone.ask("baseline", _scenario(), 1, None, None)
+    counterfactual = gone.ask("counterfactual", _scenario(), 1, None, None)
     assert baseline() is None and counterfactual() is None
     sc = _scenario(**{"metrics.counterfactual": True})
     res = engine.run(sc, seed=1, baseline=baseline, counterfactual=counterfactual)
@@ -228,7 +234,7 @@ def test_a_silent_sidecar_is_given_up_at_the_deadline() -> None:
 
     sidecar = _SilentSidecar()
     start = time.monotonic()
-    asked = sidecar.ask("baseline", None, {}, 1, None, None, deadline=start + 0.5)
+    asked = sidecar.ask("baseline", _scenario(), 1, None, None, deadline=start + 0.5)
     assert asked() is None
     assert 0.4 < time.monotonic() - start < 10
     assert sidecar.proc is None  # stopped

@@ -182,7 +182,7 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
     try:  # (the sidecar is stopped whatever happens: a no-op once it has drawn the figure)
         baseline = counterfactual = None
         if sidecar is not None:
-            job = (args.scenario, _parse_set(args.set), seed, args.data_path, base, deadline)
+            job = (sc, seed, args.data_path, base, deadline)
             if sc.metrics.baseline:
                 baseline = sidecar.ask("baseline", *job)
             if cf:

@@ -13,9 +13,11 @@ inputs, so the outputs are the same bytes; whenever the sidecar cannot be starte
 fails, the run's process does it itself.
 
 Protocol (pickles over the pipes): the parent sends ``("baseline", job)`` and
-``("counterfactual", job)``, where ``job`` is ``(scenario_path, overrides, seed, data_path,
-base_dir, deadline)`` (the scenario as ``sumsim run`` was given it, loaded here the same way;
-``deadline`` a :func:`time.monotonic` instant or None), and reads back, in order,
+``("counterfactual", job)``, where ``job`` is ``(scenario, seed, data_path, base_dir,
+deadline, data_version)``: the scenario the run validated, as a table (not its file, which may
+have been edited since the run read it), ``deadline`` a :func:`time.monotonic` instant or
+None, and :func:`sumsim.data.load.data_version` of the data the run loaded (a job that finds
+other data, a file edited meanwhile, fails: the run does it itself).  It reads back, in order,
 ``("ok", value)`` or ``("error", message)`` for each: the baseline's accuracy, the
 counterfactual's timeseries rows.  Each reply is framed (its length, 8 bytes, then the
 pickle) and read straight from the pipe, so that a reply never waits unseen in a reader's
@@ -83,15 +85,17 @@ class Sidecar:
         return True
 
     # -- the baseline and the counterfactual ---------------------------------------------------
-    def ask(self, kind: str, scenario_path: str | None, overrides: dict[str, Any], seed: int,
-            data_path: str | None, base_dir: Path | None, deadline: float | None = None
-            ) -> Callable[[], Any]:
-        """Start the job ``kind`` ("baseline" or "counterfactual") for the scenario ``sumsim
-        run`` was given (call once the run's data is loaded, so that the sidecar finds it in
-        the featurization cache).  Returns what gives the job's result: it waits for it, and
-        gives None if the sidecar could not do it."""
-        sent = self._send((kind, (scenario_path, overrides, seed, data_path,
-                                  None if base_dir is None else str(base_dir), deadline)))
+    def ask(self, kind: str, scenario: Any, seed: int, data_path: str | None,
+            base_dir: Path | None, deadline: float | None = None) -> Callable[[], Any]:
+        """Start the job ``kind`` ("baseline" or "counterfactual") for the run's validated
+        ``scenario`` (call once the run's data is loaded, so that the sidecar finds it in the
+        featurization cache and can check it reads the same).  Returns what gives the job's
+        result: it waits for it, and gives None if the sidecar could not do it."""
+        from sumsim.data.load import data_version
+
+        sent = self._send((kind, (scenario.model_dump(mode="json", exclude_none=True), seed,
+                                  data_path, None if base_dir is None else str(base_dir),
+                                  deadline, data_version(scenario.data, data_path, base_dir))))
         index = self._asked
         self._asked += 1
 
@@ -196,9 +200,9 @@ def main() -> int:
     import matplotlib.figure  # noqa: F401
 
     import sumsim.engine as engine
-    from sumsim.data.load import load_dataset
+    from sumsim.data.load import data_version, load_dataset
     from sumsim.report import draw_run_figure
-    from sumsim.scenario.loader import load_scenario
+    from sumsim.scenario.loader import parse_scenario
 
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # whatever prints must not land in the reply stream
@@ -208,11 +212,13 @@ def main() -> int:
         except EOFError:
             return 0
         if message[0] in ("baseline", "counterfactual"):
-            scenario_path, overrides, seed, data_path, base_dir, deadline = message[1]
+            doc, seed, data_path, base_dir, deadline, version = message[1]
             try:
-                sc = load_scenario(scenario_path, overrides)
-                ds = load_dataset(sc.data, seed, data_path,
-                                  None if base_dir is None else Path(base_dir))
+                sc = parse_scenario(doc, "<the run's scenario>")
+                base = None if base_dir is None else Path(base_dir)
+                ds = load_dataset(sc.data, seed, data_path, base)
+                if data_version(sc.data, data_path, base) != version:
+                    raise RuntimeError("the data changed since the run loaded it")
                 if message[0] == "baseline":
                     value: Any = engine.baseline_accuracy(
                         sc, ds, engine.make_split(sc, ds, seed), seed)

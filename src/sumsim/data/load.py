@@ -107,16 +107,33 @@ def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None
     then the scenario's ``data.path`` (relative to the scenario file), then the loader's own
     cache/download.
     """
-    path = path_override
-    if path is None and sec.dataset == "imdb":
-        path = os.environ.get("SUMSIM_IMDB")
-    if path is None:
-        path = scenario_data_file(sec, base_dir)
+    path = _data_file(sec, path_override, base_dir)
     data_seed = sec.synthetic.seed if sec.synthetic.seed is not None else scenario_seed
     relevant = sec.model_dump_json(exclude={"init_train_fraction", "shuffle", "max_pool",
                                             "max_test"})
     return _cached(relevant + str(data_seed) + str(path) + _version(path), relevant, data_seed,
                    path)
+
+
+def _data_file(sec: DataSection, path_override: str | None, base_dir: Path | None
+               ) -> str | None:
+    """The file or folder :func:`load_dataset` reads (None: synthetic data, or IMDB's own
+    cache)."""
+    path = path_override
+    if path is None and sec.dataset == "imdb":
+        path = os.environ.get("SUMSIM_IMDB")
+    if path is None:
+        path = scenario_data_file(sec, base_dir)
+    return path
+
+
+def data_version(sec: DataSection, path_override: str | None = None,
+                 base_dir: Path | None = None) -> str:
+    """What identifies the data :func:`load_dataset` would read now: its path, modification
+    time and size (two processes reading "the same" data compare it: one edited in between
+    is another)."""
+    path = _data_file(sec, path_override, base_dir)
+    return str(path) + _version(path)
 
 
 def _version(path: str | None) -> str:
