@@ -557,3 +557,36 @@ def test_a_mechanism_paying_more_than_is_claimable_is_named() -> None:
     with pytest.raises(RuntimeError, match=r"_Greedy\.check_add \(test_drt\) kept \d+ wei of "
                        r"the \d+ wei sent"):
         world.add(10 + T_A + 5, "carol")
+
+
+@pytest.mark.parametrize(("x", "reason"), [
+    ([-1, 2], "Not all indices are >= 0."),
+    ([3, 10], "Feature index out of range."),
+    ([1, 1, 2], "Feature indices must not repeat."),
+    ([5, 2, 5], "Feature indices must not repeat."),
+    ([0.5, 2.0], "Feature indices must be integers."),
+])
+def test_a_sparse_sample_names_each_feature_once_within_the_vocabulary(
+        x: list[Any], reason: str) -> None:
+    """A strategy's sample the model cannot take is refused as the contract would refuse it
+    (a negative index, as the original does), not a crash inside the model; the model and
+    the sender's wallet, but for the fee, are as they were."""
+    import simpy
+
+    from sumsim.chain import Chain, Tx
+    from sumsim.contract.trainer import CollaborativeTrainer
+    from sumsim.mechanisms.drt import DRTConfig
+    from sumsim.models import Perceptron
+
+    env = simpy.Environment()
+    chain = Chain(env, block_time_s=12, gas_price_wei=1)
+    chain.ledger.open("a", 10**24)
+    model = Perceptron(10)
+    trainer = CollaborativeTrainer("contract", chain.ledger, model,
+                                   DepositRefundTake.from_config(DRTConfig()))
+    chain.deploy(trainer)
+    tx = chain.submit(Tx("a", "contract", "add_data", (x, 1), 10**21, 3_000_000, 1))
+    env.run(until=13)
+    assert tx.receipt is not None and tx.receipt.reason == reason
+    assert chain.ledger.balances["a"] == 10**24 - tx.receipt.fee
+    assert not trainer.data.records and not model.w.any()

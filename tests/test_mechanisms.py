@@ -1206,7 +1206,7 @@ def test_points_hand_worked() -> None:
     people = ("alice", "bob", "carol", "dave", "mallory")
     for a in people:
         chain.ledger.open(a, FUNDS)
-    model = VerdictModel(4)
+    model = VerdictModel(8)  # (samples name features 1 to 4)
     im = Points(refund_wait_s=P_T_R, any_address_claim_wait_s=P_T_A, points_good=2,
                 points_bad=3)
     trainer = CollaborativeTrainer(TRAINER, chain.ledger, model, im, OWNER)
@@ -1306,7 +1306,7 @@ def front_running_world(**fees: Any) -> tuple[simpy.Environment, Chain, Collabor
     chain.ledger.open("searcher", ETHER)
     im = DepositRefundTake(refund_wait_s=FR_T_R, owner_claim_wait_s=FR_T_A,
                            any_address_claim_wait_s=FR_T_A, cost_weight=10**9)
-    model = VerdictModel(4)
+    model = VerdictModel(8)  # (samples name features 1 to 4)
     trainer = CollaborativeTrainer("contract", chain.ledger, model, im, OWNER)
     chain.deploy(trainer)
     pool = Pool(np.zeros((1, 4)), np.zeros(1, dtype=np.int64))

@@ -60,6 +60,10 @@ UNKNOWN_METHOD = "Unknown method."
 UNDER_REVIEW = "Contribution is under review."
 NOT_PAYABLE = "This method does not accept ether."
 CONFLICTING_KEY = "Conflicting data key. The data may have already been added."
+NEGATIVE_INDEX = "Not all indices are >= 0."
+INDEX_OUT_OF_RANGE = "Feature index out of range."
+REPEATED_INDEX = "Feature indices must not repeat."
+INDICES_NOT_INTEGERS = "Feature indices must be integers."
 #: A dense sample reaches the contract as int64 fixed point with this many decimals.
 DENSE_DECIMALS = 9
 DENSE_SCALE = 10**DENSE_DECIMALS
@@ -133,6 +137,23 @@ class CollaborativeTrainer:
             return np.asarray(x, dtype=np.int64)
         return np.rint(np.asarray(x, dtype=np.float64) * DENSE_SCALE).astype(np.int64)
 
+    def _check_indices(self, x: np.ndarray) -> None:
+        """A sparse sample names present features by index: none negative (the original
+        reverts so), none past the model's features (its weights are a fixed vocabulary
+        here), none repeated (the model's vector arithmetic would count it once where the
+        original's loops count it twice: refused instead).  In any order (checked at once
+        when increasing, as samples from the data are)."""
+        if x.dtype.kind not in "iu":
+            raise Revert(INDICES_NOT_INTEGERS)
+        increasing = len(x) == 1 or bool((x[1:] > x[:-1]).all())
+        low, high = (x[0], x[-1]) if increasing else (x.min(), x.max())
+        if low < 0:
+            raise Revert(NEGATIVE_INDEX)
+        if high >= self.model.n_features:
+            raise Revert(INDEX_OUT_OF_RANGE)
+        if not increasing and len(np.unique(x)) != len(x):
+            raise Revert(REPEATED_INDEX)
+
     def _work(self, x: np.ndarray, plan: UpdatePlan) -> tuple[ModelWork, ModelWork | None]:
         """What the model's contract code does for a prediction on ``x`` and the update
         ``plan``, for the gas model."""
@@ -154,9 +175,15 @@ class CollaborativeTrainer:
                                     label=word))
 
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
+        x = np.asarray(x)  # (a list from a strategy: the array the contract decodes)
         raw = self._encode(x).tobytes()
         x_nonzero = int64_buffer_nonzero_bytes(raw)
         self._charge_calldata(ctx, "add_data", len(x), x_nonzero, y)
+        if self.model.sparse_input:
+            if len(x):
+                self._check_indices(x)
+            else:  # (no feature present: an empty list is not a float array)
+                x = np.zeros(0, dtype=np.int64)
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
         cost = self.im.check_add(ctx.now, ctx.value)
