@@ -453,3 +453,28 @@ def test_points_refunds_count_good_data_from_zero_as_the_deployed_contract(fork:
     f = eg.fork(fork)
     step = f.sstore_set - f.sstore_reset
     assert (gas[0] - gas[2], gas[1] - gas[2]) == (2 * step, step)
+
+
+@pytest.mark.parametrize("fork", ["petersburg", "cancun"])
+def test_a_claim_the_mechanism_refuses_pays_for_the_lookup_and_the_prediction(fork: str) -> None:
+    """The original looks the record up, marks the claim and predicts before the mechanism's
+    checks: a refund refused there ("Not enough time has passed.") costs nearly what one that
+    succeeds does (its counters, event, payout and storage refund aside), not the calldata
+    alone."""
+    b = Bench(fork, [0] * 300)
+    assert b.add("a", X, 0, at=12).ok
+    early = b.send("a", "refund", (0,), at=24)
+    assert early.reason == "Not enough time has passed."
+    n = len(X)
+    refused = eg.refund_ops(n_elements=n, array_nonzero_bytes=X_NONZERO, label=0,
+                            predict=predict_work(n), reverted=True)
+    assert early.gas_used == refused.price(fork).total
+    paid = b.send("a", "refund", (0,), at=24 + T_R)
+    assert paid.ok
+    calldata = eg.pricer(fork).calldata("refund", n_elements=n, array_nonzero_bytes=X_NONZERO,
+                                        label=0)
+    assert calldata + 21_000 < 0.5 * early.gas_used and 0.6 * paid.gas_used < early.gas_used
+    # what the refused one leaves out: the counters, the event and the payout; and the
+    # storage refund of clearing the claimable amount, which a revert voids
+    f = eg.fork(fork)
+    assert early.gas_used < paid.gas_used + f.clear_refund

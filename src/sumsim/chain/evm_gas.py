@@ -422,6 +422,14 @@ ADDRESS_NONZERO = 20
 # --------------------------------------------------------------------------------------------
 # The three transactions
 # --------------------------------------------------------------------------------------------
+# A refund or report the incentive mechanism refuses (``reverted=True`` of refund_ops and
+# report_ops): the original checks a claim in the mechanism only after the data handler has
+# looked the record up and written its claim marks (and, for a refund, zeroed its claimable
+# amount) and after the classifier has predicted on the sample.  A revert there pays for all of
+# that (its storage refunds voided) and leaves out only what follows the checks: the
+# mechanism's counters and event, lowering the claimable amount, the payout.
+
+
 def _claim_marks(o: Ops, claimed_before: bool, by_sender: bool) -> None:
     """The data handler's two writes of every refund and report: the record's claim counter
     goes up by one (a new slot on its first claim, an update after: ``claimed_before``) and
@@ -529,6 +537,7 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,
                first_good_data: bool = False, amount_zero: bool = False,
                claimed_before: bool = False, claimed_before_by_sender: bool = False,
+               reverted: bool = False,
                mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``refund(data, label, addedTime)`` by the author, the model agreeing.
 
@@ -536,20 +545,25 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     instead of an update), as does the contract's total on its first refund ever.  A refund
     of nothing (``amount_zero``: the claimable amount was zero) leaves its slot as it was and
     sends no value.  The record's claim counter and the sender's claimed-by flag are written
-    as the data handler writes them (see :func:`_claim_marks`)."""
+    as the data handler writes them (see :func:`_claim_marks`).
+
+    ``reverted``: the incentive mechanism refused it (what that costs: the comment above
+    :func:`_claim_marks`)."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label), TIMESTAMP_NONZERO])
     o.sload_cold += 3
     o.calls_first += 3
-    _pay(o, amount_zero)
+    if not reverted:
+        _pay(o, amount_zero)
     o.frames.append(2 * n + 15)
     o.abi_elements += 1 + 3
     # Data handler: owner, sender, label, time, claimable, claimed-by flag, claim counter.
     o.sload_cold += 7
     o.sload_warm += 2
     o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
-    o.write("noop" if amount_zero else "clear", cold=False)  # claimable amount -> 0
+    # claimable amount -> 0 (a revert voids the storage refund of clearing it)
+    o.write("noop" if amount_zero else "reset" if reverted else "clear", cold=False)
     _claim_marks(o, claimed_before, claimed_before_by_sender)
     o.frames.append(2 * n + 15)
     o.abi_elements += 2
@@ -561,10 +575,11 @@ def refund_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     # packed uint128), the total good-data counter; Refund event.
     o.sload_cold += 4
     o.sload_warm += 1
-    fresh = int(first_refund_of_author) + int(first_good_data)
-    o.write("set", cold=False, count=fresh)
-    o.write("reset", cold=False, count=2 - fresh)
-    o.logs.append((1, mechanism.event_words * WORD))
+    if not reverted:
+        fresh = int(first_refund_of_author) + int(first_good_data)
+        o.write("set", cold=False, count=fresh)
+        o.write("reset", cold=False, count=2 - fresh)
+        o.logs.append((1, mechanism.event_words * WORD))
     o.frames.append(n + 13)
     o.abi_elements += 1
     o.abi_elements *= n
@@ -576,6 +591,7 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
                takes_all: bool = True, amount_zero: bool = False,
                claimed_before: bool = False, claimed_before_by_sender: bool = False,
+               reverted: bool = False,
                mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
     """Counts of ``report(data, label, addedTime, author)`` by a non-owner.
 
@@ -585,16 +601,20 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     reporter takes what is left (always all).  A report taking nothing (``amount_zero``)
     leaves the claimable amount as it was and sends no value.  The record's claim counter and
     the reporter's claimed-by flag are written as the data handler writes them (see
+    :func:`_claim_marks`).
+
+    ``reverted``: the incentive mechanism refused it (what that costs: the comment above
     :func:`_claim_marks`)."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes,
                 [_label_nonzero(label), TIMESTAMP_NONZERO, ADDRESS_NONZERO])
     o.sload_cold += 3
-    o.sload_warm += 1  # the data handler's address again for the second call
     o.calls_first += 3
-    o.calls_again += 1
-    _pay(o, amount_zero)
+    if not reverted:
+        o.sload_warm += 1  # the data handler's address again for the second call
+        o.calls_again += 1
+        _pay(o, amount_zero)
     o.frames.append(2 * n + 16)
     o.abi_elements += 1 + 3
     # Data handler: owner, sender, label, time, deposit, claimable, claimed-by flag, counter.
@@ -615,14 +635,15 @@ def report_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     else:
         o.sload_cold += mechanism.report_reads_cold
         o.sload_warm += mechanism.report_reads_warm
-    o.logs.append((1, mechanism.event_words * WORD))
     o.frames.append(n + 14)
     o.abi_elements += 1
-    # Data handler again: owner check, claimable amount lowered.
-    o.sload_warm += 2
-    o.write("noop" if amount_zero else
-            "clear" if (takes_all or after_any_address_wait) else "reset", cold=False)
-    o.frames.append(8)
+    if not reverted:
+        o.logs.append((1, mechanism.event_words * WORD))
+        # Data handler again: owner check, claimable amount lowered.
+        o.sload_warm += 2
+        o.write("noop" if amount_zero else
+                "clear" if (takes_all or after_any_address_wait) else "reset", cold=False)
+        o.frames.append(8)
     o.abi_elements *= n
     o.interp += interp.report_fixed
     return o
@@ -710,34 +731,34 @@ class Pricer:
                predict: ModelWork, first_refund_of_author: bool = False,
                first_good_data: bool = False, amount_zero: bool = False,
                claimed_before: bool = False, claimed_before_by_sender: bool = False,
-               mechanism: MechanismWork = STAKEABLE_WORK) -> int:
+               reverted: bool = False, mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``refund`` (see :func:`refund_ops`)."""
         mw = predict.memory_words
         key = ("refund", n_elements, label, first_refund_of_author, first_good_data, mw,
-               amount_zero, claimed_before, claimed_before_by_sender, mechanism)
+               amount_zero, claimed_before, claimed_before_by_sender, reverted, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: refund_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), first_refund_of_author=first_refund_of_author,
             first_good_data=first_good_data, amount_zero=amount_zero,
             claimed_before=claimed_before, claimed_before_by_sender=claimed_before_by_sender,
-            mechanism=mechanism, interp=self.interp))
+            reverted=reverted, mechanism=mechanism, interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict,))
 
     def report(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, after_any_address_wait: bool = False,
                takes_all: bool = True, amount_zero: bool = False,
                claimed_before: bool = False, claimed_before_by_sender: bool = False,
-               mechanism: MechanismWork = STAKEABLE_WORK) -> int:
+               reverted: bool = False, mechanism: MechanismWork = STAKEABLE_WORK) -> int:
         """Gas of ``report`` (see :func:`report_ops`)."""
         mw = predict.memory_words
         key = ("report", n_elements, label, after_any_address_wait, takes_all, mw,
-               amount_zero, claimed_before, claimed_before_by_sender, mechanism)
+               amount_zero, claimed_before, claimed_before_by_sender, reverted, mechanism)
         skel = self._cache.get(key) or self._skeleton(key, lambda: report_ops(
             n_elements=n_elements, array_nonzero_bytes=0, label=label,
             predict=ModelWork(memory_words=mw), after_any_address_wait=after_any_address_wait,
             takes_all=takes_all, amount_zero=amount_zero, claimed_before=claimed_before,
-            claimed_before_by_sender=claimed_before_by_sender, mechanism=mechanism,
-            interp=self.interp))
+            claimed_before_by_sender=claimed_before_by_sender, reverted=reverted,
+            mechanism=mechanism, interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict,))
 
     def calldata(self, method: Method, *, n_elements: int, array_nonzero_bytes: float,

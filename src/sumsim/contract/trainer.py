@@ -11,7 +11,9 @@ length and non-zero calldata bytes, the label, the model's storage reads and wri
 from zero, whether a report is a late take and whether it empties the claimable amount.
 ``refund`` and ``report`` take a contribution id here, but are priced as the original, whose
 caller passes the stored sample back (so their cost grows with it).  Calldata is charged
-first (a transaction pays it whatever happens), the rest once every check has passed.
+first (a transaction pays it whatever happens), the rest once every check has passed; a claim
+the incentive mechanism refuses is charged what the original spends before the mechanism's
+checks (the record looked up and marked, the prediction), an add refused its calldata only.
 
 Owner: by default the contract owns itself, as in the original deployment (the incentive
 mechanism's owner is the trainer contract), so no wallet can use an owner's early take; a
@@ -313,7 +315,11 @@ class CollaborativeTrainer:
         before = rec.claims > 0
         again = ctx.sender in rec.claimed_by
         if refund:
-            amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
+            try:
+                amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
+            except Revert:
+                self._charge_refused(ctx, rec, refund, predict, before, again)
+                raise
             fresh = self.im.refund_counters_new(ctx.sender)
             total = ctx.gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, first_refund_of_author=fresh >= 1,
@@ -321,7 +327,11 @@ class CollaborativeTrainer:
                                    claimed_before=before, claimed_before_by_sender=again,
                                    mechanism=self.im.gas_work)
         else:
-            amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
+            try:
+                amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
+            except Revert:
+                self._charge_refused(ctx, rec, refund, predict, before, again)
+                raise
             late = self.im.takes_without_checks(rec, ctx.sender, ctx.now, self.owner)
             total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
                                    predict=predict, after_any_address_wait=late,
@@ -351,6 +361,24 @@ class CollaborativeTrainer:
         (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
+
+    def _charge_refused(self, ctx: CallContext, rec: Contribution, refund: bool,
+                        predict: ModelWork, before: bool, again: bool) -> None:
+        """Charge a claim the mechanism refuses what the original spends before refusing it:
+        the record looked up and marked, the prediction (see ``sumsim.chain.evm_gas``)."""
+        n, nz, gas, im = len(rec.x), rec.x_nonzero_bytes, ctx.gas, self.im
+        if refund:
+            total = gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
+                               predict=predict, amount_zero=rec.claimable == 0,
+                               claimed_before=before, claimed_before_by_sender=again,
+                               reverted=True, mechanism=im.gas_work)
+        else:
+            total = gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
+                               predict=predict, after_any_address_wait=im.takes_without_checks(
+                                   rec, ctx.sender, ctx.now, self.owner),
+                               claimed_before=before, claimed_before_by_sender=again,
+                               reverted=True, mechanism=im.gas_work)
+        ctx.charge_to(total)
 
     def _model_bug(self, method: str, what: str) -> PluginBug:
         return _plugin_bug(self.model, method, what)
