@@ -288,3 +288,17 @@ def test_validate_and_report_word_unusable_paths_and_mixed_files(
     assert one_line(capsys, ["validate", str(both)]) == (
         f"{both}: the file holds both a [sweep] table and a scenario's tables; a sweep names "
         "its scenario in sweep.base (a file or a bundled name): keep them in two files")
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    ("model={kind=naive_bayes}", "--set model: '{kind=naive_bayes}' is not an inline table"),
+    ('model={kind="naive_bayes", alpha=0.5,}', "is not an inline table TOML can read"),
+    ("agents[1].name=[1, 2", "--set agents[1].name: '[1, 2' is not an array TOML can read"),
+    ("chain.block_time_s=5\nfoo = 1", "the value holds more than one TOML value"),
+])
+def test_a_set_value_meant_as_toml_says_what_is_wrong_with_it(
+        item: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A table or array that does not parse was kept as a string ("should be a valid
+    dictionary"), hiding the syntax error; text after a line break was dropped silently."""
+    assert main(["validate", "quickstart", "--set", item]) == 2
+    assert expected in capsys.readouterr().err

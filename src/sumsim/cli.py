@@ -42,9 +42,19 @@ def _parse_set(items: list[str], option: str = "--set") -> dict[str, Any]:
         if not k.strip():
             raise InputError(f"{option} expects PATH=VALUE, got {item!r} (no PATH)")
         try:
-            out[k.strip()] = tomllib.loads(f"v = {v}")["v"]
-        except (tomllib.TOMLDecodeError, ValueError, RecursionError):
-            out[k.strip()] = v
+            doc = tomllib.loads(f"v = {v}")
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
+            if v.strip()[:1] in ("{", "[", '"', "'"):  # (meant as TOML: say what is wrong)
+                what = {"{": "an inline table", "[": "an array"}.get(v.strip()[0], "a string")
+                raise InputError(f"{option} {k.strip()}: {v.strip()!r} is not {what} TOML can "
+                                 f"read ({e}); e.g. {{kind=\"naive_bayes\", alpha=0.5}}, "
+                                 "strings quoted, no trailing comma") from None
+            out[k.strip()] = v  # (a bare word: a string, as model.kind=naive_bayes)
+            continue
+        if set(doc) != {"v"}:
+            raise InputError(f"{option} {k.strip()}: the value holds more than one TOML value "
+                             f"({v!r}: a line break?); give one value per {option}")
+        out[k.strip()] = doc["v"]
     return out
 
 
