@@ -93,3 +93,29 @@ def test_a_search_that_runs_no_trial_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(NoTrialCompleted, match="no trial was run"):
         run_search(load_search(write_search(tmp_path)), tmp_path / "out", executor="local",
                    max_wall_s=1e-9)
+
+
+def test_a_full_disk_under_the_study_is_one_line_and_keeps_the_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite failing to commit for want of space (Optuna wraps it in an error blaming
+    "invalid data") is a write error naming the study's file, and the runs stay."""
+    import sqlite3
+
+    import optuna
+
+    import sumsim.searches as searches
+    from sumsim.errors import WriteError
+
+    def full(*_: Any) -> Any:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as e:
+            raise optuna.exceptions.StorageInternalError(
+                "An exception is raised during the commit.") from e
+
+    monkeypatch.setattr(searches, "_tell", full)
+    out = tmp_path / "out"
+    with pytest.raises(WriteError, match=r"cannot write: the study's database: database or "
+                       r"disk is full \(free some space"):
+        run_search(load_search(write_search(tmp_path)), out, executor="local")
+    assert _read_runs(out)  # the finished run is kept

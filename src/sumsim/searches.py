@@ -62,7 +62,7 @@ import tomli_w
 from pydantic import Field, ValidationError, field_serializer, model_validator
 
 from sumsim.config import SafeName, Section
-from sumsim.errors import FieldError, InputError
+from sumsim.errors import FieldError, InputError, WriteError
 from sumsim.io import check_folder, write_parquet, write_text
 from sumsim.report import _finite, mean_ci
 from sumsim.scenario.loader import (
@@ -583,6 +583,12 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
                     unknown = _unknown_metric(search, rows)
             if unknown is not None:  # every trial would fail on it: stop before the next
                 raise unknown
+    except Exception as e:  # (the study's database on a full disk: one line, the runs kept)
+        if not _disk_full(e):
+            raise
+        raise WriteError(f"the study's database: {_first_line(e)} (free some space and run the "
+                         "same command again: every finished run is kept)",
+                         source=str(out / STUDY_DB)) from None
     finally:
         bar.close()
     result = _write_outputs(search, study, out)
@@ -604,9 +610,33 @@ def _open_study(out: Path, spec: SearchFile) -> Any:
                                    sampler=_sampler(spec), load_if_exists=True)
     except SQLAlchemyError as e:
         first = (str(getattr(e, "orig", None) or e).strip().splitlines() or ["?"])[0]
+        if _disk_full(e):
+            raise WriteError(f"{first} (free some space and run the same command again: "
+                             "every finished run is kept)", source=str(db)) from None
         raise InputError(f"not a readable Optuna study ({first}); the finished runs are kept "
                          f"in {RUNS}: remove {STUDY_DB} to start the study afresh from them, "
                          "or use another --out", source=str(db)) from None
+
+
+def _disk_full(e: BaseException) -> bool:
+    """Whether ``e`` (or what it wraps) is SQLite or the system saying the disk is full."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        text = f"{cur} {getattr(cur, 'orig', '')}".lower()
+        if "disk is full" in text or "no space left" in text or \
+                getattr(cur, "errno", None) == 28:  # (ENOSPC)
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _first_line(e: BaseException) -> str:
+    root: BaseException = e
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    return (str(getattr(root, "orig", None) or root).strip().splitlines() or ["?"])[0]
 
 
 class NoTrialCompleted(InputError):
