@@ -265,3 +265,29 @@ def test_a_bundled_base_wins_over_a_folder_of_that_name(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, base="quickstart", seeds=1,
                        grid={"agents[1].budget": [100, 300]})
     assert len(load_sweep(path).tasks) == 2
+
+
+def test_a_data_table_edited_between_two_invocations_is_not_mixed(tmp_path: Path) -> None:
+    """Runs on the table as it was and as it is would share one results table silently: the
+    folder is refused as another sweep's (use another --out)."""
+    from sumsim.sweeps import load_sweep, run_sweep
+
+    def table(flip: bool) -> None:
+        rows = ["f0,f1,label"] + [f"{i % 7},{(i * 3) % 5},{(i % 2) ^ flip}" for i in range(300)]
+        (tmp_path / "d.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    (tmp_path / "base.toml").write_text(
+        '[scenario]\nname = "t"\n[data]\ndataset = "csv"\npath = "d.csv"\n'
+        '[model]\nkind = "perceptron"\nfixed_point = false\n'
+        '[[agents]]\nname = "good"\nkind = "honest"\nbalance = 1000\ninterval_s = 600\n'
+        '[metrics]\ncounterfactual = false\nfigure = false\n', encoding="utf-8")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[sweep]\nbase = "base.toml"\nseeds = 1\n[grid]\n'
+                     '"agents[0].balance" = [1000]\n', encoding="utf-8")
+    table(False)
+    out = tmp_path / "out"
+    assert run_sweep(load_sweep(sweep), out, executor="local")["status"].to_list() == ["ok"]
+    assert run_sweep(load_sweep(sweep), out, executor="local").height == 1  # (resumed)
+    table(True)
+    with pytest.raises(InputError, match=r"different base scenario \(or data table\)"):
+        run_sweep(load_sweep(sweep), out, executor="local")

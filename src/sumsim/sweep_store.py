@@ -147,8 +147,8 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=_no_constant)
 
 
-_FOREIGN = ("this folder holds runs of a different base scenario, sweep seed or metric list; "
-            "use another --out (or remove the folder)")
+_FOREIGN = ("this folder holds runs of a different base scenario (or data table), sweep seed "
+            "or metric list; use another --out (or remove the folder)")
 
 
 class DamagedManifest(InputError):

@@ -550,13 +550,38 @@ class _Bound:
 
 
 # -- the manifest and the table -------------------------------------------------------------
-def fingerprint(sweep: Sweep) -> str:
-    """What a finished run's row depends on besides its own parameters and seed."""
+def fingerprint(sweep: Sweep, data_path: str | None = None) -> str:
+    """What a finished run's row depends on besides its own parameters and seed: the base
+    scenario, the sweep's seed and metrics, and the contents of the table it reads (a CSV or
+    Parquet file edited between two invocations would mix runs on two datasets)."""
     spec = sweep.spec.sweep
-    # (a folder of unpaired runs made before pairing existed keeps its fingerprint)
+    # (a folder of unpaired runs made before pairing existed keeps its fingerprint; one of
+    # synthetic or IMDB data too)
     return hashlib.sha256(_canonical([sweep.base_data, spec.seed, spec.metrics] + (
-        ["paired"] if spec.paired else [])).encode()
+        ["paired"] if spec.paired else []) + _table_digest(sweep, data_path)).encode()
                           ).hexdigest()[:16]
+
+
+def _table_digest(sweep: Sweep, data_path: str | None) -> list[str]:
+    """The SHA-256 of the CSV or Parquet file the base scenario reads ([] for other data,
+    or a file that cannot be read: the runs say why)."""
+    data = sweep.base_data.get("data")
+    if not isinstance(data, dict) or data.get("dataset") not in ("csv", "parquet"):
+        return []
+    path = data_path or data.get("path")
+    if not isinstance(path, str) or not path:
+        return []
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = sweep.base_dir / p if data_path is None else p
+    digest = hashlib.sha256()
+    try:
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return []
+    return ["table", digest.hexdigest()]
 
 
 def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
@@ -635,7 +660,7 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
                 data_path: str | None, on_row: Callable[[dict[str, Any]], None] | None,
                 max_wall_s: float | None, repair: bool,
                 on_notice: Callable[[str], None] | None) -> pl.DataFrame:
-    stamp = fingerprint(sweep)
+    stamp = fingerprint(sweep, data_path)
     done, notice = finished_runs(out, stamp, repair)
     if notice is not None and on_notice is not None:
         on_notice(notice)
