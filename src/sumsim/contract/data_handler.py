@@ -58,8 +58,9 @@ class DataHandler:
         #: The record under each key of the latest block (see the module docstring).
         self._keys: dict[DataKey, Contribution] = {}
         self._keys_time = -1
-        #: id of a rewritten record -> id of the record that rewrote it (the latest).
-        self._rewritten: dict[int, int] = {}
+        #: id of a rewritten record -> id of the record that rewrote it (the latest); empty
+        #: in most runs (then every id names its own record).
+        self.rewritten: dict[int, int] = {}
 
     @staticmethod
     def key(author: str, encoded: bytes, y: int, now: int) -> DataKey:
@@ -73,7 +74,7 @@ class DataHandler:
 
     def rewritten_by(self, cid: int) -> int | None:
         """The id of the record that rewrote record ``cid`` (None: it was not rewritten)."""
-        return self._rewritten.get(cid)
+        return self.rewritten.get(cid)
 
     def add(self, author: str, x: np.ndarray, y: int, now: int, deposit: int,
             x_nonzero_bytes: int = 0, status: str = "accepted",
@@ -88,10 +89,10 @@ class DataHandler:
             old = self._keys.get(key)
             if old is not None:  # (the contract allowed it: see the module docstring)
                 rec.claimed_by = old.claimed_by
-                for cid, by in self._rewritten.items():
+                for cid, by in self.rewritten.items():
                     if by == old.id:
-                        self._rewritten[cid] = rec.id
-                self._rewritten[old.id] = rec.id
+                        self.rewritten[cid] = rec.id
+                self.rewritten[old.id] = rec.id
             self._keys[key] = rec
         return rec
 
@@ -103,8 +104,8 @@ class DataHandler:
             rec = self.records[cid]
         except IndexError:
             return None
-        if self._rewritten:
-            by = self._rewritten.get(cid)
+        if self.rewritten:
+            by = self.rewritten.get(cid)
             if by is not None:
                 return self.records[by]
         return rec

@@ -43,6 +43,13 @@ OWN_DATA = "Cannot take your own deposit."
 NO_GOOD_DATA = "The sender has not sent any good data."
 
 
+#: Stakeable64's add writes (last update time, submission counter), by (the same second as
+#: the last add, the first add ever).
+_ADD_WRITES: dict[tuple[bool, bool], tuple[SstoreKind, ...]] = {
+    (same, first): ("noop" if same else "reset", "set" if first else "reset")
+    for same in (False, True) for first in (False, True)}
+
+
 class DRTConfig(MechanismConfig):
     kind: Literal["deposit_refund_take"] = "deposit_refund_take"
     refund_wait_s: int = Field(86_400, ge=0, description="t_r (whole seconds)")
@@ -130,8 +137,7 @@ class DepositRefundTake(IncentiveMechanism):
     def add_write_kinds(self, now: int) -> tuple[SstoreKind, ...]:
         # The last update time (never zero: the deployment's time is its first value) written
         # again in its own second changes nothing; the submission counter starts at zero.
-        return ("noop" if now == self.last_update_time else "reset",
-                "set" if self.total_submitted == 0 else "reset")
+        return _ADD_WRITES[now == self.last_update_time, self.total_submitted == 0]
 
     def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
         if rec.author != sender:
