@@ -147,7 +147,7 @@ def test_zero_waits_reach_the_claims_a_rewrite_keeps(kind: str) -> None:
     options = {"refund_wait_s": 0, "any_address_claim_wait_s": 0}
     if kind == "deposit_refund_take":
         options["owner_claim_wait_s"] = 0
-    report = check({"kind": kind, **options}, examples=300, steps=30)
+    report = check({"kind": kind, **options}, examples=400, steps=30)
     assert report.ok, report.summary()
     guards = DRT_UNREACHABLE if kind == "deposit_refund_take" else POINTS_REWRITE_ONLY
     missed = {ln for lines in report.missed("check_refund", "check_report").values()
