@@ -43,3 +43,19 @@ def test_a_loaded_scenario_takes_a_kind_override_as_its_file_would() -> None:
         sumsim.load(sc, overrides={"incentive.kind": "points"})
     assert sumsim.load(sc, overrides={"incentive": {"kind": "points"}}).incentive.kind == \
         "points"
+
+
+def test_an_assignment_a_field_refuses_is_an_input_error_naming_it() -> None:
+    """Setting a field from Python is checked as the file's value would be, and refused as
+    sumsim refuses input: an InputError naming the field and what was wrong."""
+    sc = sumsim.load("quickstart")
+    with pytest.raises(InputError, match=r"LabelFlipConfig budget: expected a decimal "
+                       r"amount, got 'abc'"):
+        sc.agents[1].budget = "abc"
+    with pytest.raises(InputError, match=r"seed: Input should be greater than or "
+                       r"equal to 0 \(got -1\)"):
+        sc.scenario.seed = -1
+    with pytest.raises(InputError, match=r"sed: unknown field; did you mean 'seed'\?"):
+        sc.scenario.sed = 1  # type: ignore[attr-defined]
+    sc.agents[1].budget = 300  # (and a good one converts, ether to wei)
+    assert sc.agents[1].budget == 300 * 10**18

@@ -30,10 +30,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationError,
     model_validator,
 )
 
-from sumsim.errors import FieldError
+from sumsim.errors import FieldError, InputError
 from sumsim.units import WEI_PER_ETHER, WEI_PER_GWEI, check_wei, from_wei, to_wei
 
 #: Plain integer options are held by numpy as int64.
@@ -123,6 +124,26 @@ class Section(BaseModel):
     @classmethod
     def _generic(cls, data: Any) -> Any:
         return _generic_rules(cls, data)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """An assignment the field refuses is an :class:`~sumsim.errors.InputError` naming the
+        field and what was wrong, as a scenario file's would be (not pydantic's report)."""
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as e:
+            import difflib
+
+            first = e.errors()[0]
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            if first["type"] == "no_such_attribute":
+                close = difflib.get_close_matches(name, sorted(type(self).model_fields), n=1)
+                msg = "unknown field" + (f"; did you mean {close[0]!r}?" if close else "")
+            elif repr(value) not in msg:
+                msg += f" (got {value!r})"
+            if e.error_count() > 1:
+                msg += f" (+{e.error_count() - 1} more)"
+            where = ".".join(str(p) for p in (name, *first["loc"][1:]))
+            raise InputError(msg, field=f"{type(self).__name__} {where}") from None
 
 
 def _non_negative_wei(unit: int):  # type: ignore[no-untyped-def]
