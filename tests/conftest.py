@@ -15,6 +15,13 @@ if not IMDB_ARCHIVE.is_file() and os.environ.get("SUMSIM_IMDB", "").endswith(".t
     IMDB_ARCHIVE = Path(os.environ["SUMSIM_IMDB"])
 
 
+@pytest.fixture(autouse=True)
+def _no_archive_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests name the archive they use (IMDB_ARCHIVE): one a shell exports in SUMSIM_IMDB
+    must not reach runs that expect none (an IMDB path of their own, a missing archive)."""
+    monkeypatch.delenv("SUMSIM_IMDB", raising=False)
+
+
 def require_imdb_archive() -> Path:
     """The real IMDB archive, or skip the calling test with the reason."""
     if not IMDB_ARCHIVE.is_file():
