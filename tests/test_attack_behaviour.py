@@ -265,3 +265,15 @@ def test_an_attacker_its_budget_can_never_carry_on_gives_up(tmp_path: Path) -> N
     assert p.stopped and p.has_material()  # (samples left: it stopped on its budget)
     budget = int(sc.agents[1].budget)
     assert 0.99 * budget < p.spent <= budget  # (it spent all but what no deposit would fit)
+
+
+def test_an_attacker_waiting_on_its_budget_is_named_when_a_run_stalls(tmp_path: Path) -> None:
+    """While it still watches contributions it does not give up; a run that stalls on it
+    says whose budget it waits on (it said only that the pool was empty)."""
+    from sumsim.errors import RunCannotFinish
+
+    path = tmp_path / "budget-bound.toml"
+    path.write_text(_BUDGET_BOUND, encoding="utf-8")
+    with pytest.raises(RunCannotFinish, match=r"and a fee are beyond what the budget leaves: "
+                       r"p \(waiting for the deposit to fall, or for refunds\)"):
+        run(load_scenario(path, {"scenario.max_idle_s": 3 * 86_400}))

@@ -32,7 +32,7 @@ import numpy as np
 import simpy
 
 import sumsim.chain.evm_gas as evm_gas
-from sumsim.agents.base import Agent
+from sumsim.agents.base import Agent, Attacker
 from sumsim.chain import FEE_SINK, REJECTED, Chain, Ledger
 from sumsim.chain.fees import BaseFeeProcess, ConstantFees
 from sumsim.contract.mechanism import IncentiveMechanism
@@ -340,12 +340,18 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
         capped = [a.name for a in held
                   if a.config.max_deposit is not None and deposit > a.config.max_deposit]
         short = [a.name for a in held if a.name not in capped and not a.affordable(deposit)]
+        bound = [a.name for a in held if a.name not in capped and a.name not in short
+                 and isinstance(a, Attacker) and not a.within_budget(deposit)]
         if capped:
             parts.append(f"the deposit ({deposit / 1e18:.4g} ether) is above the max_deposit "
                          f"of: {_names(capped)}")
         if short:
             parts.append(f"cannot pay the deposit ({deposit / 1e18:.4g} ether): "
                          f"{_names(short)}")
+        if bound:
+            parts.append(f"the deposit ({deposit / 1e18:.4g} ether) and a fee are beyond what "
+                         f"the budget leaves: {_names(bound)} (waiting for the deposit to "
+                         "fall, or for refunds)")
     log = chain.receipts
     if len(log) and log.status[-1] == log.strings.find(REJECTED):
         tx, r = log[-1]
