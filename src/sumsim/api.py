@@ -227,21 +227,19 @@ def _worker_deaths(what: str) -> Iterator[None]:
     except WorkerDied:
         main = sys.modules.get("__main__")
         script = getattr(main, "__file__", None)
+        head = (f"a worker process of the {what} stopped abruptly (executor='process'; its "
+                "error, if any, is printed above).  Worker processes start by importing ")
         if isinstance(script, str) and script.startswith("<"):  # (read from standard input)
             raise WorkerDied(
-                f"a worker process of the {what} stopped abruptly (executor='process'; its "
-                "error, if any, is printed above).  Worker processes start by importing the "
-                f"calling script again, which they cannot do for one read from {script}: save "
-                "it to a file (the sweep under an `if __name__ == \"__main__\":` guard), or "
-                "pass executor='local'.") from None
+                f"{head}the calling script again, which they cannot do for one read from "
+                f"{script}: save it to a file (the sweep under an `if __name__ == "
+                "\"__main__\":` guard), or pass executor='local'.") from None
         where = f"the script {script} " if script else "the calling script "
         raise WorkerDied(
-            f"a worker process of the {what} stopped abruptly (executor='process'; its error, "
-            f"if any, is printed above).  Worker processes start by importing {where}again, "
-            f"so code outside an `if __name__ == \"__main__\":` guard runs once more in each: "
-            f"put the {what} (and the code before it) under that guard, or pass "
-            "executor='local'.  A worker killed for lack of memory ends the same way."
-        ) from None
+            f"{head}{where}again, so code outside an `if __name__ == \"__main__\":` guard "
+            f"runs once more in each: put the {what} (and the code before it) under that "
+            "guard, or pass executor='local'.  A worker killed for lack of memory ends the "
+            "same way.") from None
 
 
 def _source_data(source: ScenarioLike,

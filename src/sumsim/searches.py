@@ -52,7 +52,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -609,7 +609,7 @@ def _open_study(out: Path, spec: SearchFile) -> Any:
                                    directions=[o.direction for o in spec.objectives],
                                    sampler=_sampler(spec), load_if_exists=True)
     except SQLAlchemyError as e:
-        first = (str(getattr(e, "orig", None) or e).strip().splitlines() or ["?"])[0]
+        first = _first_line(e)
         if _disk_full(e):
             raise WriteError(f"{first} (free some space and run the same command again: "
                              "every finished run is kept)", source=str(db)) from None
@@ -618,24 +618,27 @@ def _open_study(out: Path, spec: SearchFile) -> Any:
                          "or use another --out", source=str(db)) from None
 
 
-def _disk_full(e: BaseException) -> bool:
-    """Whether ``e`` (or what it wraps) is SQLite or the system saying the disk is full."""
+def _chain(e: BaseException) -> Iterator[BaseException]:
+    """``e`` and the errors it was raised from or during, each once, outermost first."""
     seen: set[int] = set()
     cur: BaseException | None = e
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        text = f"{cur} {getattr(cur, 'orig', '')}".lower()
-        if "disk is full" in text or "no space left" in text or \
-                getattr(cur, "errno", None) == 28:  # (ENOSPC)
-            return True
+        yield cur
         cur = cur.__cause__ or cur.__context__
-    return False
+
+
+def _disk_full(e: BaseException) -> bool:
+    """Whether ``e`` (or what it wraps) is SQLite or the system saying the disk is full."""
+    return any("disk is full" in (text := f"{c} {getattr(c, 'orig', '')}".lower())
+               or "no space left" in text or getattr(c, "errno", None) == 28  # (ENOSPC)
+               for c in _chain(e))
 
 
 def _first_line(e: BaseException) -> str:
-    root: BaseException = e
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    """The first line of what the innermost error of ``e``'s chain (SQLite's, under
+    SQLAlchemy's and Optuna's) says."""
+    root = list(_chain(e))[-1]
     return (str(getattr(root, "orig", None) or root).strip().splitlines() or ["?"])[0]
 
 

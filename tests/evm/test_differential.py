@@ -190,7 +190,7 @@ class Pair:
         data = self.sim.contract.data
         if not m.ok:
             COUNTS[f"add: {m.reason}"] += 1
-        elif any(data.rewritten_by(c) == m.value for c in range(m.value)):
+        elif any(data.rewritten.get(c) == m.value for c in range(m.value)):
             COUNTS["add: rewrites a record with nothing left"] += 1
         elif m.received:
             COUNTS["add: change returned"] += 1

@@ -65,7 +65,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -73,7 +73,7 @@ WORD = 32
 SELECTOR = 4
 
 SstoreKind = Literal["set", "reset", "noop", "dirty", "clear"]
-SSTORE_KINDS: frozenset[str] = frozenset(("set", "reset", "noop", "dirty", "clear"))
+SSTORE_KINDS: frozenset[str] = frozenset(get_args(SstoreKind))
 Method = Literal["add_data", "refund", "report", "take"]
 _SSTORE_KINDS: tuple[SstoreKind, ...] = ("set", "reset", "noop", "dirty", "clear")
 

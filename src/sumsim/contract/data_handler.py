@@ -72,10 +72,6 @@ class DataHandler:
         """The record stored under ``key``, if it was added in the latest block."""
         return self._keys.get(key) if key[2] == self._keys_time else None
 
-    def rewritten_by(self, cid: int) -> int | None:
-        """The id of the record that rewrote record ``cid`` (None: it was not rewritten)."""
-        return self.rewritten.get(cid)
-
     def add(self, author: str, x: np.ndarray, y: int, now: int, deposit: int,
             x_nonzero_bytes: int = 0, status: str = "accepted",
             key: DataKey | None = None) -> Contribution:

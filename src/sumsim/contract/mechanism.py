@@ -173,3 +173,35 @@ class IncentiveMechanism(ABC):
     def claim_times(self, rec: Contribution) -> tuple[float, float]:
         """(earliest time a claim can succeed, time from which anyone may take what is left;
         ``inf`` when that never comes)."""
+
+
+class DeployedCounters:
+    """The counters the original incentive mechanisms keep in storage, shared by the kinds
+    that are deployed contracts (Deposit-Refund-Take's Stakeable64, points' Points64): the
+    submission counter, each address's good data and the total.  A zero slot made non-zero
+    costs more than an update, so their gas depends on whether each is still zero.  Mix in
+    before :class:`IncentiveMechanism` and call :meth:`_init_counters` from ``__init__``."""
+
+    total_submitted: int
+    num_valid: dict[str, int]
+    total_good: int
+
+    def _init_counters(self) -> None:
+        self.total_submitted = 0
+        self.num_valid = {}
+        self.total_good = 0
+
+    def _count_add(self) -> None:
+        self.total_submitted += 1
+
+    def _count_good(self, sender: str) -> None:
+        self.num_valid[sender] = self.num_valid.get(sender, 0) + 1
+        self.total_good += 1
+
+    def _submission_write(self) -> SstoreKind:
+        """How an add's write of the submission counter changes its slot."""
+        return "set" if self.total_submitted == 0 else "reset"
+
+    def refund_counters_new(self, sender: str) -> int:
+        # num_valid[sender] and total_good: a fresh slot each when still zero.
+        return int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)

@@ -315,35 +315,13 @@ class CollaborativeTrainer:
         rec = self._record(ctx, cid, "refund" if refund else "report")
         agrees = self.model.predict(rec.x) == rec.y
         predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
-        n, nz = len(rec.x), rec.x_nonzero_bytes
-        # (the data handler's claim counter is non-zero once anyone has claimed: its write is
-        # then an update; the claimer's own flag is rewritten unchanged when it claimed before)
-        before = rec.claims > 0
-        again = ctx.sender in rec.claimed_by
-        if refund:
-            try:
-                amount = self.im.check_refund(rec, ctx.sender, ctx.now, agrees)
-            except Revert:
-                self._charge_refused(ctx, rec, refund, predict, before, again)
-                raise
-            fresh = self.im.refund_counters_new(ctx.sender)
-            total = ctx.gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
-                                   predict=predict, first_refund_of_author=fresh >= 1,
-                                   first_good_data=fresh >= 2, amount_zero=amount == 0,
-                                   claimed_before=before, claimed_before_by_sender=again,
-                                   mechanism=self.im.gas_work)
-        else:
-            try:
-                amount = self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner)
-            except Revert:
-                self._charge_refused(ctx, rec, refund, predict, before, again)
-                raise
-            late = self.im.takes_without_checks(rec, ctx.sender, ctx.now, self.owner)
-            total = ctx.gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
-                                   predict=predict, after_any_address_wait=late,
-                                   takes_all=amount >= rec.claimable, amount_zero=amount == 0,
-                                   claimed_before=before, claimed_before_by_sender=again,
-                                   mechanism=self.im.gas_work)
+        try:
+            amount = (self.im.check_refund(rec, ctx.sender, ctx.now, agrees) if refund else
+                      self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner))
+        except Revert:  # (refused after the record's lookup, its claim marks, the prediction)
+            ctx.charge_to(self._claim_gas(ctx, rec, refund, predict, None))
+            raise
+        total = self._claim_gas(ctx, rec, refund, predict, amount)
         check = "check_refund" if refund else "check_report"
         if type(amount) is not int or amount < 0:
             raise self._mechanism_bug(check, _not_wei(amount))
@@ -368,23 +346,30 @@ class CollaborativeTrainer:
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
 
-    def _charge_refused(self, ctx: CallContext, rec: Contribution, refund: bool,
-                        predict: ModelWork, before: bool, again: bool) -> None:
-        """Charge a claim the mechanism refuses what the original spends before refusing it:
-        the record looked up and marked, the prediction (see ``sumsim.chain.evm_gas``)."""
-        n, nz, gas, im = len(rec.x), rec.x_nonzero_bytes, ctx.gas, self.im
+    def _claim_gas(self, ctx: CallContext, rec: Contribution, refund: bool,
+                   predict: ModelWork, amount: int | None) -> int:
+        """Gas of a refund or report of ``rec`` paying ``amount``; None: one the mechanism
+        refused, which pays what the original spends before its checks (see
+        ``sumsim.chain.evm_gas``).  The data handler's claim counter is non-zero once anyone
+        has claimed (its write is then an update); the claimer's own flag is rewritten
+        unchanged when it claimed before."""
+        im, refused = self.im, amount is None
+        n, nz, before = len(rec.x), rec.x_nonzero_bytes, rec.claims > 0
+        again = ctx.sender in rec.claimed_by
         if refund:
-            total = gas.refund(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
-                               predict=predict, amount_zero=rec.claimable == 0,
-                               claimed_before=before, claimed_before_by_sender=again,
-                               reverted=True, mechanism=im.gas_work)
-        else:
-            total = gas.report(n_elements=n, array_nonzero_bytes=nz, label=rec.y,
-                               predict=predict, after_any_address_wait=im.takes_without_checks(
-                                   rec, ctx.sender, ctx.now, self.owner),
-                               claimed_before=before, claimed_before_by_sender=again,
-                               reverted=True, mechanism=im.gas_work)
-        ctx.charge_to(total)
+            fresh = 0 if refused else im.refund_counters_new(ctx.sender)
+            return ctx.gas.refund(
+                n_elements=n, array_nonzero_bytes=nz, label=rec.y, predict=predict,
+                first_refund_of_author=fresh >= 1, first_good_data=fresh >= 2,
+                amount_zero=(rec.claimable if amount is None else amount) == 0,
+                claimed_before=before, claimed_before_by_sender=again, reverted=refused,
+                mechanism=im.gas_work)
+        late = im.takes_without_checks(rec, ctx.sender, ctx.now, self.owner)
+        return ctx.gas.report(
+            n_elements=n, array_nonzero_bytes=nz, label=rec.y, predict=predict,
+            after_any_address_wait=late, takes_all=amount is None or amount >= rec.claimable,
+            amount_zero=amount == 0, claimed_before=before, claimed_before_by_sender=again,
+            reverted=refused, mechanism=im.gas_work)
 
     def _model_bug(self, method: str, what: str) -> PluginBug:
         return _plugin_bug(self.model, method, what)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -92,11 +93,8 @@ def scenario_data_file(sec: DataSection, base_dir: Path | None) -> str | None:
 def path_origin(sec: DataSection, path_override: object, option: str) -> str:
     """Where the dataset path :func:`load_dataset` reads comes from, for its errors: the
     caller's ``option`` (``--data-path``), ``SUMSIM_IMDB`` or ``data.path``."""
-    if path_override is not None:
-        return option
-    if sec.dataset == "imdb" and os.environ.get("SUMSIM_IMDB") is not None:
-        return "SUMSIM_IMDB"
-    return "data.path"
+    origin = _data_source(sec, path_override, None)[1]
+    return option if origin == _OVERRIDE else origin
 
 
 def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None = None,
@@ -107,7 +105,7 @@ def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None
     then the scenario's ``data.path`` (relative to the scenario file), then the loader's own
     cache/download.
     """
-    path = _data_file(sec, path_override, base_dir)
+    path = _data_source(sec, path_override, base_dir)[0]
     data_seed = sec.synthetic.seed if sec.synthetic.seed is not None else scenario_seed
     relevant = sec.model_dump_json(exclude={"init_train_fraction", "shuffle", "max_pool",
                                             "max_test"})
@@ -115,16 +113,21 @@ def load_dataset(sec: DataSection, scenario_seed: int, path_override: str | None
                    path)
 
 
-def _data_file(sec: DataSection, path_override: str | None, base_dir: Path | None
-               ) -> str | None:
+#: :func:`_data_source`'s name for a path the caller gave (``--data-path``, ``data_path``).
+_OVERRIDE = "override"
+
+
+def _data_source(sec: DataSection, path_override: Any, base_dir: Path | None
+                 ) -> tuple[str | None, str]:
     """The file or folder :func:`load_dataset` reads (None: synthetic data, or IMDB's own
-    cache)."""
-    path = path_override
-    if path is None and sec.dataset == "imdb":
-        path = os.environ.get("SUMSIM_IMDB")
-    if path is None:
-        path = scenario_data_file(sec, base_dir)
-    return path
+    cache) and where it comes from (:data:`_OVERRIDE`, ``SUMSIM_IMDB`` or ``data.path``),
+    in the order they take precedence."""
+    if path_override is not None:
+        return path_override, _OVERRIDE
+    if sec.dataset == "imdb" and os.environ.get("SUMSIM_IMDB") is not None:
+        return os.environ["SUMSIM_IMDB"], "SUMSIM_IMDB"
+    return scenario_data_file(sec, base_dir), "data.path"
+
 
 
 def data_version(sec: DataSection, path_override: str | None = None,
@@ -132,7 +135,7 @@ def data_version(sec: DataSection, path_override: str | None = None,
     """What identifies the data :func:`load_dataset` would read now: its path, modification
     time and size (two processes reading "the same" data compare it: one edited in between
     is another)."""
-    path = _data_file(sec, path_override, base_dir)
+    path = _data_source(sec, path_override, base_dir)[0]
     return str(path) + _version(path)
 
 

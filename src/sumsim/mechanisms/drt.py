@@ -25,7 +25,7 @@ from sumsim.chain.evm_gas import SstoreKind
 from sumsim.chain.tx import Revert
 from sumsim.config import Ether
 from sumsim.contract.data_handler import Contribution
-from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
+from sumsim.contract.mechanism import DeployedCounters, IncentiveMechanism, MechanismConfig
 from sumsim.errors import FieldError
 from sumsim.registry import Plugin
 
@@ -41,13 +41,6 @@ CLAIMED_BY_REPORTER = "Deposit already claimed by reporter."
 NOT_AUTHOR = "Data not found."
 OWN_DATA = "Cannot take your own deposit."
 NO_GOOD_DATA = "The sender has not sent any good data."
-
-
-#: Stakeable64's add writes (last update time, submission counter), by (the same second as
-#: the last add, the first add ever).
-_ADD_WRITES: dict[tuple[bool, bool], tuple[SstoreKind, ...]] = {
-    (same, first): ("noop" if same else "reset", "set" if first else "reset")
-    for same in (False, True) for first in (False, True)}
 
 
 class DRTConfig(MechanismConfig):
@@ -83,7 +76,7 @@ class DRTConfig(MechanismConfig):
             raise FieldError(f"{self.owner!r} is not an agent name", *at, "owner")
 
 
-class DepositRefundTake(IncentiveMechanism):
+class DepositRefundTake(DeployedCounters, IncentiveMechanism):
     """Deposits of w*3600//isqrt(dt); refunds of good data; takes of bad data (the SUM core)."""
 
     kind = "deposit_refund_take"
@@ -103,10 +96,7 @@ class DepositRefundTake(IncentiveMechanism):
         self.t_a = int(any_address_claim_wait_s)
         self.w = cost_weight
         self.last_update_time = int(start_time)
-        #: Successful adds (the original's submission counter).
-        self.total_submitted = 0
-        self.num_valid: dict[str, int] = {}
-        self.total_good = 0
+        self._init_counters()
 
     @classmethod
     def from_config(cls, config: DRTConfig) -> DepositRefundTake:
@@ -132,12 +122,12 @@ class DepositRefundTake(IncentiveMechanism):
 
     def on_add(self, now: int) -> None:
         self.last_update_time = now
-        self.total_submitted += 1
+        self._count_add()
 
     def add_write_kinds(self, now: int) -> tuple[SstoreKind, ...]:
         # The last update time (never zero: the deployment's time is its first value) written
-        # again in its own second changes nothing; the submission counter starts at zero.
-        return _ADD_WRITES[now == self.last_update_time, self.total_submitted == 0]
+        # again in its own second changes nothing.
+        return ("noop" if now == self.last_update_time else "reset", self._submission_write())
 
     def check_refund(self, rec: Contribution, sender: str, now: int, agrees: bool) -> int:
         if rec.author != sender:
@@ -154,8 +144,7 @@ class DepositRefundTake(IncentiveMechanism):
         return rec.claimable
 
     def on_refund(self, rec: Contribution, sender: str, amount: int) -> None:
-        self.num_valid[sender] = self.num_valid.get(sender, 0) + 1
-        self.total_good += 1
+        self._count_good(sender)
 
     def check_report(self, rec: Contribution, reporter: str, now: int, agrees: bool,
                      owner: str) -> int:
@@ -184,10 +173,6 @@ class DepositRefundTake(IncentiveMechanism):
                              owner: str) -> bool:
         age = now - rec.added_time
         return age >= self.t_a or (age >= self.t_o and reporter == owner)
-
-    def refund_counters_new(self, sender: str) -> int:
-        # num_valid[sender] and total_good: a fresh slot each when still zero.
-        return int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)
 
     def claim_times(self, rec: Contribution) -> tuple[int, int]:
         return rec.added_time + self.t_r, rec.added_time + self.t_a

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from sumsim.chain.evm_gas import POINTS_WORK, SstoreKind
 from sumsim.chain.tx import Revert
 from sumsim.contract.data_handler import Contribution
-from sumsim.contract.mechanism import IncentiveMechanism, MechanismConfig
+from sumsim.contract.mechanism import DeployedCounters, IncentiveMechanism, MechanismConfig
 from sumsim.errors import FieldError
 from sumsim.mechanisms.drt import MODEL_AGREES, MODEL_DISAGREES, NOT_AUTHOR, TOO_SOON
 from sumsim.registry import Plugin
@@ -54,7 +54,7 @@ class PointsConfig(MechanismConfig):
         return self
 
 
-class Points(IncentiveMechanism):
+class Points(DeployedCounters, IncentiveMechanism):
     """No money: good contributions earn points, reported ones lose them (zero-cost baseline)."""
 
     kind = "points"
@@ -70,11 +70,7 @@ class Points(IncentiveMechanism):
         self.bad = points_bad
         self.points: dict[str, int] = {}
         self.judged: set[int] = set()
-        #: The deployed contract's counters (its gas: a first count sets a zero slot):
-        #: successful adds, refunds by each author and in all.
-        self.total_submitted = 0
-        self.num_valid: dict[str, int] = {}
-        self.total_good = 0
+        self._init_counters()
 
     @classmethod
     def from_config(cls, config: PointsConfig) -> Points:
@@ -89,13 +85,10 @@ class Points(IncentiveMechanism):
         return 0
 
     def on_add(self, now: float) -> None:
-        self.total_submitted += 1
+        self._count_add()
 
     def add_write_kinds(self, now: int) -> tuple[SstoreKind, ...]:
-        return ("set" if self.total_submitted == 0 else "reset",)
-
-    def refund_counters_new(self, sender: str) -> int:
-        return int(self.num_valid.get(sender, 0) == 0) + int(self.total_good == 0)
+        return (self._submission_write(),)
 
     def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
         if rec.author != sender:
@@ -112,8 +105,7 @@ class Points(IncentiveMechanism):
 
     def on_refund(self, rec: Contribution, sender: str, amount: int) -> None:
         self.points[sender] = self.points.get(sender, 0) + self.good
-        self.num_valid[sender] = self.num_valid.get(sender, 0) + 1
-        self.total_good += 1
+        self._count_good(sender)
         self.judged.add(rec.id)
 
     def check_report(self, rec: Contribution, reporter: str, now: float, agrees: bool,
