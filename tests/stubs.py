@@ -158,7 +158,7 @@ class SmallWorld:
             model.b = np.int64(b)
         im = DepositRefundTake(refund_wait_s=T_R, owner_claim_wait_s=T_A,
                                any_address_claim_wait_s=T_A, cost_weight=cost_weight)
-        contract = CollaborativeTrainer("contract", ledger, model, im, "owner")
+        contract = CollaborativeTrainer("contract", ledger, model, im, "owner", gas=chain.gas)
         chain.deploy(contract)
         pool = Pool(csr(samples, n_features), np.array(labels))
         world = World(env, chain, "contract", pool, tx_gas_limit, n_classes=model.n_classes)

@@ -163,6 +163,23 @@ def test_sleeper_needs_a_wake_rule_and_a_num_valid_view() -> None:
         parse_scenario(sc)
 
 
+@pytest.mark.parametrize(("strategy", "field"), [
+    ({"kind": "sleeper", "wake_num_valid": 3}, "wake_num_valid"),
+    ({"kind": "griefing"}, "min_num_valid"),
+])
+@pytest.mark.parametrize("mechanism", ["points", "prediction_market"])
+def test_a_sybil_strategy_is_checked_against_the_mechanism_as_it_is_alone(
+        strategy: dict[str, Any], field: str, mechanism: str) -> None:
+    """Wrapped in a sybil, a strategy reading a view the mechanism lacks is refused at load
+    time naming its field inside ``strategy`` (it crashed in its first turn)."""
+    sc = scenario({"name": "swarm", "kind": "sybil", "balance": 10, "addresses": 2,
+                   "strategy": strategy})
+    sc["incentive"] = {"kind": mechanism}
+    with pytest.raises(InputError, match=rf"agents\[1\]\.strategy\.{field}: .*no num_valid "
+                                         "view"):
+        parse_scenario(sc)
+
+
 # -- takeover ---------------------------------------------------------------------------------
 
 def test_takeover_stops_on_its_marginal_damage_rule_and_gets_flips_refunded() -> None:

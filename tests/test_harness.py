@@ -204,7 +204,9 @@ def test_invariants_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "all invariants held" in out and "refund" in out and "mechanism lines run" in out
     assert main(["invariants", "--mechanism", "nope"]) == 2
-    assert "no mechanism kind 'nope'" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("--mechanism: no mechanism kind 'nope'")
+    assert main(["invariants", "--mechanism", "points", "--defense", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("--defense: no defense kind 'nope'")
     # a budget no machine can spend is a typo, refused at once rather than run for ever
     for option, value, most in (("--examples", str(2**63), "1,000,000"),
                                 ("--steps", "1001", "1,000")):

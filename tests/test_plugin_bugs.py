@@ -388,7 +388,7 @@ def test_the_idle_guard_names_agents_not_started_and_deposits_they_cannot_pay() 
     kept it looking at a pool that seemed empty: the message says which and why."""
     with pytest.raises(RunCannotFinish, match=r"not started yet \(start_s\): bad \(day 90\.0\)"):
         sumsim.run("quickstart", seed=3, overrides={**SMALL, "agents[1].start_s": 7_776_000})
-    with pytest.raises(RunCannotFinish, match=r"the deposit \([\d.]+ ether\) is above the "
-                       r"max_deposit of: good"):
+    with pytest.raises(RunCannotFinish, match=r"the deposit \([\d.]+ ether\) is above what "
+                       r"max_deposit lets them pay: good"):
         sumsim.run("quickstart", seed=3, overrides={
             **SMALL, "agents[0].max_deposit": "0.000001", "agents[1].balance": 0})

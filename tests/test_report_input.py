@@ -125,6 +125,14 @@ def test_reference_naming_an_unknown_parameter_or_value_is_refused() -> None:
         paired_differences(grid(), {BUDGET: 500, GAS: 1.0}, [METRIC])
 
 
+def test_a_reference_given_as_text_is_refused_saying_what_is_expected() -> None:
+    """The command line's ``k=v`` form passed from Python: one clear error, not the text's
+    characters taken for parameter names."""
+    with pytest.raises(InputError, match=r"expected the fixed parameters as a table of dotted "
+                                         r"paths and values .*got str 'agents\[1\]\.budget=100'"):
+        paired_differences(grid(), f"{BUDGET}=100", [METRIC])  # type: ignore[arg-type]
+
+
 def test_cli_reference_errors_are_one_line(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     grid().write_parquet(tmp_path / "results.parquet")

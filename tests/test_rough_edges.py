@@ -139,3 +139,35 @@ def test_an_interrupted_write_leaves_no_folder(tmp_path: Path,
     with pytest.raises(KeyboardInterrupt):
         res.write(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []  # neither a half-written folder nor a temporary one
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"agents[1].budget": 300 * 10**18},
+     r"agents\[1\]\.budget: too large: 300000000000000000000 ether .*amounts here are in "
+     r"ether \(write '<n>e-18' for n wei\)"),
+    ({"incentive.refund_wait_s": 900_000},
+     r"incentive\.refund_wait_s: need refund_wait_s <= owner_claim_wait_s <= "
+     r"any_address_claim_wait_s \(got 900,000 s, 777,600 s, 777,600 s\)$"),
+    ({"agents[1].name": "good"},
+     r"agents\[1\]\.name: agent names must be unique; repeated: 'good'$"),
+    ({"agents[0].name": "b" * 101},
+     r"agents\[0\]\.name: String should have at most 100 characters \(got 'b{59}\.\.\. "
+     r"\(101 characters\)\)$"),
+    ({"model.chain": 1},
+     r"model\.chain: unknown field here; 'chain' is a table of its own, at the top level"),
+])
+def test_errors_a_new_user_met_say_what_was_given_and_where_it_goes(
+        overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        sumsim.load("quickstart", overrides=overrides)
+
+
+def test_a_grid_written_inside_the_sweep_table_points_to_its_own_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[sweep]\nname = "x"\nbase = "quickstart"\n'
+                    'grid = { "agents[1].budget" = [100, 200] }\n', encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.grid: unknown field here; 'grid' is a table of its own, at the top level " \
+        "of the file ([grid])" in err

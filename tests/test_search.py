@@ -190,6 +190,26 @@ def test_a_choice_listed_twice_or_an_empty_feasible_band_is_refused(tmp_path: Pa
         load_search(path)
 
 
+@pytest.mark.parametrize("space_path", ["data.max_pool", "data"])
+def test_a_fixed_override_the_space_would_replace_is_refused(tmp_path: Path,
+                                                             space_path: str) -> None:
+    """An override of a path the space sets (or a table holding it) would be replaced in
+    every trial without a word, as a sweep refuses a grid and points setting one path."""
+    space = {space_path: {"choices": [100, 120] if space_path != "data" else
+                          [{"max_pool": 100}, {"max_pool": 120}]}}
+    with pytest.raises(InputError, match=rf"overrides\.data\.max_pool: the space's parameter "
+                                         rf"'{space_path}' sets this in every trial"):
+        load_search(write_search(tmp_path, space=space))
+
+
+def test_an_objective_listed_twice_is_refused(tmp_path: Path) -> None:
+    twice = [{"metric": "attacker_spend_eth", "direction": "minimize"},
+             {"metric": "attacker_spend_eth", "direction": "maximize"}]
+    with pytest.raises(InputError, match=r"objectives\[1\]\.metric: 'attacker_spend_eth' is "
+                                         r"already objectives\[0\]"):
+        load_search(write_search(tmp_path, objectives=twice))
+
+
 def test_search_from_python_with_a_dict(tmp_path: Path) -> None:
     spec = {"search": {"name": "py", "seeds": 1, "trials": 3}, "overrides": TINY,
             "objectives": [{"metric": "accuracy.min", "direction": "minimize"}],

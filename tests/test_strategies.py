@@ -640,3 +640,64 @@ def test_a_claim_through_a_mechanisms_own_method_leaves_flight_on_its_receipt() 
     assert agent.inflight == set()
     sample = Tx("good", "contract", "vote", (np.array([1, 2]),), 0, GAS_LIMIT, GAS_PRICE)
     agent._on_receipt(sample, Receipt(REVERTED, "No.", 21_000, 21_000 * GAS_PRICE, 1, 12))
+
+
+# -- gas limits of claims ---------------------------------------------------------------------
+
+def test_a_claim_estimate_is_the_gas_the_claim_then_uses() -> None:
+    """``view_claim_estimate`` answers as ``eth_estimateGas`` would: asked as each refund is
+    about to run in its block, it gives the amount and the very gas the refund then uses (the
+    first refund also sets the author's and the total good-data counters from zero, so the two
+    differ); a claim that would revert has no estimate."""
+    model = FlipModel(8)
+    model.bit = 1
+    sim = make_world([[0, 1], [2, 3, 4, 5]], [1, 1], 8, model=model, cost_weight=10**15)
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(10**20), interval_s=constant(30), report=False,
+                          take_expired=False, accuracy_gated=False)
+    view = sim.contract.view_claim_estimate
+    estimates: list[tuple[int, int | None] | None] = []
+    sim.chain.tx_hooks.append(lambda tx: estimates.append(view(
+        sim.chain.block_timestamp, "refund", tx.args[0], tx.sender))
+        if tx.method == "refund" else None)
+    sim.start(agent)
+    sim.env.run()
+    refunds = [r for tx, r in sim.chain.receipts if tx.method == "refund"]
+    assert len(refunds) == 2 and all(r.ok for r in refunds)
+    assert [(r.result, r.gas_used) for r in refunds] == estimates
+    assert refunds[0].gas_used != refunds[1].gas_used
+    now = sim.chain.block_timestamp
+    assert view(now, "refund", 0, "good") is None  # (claimed)
+    assert view(now, "refund", 1, "someone else") is None
+    assert view(now, "report", 1, "good") is None  # (its own)
+
+
+def test_a_wallet_too_low_for_the_default_gas_limit_still_claims_its_deposits() -> None:
+    """Once its deposit is in the contract the wallet holds less than a transaction at
+    ``chain.tx_gas_limit`` needs for its fee: it still claims the deposit back, the claim
+    carrying the estimated gas plus GAS_HEADROOM as its limit (as a wallet sets it)."""
+    from sumsim.agents.base import GAS_HEADROOM
+
+    model = FlipModel(8)
+    model.bit = 1
+    gas_limit = 10_000_000
+    sim = make_world([[0, 1]], [1], 8, model=model, cost_weight=10**15,
+                     tx_gas_limit=gas_limit)
+    deposit = sim.contract.view_required_deposit(0, sim.chain.next_block_timestamp(0))
+    balance = deposit + gas_limit * GAS_PRICE  # the add just fits; its fee leaves less
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(balance), interval_s=constant(30), report=False,
+                          take_expired=False, accuracy_gated=False)
+    before_refund: list[tuple[int, int]] = []
+    sim.chain.tx_hooks.append(lambda tx: before_refund.append(
+        (sim.ledger.balances["good"], tx.gas_limit)) if tx.method == "refund" else None)
+    sim.start(agent)
+    sim.env.run()
+    receipts = [(tx.method, r) for tx, r in sim.chain.receipts]
+    assert [(m, r.ok) for m, r in receipts] == [("add_data", True), ("refund", True)]
+    (held, limit), = before_refund
+    assert held < gas_limit * GAS_PRICE
+    assert limit == math.ceil(receipts[1][1].gas_used * GAS_HEADROOM) < gas_limit
+    assert sim.ledger.balances["contract"] == 0
+    fees = sum(r.fee for _, r in receipts)
+    assert sim.ledger.balances["good"] == balance - fees

@@ -31,7 +31,8 @@ def test_a_bad_option_names_the_option_at_fault() -> None:
         check({"kind": "deposit_refund_take", "refund_wait_s": 10,
                "any_address_claim_wait_s": 5})
     assert str(err.value) == ("mechanism 'deposit_refund_take': refund_wait_s: need "
-                              "refund_wait_s <= owner_claim_wait_s <= any_address_claim_wait_s")
+                              "refund_wait_s <= owner_claim_wait_s <= any_address_claim_wait_s "
+                              "(got 10 s, 5 s, 5 s)")
     with pytest.raises(InputError, match=r"^mechanism 'deposit_refund_take': nope: unknown "
                                          r"field$"):
         check({"kind": "deposit_refund_take", "nope": 1})
@@ -43,7 +44,8 @@ def test_the_command_line_names_the_option_at_fault(
                  "refund_wait_s=10", "--set", "any_address_claim_wait_s=5"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("mechanism 'deposit_refund_take': refund_wait_s: need refund_wait_s "
-                        "<= owner_claim_wait_s <= any_address_claim_wait_s"), err
+                        "<= owner_claim_wait_s <= any_address_claim_wait_s (got 10 s, 5 s, "
+                        "5 s)"), err
     assert "Value error" not in err and "Traceback" not in err
 
 

@@ -138,7 +138,8 @@ SUMMARY = [
      "contributions, and what was left of its own after the any-address wait (so more than "
      "others' `lost_to_others_wei` when it took back its own; `contributions.parquet`'s "
      "`claims` say whose)."),
-    ("agents.<name>.lost_to_others_wei", "wei", "What others took from its contributions."),
+    ("agents.<name>.lost_to_others_wei", "wei", "What others took from its contributions "
+     "(its own late takes of them are not counted here: they are among its `takes_wei`)."),
     ("agents.<name>.fees_wei", "wei", "Fees it paid."),
     ("agents.<name>.forfeits_received_wei", "wei", "Forfeited deposits paid to it (a review "
      "queue's recipient)."),

@@ -5,7 +5,9 @@ Exit codes: 0 ok (a run with no accepted contribution is ok, with a warning on s
 1 a run failed unexpectedly; 2 bad input, one line naming the file or option, the field and
 what was expected (this includes a scenario that cannot finish: it reached
 scenario.max_duration_s or made no progress for scenario.max_idle_s); 3 a run stopped by
---max-wall-s.  Nothing is written when the exit code is not 0.
+--max-wall-s.  `sumsim run` writes nothing when its exit code is not 0; a sweep or search
+keeps in its folder every run it finished, and its table, whatever its exit code (1: some
+runs failed).
 """
 
 from __future__ import annotations
@@ -672,6 +674,8 @@ def cmd_invariants(args: argparse.Namespace) -> int:
                        examples=args.examples, steps=args.steps,
                        seed=None if args.random else 0)
     except InputError as e:
+        if e.source is None and e.field in ("mechanism", "defense", "model"):  # (its kind)
+            raise InputError(e.message, field=f"--{e.field}") from None
         if "unknown field" in str(e) and str(e).startswith("mechanism ") and \
                 (defenses or model):  # (an option meant for the defense or the model?)
             raise InputError(f"{e} (a defense's option is set as KIND.OPTION=VALUE, a "

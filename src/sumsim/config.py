@@ -34,8 +34,8 @@ from pydantic import (
     model_validator,
 )
 
-from sumsim.errors import FieldError, InputError
-from sumsim.units import WEI_PER_ETHER, WEI_PER_GWEI, check_wei, from_wei, to_wei
+from sumsim.errors import FieldError, InputError, shown
+from sumsim.units import MAX_WEI, WEI_PER_ETHER, WEI_PER_GWEI, check_wei, from_wei, to_wei
 
 #: Plain integer options are held by numpy as int64.
 INT64_MAX = 2**63 - 1
@@ -139,7 +139,7 @@ class Section(BaseModel):
                 close = difflib.get_close_matches(name, sorted(type(self).model_fields), n=1)
                 msg = "unknown field" + (f"; did you mean {close[0]!r}?" if close else "")
             elif repr(value) not in msg:
-                msg += f" (got {value!r})"
+                msg += f" (got {shown(value)})"
             if e.error_count() > 1:
                 msg += f" (+{e.error_count() - 1} more)"
             where = ".".join(str(p) for p in (name, *first["loc"][1:]))
@@ -153,6 +153,10 @@ def _non_negative_wei(unit: int):  # type: ignore[no-untyped-def]
         wei = to_wei(v, unit)
         if wei < 0:
             raise ValueError("must not be negative")
+        if wei > MAX_WEI and unit == WEI_PER_ETHER:  # (an amount written in wei, most likely)
+            raise ValueError(f"too large: {v} ether (at most 10**38 - 1 wei, about 1e20 "
+                             "ether, what a results column holds); amounts here are in ether "
+                             "(write '<n>e-18' for n wei)")
         return check_wei(wei)
 
     return conv

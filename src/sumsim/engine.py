@@ -343,8 +343,8 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
         bound = [a.name for a in held if a.name not in capped and a.name not in short
                  and isinstance(a, Attacker) and not a.within_budget(deposit)]
         if capped:
-            parts.append(f"the deposit ({deposit / 1e18:.4g} ether) is above the max_deposit "
-                         f"of: {_names(capped)}")
+            parts.append(f"the deposit ({deposit / 1e18:.4g} ether) is above what "
+                         f"max_deposit lets them pay: {_names(capped)}")
         if short:
             parts.append(f"cannot pay the deposit ({deposit / 1e18:.4g} ether): "
                          f"{_names(short)}")
@@ -436,7 +436,7 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     chain = Chain(env, block_time_s=ch.block_time_s, block_gas_limit=ch.block_gas_limit,
                   gas_price_wei=ch.gas_price_gwei, fork=make_fork(ch), ledger=ledger,
                   fees=make_fees(ch, seed))
-    contract = CollaborativeTrainer(CONTRACT, ledger, model, mechanism, owner)
+    contract = CollaborativeTrainer(CONTRACT, ledger, model, mechanism, owner, gas=chain.gas)
     chain.deploy(contract)
 
     pool = Pool(sp.x_train, sp.y_pool, sp.ambiguous_pool, rows=sp.pool_rows)

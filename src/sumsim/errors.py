@@ -6,6 +6,8 @@ and what was expected.  The CLI turns it into exit code 2 and a one-line message
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class InputError(ValueError):
     """Bad user input (scenario file, dataset, CLI argument)."""
@@ -79,3 +81,12 @@ class WorkerDied(RuntimeError):
     :class:`concurrent.futures.process.BrokenProcessPool` means): killed, most often for lack
     of memory, or, from a script, unguarded top-level code that failed when the worker
     imported the script again.  Runs that finished before are kept."""
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut short when long (an error line quotes what it refused)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} long"
+    return f"{text[:limit - 20]}... ({size})"

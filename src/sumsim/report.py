@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,14 +104,17 @@ def draw_run_figure(data: dict[str, Any], path: Path | None = None) -> Figure:
     ax_b.grid(alpha=0.3)
     ax_b.set_title(data["title"], fontsize=11)
 
-    ax_a.plot(days, data["accuracy"], color="tab:green", lw=1.8, label="test accuracy")
+    # Steps: each published accuracy holds until the next one (as the time average counts it)
+    ax_a.plot(days, data["accuracy"], color="tab:green", lw=1.8, label="test accuracy",
+              drawstyle="steps-post")
     baseline = data["baseline"]
     if baseline is not None:
         ax_a.axhline(100 * baseline, color="tab:green", ls=":", lw=1.2,
                      label=f"all-data baseline ({100 * baseline:.1f}%)")
     if data["counterfactual"] is not None:
         cf_days, cf_acc = data["counterfactual"]
-        ax_a.plot(cf_days, cf_acc, color="0.5", lw=1.0, label="without attackers")
+        ax_a.plot(cf_days, cf_acc, color="0.5", lw=1.0, label="without attackers",
+                  drawstyle="steps-post")
     ax_a.set_ylabel("accuracy (%)")
     ax_a.set_xlabel("time (days)")
     # Below the panel, in one row: inside it, it would hide the lines wherever they run
@@ -350,6 +354,10 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
     def bad(message: str, field: str | None = "--reference") -> InputError:
         return InputError(message, source=source, field=field)
 
+    if not isinstance(reference, Mapping):
+        raise bad(f"expected the fixed parameters as a table of dotted paths and values "
+                  f"({{'agents[1].budget': 100}}), got {type(reference).__name__} "
+                  f"{reference!r}")
     ok = _finished(df, source)
     if not ok.height:
         raise bad("no run finished (every row's status is other than 'ok'): no metric to "

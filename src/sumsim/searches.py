@@ -262,6 +262,20 @@ class SearchFile(Section):
             refuse_seed_path(path, "search", "space", path, values=param.choices or ())
         for path, value in self.overrides.items():
             refuse_seed_path(path, "search", "overrides", path, values=[value])
+            # (applied first: a parameter of the space at that path, or holding it, would
+            # silently replace the fixed value in every trial)
+            shadow = next((p for p in self.space if p == path or path.startswith((
+                f"{p}.", f"{p}["))), None)
+            if shadow is not None:
+                raise FieldError(f"the space's parameter {shadow!r} sets this in every "
+                                 "trial, replacing the fixed value; keep one of them",
+                                 "overrides", path)
+        seen: dict[str, int] = {}
+        for i, o in enumerate(self.objectives):
+            if o.metric in seen:
+                raise FieldError(f"{o.metric!r} is already objectives[{seen[o.metric]}]; "
+                                 "expected distinct metrics", "objectives", i, "metric")
+            seen[o.metric] = i
         names = list(self.space)
         for i, (path, p) in enumerate(self.space.items()):
             for key, value in p.when.items():

@@ -126,7 +126,7 @@ def _config(group: str, spec: Any) -> Any:
     try:
         plugin = registry.get(group, str(data.get("kind")))
     except KeyError as e:
-        raise InputError(str(e.args[0])) from None
+        raise InputError(str(e.args[0]), field=what) from None
     try:
         return plugin.config.model_validate(data)
     except ValidationError as e:

@@ -32,6 +32,11 @@ from sumsim.world import World
 
 #: How many times an agent tries again a claim on one contribution that reverted in its block.
 CLAIM_RETRIES = 3
+#: A claim's gas limit over its estimated gas, when the wallet cannot pay the fee of the full
+#: ``chain.tx_gas_limit`` (a wallet's margin: the state may move a little between the estimate
+#: and the block; the fee is for the gas used, not the limit).  So deposits waiting in the
+#: contract are still claimed by a wallet spent down below a full limit's fee.
+GAS_HEADROOM = 1.25
 #: The shortest mean time between an agent's turns (seconds).
 MIN_MEAN_INTERVAL_S = 1.0
 #: The shortest median time between an agent's turns (seconds).  A heavy-tailed distribution
@@ -46,8 +51,9 @@ MIN_MEDIAN_INTERVAL_S = 0.5
 class AgentConfig(PluginConfig):
     """Options every agent has."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
-                      description="The agent's address (unique in the scenario).")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="The agent's address (unique in the scenario): 1-100 "
+                      "letters, digits and _ . -.")
     kind: str
     balance: Ether = Field(description="Starting balance (ether).")
     max_deposit: Ether | None = Field(None, description="Skip a turn when the required "
@@ -186,8 +192,10 @@ class Agent:
         return self.world.chain.next_block_timestamp()
 
     def send(self, method: str, args: tuple[Any, ...], value: int = 0, tag: str = "",
-             gas_price: int | None = None) -> Tx:
-        tx = Tx(self.name, self.world.contract, method, args, value, self.world.tx_gas_limit,
+             gas_price: int | None = None, gas_limit: int | None = None) -> Tx:
+        """Submit a call (gas limit: the scenario's ``chain.tx_gas_limit`` unless given)."""
+        tx = Tx(self.name, self.world.contract, method, args, value,
+                self.world.tx_gas_limit if gas_limit is None else gas_limit,
                 self.gas_price if gas_price is None else gas_price, self._on_receipt, tag)
         return self.world.chain.submit(tx)
 
@@ -355,10 +363,24 @@ class Agent:
         return self.config.report
 
     def _claim(self, method: str, cid: int) -> None:
-        if not self.affordable(0):
-            return
+        """Send a claim on ``cid`` (a refund or a report), with ``chain.tx_gas_limit`` as its
+        gas limit when the wallet can pay that limit's fee; a wallet short of it sets the
+        limit as a wallet would, to the call's estimated gas (``view_claim_estimate``, as
+        ``eth_estimateGas`` answers) plus :data:`GAS_HEADROOM`, and sends it if it can pay
+        that."""
+        limit, price = self.world.tx_gas_limit, self.gas_price
+        balance = self.balance
+        if balance < limit * price:
+            chain = self.world.chain
+            tried = self.contract.view_claim_estimate(
+                chain.block_timestamp, method, cid, self.name, chain.next_block_timestamp())
+            if tried is None or tried[1] is None:
+                return
+            limit = min(limit, math.ceil(tried[1] * GAS_HEADROOM))
+            if balance < limit * price:
+                return
         self.inflight.add(cid)
-        self.send(method, (cid,))
+        self.send(method, (cid,), gas_price=price, gas_limit=limit)
 
     # -- the process ------------------------------------------------------------------
     def has_material(self) -> bool:

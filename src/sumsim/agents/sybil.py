@@ -31,6 +31,11 @@ class SybilConfig(AgentConfig):
         self.inner_configs()
         return self
 
+    def check_scenario(self, scenario: Any, at: tuple[str | int, ...]) -> None:
+        """The wrapped strategy's own checks against the scenario (a mechanism without a view
+        it reads, say), naming its fields inside ``strategy``."""
+        self.inner_configs()[0].check_scenario(scenario, (*at, "strategy"))
+
     def address_names(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.addresses)]
 

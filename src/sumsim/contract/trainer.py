@@ -37,6 +37,7 @@ from sumsim.chain.evm_gas import (
     BadWork,
     Method,
     ModelWork,
+    Pricer,
     SstoreKind,
     int64_buffer_nonzero_bytes,
     rewrite,
@@ -79,8 +80,12 @@ class CollaborativeTrainer:
     default the contract itself (nobody can)."""
 
     def __init__(self, address: str, ledger: Ledger, model: Model, im: IncentiveMechanism,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, gas: Pricer | None = None) -> None:
         self.address = address
+        #: The chain's pricer, for the gas a free simulation of a claim would use
+        #: (:meth:`view_claim_estimate`; None: no estimate).  Transactions are priced by the
+        #: pricer of their call (``CallContext.gas``).
+        self.gas = gas
         self.ledger = ledger
         self.model = model
         self.im = im
@@ -413,15 +418,37 @@ class CollaborativeTrainer:
         """Simulate a refund or report by ``sender`` on the latest state, as if included in a
         block stamped ``at`` (default: the latest block), like ``eth_call`` on the pending
         block: the amount it would pay, or None if it would revert."""
-        now = now if at is None else at
+        tried = self._try_claim(method, cid, sender, now if at is None else at)
+        return None if tried is None else tried[1]
+
+    def view_claim_estimate(self, now: int, method: str, cid: int, sender: str,
+                            at: int | None = None) -> tuple[int, int | None] | None:
+        """:meth:`view_try` with the gas the claim would use (as ``eth_estimateGas`` answers
+        a wallet: what the call costs on the latest state; None when the contract was made
+        without the chain's pricer): ``(amount, gas)``, or None if it would revert."""
+        at = now if at is None else at
+        tried = self._try_claim(method, cid, sender, at)
+        if tried is None:
+            return None
+        rec, amount = tried
+        if self.gas is None:
+            return amount, None
+        ctx = CallContext(sender, 0, at, 0, 0, self.gas)
+        predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
+        return amount, self._claim_gas(ctx, rec, method == "refund", predict, amount)
+
+    def _try_claim(self, method: str, cid: int, sender: str, at: int
+                   ) -> tuple[Contribution, int] | None:
+        """The record a refund (``method == "refund"``) or report of ``cid`` acts on and the
+        amount it would pay in a block stamped ``at``, or None if it would revert."""
         rec = self.data.get(cid)
         if rec is None or rec.status == "in_review":
             return None
         agrees = self.model.predict(rec.x) == rec.y
         try:
             if method == "refund":
-                return self.im.check_refund(rec, sender, now, agrees)
-            return self.im.check_report(rec, sender, now, agrees, self.owner)
+                return rec, self.im.check_refund(rec, sender, at, agrees)
+            return rec, self.im.check_report(rec, sender, at, agrees, self.owner)
         except Revert:
             return None
 

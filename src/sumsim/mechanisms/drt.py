@@ -62,7 +62,9 @@ class DRTConfig(MechanismConfig):
             else self.owner_claim_wait_s
         if not self.refund_wait_s <= t_o <= self.any_address_claim_wait_s:
             raise FieldError("need refund_wait_s <= owner_claim_wait_s <= "
-                             "any_address_claim_wait_s", "refund_wait_s")
+                             f"any_address_claim_wait_s (got {self.refund_wait_s:,} s, "
+                             f"{t_o:,} s, {self.any_address_claim_wait_s:,} s)",
+                             "refund_wait_s")
         # Resolved (so a saved scenario states it): written without re-validation.
         self.__dict__["owner_claim_wait_s"] = t_o
         return self

@@ -16,7 +16,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from sumsim.errors import FieldError, InputError
+from sumsim.errors import FieldError, InputError, shown
 from sumsim.registry import blame
 from sumsim.scenario.schema import ScenarioBase, all_kinds, scenario_model
 
@@ -88,7 +88,7 @@ def _describe(e: Any, data: Any) -> tuple[str, str]:
     inp = e.get("input")
     if kind not in ("missing", "extra_forbidden", "union_tag_invalid", "union_tag_not_found") \
             and not isinstance(inp, dict | list) and repr(inp) not in msg:
-        msg += f" (got {inp!r})"
+        msg += f" (got {shown(inp)})"
     return _dotted(loc, data), msg
 
 
@@ -103,6 +103,10 @@ def format_validation_error(err: ValidationError, source: str, data: Any = None,
         for i, (path, m) in enumerate(parts):
             steps = re.split(r"[.\[]", path)
             last = steps[-1] if m == "unknown field" else ""
+            if len(steps) > 1 and last in top:  # ([sweep] grid = ...: a table of its own)
+                parts[i] = (path, f"unknown field here; {last!r} is a table of its own, at "
+                            f"the top level of the file ([{last}])")
+                continue
             # (a table of the file's own is one of the file's tables: [modle] is 'model')
             pool = top if len(steps) == 1 and top else names
             close = difflib.get_close_matches(last, sorted(pool - {last}), n=1, cutoff=0.75)

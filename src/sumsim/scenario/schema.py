@@ -127,8 +127,11 @@ _PRIMITIVE_TEXT = {
 
 GasOverrides = create_model(  # type: ignore[call-overload]
     "GasOverrides", __base__=_GasOverridesBase,
+    # (at most 10**9 gas each: a transaction's limit stops at 10**12, and gas is summed in
+    # float64, exact far beyond that)
     **{name: (int | None, Field(None, ge=1 if name in ("refund_quotient",
                                                         "memory_quad_divisor") else 0,
+                                le=10**9,
                                 description=_PRIMITIVE_TEXT.get(
                                     name, f"The fork's {name.replace('_', ' ')} cost.")))
        for name in _FORK_PRIMITIVES})
@@ -174,7 +177,9 @@ class ChainSection(Section):
                                  "may hold (counted by the transactions' gas limits).")
     gas_price_gwei: Gwei = Field(4, description="Gas price (gwei) every agent pays by default.")
     tx_gas_limit: int = Field(10_000_000, gt=21_000, le=10**12,
-                              description="Default gas limit agents put on a transaction.")
+                              description="Gas limit agents put on a transaction (a "
+                              "wallet short of its fee sets a claim's limit to the claim's "
+                              "estimated gas plus a quarter).")
     eth_usd: float = Field(373.0, gt=0, le=1e12,
                            description="Ether price, for USD figures only.")
     gas_price_model: Literal["constant", "base_fee"] = Field(
@@ -344,7 +349,8 @@ class ScenarioBase(Section):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             first = next(i for i, n in enumerate(names) if n in dup and names.index(n) != i)
-            raise FieldError(f"agent names must be unique; repeated: {sorted(dup)}",
+            raise FieldError("agent names must be unique; repeated: "
+                             + ", ".join(repr(n) for n in sorted(dup)),
                              "agents", first, "name")
         owner: dict[str, int] = {}
         for i, a in enumerate(agents):
