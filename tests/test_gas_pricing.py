@@ -168,6 +168,64 @@ def test_a_revert_pays_the_intrinsic_gas_and_the_calldata() -> None:
     assert r.gas_used == 21_000 + 68 * nonzero + 4 * (total - nonzero)
 
 
+def test_an_add_paying_too_little_pays_for_the_work_up_to_the_deposit_check() -> None:
+    """Worked by hand on Petersburg for addData(int64[5], label 1) with one wei too little: the
+    original reverts in the incentive mechanism's deposit check, after the trainer has read
+    the mechanism's address (SLOAD 200), decoded the sample and encoded it for the call (CALL
+    with its EXTCODESIZE check, 700 + 700), and the mechanism has decoded it and read the
+    owner, the cost weight and the last update time (3 SLOADs) and the last two again (2
+    more): 21,000 + calldata (12 non-zero bytes at 68, 248 zero bytes at 4) + 6 x 200 +
+    1,400 + the two call frames' memory (20 and 11 words: 3 a word plus words^2 / 512) + three
+    ABI passes over 5 elements at 78.5 gas each."""
+    b = Bench("petersburg", [0] * 300)
+    need = b.contract.view_required_deposit(0, 12)
+    r = b.send("a", "add_data", (np.array(X, dtype=np.int64), 1), need - 1, at=12)
+    assert r.reason == "Didn't pay enough for the deposit."
+    memory = 3 * 20 + 20 * 20 / 512 + 3 * 11 + 11 * 11 / 512
+    expected = 21_000 + 68 * 12 + 4 * 248 + 6 * 200 + 1_400 + memory + 3 * 5 * 78.5
+    assert r.gas_used == round(expected)
+    # more than the calldata alone, less than the add that pays
+    assert 21_000 + 68 * 12 + 4 * 248 < r.gas_used < b.add("a", X, 1, at=24).gas_used
+
+
+def test_an_add_under_a_key_already_holding_a_deposit_pays_for_the_mechanism_and_the_lookup(
+        ) -> None:
+    """The same sender adds the same labelled sample twice in one block: the second reverts
+    in the data handler's key check ("Conflicting data key."), after the mechanism has done
+    all its work, writes included (paid though the revert undoes them).  Worked by hand on
+    Petersburg: the trainer reads two contract addresses and calls both (2 x 200, 2 x 1,400),
+    the mechanism reads owner, cost weight, last update time and submission counter (4 x 200)
+    and two again (2 x 200) and writes the update time (the same second's: a no-op, 5,000)
+    and the counter (5,000), the data handler reads owner, sender and claimable amount (3 x
+    200) and hashes sample, label, time and sender (220 bytes: 30 + 6 x 7); three call
+    frames (20, 11 and 25 words) and six ABI passes over the 5 elements."""
+    b = Bench("petersburg", [0] * 300)
+    x = np.array(X, dtype=np.int64)
+    need = b.contract.view_required_deposit(0, 12)
+    # (the second pays a deposit at the price the first one leaves: the same second's)
+    txs = [Tx("a", "contract", "add_data", (x, 1), v, 10**7, 1) for v in (need, 10**20)]
+
+    def go():  # type: ignore[no-untyped-def]
+        yield b.env.timeout(11)
+        for tx in txs:
+            b.chain.submit(tx)
+
+    b.env.process(go())
+    b.env.run(until=13)
+    first, second = (tx.receipt for tx in txs)
+    assert first is not None and first.ok and second is not None
+    assert second.reason == "Conflicting data key. The data may have already been added."
+
+    def mem(words: int) -> float:
+        return 3 * words + words * words / 512
+
+    hashed = 30 + 6 * 7  # 5 x 32 + 8 + 32 + 20 = 220 bytes: 7 words (the last part-filled)
+    expected = (21_000 + 68 * 12 + 4 * 248 + 2 * 200 + 2 * 1_400 + 6 * 200 + 2 * 5_000
+                + 3 * 200 + hashed + mem(20) + mem(11) + mem(25) + 6 * 5 * 78.5)
+    assert second.gas_used == round(expected)
+    assert second.gas_used < first.gas_used
+
+
 def test_out_of_gas_is_charged_before_anything_is_written() -> None:
     b0 = Bench("istanbul", [1] * 300)
     need = b0.add("a", X, 0, at=12).gas_used

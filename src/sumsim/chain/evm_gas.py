@@ -274,6 +274,9 @@ class MechanismWork:
 
     add_reads_cold: int = 4  # owner, cost weight, last update time, submission counter
     add_reads_warm: int = 2  # cost weight and last update time again
+    #: Of those, the reads before the deposit check (an add paying too little reverts there).
+    add_check_reads_cold: int = 3  # owner, cost weight, last update time
+    add_check_reads_warm: int = 2
     add_writes: int = 2  # last update time, submission counter
     report_reads_cold: int = 4  # owner, wait times, the reporter's and the total good counts
     report_reads_warm: int = 2
@@ -288,6 +291,7 @@ STAKEABLE_WORK = MechanismWork()
 #: The original Points64: no deposit to compute (it only counts submissions), a report checks
 #: the wait times and nothing else from storage, events name only the recipient.
 POINTS_WORK = MechanismWork(add_reads_cold=2, add_reads_warm=0, add_writes=1,
+                            add_check_reads_cold=1, add_check_reads_warm=0,
                             report_reads_cold=2, report_reads_warm=0, report_late_reads_cold=2,
                             report_late_reads_warm=0, event_words=1, free=True)
 
@@ -422,6 +426,11 @@ ADDRESS_NONZERO = 20
 # --------------------------------------------------------------------------------------------
 # The three transactions
 # --------------------------------------------------------------------------------------------
+#: Where the original refuses an add: the incentive mechanism's deposit check ("Didn't pay
+#: enough for the deposit."), or the data handler's key check ("Conflicting data key.", after
+#: the mechanism has done its work).
+AddRefusal = Literal["mechanism", "data_handler"]
+
 # A refund or report the incentive mechanism refuses (``reverted=True`` of refund_ops and
 # report_ops): the original checks a claim in the mechanism only after the data handler has
 # looked the record up and written its claim marks (and, for a refund, zeroed its claimable
@@ -461,7 +470,8 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
                  rewrites_deposit: SstoreKind | None = None,
                  rewrite_clears_claims: bool = False,
                  mechanism_writes: tuple[SstoreKind, ...] | None = None,
-                 mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP) -> Ops:
+                 mechanism: MechanismWork = STAKEABLE_WORK, interp: Interp = INTERP,
+                 refused: AddRefusal | None = None) -> Ops:
     """Counts of ``addData(int64[] data, uint64 label)`` with the deposit paid (exactly unless
     ``value_returned``).  ``update`` is None when the model does not train (a perceptron whose
     prediction equals the label).  Label 0 writes a zero into the record's label slot (a no-op
@@ -476,16 +486,33 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
     from zero, and the claim counter back to zero.
 
     ``mechanism_writes``: how the mechanism's own writes change their slots
-    (``IncentiveMechanism.add_write_kinds``; default: each an update)."""
+    (``IncentiveMechanism.add_write_kinds``; default: each an update).
+
+    ``refused``: the add reverts where the original refuses it, and pays for what ran before
+    (see :data:`AddRefusal`; the writes of a stage that completed are paid for though the
+    revert undoes them).  Only the counted operations are priced: the fixed interpretation
+    overhead of the calls made so far (a share of ``Interp.add_data_fixed``, unmeasured) is
+    left out, so a refused add is priced a little low rather than guessed."""
     n = n_elements
     o = Ops()
     _array_call(o, n, array_nonzero_bytes, [_label_nonzero(label)])
-    # Trainer: read the three contract addresses, call each, log the sample.
-    o.sload_cold += 3
-    o.calls_first += 3
-    o.logs.append((2, WORD * (n + 5)))
     o.frames.append(2 * n + 10)
-    o.abi_elements += 1 + 3 + 1  # decode, three calls, the event
+    if refused == "mechanism":
+        # Trainer: the mechanism's address read, the sample decoded and encoded for the one
+        # call; the mechanism decodes it and reads what the deposit depends on, then reverts.
+        o.sload_cold += 1
+        o.calls_first += 1
+        o.sload_cold += mechanism.add_check_reads_cold
+        o.sload_warm += mechanism.add_check_reads_warm
+        o.frames.append(n + 6)
+        o.abi_elements += 3 * n
+        return o
+    # Trainer: read the three contract addresses, call each, log the sample.
+    o.sload_cold += 3 if refused is None else 2
+    o.calls_first += 3 if refused is None else 2
+    if refused is None:
+        o.logs.append((2, WORD * (n + 5)))
+    o.abi_elements += 1 + 3 + 1 if refused is None else 1 + 2  # decode, the calls, the event
     # Incentive mechanism (Stakeable: owner check, deposit from cost weight and last update
     # time, each read twice, then last update time and submission counter rewritten).
     o.sload_cold += mechanism.add_reads_cold
@@ -500,6 +527,15 @@ def add_data_ops(*, n_elements: int, array_nonzero_bytes: float, label: int,
             o.write(kind, cold=False)
     o.frames.append(n + 6)
     o.abi_elements += 1
+    if refused == "data_handler":
+        # Data handler: owner check, the key hashed, the record under it (sender, claimable
+        # amount) read and found holding something: a conflicting key.
+        o.sload_cold += 3
+        o.hashed_bytes.append(WORD * n + 8 + WORD + 20)
+        o.frames.append(2 * n + 15)
+        o.abi_elements += 2
+        o.abi_elements *= n
+        return o
     # Data handler: owner check, key hash, existing record's sender, then the record.
     o.sload_cold += 3  # owner, sender slot, label slot (read before its packed write)
     o.sload_warm += 1  # sender slot again for its packed write
@@ -726,6 +762,19 @@ class Pricer:
             rewrite_clears_claims=rewrite_clears_claims, mechanism_writes=mechanism_writes,
             mechanism=mechanism, interp=self.interp))
         return self._total(skel, array_nonzero_bytes, (predict, update))
+
+    def add_data_refused(self, refused: AddRefusal, *, n_elements: int,
+                         array_nonzero_bytes: float, label: int,
+                         mechanism_writes: tuple[SstoreKind, ...] | None = None,
+                         mechanism: MechanismWork = STAKEABLE_WORK) -> int:
+        """Gas of an ``addData`` the original refuses at stage ``refused`` (see
+        :func:`add_data_ops`)."""
+        key = ("add_data_refused", refused, n_elements, label, mechanism_writes, mechanism)
+        skel = self._cache.get(key) or self._skeleton(key, lambda: add_data_ops(
+            n_elements=n_elements, array_nonzero_bytes=0, label=label, predict=NO_WORK,
+            mechanism_writes=mechanism_writes, mechanism=mechanism, interp=self.interp,
+            refused=refused))
+        return self._total(skel, array_nonzero_bytes, ())
 
     def refund(self, *, n_elements: int, array_nonzero_bytes: float, label: int,
                predict: ModelWork, first_refund_of_author: bool = False,

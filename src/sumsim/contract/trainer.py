@@ -13,7 +13,9 @@ from zero, whether a report is a late take and whether it empties the claimable 
 caller passes the stored sample back (so their cost grows with it).  Calldata is charged
 first (a transaction pays it whatever happens), the rest once every check has passed; a claim
 the incentive mechanism refuses is charged what the original spends before the mechanism's
-checks (the record looked up and marked, the prediction), an add refused its calldata only.
+checks (the record looked up and marked, the prediction), an add the original refuses (too
+small a deposit, a conflicting key) what it spends up to the refusal, and an add refused for
+what only this contract checks (labels, feature indices, defenses) its calldata.
 
 Owner: by default the contract owns itself, as in the original deployment (the incentive
 mechanism's owner is the trainer contract), so no wallet can use an owner's early take; a
@@ -34,6 +36,7 @@ import numpy as np
 from sumsim.chain.chain import CallContext
 from sumsim.chain.evm_gas import (
     SSTORE_KINDS,
+    AddRefusal,
     BadWork,
     Method,
     ModelWork,
@@ -196,7 +199,11 @@ class CollaborativeTrainer:
                 x = np.zeros(0, dtype=np.int64)
         if type(y) is not int or not 0 <= y < self.model.n_classes:
             raise Revert(BAD_LABEL)
-        cost = self.im.check_add(ctx.now, ctx.value)
+        try:
+            cost = self.im.check_add(ctx.now, ctx.value)
+        except Revert:  # (the deposit refused: what ran up to the mechanism's check is paid)
+            self._charge_refused(ctx, "mechanism", x, x_nonzero, y)
+            raise
         if type(cost) is not int:
             raise self._mechanism_bug("check_add", _not_wei(cost))
         if not 0 <= cost <= ctx.value:
@@ -208,6 +215,7 @@ class CollaborativeTrainer:
         # (the original rewrites a record under the same key when nothing is left to claim
         # from it; one under review is the defenses' and stays)
         if held is not None and (held.claimable or held.status == "in_review"):
+            self._charge_refused(ctx, "data_handler", x, x_nonzero, y)
             raise Revert(CONFLICTING_KEY)
         verdict, flagged_by = self._screen(ctx, x, y) if self.gates else _UNSCREENED
         trains = verdict is Verdict.ACCEPT and self.im.trains_on_add
@@ -241,6 +249,14 @@ class CollaborativeTrainer:
                 raise RuntimeError("a defense asked for review but no review queue is set up")
             self.reviewer.enqueue(rec)
         return rec.id
+
+    def _charge_refused(self, ctx: CallContext, stage: AddRefusal, x: np.ndarray,
+                        x_nonzero: int, y: int) -> None:
+        """Charge an add refused at ``stage`` what the original spends up to its revert."""
+        ctx.charge_to(ctx.gas.add_data_refused(
+            stage, n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y,
+            mechanism_writes=self._add_write_kinds(ctx.now) if stage == "data_handler"
+            else None, mechanism=self.im.gas_work))
 
     def _add_write_kinds(self, now: int) -> tuple[SstoreKind, ...] | None:
         kinds = self.im.add_write_kinds(now)
@@ -425,7 +441,10 @@ class CollaborativeTrainer:
                             at: int | None = None) -> tuple[int, int | None] | None:
         """:meth:`view_try` with the gas the claim would use (as ``eth_estimateGas`` answers
         a wallet: what the call costs on the latest state; None when the contract was made
-        without the chain's pricer): ``(amount, gas)``, or None if it would revert."""
+        without the chain's pricer): ``(amount, gas)``, or None if it would revert (or is
+        not a refund or a report: a mechanism's own claim is not estimated)."""
+        if method not in ("refund", "report"):
+            return None
         at = now if at is None else at
         tried = self._try_claim(method, cid, sender, at)
         if tried is None:
