@@ -92,6 +92,13 @@ class EarlyRefund(DepositRefundTake):
         return super().check_refund(rec, sender, now + 12, agrees)
 
 
+class SecondEarlyRefund(DepositRefundTake):
+    """Broken: pays a refund one second before the refund wait has passed."""
+
+    def check_refund(self, rec: Contribution, sender: str, now: float, agrees: bool) -> int:
+        return super().check_refund(rec, sender, now + 1, agrees)
+
+
 class KeepsTheChange(DepositRefundTake):
     """Broken: asks for one deposit but keeps more (the excess of an overpayment)."""
 
@@ -110,6 +117,7 @@ class DoubleCredit(Points):
 
 @pytest.mark.parametrize(("broken", "kind"), [
     (NoCap, "deposit_refund_take"), (EarlyRefund, "deposit_refund_take"),
+    (SecondEarlyRefund, "deposit_refund_take"),
     (KeepsTheChange, "deposit_refund_take")])
 def test_planted_bugs_are_caught(broken: type, kind: str) -> None:
     # (a search stops at the first failure: the budget only matters when a bug is missed;
@@ -156,8 +164,11 @@ def test_zero_waits_reach_the_claims_a_rewrite_keeps(kind: str) -> None:
 
 
 def test_prediction_market_invariants_and_payout_branches() -> None:
+    # (the market is open for an hour of a search whose jumps reach a month: an underpaid
+    # stake while it is open is rare, and how often the search meets one varies with what
+    # ran before in the process; with 200 examples the full suite once met none)
     report = check({"kind": "prediction_market", "participation_s": 3600,
-                    "any_address_claim_wait_s": 7200}, examples=200, steps=40)
+                    "any_address_claim_wait_s": 7200}, examples=400, steps=40)
     assert_reached(report, "check_refund", "on_refund", "check_report", "on_report",
                    "check_add", "on_stored", "compute_rewards", "end_market",
                    "collect_bounty")

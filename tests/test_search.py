@@ -407,3 +407,37 @@ def test_a_search_over_the_scenario_seed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"space\.scenario\.seed: scenario\.seed is replaced "
                        r"by each run's own seed, .* search\.seeds and search\.seed"):
         load_search(path)
+
+
+def test_a_trial_whose_objective_is_undefined_in_one_run_fails_and_a_constraint_is_unmet(
+        tmp_path: Path) -> None:
+    """The damage ratio is undefined (None) in one of two seeds: the trial fails (the mean of
+    the other seed alone would compete as if it were the trial's), as the guide says; a
+    constraint on such a metric counts as not met."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from sumsim.searches import _tell
+
+    path = write_search(tmp_path, objectives=[{"metric": "accuracy.final",
+                                                "direction": "minimize"}])
+    path.write_text(path.read_text() + '\n[[constraints]]\nmetric = "attacker_spend_eth"\n'
+                    'max = 10\n')
+    spec = load_search(path).spec
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize"])
+
+    def rows(final: list[float | None], spend: list[float | None]) -> list[dict[str, Any]]:
+        return [{"status": "ok", "metrics": {"accuracy.final": f, "attacker_spend_eth": s}}
+                for f, s in zip(final, spend, strict=True)]
+
+    metrics = ["accuracy.final", "attacker_spend_eth"]
+    record = _tell(study, study.ask(), {}, rows([0.5, None], [1.0, 1.0]), spec, metrics)
+    assert record["error"] == "objective accuracy.final undefined in 1 of 2 runs"
+    _tell(study, study.ask(), {}, rows([0.6, 0.7], [1.0, None]), spec, metrics)
+    _tell(study, study.ask(), {}, rows([0.8, 0.9], [1.0, 2.0]), spec, metrics)
+    failed, unmet, met = study.get_trials()
+    assert failed.state == TrialState.FAIL
+    assert unmet.state == met.state == TrialState.COMPLETE
+    assert unmet.user_attrs["constraints"] == [1.0]  # (not met: one seed has no value)
+    assert met.user_attrs["constraints"] == [1.5 - 10]

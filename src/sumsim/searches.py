@@ -759,22 +759,27 @@ def _tell(study: Any, trial: Any, params: dict[str, Any], rows: list[dict[str, A
         trial.set_user_attr(f"mean:{m}", stats[m][0])
         trial.set_user_attr(f"ci:{m}", stats[m][1] if stats[m][2] >= 2 else None)
         trial.set_user_attr(f"n:{m}", stats[m][2])
+    # A metric undefined in some run (a damage ratio without damage) has no mean over the
+    # seeds: a constraint on it is not met, and an objective fails the trial.
     cons = []
     for c in spec.constraints:
-        v = stats[c.metric][0]
+        v, _, n = stats[c.metric]
         worst = -math.inf
         if c.max is not None:
             worst = max(worst, v - c.max)
         if c.min is not None:
             worst = max(worst, c.min - v)
-        cons.append(worst if v == v else 1.0)
+        cons.append(worst if n == len(rows) else 1.0)
     trial.set_user_attr("constraints", cons)
-    values = [stats[o.metric][0] for o in spec.objectives]
-    if any(v != v for v in values):  # undefined objective (e.g. no damage ratio): infeasible
-        trial.set_user_attr("error", "objective undefined in some run")
+    undefined = [o.metric for o in spec.objectives if stats[o.metric][2] < len(rows)]
+    if undefined:
+        m = undefined[0]
+        why = f"objective {m} undefined in {len(rows) - stats[m][2]} of {len(rows)} runs"
+        trial.set_user_attr("error", why)
         study.tell(trial, state=TrialState.FAIL)
-        record["error"] = "objective undefined"
+        record["error"] = why
         return record
+    values = [stats[o.metric][0] for o in spec.objectives]
     study.tell(trial, values)
     record["values"] = values
     return record
@@ -822,7 +827,7 @@ def _write_outputs(search: Search, study: Any, out: Path) -> SearchResult:
                      f"{o.metric} = {best.values[i]:.6g} ({o.direction})"
                      for i, o in enumerate(spec.objectives)) + "."]
         for r, seed in enumerate(seeds):
-            got = ", ".join(f"{o.metric} = {best.user_attrs[f'seeds:{o.metric}'][r]:.6g}"
+            got = ", ".join(f"{o.metric} = {_g(best.user_attrs[f'seeds:{o.metric}'][r])}"
                             for o in spec.objectives)
             lines.append(f"sumsim run best.toml --seed {seed}   gives {got}"
                          + ("   (the seed set below)" if r == 0 else ""))
@@ -832,6 +837,12 @@ def _write_outputs(search: Search, study: Any, out: Path) -> SearchResult:
     _pareto_figure(trials, front, spec, out / "pareto.png")
     return SearchResult(out, trials, pareto, None if best is None else dict(best.params),
                         best_toml)
+
+
+def _g(v: float | None) -> str:
+    """A metric's value in a header line (None: undefined in that run, as a trial a search
+    made before undefined objectives failed it may hold)."""
+    return "undefined" if v is None else f"{v:.6g}"
 
 
 def _pareto(trials: list[Any], objectives: list[Objective]) -> list[Any]:

@@ -586,6 +586,8 @@ def _table_digest(sweep: Sweep, data_path: str | None) -> list[str]:
 
 def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
     """One row per run, ordered by run index: parameters, seed, status, metrics."""
+    from sumsim.results.summary import eth_twin
+
     names = sweep.param_names
     by_id = {t.run_id: t for t in sweep.tasks}
     current = sorted((r for r in rows if r["run_id"] in by_id),
@@ -602,15 +604,16 @@ def table(sweep: Sweep, rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
         rec["status"] = r["status"]
         rec["error"] = r["error"]
         for k, v in sorted(r["metrics"].items()):
-            if k.endswith("_wei") and isinstance(v, int):
+            twin = eth_twin(k)
+            if twin is not None and isinstance(v, int) and not isinstance(v, bool):
                 rec[k] = str(v)
-                rec[k[:-4] + "_eth"] = v / 10**18
+                rec[twin] = v / 10**18
             else:
                 rec[k] = v
         records.append(rec)
     df = pl.from_dicts(records, infer_schema_length=None) if records else pl.DataFrame()
     casts = [pl.col(c).cast(pl.Decimal(38, 0)) for c in df.columns
-             if c.endswith("_wei") and df.schema[c] == pl.Utf8]
+             if eth_twin(c) is not None and df.schema[c] == pl.Utf8]
     return df.with_columns(casts) if casts else df
 
 

@@ -84,7 +84,11 @@ OWNER = "owner"
 #: The contract's own transactions (a mechanism adds others).
 CORE = ("add_data", "refund", "report")
 AGENTS = ("alice", "bob", "carol", "dave")
+#: A mainnet block's spacing: the clock's steps around claim times and the "next" jumps.
 BLOCK = 12
+#: The chain's slot here: a block can be sealed in any second, so a rule off by one second
+#: (a claim let through a second before its time) is reachable.
+SLOT = 1
 OUT_OF_GAS = "Out of gas."
 #: Big enough for any deposit of the built-in mechanisms at their defaults (DRT's first add in
 #: a block costs 60 ether), small enough that "dave" can run out.
@@ -95,7 +99,8 @@ JUMPS = st.sampled_from([1, 11, 12, 13, 60, 600, 3600, 86_400, 7 * 86_400, 31 * 
 #: How many good contributions a reporter earns first.
 EARNS = st.sampled_from([0, 1, 1, 2])
 #: When a claim is sent, relative to the contribution's own claim times.
-WHEN = st.sampled_from(["now", "before", "earliest", "after", "expiry"])
+WHEN = st.sampled_from(["now", "before", "second_before", "earliest", "second_after", "after",
+                        "second_before_expiry", "expiry"])
 
 
 # -- what the machine is built from -----------------------------------------------------------
@@ -190,7 +195,7 @@ class FundInvariants(RuleBasedStateMachine):
         super().__init__()
         s = self.setup
         self.env = simpy.Environment()
-        self.chain = Chain(self.env, block_time_s=BLOCK, block_gas_limit=30_000_000,
+        self.chain = Chain(self.env, block_time_s=SLOT, block_gas_limit=30_000_000,
                            gas_price_wei=1)
         ledger = self.chain.ledger
         for name, wei in FUNDS.items():
@@ -286,7 +291,7 @@ class FundInvariants(RuleBasedStateMachine):
         for _ in range(50):
             if not self.chain.pending_count:
                 return
-            self.run(until=(math.floor(self.env.now / BLOCK) + 1) * BLOCK + 0.5)
+            self.run(until=(math.floor(self.env.now / SLOT) + 1) * SLOT + 0.5)
         raise AssertionError("pending transactions are never mined")
 
     def next_block(self) -> int:
@@ -311,7 +316,7 @@ class FundInvariants(RuleBasedStateMachine):
     def _advance_to(self, t: float) -> None:
         """Run the clock so that the next transaction sent lands in the first block stamped at
         or after ``t`` (never backwards)."""
-        before = (math.ceil(t / BLOCK) - 1) * BLOCK + 0.5
+        before = (math.ceil(t / SLOT) - 1) * SLOT + 0.5
         if before > self.env.now:
             self.run(until=before)
 
@@ -377,13 +382,14 @@ class FundInvariants(RuleBasedStateMachine):
 
     def _advance_to_claim_time(self, cid: int, when: str) -> None:
         """Move the clock so the next transaction executes at a claim-time boundary of
-        ``cid``: one block before / at / one block after its earliest claim time, or at its
-        expiry ("now": stay)."""
+        ``cid``: one block or one second before / at / one second or one block after its
+        earliest claim time, one second before its expiry or at it ("now": stay)."""
         if when == "now":
             return
         earliest, expiry = self.trainer.view_claim_times(self.env.now, cid)
-        t = {"before": earliest - BLOCK, "earliest": earliest, "after": earliest + BLOCK,
-             "expiry": expiry}[when]
+        t = {"before": earliest - BLOCK, "second_before": earliest - 1, "earliest": earliest,
+             "second_after": earliest + 1, "after": earliest + BLOCK,
+             "second_before_expiry": expiry - 1, "expiry": expiry}[when]
         if math.isfinite(t) and t < self.env.now + 400 * 86_400:
             self._advance_to(t)
 

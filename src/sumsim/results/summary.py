@@ -440,12 +440,18 @@ def with_eth(flat: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in sorted(flat.items()):
         out[k] = v
-        if not isinstance(v, int) or isinstance(v, bool):
-            continue
-        if k.endswith("_wei"):
-            out[k[:-4] + "_eth"] = v / WEI_PER_ETHER
-        else:
-            table, dot, key = k.rpartition(".")
-            if dot and table.endswith("_wei"):
-                out[f"{table[:-4]}_eth.{key}"] = v / WEI_PER_ETHER
+        twin = eth_twin(k)
+        if twin is not None and isinstance(v, int) and not isinstance(v, bool):
+            out[twin] = v / WEI_PER_ETHER
     return out
+
+
+def eth_twin(key: str) -> str | None:
+    """The name of the ether twin of a wei amount's key (``final_wei`` -> ``final_eth``,
+    ``stakes_wei.alice`` -> ``stakes_eth.alice``), None for a key that is not one."""
+    if key.endswith("_wei"):
+        return key[:-4] + "_eth"
+    table, dot, name = key.rpartition(".")
+    if dot and table.endswith("_wei"):
+        return f"{table[:-4]}_eth.{name}"
+    return None
