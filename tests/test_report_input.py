@@ -340,3 +340,30 @@ def test_the_points_that_leave_a_parameter_unset_can_be_the_reference(
                              f"{BUDGET}=100,{BUDGET}=1000"])
     assert line == f"--reference: {BUDGET} is given twice; a reference names one value of " \
         "each parameter"
+
+
+def test_a_reference_may_name_a_field_inside_a_swept_table() -> None:
+    """Points giving whole ``incentive`` tables: ``incentive.kind=...`` picks the one table of
+    that kind (as the whole table would); a kind two tables share, or none has, is refused
+    naming the tables."""
+    drt = '{"kind":"deposit_refund_take","refund_wait_s":86400}'
+    drt_long = '{"kind":"deposit_refund_take","refund_wait_s":172800}'
+    points = '{"kind":"points"}'
+    rows = []
+    for table, shift in ((drt, 0.0), (points, 0.1)):
+        for r in range(3):
+            i = len(rows)
+            rows.append({"run_index": i, "run_id": f"run{i}", "replicate": r, "seed": r,
+                         "param:incentive": table, "status": "ok", "error": "",
+                         METRIC: 0.5 + shift + [0.0, 0.2, 0.05][r]})
+    df = pl.DataFrame(rows)
+    by_kind = paired_differences(df, {"incentive.kind": "deposit_refund_take"}, [METRIC])
+    whole = paired_differences(df, {"incentive": drt}, [METRIC])
+    assert by_kind.equals(whole) and whole.height == 1
+    assert whole["mean_diff"][0] == pytest.approx(0.1)
+    with pytest.raises(InputError, match=r"incentive\.kind='bonus': none of the swept "
+                                         r"incentive tables .* has kind = 'bonus'"):
+        paired_differences(df, {"incentive.kind": "bonus"}, [METRIC])
+    two = df.vstack(df.head(3).with_columns(pl.lit(drt_long).alias("param:incentive")))
+    with pytest.raises(InputError, match=r"2 of the swept incentive tables"):
+        paired_differences(two, {"incentive.kind": "deposit_refund_take"}, [METRIC])

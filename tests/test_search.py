@@ -441,3 +441,16 @@ def test_a_trial_whose_objective_is_undefined_in_one_run_fails_and_a_constraint_
     assert unmet.state == met.state == TrialState.COMPLETE
     assert unmet.user_attrs["constraints"] == [1.0]  # (not met: one seed has no value)
     assert met.user_attrs["constraints"] == [1.5 - 10]
+
+
+def test_each_recorded_run_names_its_trial_and_parameters(tmp_path: Path) -> None:
+    search = load_search(write_search(tmp_path, trials=3, seeds=2))
+    res = run_search(search, tmp_path / "out", executor="local")
+    runs = [json.loads(ln) for ln in (tmp_path / "out" / RUNS).read_text().splitlines()]
+    assert len(runs) == 6
+    trials = {row["trial"]: row for row in res.trials.iter_rows(named=True)}
+    for run in runs:
+        trial = trials[run["trial"]]
+        assert run["params"] == {k.removeprefix("param:"): v for k, v in trial.items()
+                                 if k.startswith("param:")}
+    assert sorted(run["trial"] for run in runs) == [0, 0, 1, 1, 2, 2]

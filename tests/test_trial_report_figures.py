@@ -150,3 +150,16 @@ def test_a_run_figure_of_many_strategies_sums_the_quietest(tmp_path: Path) -> No
     sumsim_fig = tmp_path / "f.png"
     res.figure(sumsim_fig)
     assert sumsim_fig.stat().st_size > 0
+
+
+def test_a_swept_table_is_labelled_by_its_kind_and_options() -> None:
+    """A point's table (JSON in the results table) reads as its kind and options on a figure,
+    not as raw JSON; other values as written."""
+    from sumsim.report import _label
+
+    assert _label('{"kind":"deposit_refund_take","refund_wait_s":86400}') == \
+        "deposit_refund_take\n(refund_wait_s=86400)"
+    assert _label('{"kind":"points"}') == "points"
+    assert _label('{"cost_weight":"0.01","owner":"x"}') == "cost_weight=0.01, owner=x"
+    assert _label(100) == "100" and _label("{not json") == "{not json"
+    assert _label(None) == BASE_LABEL

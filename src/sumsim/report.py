@@ -327,6 +327,37 @@ def _matching(df: Any, name: str, value: Any, source: str | None = None) -> Any:
                      source=source, field="--reference")
 
 
+def _whole_tables(df: Any, reference: dict[str, Any], swept: list[str],
+                  source: str | None) -> dict[str, Any]:
+    """``reference`` with each entry naming a field inside a swept table (``incentive.kind``
+    where the points give whole ``incentive`` tables) replaced by that table: the one value
+    of the swept parameter whose field has the value given (several: an error naming them)."""
+    out: dict[str, Any] = {}
+    for key, value in reference.items():
+        head = next((p for p in swept if key.startswith(f"{p}.")), None)
+        if key in swept or head is None:
+            out[key] = value
+            continue
+        field = key.removeprefix(f"{head}.")
+        tables = [v for v in df[f"param:{head}"].unique().to_list() if isinstance(v, str)]
+        hits = []
+        for text in tables:
+            try:
+                table = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(table, dict) and table.get(field) == value:
+                hits.append(text)
+        if len(hits) != 1:
+            which = "none of" if not hits else f"{len(hits)} of"
+            raise InputError(f"{key}={value!r}: {which} the swept {head} tables "
+                             f"({_show(tables)}) has {field} = {value!r}; expected exactly one "
+                             f"(or give the whole table: {head}={{...}})", source=source,
+                             field="--reference")
+        out[head] = hits[0]
+    return out
+
+
 def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
                        level: float = 0.95, *, source: str | None = None,
                        per_replicate: bool = False) -> Any:
@@ -367,6 +398,7 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
                   "differences pair the runs of each point by replicate", field=None)
     params = [c for c in df.columns if c.startswith("param:")]
     swept = [p.removeprefix("param:") for p in params]
+    reference = _whole_tables(df, dict(reference), swept, source)
     unknown = [k for k in reference if f"param:{k}" not in params]
     if unknown:
         raise bad(f"not swept: {', '.join(unknown)}; swept: {', '.join(swept) or 'none'}")
@@ -427,9 +459,24 @@ BASE_LABEL = "(base)"
 
 
 def _label(v: Any) -> str:
-    """A tick or legend label for a swept value (a point's table, written as JSON, on lines
-    of about 30 characters)."""
-    return BASE_LABEL if v is None else _wrap(str(v), 30)
+    """A tick or legend label for a swept value, on lines of about 30 characters; a point's
+    table (held as JSON in the results table) reads as its kind with its options after it:
+    ``deposit_refund_take (refund_wait_s=86400)``."""
+    if v is None:
+        return BASE_LABEL
+    text = str(v)
+    table = None
+    if text.startswith("{"):
+        try:
+            table = json.loads(text)
+        except ValueError:
+            table = None
+    if isinstance(table, dict) and table:
+        kind = table.pop("kind", None)
+        options = ", ".join(f"{k}={x if isinstance(x, str) else json.dumps(x)}"
+                            for k, x in table.items())
+        text = options if kind is None else f"{kind} ({options})" if options else str(kind)
+    return _wrap(text, 30)
 
 
 def _positions(values: list[Any]) -> tuple[dict[Any, float], list[str] | None]:

@@ -574,15 +574,21 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
             asked = [_ask(study, spec) for _ in range(batch)]
             cands = [(t, suggest(t, spec.space)) for t in asked]
             tasks, index = [], 0
-            for _, params in cands:
+            #: run id -> the trial that first asked for it (a record says which)
+            asker: dict[str, int] = {}
+            for t, params in cands:
                 for r, seed in enumerate(seeds):
                     rid = _run_id(params, r, seed)
-                    if rid not in runs:
+                    if rid not in runs and rid not in asker:
                         tasks.append(Task(index, rid, params, r, seed))
+                        asker[rid] = t.number
                         index += 1
             if tasks:
+                by_id = {task.run_id: task for task in tasks}
                 for row in EXECUTORS[executor](fn, tasks, workers, scheduler):
                     row.pop("traceback", None)
+                    row["trial"] = asker[row["run_id"]]
+                    row["params"] = by_id[row["run_id"]].params
                     runs[row["run_id"]] = row
                     _append_run(out, row)
             unknown = None
