@@ -138,7 +138,7 @@ class SmallWorld:
     def build(cls, samples: list[list[int]], labels: list[int], n_features: int, *,
               w: list[int] | None = None, b: int = 0, model: Any = None, cost_weight: int = 0,
               tx_gas_limit: int = GAS_LIMIT, funded: Sequence[str] = (), funds: int = 0,
-              journal: bool = False) -> Self:
+              journal: bool = False, fork: Any = "prague") -> Self:
         """A world around ``model``, or else a perceptron with weights ``w`` and bias ``b``.
 
         Each of ``funded`` gets an account holding ``funds`` wei, then "owner" one holding
@@ -150,7 +150,8 @@ class SmallWorld:
         for name in funded:
             ledger.open(name, funds)
         ledger.open("owner", 0)
-        chain = Chain(env, block_time_s=BLOCK, gas_price_wei=GAS_PRICE, ledger=ledger)
+        chain = Chain(env, block_time_s=BLOCK, gas_price_wei=GAS_PRICE, ledger=ledger,
+                      fork=fork)
         if model is None:
             model = Perceptron(n_features)
             if w is not None:

@@ -454,3 +454,16 @@ def test_each_recorded_run_names_its_trial_and_parameters(tmp_path: Path) -> Non
         assert run["params"] == {k.removeprefix("param:"): v for k, v in trial.items()
                                  if k.startswith("param:")}
     assert sorted(run["trial"] for run in runs) == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_search_no_trial_of_which_meets_its_constraints_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_search(tmp_path, trials=2, seeds=1)
+    path.write_text(path.read_text() + '\n[[constraints]]\nmetric = "accuracy.final"\n'
+                    'max = -1\n')
+    assert main(["search", str(path), "--out", str(tmp_path / "out"),
+                 "--executor", "local"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials (2 complete), 0 on the Pareto front" in out
+    assert "no complete trial met the constraints" in out and "no best.toml" in out
+    assert not (tmp_path / "out" / "best.toml").exists()

@@ -67,9 +67,10 @@ class Sim(SmallWorld):
 def make_world(samples: list[list[int]], labels: list[int], n_features: int, *,
                w: list[int] | None = None, b: int = 0, cost_weight: int = 0,
                tx_gas_limit: int = GAS_LIMIT, model: Any = None,
-               journal: bool = False) -> Sim:
+               journal: bool = False, fork: Any = "prague") -> Sim:
     return Sim.build(samples, labels, n_features, w=w, b=b, model=model,
-                     cost_weight=cost_weight, tx_gas_limit=tx_gas_limit, journal=journal)
+                     cost_weight=cost_weight, tx_gas_limit=tx_gas_limit, journal=journal,
+                     fork=fork)
 
 
 def constant(s: float) -> dict[str, Any]:
@@ -701,3 +702,42 @@ def test_a_wallet_too_low_for_the_default_gas_limit_still_claims_its_deposits() 
     assert sim.ledger.balances["contract"] == 0
     fees = sum(r.fee for _, r in receipts)
     assert sim.ledger.balances["good"] == balance - fees
+
+
+def test_a_claim_estimate_holds_the_upfront_gas_when_the_refund_outweighs_the_rest() -> None:
+    """With prices overridden so that clearing the claimable amount refunds more than the
+    rest of the call costs (a refund quotient of 1), the call's whole gas less its refund is
+    below what the transaction pays up front (its base and calldata, charged first): the
+    estimate is the up-front gas, so the short wallet's refund, sent with it plus a quarter,
+    succeeds instead of running out of gas."""
+    from dataclasses import replace
+
+    from sumsim.chain.evm_gas import fork
+
+    generous = replace(fork("petersburg"), clear_refund=10**9, refund_quotient=1)
+    model = FlipModel(8)
+    model.bit = 1
+    gas_limit = 10_000_000
+    sim = make_world([[0, 1]], [1], 8, model=model, cost_weight=10**15,
+                     tx_gas_limit=gas_limit, fork=generous)
+    deposit = sim.contract.view_required_deposit(0, sim.chain.next_block_timestamp(0))
+    balance = deposit + gas_limit * GAS_PRICE
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(balance), interval_s=constant(30), report=False,
+                          take_expired=False, accuracy_gated=False)
+    estimates: list[Any] = []
+    view = sim.contract.view_claim_estimate
+    sim.chain.tx_hooks.append(lambda tx: estimates.append(view(
+        sim.chain.block_timestamp, "refund", tx.args[0], tx.sender))
+        if tx.method == "refund" else None)
+    sim.start(agent)
+    sim.env.run()
+    assert [(tx.method, r.ok) for tx, r in sim.chain.receipts] == [("add_data", True),
+                                                                  ("refund", True)]
+    # 21,000 + the calldata of refund(int64[2], uint64, uint) on Petersburg: the selector,
+    # three head words (the array's offset, the label, the time), the length and two
+    # elements: 4 + 32 x 6 bytes, of which 4 + 1 + 1 + 4 (a timestamp's) + 1 + 1 (index 1)
+    # are non-zero
+    total, nonzero = 4 + 32 * 6, 4 + 1 + 1 + 4 + 1 + 1
+    assert estimates == [(deposit, 21_000 + 68 * nonzero + 4 * (total - nonzero))]
+

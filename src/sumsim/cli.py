@@ -643,6 +643,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if res.best is not None:
             print(f"  best: {res.best}")
             print(f"  runnable: sumsim run {res.best_toml}")
+        elif done:  # (every complete trial broke a constraint: nothing to recommend)
+            print(f"  no complete trial met the constraints (a constraint on a metric "
+                  f"undefined in some run is not met): no best.toml; see the feasible and "
+                  f"mean: columns of {out / 'trials.parquet'}")
     return EXIT_OK
 
 

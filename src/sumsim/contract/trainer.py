@@ -183,9 +183,7 @@ class CollaborativeTrainer:
     def _charge_calldata(ctx: CallContext, method: Method, x_len: int, x_nonzero: int,
                          label: Any) -> None:
         """Charge the calldata of a call (before anything else can revert)."""
-        word = label if type(label) is int and label >= 0 else 1
-        ctx.charge(ctx.gas.calldata(method, n_elements=x_len, array_nonzero_bytes=x_nonzero,
-                                    label=word))
+        ctx.charge(_calldata_gas(ctx.gas, method, x_len, x_nonzero, label))
 
     def add_data(self, ctx: CallContext, x: np.ndarray, y: int) -> int:
         x = np.asarray(x)  # (a list from a strategy: the array the contract decodes)
@@ -439,10 +437,14 @@ class CollaborativeTrainer:
 
     def view_claim_estimate(self, now: int, method: str, cid: int, sender: str,
                             at: int | None = None) -> tuple[int, int | None] | None:
-        """:meth:`view_try` with the gas the claim would use (as ``eth_estimateGas`` answers
-        a wallet: what the call costs on the latest state; None when the contract was made
-        without the chain's pricer): ``(amount, gas)``, or None if it would revert (or is
-        not a refund or a report: a mechanism's own claim is not estimated)."""
+        """:meth:`view_try` with the gas the claim needs (as ``eth_estimateGas`` answers a
+        wallet: the least gas limit with which it succeeds on the latest state; None when the
+        contract was made without the chain's pricer): ``(amount, gas)``, or None if it would
+        revert (or is not a refund or a report: a mechanism's own claim is not estimated).
+
+        The limit must hold the transaction's base and calldata, charged first, and the
+        call's whole gas less its refund, charged last (a storage refund larger than the
+        rest, possible with overridden prices, leaves the first the larger)."""
         if method not in ("refund", "report"):
             return None
         at = now if at is None else at
@@ -454,7 +456,11 @@ class CollaborativeTrainer:
             return amount, None
         ctx = CallContext(sender, 0, at, 0, 0, self.gas)
         predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
-        return amount, self._claim_gas(ctx, rec, method == "refund", predict, amount)
+        upfront = self.gas.fork.intrinsic + _calldata_gas(
+            self.gas, "refund" if method == "refund" else "report", len(rec.x),
+            rec.x_nonzero_bytes, rec.y)
+        return amount, max(upfront,
+                           self._claim_gas(ctx, rec, method == "refund", predict, amount))
 
     def _try_claim(self, method: str, cid: int, sender: str, at: int
                    ) -> tuple[Contribution, int] | None:
@@ -518,3 +524,10 @@ def _plugin_bug(plugin: object, method: str, what: str) -> PluginBug:
 def _not_wei(value: Any) -> str:
     return (f"gave {value!r} ({type(value).__name__}): amounts are whole wei, a Python int "
             "no less than 0 (convert with int(...))")
+
+
+def _calldata_gas(gas: Pricer, method: Method, x_len: int, x_nonzero: int, label: Any) -> int:
+    """The calldata gas of a call passing a sample of ``x_len`` elements and ``label`` (an
+    argument that is not a class number is priced as a one-byte word)."""
+    word = label if type(label) is int and label >= 0 else 1
+    return gas.calldata(method, n_elements=x_len, array_nonzero_bytes=x_nonzero, label=word)
