@@ -436,8 +436,14 @@ def test_a_trial_whose_objective_is_undefined_in_one_run_fails_and_a_constraint_
     assert record["error"] == "objective accuracy.final undefined in 1 of 2 runs"
     _tell(study, study.ask(), {}, rows([0.6, 0.7], [1.0, None]), spec, metrics)
     _tell(study, study.ask(), {}, rows([0.8, 0.9], [1.0, 2.0]), spec, metrics)
-    failed, unmet, met = study.get_trials()
-    assert failed.state == TrialState.FAIL
+    _tell(study, study.ask(), {}, rows([None, None], [1.0, 1.0]), spec, metrics)
+    failed, unmet, met, undefined = study.get_trials()
+    assert failed.state == undefined.state == TrialState.FAIL
+    # (the table shows the mean over the seeds that had a value, and how many did)
+    assert (failed.user_attrs["mean:accuracy.final"], failed.user_attrs["n:accuracy.final"]) \
+        == (0.5, 1)
+    assert (undefined.user_attrs["mean:accuracy.final"],
+            undefined.user_attrs["n:accuracy.final"]) == (None, 0)
     assert unmet.state == met.state == TrialState.COMPLETE
     assert unmet.user_attrs["constraints"] == [1.0]  # (not met: one seed has no value)
     assert met.user_attrs["constraints"] == [1.5 - 10]

@@ -762,7 +762,7 @@ def _tell(study: Any, trial: Any, params: dict[str, Any], rows: list[dict[str, A
         clean = [v for v in values if v == v]
         stats[m] = mean_ci(clean) if clean else (float("nan"), float("nan"), 0)
         trial.set_user_attr(f"seeds:{m}", [v if v == v else None for v in values])
-        trial.set_user_attr(f"mean:{m}", stats[m][0])
+        trial.set_user_attr(f"mean:{m}", stats[m][0] if stats[m][2] else None)
         trial.set_user_attr(f"ci:{m}", stats[m][1] if stats[m][2] >= 2 else None)
         trial.set_user_attr(f"n:{m}", stats[m][2])
     # A metric undefined in some run (a damage ratio without damage) has no mean over the
@@ -808,8 +808,10 @@ def _write_outputs(search: Search, study: Any, out: Path) -> SearchResult:
             v = t.params.get(path)
             row[f"param:{path}"] = None if v is None else str(v) if isinstance(v, str) else v
         for m in metrics:
-            row[f"mean:{m}"] = t.user_attrs.get(f"mean:{m}")
+            mean = t.user_attrs.get(f"mean:{m}")  # (NaN in a study of an earlier version)
+            row[f"mean:{m}"] = None if mean is None or mean != mean else mean
             row[f"ci:{m}"] = t.user_attrs.get(f"ci:{m}")
+            row[f"n:{m}"] = t.user_attrs.get(f"n:{m}")
         row["feasible"] = _feasible(t) if t.state == TrialState.COMPLETE else None
         rows.append(row)
     trials = pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame()
