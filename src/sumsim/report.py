@@ -340,14 +340,7 @@ def _whole_tables(df: Any, reference: dict[str, Any], swept: list[str],
             continue
         field = key.removeprefix(f"{head}.")
         tables = [v for v in df[f"param:{head}"].unique().to_list() if isinstance(v, str)]
-        hits = []
-        for text in tables:
-            try:
-                table = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(table, dict) and table.get(field) == value:
-                hits.append(text)
+        hits = [text for text in tables if (_table(text) or {}).get(field) == value]
         if len(hits) != 1:
             which = "none of" if not hits else f"{len(hits)} of"
             raise InputError(f"{key}={value!r}: {which} the swept {head} tables "
@@ -458,6 +451,18 @@ def paired_differences(df: Any, reference: dict[str, Any], metrics: list[str],
 BASE_LABEL = "(base)"
 
 
+def _table(text: str) -> dict[str, Any] | None:
+    """The table a swept value holds as JSON text (a point's whole ``incentive``, say), or
+    None for any other value."""
+    if not text.startswith("{"):
+        return None
+    try:
+        table = json.loads(text)
+    except ValueError:
+        return None
+    return table if isinstance(table, dict) else None
+
+
 def _label(v: Any) -> str:
     """A tick or legend label for a swept value, on lines of about 30 characters; a point's
     table (held as JSON in the results table) reads as its kind with its options after it:
@@ -465,13 +470,8 @@ def _label(v: Any) -> str:
     if v is None:
         return BASE_LABEL
     text = str(v)
-    table = None
-    if text.startswith("{"):
-        try:
-            table = json.loads(text)
-        except ValueError:
-            table = None
-    if isinstance(table, dict) and table:
+    table = _table(text)
+    if table:
         kind = table.pop("kind", None)
         options = ", ".join(f"{k}={x if isinstance(x, str) else json.dumps(x)}"
                             for k, x in table.items())

@@ -584,11 +584,10 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
                         asker[rid] = t.number
                         index += 1
             if tasks:
-                by_id = {task.run_id: task for task in tasks}
                 for row in EXECUTORS[executor](fn, tasks, workers, scheduler):
                     row.pop("traceback", None)
                     row["trial"] = asker[row["run_id"]]
-                    row["params"] = by_id[row["run_id"]].params
+                    row["params"] = tasks[row["run_index"]].params
                     runs[row["run_id"]] = row
                     _append_run(out, row)
             unknown = None

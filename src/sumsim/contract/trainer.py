@@ -332,11 +332,9 @@ class CollaborativeTrainer:
     def _pay_claim(self, ctx: CallContext, cid: int, *, refund: bool) -> int:
         """A refund (the author) or a report (anyone): the mechanism decides the amount."""
         rec = self._record(ctx, cid, "refund" if refund else "report")
-        agrees = self.model.predict(rec.x) == rec.y
-        predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
+        predict = self._predict_work(rec)
         try:
-            amount = (self.im.check_refund(rec, ctx.sender, ctx.now, agrees) if refund else
-                      self.im.check_report(rec, ctx.sender, ctx.now, agrees, self.owner))
+            amount = self._check_claim(rec, ctx.sender, ctx.now, refund)
         except Revert:  # (refused after the record's lookup, its claim marks, the prediction)
             ctx.charge_to(self._claim_gas(ctx, rec, refund, predict, None))
             raise
@@ -364,6 +362,18 @@ class CollaborativeTrainer:
         (self.im.on_refund if refund else self.im.on_report)(rec, ctx.sender, amount)
         self.pay(ctx, ctx.sender, amount, "refund" if refund else "take")
         return amount
+
+    def _check_claim(self, rec: Contribution, sender: str, now: int, refund: bool) -> int:
+        """What the mechanism pays ``sender`` for a refund (or report) of ``rec`` in a block
+        stamped ``now``, predicting on its sample; a refusal raises :class:`Revert`."""
+        agrees = self.model.predict(rec.x) == rec.y
+        if refund:
+            return self.im.check_refund(rec, sender, now, agrees)
+        return self.im.check_report(rec, sender, now, agrees, self.owner)
+
+    def _predict_work(self, rec: Contribution) -> ModelWork:
+        """What a prediction on ``rec``'s sample costs the model's contract code."""
+        return rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
 
     def _claim_gas(self, ctx: CallContext, rec: Contribution, refund: bool,
                    predict: ModelWork, amount: int | None) -> int:
@@ -454,13 +464,12 @@ class CollaborativeTrainer:
         rec, amount = tried
         if self.gas is None:
             return amount, None
+        refund = method == "refund"
         ctx = CallContext(sender, 0, at, 0, 0, self.gas)
-        predict = rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
         upfront = self.gas.fork.intrinsic + _calldata_gas(
-            self.gas, "refund" if method == "refund" else "report", len(rec.x),
-            rec.x_nonzero_bytes, rec.y)
-        return amount, max(upfront,
-                           self._claim_gas(ctx, rec, method == "refund", predict, amount))
+            self.gas, "refund" if refund else "report", len(rec.x), rec.x_nonzero_bytes, rec.y)
+        return amount, max(upfront, self._claim_gas(ctx, rec, refund, self._predict_work(rec),
+                                                    amount))
 
     def _try_claim(self, method: str, cid: int, sender: str, at: int
                    ) -> tuple[Contribution, int] | None:
@@ -469,11 +478,8 @@ class CollaborativeTrainer:
         rec = self.data.get(cid)
         if rec is None or rec.status == "in_review":
             return None
-        agrees = self.model.predict(rec.x) == rec.y
         try:
-            if method == "refund":
-                return rec, self.im.check_refund(rec, sender, at, agrees)
-            return rec, self.im.check_report(rec, sender, at, agrees, self.owner)
+            return rec, self._check_claim(rec, sender, at, method == "refund")
         except Revert:
             return None
 
