@@ -991,7 +991,11 @@ def program() -> NoReturn:
     one by one at exit takes a tenth of a second or more, which the operating system does at
     once.  Every command closes what it writes before it returns; the standard streams are
     flushed here.  A reader that stops early (``sumsim run --list | head``) is not an error.
-    An unexpected exception leaves the normal way, with its traceback."""
+    An unexpected exception leaves the normal way, with its traceback.  (Numpy packages that
+    no command uses are loaded only if used: :mod:`sumsim.startup`.)"""
+    from sumsim.startup import defer_unused_numpy_packages
+
+    defer_unused_numpy_packages()
     try:
         code = main()
         sys.stdout.flush()

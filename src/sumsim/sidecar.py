@@ -196,6 +196,9 @@ class Sidecar:
 
 
 def main() -> int:
+    from sumsim.startup import defer_unused_numpy_packages
+
+    defer_unused_numpy_packages()
     # The slow imports, done before any job arrives.
     import matplotlib.figure  # noqa: F401
 
