@@ -101,6 +101,27 @@ def test_resume_continues_the_same_study_without_rerunning(tmp_path: Path) -> No
         run_search(load_search(other), out, executor="local")
 
 
+@pytest.mark.parametrize("version", ["0.0.1", None])
+def test_a_search_of_another_sumsim_version_is_not_resumed(tmp_path: Path,
+                                                          version: str | None) -> None:
+    """Its finished trials were scored by that version's rules and gas: refused, kept."""
+    path = write_search(tmp_path, trials=2, seeds=1)
+    out = tmp_path / "out"
+    run_search(load_search(path), out, executor="local")
+    stamp = out / "search.json"
+    data = json.loads(stamp.read_text())
+    assert data["version"] == sumsim.__version__
+    del data["version"]
+    if version is not None:
+        data["version"] = version
+    stamp.write_text(json.dumps(data))
+    made_by = "sumsim 0.0.1" if version else "an earlier sumsim"
+    with pytest.raises(InputError, match=f"a search made by {made_by}") as e:
+        run_search(load_search(path), out, executor="local", trials=3)
+    assert "another --out" in str(e.value) and e.value.source == str(out)
+    assert json.loads(stamp.read_text()) == data  # (the folder is left as it was)
+
+
 def test_search_killed_with_sigkill_resumes_losing_no_finished_run(tmp_path: Path) -> None:
     path = write_search(tmp_path, trials=10, seeds=2)
     out = tmp_path / "out"

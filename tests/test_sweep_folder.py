@@ -291,3 +291,34 @@ def test_a_data_table_edited_between_two_invocations_is_not_mixed(tmp_path: Path
     table(True)
     with pytest.raises(InputError, match=r"different base scenario \(or data table\)"):
         run_sweep(load_sweep(sweep), out, executor="local")
+
+
+def test_runs_of_another_sumsim_version_run_again(done: tuple[Path, Path, dict[str, Any]]
+                                                   ) -> None:
+    """A folder resumed after an upgrade: the runs the older version made are made again, so
+    one table never mixes two versions' rules and gas."""
+    from sumsim import __version__
+
+    path, out, finished = done
+    assert {r["version"] for r in finished.values()} == {__version__}
+    before = (out / RESULTS).read_bytes()
+    older, unnamed, *kept = sorted(finished)
+    for run_id, version in ((older, "0.0.1"), (unnamed, None)):
+        record = out / RECORDS / f"{run_id}.json"
+        data = json.loads(record.read_text())
+        data["row"].pop("version")
+        if version is not None:
+            data["row"]["version"] = version
+        data["row"]["elapsed_s"] = -1.0  # (a mark: gone once the run is made again)
+        record.write_text(json.dumps(data))
+    notices: list[str] = []
+    run_sweep(load_sweep(path), out, executor="local", on_notice=notices.append)
+    assert notices[0] == (f"{out}: 2 finished run(s) were made by an earlier sumsim (1), "
+                          f"sumsim 0.0.1 (1); they run again with sumsim {__version__} (one "
+                          "table never mixes the runs of two versions)")
+    assert notices[1] == "resuming: 6 of the 8 runs finished before and are kept; 2 to run"
+    now = rows(out)
+    assert {r["version"] for r in now.values()} == {__version__}
+    assert now[older]["elapsed_s"] > 0 and now[unnamed]["elapsed_s"] > 0
+    assert all(now[k] == finished[k] for k in kept)  # (untouched: not run again)
+    assert (out / RESULTS).read_bytes() == before  # (same code: the same table)

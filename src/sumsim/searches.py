@@ -61,6 +61,7 @@ import polars as pl
 import tomli_w
 from pydantic import Field, ValidationError, field_serializer, model_validator
 
+from sumsim import __version__
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError, WriteError
 from sumsim.io import check_folder, write_parquet, write_text
@@ -488,6 +489,18 @@ def _check_stamp(stamp_file: Path, stamp: str, out: Path) -> None:
     if fingerprint != stamp:
         raise InputError("this folder holds a search of a different base, space, objectives "
                          "or seeds; use another --out", source=str(out))
+    made_by = found.get("version") if isinstance(found, dict) else None
+    if made_by != __version__:
+        raise InputError(
+            f"this folder holds a search made by {_made_by(made_by)}, whose trials may score "
+            f"otherwise under sumsim {__version__} (rules, gas and metrics change between "
+            "versions): run it into another --out to search again, or resume it with the "
+            "version that made it", source=str(out))
+
+
+def _made_by(version: Any) -> str:
+    return f"sumsim {version}" if isinstance(version, str) else \
+        "an earlier sumsim (one that did not record its version)"
 
 
 def _append_run(out: Path, row: dict[str, Any]) -> None:
@@ -553,7 +566,8 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
         mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]
     stamp_file = out / "search.json"
     _check_stamp(stamp_file, stamp, out)
-    write_text(stamp_file, json.dumps({"fingerprint": stamp, "source": search.source,
+    write_text(stamp_file, json.dumps({"fingerprint": stamp, "version": __version__,
+                                       "source": search.source,
                                        "spec": spec.model_dump(mode="json")}, indent=2) + "\n")
     study = _open_study(out, spec)
     _requeue_interrupted(study)

@@ -59,6 +59,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, ValidationError, model_validator
 
+from sumsim import __version__
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError, UnknownMetric, WorkerDied
 from sumsim.io import check_folder, write_json, write_parquet
@@ -294,7 +295,8 @@ def run_task(base_data: dict[str, Any], base_dir: str, task: Task, metrics: list
 
     start = time.perf_counter()
     row: dict[str, Any] = {"run_index": task.index, "run_id": task.run_id,
-                           "replicate": task.replicate, "seed": task.seed}
+                           "replicate": task.replicate, "seed": task.seed,
+                           "version": __version__}
     try:
         sc = parse_scenario(apply_overrides(base_data, task.params), "sweep point")
         res = engine.run(sc, seed=task.seed, base_dir=Path(base_dir), data_path=data_path,
@@ -675,6 +677,11 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
         on_notice(f"{out}: {other} finished run(s) of points this sweep does not have are kept "
                   "in the folder's records, not in its table")
     done = {k: v for k, v in done.items() if k in known}
+    older = _made_by_other_versions(done)
+    if older and on_notice is not None:
+        on_notice(f"{out}: {older}; they run again with sumsim {__version__} (one table "
+                  "never mixes the runs of two versions)")
+    done = {k: v for k, v in done.items() if v.get("version") == __version__}
     todo = [t for t in sweep.tasks if t.run_id not in done]
     if done and on_notice is not None:
         on_notice(f"{RESUMING}{len(done)} of the {len(sweep.tasks)} runs finished before and "
@@ -725,6 +732,22 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
                   f"{'is' if len(never) == 1 else 'are'} null in every run (no run's "
                   "summary has it: a misspelling, or something that never happened)")
     return df
+
+
+def _made_by_other_versions(runs: dict[str, dict[str, Any]]) -> str | None:
+    """Which finished runs another sumsim version made (its rules, gas or metrics may differ),
+    in a few words; None when this version made them all.  (A run recorded before runs named
+    their version was made by an earlier one.)"""
+    other: dict[str, int] = {}
+    for r in runs.values():
+        v = r.get("version")
+        if v != __version__:
+            key = f"sumsim {v}" if isinstance(v, str) else "an earlier sumsim"
+            other[key] = other.get(key, 0) + 1
+    if not other:
+        return None
+    return f"{sum(other.values())} finished run(s) were made by " + ", ".join(
+        f"{k} ({n})" for k, n in sorted(other.items()))
 
 
 def _absent_key(metric: str, maps: dict[str, list[str]]) -> bool:
