@@ -59,3 +59,11 @@ def test_an_assignment_a_field_refuses_is_an_input_error_naming_it() -> None:
         sc.scenario.sed = 1  # type: ignore[attr-defined]
     sc.agents[1].budget = 300  # (and a good one converts, ether to wei)
     assert sc.agents[1].budget == 300 * 10**18
+    # A distribution is set whole (its options are checked together): one option alone is
+    # refused likewise, saying what to assign.
+    with pytest.raises(InputError, match=r"Normal mean: a normal distribution is set as a "
+                       r"whole: assign the whole table to the field holding it, e\.g\. "
+                       r"agent\.interval_s = \{'dist': 'normal', 'mean': 900, 'sd': 1\.0\}"):
+        sc.agents[1].interval_s.mean = 900  # type: ignore[misc]
+    sc.agents[1].interval_s = {"dist": "normal", "mean": 900, "sd": 1.0}
+    assert sc.agents[1].interval_s.mean == 900

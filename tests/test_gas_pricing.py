@@ -316,6 +316,15 @@ def test_a_refund_larger_than_the_execution_is_handed_back() -> None:
     with pytest.raises(OutOfGas):
         ctx.charge_to(50_001)
     assert ctx.gas_used == 50_000
+    # The limit holds the gas before the refund (the EVM refunds once the call has ended): a
+    # call needing 50,001 while it runs is out of gas, though it would end at 40,000.
+    ctx = CallContext("a", 0, 0, 1, 50_000, eg.pricer("prague"))
+    ctx.charge(30_000)
+    ctx.charge_to(40_000, 50_000)
+    assert ctx.gas_used == 40_000
+    with pytest.raises(OutOfGas):
+        ctx.charge_to(40_000, 50_001)
+    assert ctx.gas_used == 50_000
     sc = load_scenario(None, {"chain.gas.refund_quotient": 1, "chain.gas.clear_refund": 100_000,
                               "data.max_pool": 200, "metrics.counterfactual": False})
     import sumsim

@@ -1402,16 +1402,65 @@ def test_a_bid_under_the_base_fee_waits_until_the_fee_drops() -> None:
     full = r.gas_used / chain.block_gas_limit
     assert chain.gas_price_wei == pytest.approx(100 * GWEI * 0.875**6 * (0.875 + full / 4),
                                                 abs=10)
-    # much later, a 10-gwei bid: the first slot still sees the old fee (39.3 gwei) and defers
-    # it; the thousands of empty slots since are then applied and the fee hits its minimum;
-    # the next slot includes it
+    # much later, a 10-gwei bid, while the last block's fee (39.3 gwei) is the latest known:
+    # the thousands of empty slots since are applied before the next slot is priced (the fee
+    # at its minimum then), so that slot includes it, as EIP-1559 prices a block by the ones
+    # before it
     env.run(until=100_000)
+    assert chain.gas_price_wei > 39 * GWEI
     late = send(chain, "alice", "add_data", (key(2), 1), 3600 * 10**9, price=10 * GWEI)
     env.run(until=100_008.5)
-    assert late.receipt is None and chain.gas_price_wei == 10 * GWEI
-    env.run(until=100_020.5)
-    assert late.receipt is not None and late.receipt.ok and late.receipt.timestamp == 100_020
+    assert late.receipt is not None and late.receipt.ok and late.receipt.timestamp == 100_008
+    assert late.receipt.fee == late.receipt.gas_used * 10 * GWEI
     assert chain.gas_price_wei == 10 * GWEI
+
+
+def test_under_a_moving_base_fee_blocks_pay_the_fee_the_slots_before_them_left(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EIP-1559: a block's base fee comes from the slots before it, the empty ones included
+    (one slot moves it by at most an eighth without shocks, however long the quiet before);
+    a transaction pays that base fee plus its tip, at most its max fee (wallets bid twice
+    the base fee they know plus the tip); the prediction market's provider pays the base fee
+    alone."""
+    executed: list[tuple[Tx, int, Receipt]] = []
+    real = Chain._execute
+
+    def execute(chain: Chain, tx: Tx) -> Receipt:
+        base = chain.fees.base_fee
+        r = real(chain, tx)
+        executed.append((tx, base, r))
+        return r
+
+    monkeypatch.setattr(Chain, "_execute", execute)
+    sc = load_scenario(None, {"data.max_pool": 300, "metrics.counterfactual": False,
+                              "chain.gas_price_model": "base_fee", "agents[0].gas_tip_gwei": 2})
+    res = run(sc)
+    assert isinstance(res.chain.fees, BaseFeeProcess) and not res.chain.fees.shock_sd
+    base_of: dict[int, int] = {}
+    for tx, base, r in executed:
+        assert base_of.setdefault(r.block, base) == base  # (one base fee a block)
+        assert tx.priority_fee == (2 * GWEI if tx.sender == "good" else 0)
+        price = min(tx.gas_price, base + tx.priority_fee)
+        assert r.fee == r.gas_used * price
+    assert sum(tx.gas_price > base + tx.priority_fee for tx, base, _ in executed) > 100
+    log = res.chain.receipts
+    assert [log.gas_price[i] * log.gas_used[i] for i in range(len(log))] == \
+        [r.fee for _, r in log]  # (the table's price is the one paid)
+    slot = {r.block: round(r.timestamp / 12) for _, _, r in executed}
+    steps = [(base_of[b + 1] / base_of[b], slot[b + 1] - slot[b])
+             for b in base_of if b + 1 in base_of]
+    after_one = [ratio for ratio, gap in steps if gap == 1]
+    assert after_one and all(0.875 - 1e-9 <= x <= 1.125 + 1e-9 for x in after_one)
+    assert any(gap > 100 for _, gap in steps)  # (long quiet spells were crossed)
+    executed.clear()
+    pm = load_scenario(ROOT / "scenarios/mechanisms-prediction-market.toml",
+                       {"data.max_pool": 100, "chain.gas_price_model": "base_fee"})
+    run(pm)
+    provider = [(tx, base, r) for tx, base, r in executed if tx.sender == "provider"]
+    assert provider
+    for tx, base, r in provider:
+        assert tx.priority_fee == 0 and tx.gas_price >= base
+        assert r.fee == r.gas_used * base
 
 
 @pytest.mark.parametrize(("background", "sd"), [(0.5, 0.15), (0.9, 0.3), (0.05, 0.4),
@@ -1437,14 +1486,18 @@ def test_a_gap_of_a_billion_slots_is_one_bounded_step() -> None:
 
     start = time.perf_counter()
     busy, quiet, shaken = fees(0.95, 0.0, 1), fees(0.05, 0.0, 1), fees(0.5, 0.4, 1)
-    busy.advance(1e6, 10**9, 1.0)
-    quiet.advance(1e6, 10**9, 0.0)
-    shaken.advance(1e6, 10**9, 0.5)
+    busy.pass_empty(10**9 - 1)
+    busy.advance(1e6, 1.0)
+    quiet.pass_empty(10**9 - 1)
+    quiet.advance(1e6, 0.0)
+    shaken.pass_empty(10**9 - 1)
+    shaken.advance(1e6, 0.5)
     assert time.perf_counter() - start < 1
     assert busy.base_fee == 200 * GWEI and quiet.base_fee == GWEI
     assert GWEI <= shaken.base_fee <= 200 * GWEI
     again = fees(0.5, 0.4, 1)
-    again.advance(1e6, 10**9, 0.5)
+    again.pass_empty(10**9 - 1)
+    again.advance(1e6, 0.5)
     assert (again.base_fee, again.eth_usd) == (shaken.base_fee, shaken.eth_usd)
     assert all(math.isfinite(f.eth_usd) and f.eth_usd >= 0 for f in (busy, quiet, shaken))
 
@@ -1456,7 +1509,9 @@ def drive(fees: BaseFeeProcess, seed: int) -> list[tuple[int, float]]:
     for _ in range(1500):
         slots = int(rng.choice([1, 1, 1, 2, 5, 40]))
         now += 12 * slots
-        fees.advance(now, slots, float(rng.random()))
+        if slots > 1:
+            fees.pass_empty(slots - 1)
+        fees.advance(now, float(rng.random()))
         out.append((fees.base_fee, fees.eth_usd))
     return out
 

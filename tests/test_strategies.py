@@ -645,11 +645,12 @@ def test_a_claim_through_a_mechanisms_own_method_leaves_flight_on_its_receipt() 
 
 # -- gas limits of claims ---------------------------------------------------------------------
 
-def test_a_claim_estimate_is_the_gas_the_claim_then_uses() -> None:
+def test_a_claim_estimate_is_the_gas_the_claim_needs_before_its_storage_refund() -> None:
     """``view_claim_estimate`` answers as ``eth_estimateGas`` would: asked as each refund is
-    about to run in its block, it gives the amount and the very gas the refund then uses (the
-    first refund also sets the author's and the total good-data counters from zero, so the two
-    differ); a claim that would revert has no estimate."""
+    about to run in its block, it gives the amount and the gas the refund needs before the
+    storage refund its cleared claimable amount earns (the first refund also sets the
+    author's and the total good-data counters from zero, so the two differ); the refund then
+    uses that less the refund; a claim that would revert has no estimate."""
     model = FlipModel(8)
     model.bit = 1
     sim = make_world([[0, 1], [2, 3, 4, 5]], [1, 1], 8, model=model, cost_weight=10**15)
@@ -665,12 +666,46 @@ def test_a_claim_estimate_is_the_gas_the_claim_then_uses() -> None:
     sim.env.run()
     refunds = [r for tx, r in sim.chain.receipts if tx.method == "refund"]
     assert len(refunds) == 2 and all(r.ok for r in refunds)
-    assert [(r.result, r.gas_used) for r in refunds] == estimates
+    # Prague: clearing the claimable amount refunds 4,800 (a fifth of the gas at most)
+    assert [(r.result, r.gas_used + 4_800) for r in refunds] == estimates
     assert refunds[0].gas_used != refunds[1].gas_used
     now = sim.chain.block_timestamp
     assert view(now, "refund", 0, "good") is None  # (claimed)
     assert view(now, "refund", 1, "someone else") is None
     assert view(now, "report", 1, "good") is None  # (its own)
+
+
+@pytest.mark.parametrize("short", [0, 1])
+def test_a_claim_sent_with_its_estimate_succeeds_and_one_gas_less_runs_out(short: int) -> None:
+    """The gas limit is held against the call's gas before its storage refund, as on the EVM
+    (which refunds once the call has ended): the estimate is the least limit that succeeds,
+    and a limit one gas below it runs out, though the refund brings the gas the call would
+    use below that limit."""
+    model = FlipModel(8)
+    model.bit = 1
+    sim = make_world([[0, 1]], [1], 8, model=model, cost_weight=10**15)
+    agent = sim.add_agent(Honest, HonestConfig, name="good", kind="honest",
+                          balance=wei(10**20), interval_s=constant(30), claim_refunds=False,
+                          report=False, take_expired=False, accuracy_gated=False)
+    sim.start(agent)
+    sim.env.run()
+    rec, = sim.records_by("good")
+    if sim.env.now < rec.added_time + T_R:
+        sim.env.run(until=rec.added_time + T_R)
+    at = sim.chain.next_block_timestamp()
+    amount, estimate = sim.contract.view_claim_estimate(sim.chain.block_timestamp, "refund",
+                                                       rec.id, "good", at)
+    tx = sim.chain.submit(Tx("good", "contract", "refund", (rec.id,), 0, estimate - short,
+                             GAS_PRICE))
+    sim.env.run()
+    r = tx.receipt
+    assert r is not None
+    if short:
+        assert (r.status, r.reason, r.gas_used) == ("reverted", "Out of gas.", estimate - 1)
+        assert rec.claimable == rec.initial_deposit
+    else:
+        assert r.ok and r.result == amount == rec.initial_deposit
+        assert r.gas_used == estimate - 4_800  # (Prague's refund for the cleared amount)
 
 
 def test_a_wallet_too_low_for_the_default_gas_limit_still_claims_its_deposits() -> None:
@@ -698,18 +733,19 @@ def test_a_wallet_too_low_for_the_default_gas_limit_still_claims_its_deposits() 
     assert [(m, r.ok) for m, r in receipts] == [("add_data", True), ("refund", True)]
     (held, limit), = before_refund
     assert held < gas_limit * GAS_PRICE
-    assert limit == math.ceil(receipts[1][1].gas_used * GAS_HEADROOM) < gas_limit
+    # (the estimate: the refund's gas before Prague's 4,800 for the cleared amount)
+    assert limit == math.ceil((receipts[1][1].gas_used + 4_800) * GAS_HEADROOM) < gas_limit
     assert sim.ledger.balances["contract"] == 0
     fees = sum(r.fee for _, r in receipts)
     assert sim.ledger.balances["good"] == balance - fees
 
 
-def test_a_claim_estimate_holds_the_upfront_gas_when_the_refund_outweighs_the_rest() -> None:
+def test_a_claim_estimate_holds_the_gas_before_a_refund_that_outweighs_the_rest() -> None:
     """With prices overridden so that clearing the claimable amount refunds more than the
-    rest of the call costs (a refund quotient of 1), the call's whole gas less its refund is
-    below what the transaction pays up front (its base and calldata, charged first): the
-    estimate is the up-front gas, so the short wallet's refund, sent with it plus a quarter,
-    succeeds instead of running out of gas."""
+    whole call costs (a refund quotient of 1: capped at all of it), the call's gas less its
+    refund is nothing: the estimate is still the gas the call needs while it runs (more than
+    what the transaction pays up front, its base and calldata), so the short wallet's refund,
+    sent with it plus a quarter, succeeds, and ends having used no gas."""
     from dataclasses import replace
 
     from sumsim.chain.evm_gas import fork
@@ -739,5 +775,9 @@ def test_a_claim_estimate_holds_the_upfront_gas_when_the_refund_outweighs_the_re
     # elements: 4 + 32 x 6 bytes, of which 4 + 1 + 1 + 4 (a timestamp's) + 1 + 1 (index 1)
     # are non-zero
     total, nonzero = 4 + 32 * 6, 4 + 1 + 1 + 4 + 1 + 1
-    assert estimates == [(deposit, 21_000 + 68 * nonzero + 4 * (total - nonzero))]
+    upfront = 21_000 + 68 * nonzero + 4 * (total - nonzero)
+    (amount, estimate), = estimates
+    assert amount == deposit and estimate > upfront
+    refund = sim.chain.receipts[1][1]
+    assert refund.gas_used == 0 and refund.result == deposit
 

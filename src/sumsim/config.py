@@ -191,6 +191,18 @@ class _Dist(BaseModel):
     def _generic(cls, data: Any) -> Any:
         return _generic_rules(cls, data)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A distribution is set whole (its options are checked together: a mean with its
+        spread): changing one option is an :class:`~sumsim.errors.InputError` saying so."""
+        fields = type(self).model_fields
+        what = ("is set as a whole" if name in fields else
+                f"has no option {name!r} (it has {', '.join(repr(f) for f in fields)})")
+        example = {**self.model_dump(), **({name: value} if name in fields else {})}
+        kind = getattr(self, "dist", "")
+        raise InputError(f"a {kind} distribution {what}: assign the whole table to the field "
+                         f"holding it, e.g. agent.interval_s = {example!r}",
+                         field=f"{type(self).__name__} {name}")
+
     def sample(self, rng: np.random.Generator) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -63,7 +63,9 @@ class AgentConfig(PluginConfig):
         description="Time between the agent's turns.")
     start_s: float = Field(0, ge=0, description="First turn no earlier than this.")
     stop_s: float | None = Field(None, ge=0, description="No new contributions after this.")
-    gas_tip_gwei: Gwei = Field(0, description="Added to the chain's gas price.")
+    gas_tip_gwei: Gwei = Field(0, description="Priority fee (tip) per gas over the base fee: "
+                               "its transactions pay the base fee plus this, and a higher tip "
+                               "goes first in a block.")
     claim_refunds: bool = Field(True, description="Claim own refunds after t_r.")
     report: bool = Field(True, description="Take others' deposits when the model disagrees.")
     take_expired: bool = Field(True, description="Take what is left after t_a.")
@@ -168,9 +170,12 @@ class Agent:
 
     @property
     def gas_price(self) -> int:
-        """The chain's base fee (``Chain.gas_price_wei``, read from its fee process directly:
-        this runs for every transaction) plus the agent's tip."""
-        return self.world.chain.fees.base_fee + self.config.gas_tip_gwei
+        """The max fee per gas its transactions bid (EIP-1559, with its tip as their priority
+        fee): the base fee plus the tip while the gas price never moves; twice the base fee
+        plus the tip under a moving base fee, as wallets bid.  They pay the base fee of their
+        block plus the tip; the wallet must hold this times the gas limit.  (Read from the fee
+        process directly: this runs for every transaction.)"""
+        return self.world.chain.fees.max_fee(self.config.gas_tip_gwei)
 
     def view(self, method: str, *args: Any) -> Any:
         """A free read of the contract at the latest block (what any node would answer)."""
@@ -192,11 +197,15 @@ class Agent:
         return self.world.chain.next_block_timestamp()
 
     def send(self, method: str, args: tuple[Any, ...], value: int = 0, tag: str = "",
-             gas_price: int | None = None, gas_limit: int | None = None) -> Tx:
-        """Submit a call (gas limit: the scenario's ``chain.tx_gas_limit`` unless given)."""
+             gas_price: int | None = None, gas_limit: int | None = None,
+             tip: int | None = None) -> Tx:
+        """Submit a call (gas limit: the scenario's ``chain.tx_gas_limit`` unless given), as an
+        EIP-1559 transaction bidding ``gas_price`` as its max fee (default: :attr:`gas_price`)
+        and ``tip`` as its priority fee (default: ``gas_tip_gwei``)."""
         tx = Tx(self.name, self.world.contract, method, args, value,
                 self.world.tx_gas_limit if gas_limit is None else gas_limit,
-                self.gas_price if gas_price is None else gas_price, self._on_receipt, tag)
+                self.gas_price if gas_price is None else gas_price, self._on_receipt, tag,
+                priority_fee=self.config.gas_tip_gwei if tip is None else tip)
         return self.world.chain.submit(tx)
 
     def _on_receipt(self, tx: Tx, receipt: Receipt) -> None:

@@ -1,8 +1,9 @@
 """The front-runner: watches the mempool for `report` transactions and outbids them.
 
 Whenever someone broadcasts a report on a contribution the front-runner could take itself (it
-simulates the call for free), it sends the same report with a gas price ``outbid_gwei`` higher,
-so the block producer, ordering by price, includes its copy first.  The original reporter's
+simulates the call for free), it sends the same report with a tip (priority fee) and a max
+fee ``outbid_gwei`` higher, so the block producer, ordering by what each offers over the base
+fee, includes its copy first.  The original reporter's
 transaction then takes less, or reverts and pays only its fee.  Every race is logged with what
 the victim would have received had it not been front-run, so the victim's loss is measured.
 """
@@ -22,7 +23,8 @@ from sumsim.registry import Plugin
 
 class FrontRunnerConfig(AgentConfig):
     kind: Literal["front_runner"]
-    outbid_gwei: Gwei = Field(1, description="How much more than the victim it bids.")
+    outbid_gwei: Gwei = Field(1, description="How much more than the victim it bids, in tip "
+                              "and in max fee per gas.")
 
 
 @dataclass
@@ -59,11 +61,14 @@ class FrontRunner(Agent):
         if not mine:
             return
         expected = self.view("try", "report", cid, tx.sender, at) or 0
-        price = tx.gas_price + self.config.outbid_gwei
+        outbid = self.config.outbid_gwei
+        # (its bid and its tip above the victim's, so it goes first in their block)
+        price = max(tx.gas_price, self.gas_price) + outbid
+        tip = (tx.gas_price if tx.priority_fee is None else tx.priority_fee) + outbid
         if not self.affordable(0) or self.balance < self.world.tx_gas_limit * price:
             return
         self.inflight.add(cid)
-        own = self.send("report", (cid,), gas_price=price)
+        own = self.send("report", (cid,), gas_price=price, tip=tip)
         self.races.append(Race(tx, own, cid, expected))
 
     def summary_section(self) -> dict[str, Any]:
@@ -73,9 +78,10 @@ class FrontRunner(Agent):
             v, o = r.victim_tx.receipt, r.own_tx.receipt
             if v is None or o is None:
                 continue
-            # Within a block, transactions execute by gas price: the higher bid goes first.
+            # Within a block, transactions execute by what they offer over the base fee: the
+            # higher tip goes first.
             first = o.ok and (v.block < 0 or o.block < v.block or (
-                o.block == v.block and r.own_tx.gas_price > r.victim_tx.gas_price))
+                o.block == v.block and _offer(r.own_tx) > _offer(r.victim_tx)))
             won += bool(first)
             lost_to_victim += not first
             got = v.result if v.ok else 0
@@ -83,6 +89,11 @@ class FrontRunner(Agent):
             victim_loss += max(0, r.victim_expected - got) + (v.fee if not v.ok else 0)
         return {"races": len(self.races), "won": won, "lost": lost_to_victim,
                 "victim_reverted": victim_reverted, "victim_loss_wei": victim_loss}
+
+
+def _offer(tx: Tx) -> int:
+    """What ``tx`` offers per gas to go first (its tip; a legacy transaction's whole price)."""
+    return tx.gas_price if tx.priority_fee is None else tx.priority_fee
 
 
 plugin = Plugin(

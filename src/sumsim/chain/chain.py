@@ -10,7 +10,9 @@ waits for the next block.  Pending transactions are ordered by gas price
 visible.  A block holds at most ``block_gas_limit`` gas (counted by the transactions' gas limits,
 as a block builder must before executing them).
 
-Time: a block's timestamp is its slot time floored to whole seconds, as on Ethereum.  Contract
+Time: a block's timestamp is its slot time floored to whole seconds, as on Ethereum.  The slot
+time ``k * block_time_s`` is taken with the block time as written (2.3 s is 23/10 s, not the
+binary double just below it), so slot 50 of 2.3 s slots is stamped 115, not 114.  Contract
 code only ever sees integer timestamps, so deposits and waits are whole-second arithmetic even
 when ``block_time_s`` is fractional (with 0.5 s slots two consecutive blocks may share a
 timestamp, which the contract treats as it treats two transactions in one block).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any, Protocol
 
 import simpy
@@ -81,15 +84,17 @@ class CallContext:
             self.gas_used = self.gas_limit
             raise OutOfGas()
 
-    def charge_to(self, total: int) -> None:
-        """Bring the gas used to ``total``, the call's whole gas with its refund taken off:
-        charge what is missing (running past the limit reverts), or, when the refund outweighs
-        all but the up-front charges (possible with overridden prices), hand the excess back
-        as Ethereum does once a call ends."""
-        if total >= self.gas_used:
-            self.charge(total - self.gas_used)
-        else:
-            self.gas_used = total
+    def charge_to(self, total: int, peak: int | None = None) -> None:
+        """Bring the gas used to ``total``, the call's whole gas with its storage refund taken
+        off, where ``peak`` is that gas before the refund (default: ``total``, no refund).
+        The call runs out of gas (reverting) when the peak is past the limit: the EVM refunds
+        only once a call has ended.  Otherwise the gas used becomes ``total``, also below the
+        up-front charges when the refund outweighs the rest of the call (possible with
+        overridden prices), as Ethereum hands it back."""
+        if (total if peak is None or peak < total else peak) > self.gas_limit:
+            self.gas_used = self.gas_limit
+            raise OutOfGas()
+        self.gas_used = total
 
 
 class Contract(Protocol):
@@ -116,6 +121,10 @@ class Chain:
             raise ValueError(f"block_time_s must be at least {MIN_BLOCK_TIME_S:g} s")
         self.env = env
         self.block_time_s = block_time_s
+        # The block time as the decimal it was written as (the shortest repr of the double):
+        # slot k's time is exactly k * num / den, floored to whole seconds by integer division.
+        exact = Fraction(repr(float(block_time_s)))
+        self._slot_num, self._slot_den = exact.numerator, exact.denominator
         self.block_gas_limit = block_gas_limit
         #: Gas and ether price processes; ``gas_price_wei`` is the current base fee.
         self.fees = fees or ConstantFees(gas_price_wei, 0.0)
@@ -161,10 +170,13 @@ class Chain:
         t = self.env.now if now is None else now
         if t == self._next_block_for:  # (asked several times an instant: remembered)
             return self._next_block
-        bt = self.block_time_s
-        ts = self._next_block = math.floor((math.floor(t / bt) + 1) * bt)
+        ts = self._next_block = self.slot_timestamp(math.floor(t / self.block_time_s) + 1)
         self._next_block_for = t
         return ts
+
+    def slot_timestamp(self, k: int) -> int:
+        """The timestamp of slot ``k``'s block: ``k * block_time_s`` (as written) floored."""
+        return k * self._slot_num // self._slot_den
 
     @property
     def gas_price_wei(self) -> int:
@@ -196,12 +208,20 @@ class Chain:
             self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
                                      0, 0, -1, self.env.now))
             return tx
-        heapq.heappush(self._mempool, (-tx.gas_price, tx.seq, tx))
+        heapq.heappush(self._mempool, (-self._tip(tx), tx.seq, tx))
         if not self._slot_scheduled:
             self._schedule_slot()
         for watch in self.mempool_watchers:
             watch(tx)
         return tx
+
+    def _tip(self, tx: Tx) -> int:
+        """What ``tx`` offers per gas over the current base fee (its place in the mempool:
+        the highest first, as a block builder orders them): a legacy transaction its price
+        less the base fee, an EIP-1559 one its tip, at most its max fee less the base fee."""
+        room = tx.gas_price - self.fees.base_fee
+        tip = tx.priority_fee
+        return room if tip is None or tip > room else tip
 
     @property
     def pending_count(self) -> int:
@@ -229,12 +249,17 @@ class Chain:
     def _seal(self) -> None:
         """Include what fits in this slot's block; a slot with nothing to include is no block."""
         now = self.env.now
+        fees = self.fees
+        if fees.moves:  # (the slots since the last one, without a block of this chain)
+            slot = round(now / self.block_time_s)
+            if slot - self._last_slot > 1:
+                fees.pass_empty(slot - self._last_slot - 1)
         room = self.block_gas_limit
         deferred: list[tuple[int, int, Tx]] = []
         pool = self._mempool
         pop = heapq.heappop
         # Constant while the block is built: the base fee moves once the block is sealed.
-        floor = self.fees.floor
+        floor = fees.floor
         intrinsic = self.fork.intrinsic
         opened = False
         while pool:
@@ -259,10 +284,8 @@ class Chain:
             if not opened:
                 opened = True
                 self.block_number += 1
-                # The slot's time floored to whole seconds (the same expression as
-                # `next_block_timestamp`, so agents predict it exactly).
-                self.block_timestamp = math.floor(round(now / self.block_time_s)
-                                                  * self.block_time_s)
+                # (as `next_block_timestamp` stamps it, so agents predict it exactly)
+                self.block_timestamp = self.slot_timestamp(round(now / self.block_time_s))
                 for hook in self.block_hooks:
                     hook(self)
             for tx_hook in self.tx_hooks:
@@ -272,10 +295,8 @@ class Chain:
             self._finish(tx, receipt)
         for item in deferred:
             heapq.heappush(pool, item)
-        if self.fees.moves:
-            slot = round(now / self.block_time_s)
-            used = (self.block_gas_limit - room) / self.block_gas_limit
-            self.fees.advance(now, max(1, slot - self._last_slot), used)
+        if fees.moves:
+            fees.advance(now, (self.block_gas_limit - room) / self.block_gas_limit)
             self._last_slot = slot
 
     def _execute(self, tx: Tx) -> Receipt:
@@ -298,12 +319,15 @@ class Chain:
             result, status, reason = None, REVERTED, r.reason
             ctx.payments.clear()
         gas = ctx.gas_used
-        fee = gas * tx.gas_price
+        price = tx.gas_price
+        if tx.priority_fee is not None:  # (EIP-1559: the base fee plus the tip, at most this)
+            price = min(price, self.fees.base_fee + tx.priority_fee)
+        fee = gas * price
         ledger.transfer(tx.sender, FEE_SINK, fee, now)
         self.total_gas += gas
         self.total_fees += fee
         return Receipt(status, reason, gas, fee, self.block_number, now, result,
-                       tuple(ctx.payments))
+                       tuple(ctx.payments), None if price == tx.gas_price else price)
 
     def _finish(self, tx: Tx, receipt: Receipt) -> None:
         tx.receipt = receipt

@@ -715,6 +715,12 @@ class Pricer:
         self._clear_refund, self._refund_quotient = fk.clear_refund, fk.refund_quotient
         #: structure key -> (gas before refund, refund due, calldata gas), array bytes all zero
         self._cache: dict[tuple[object, ...], tuple[float, float, float]] = {}
+        #: The gas before its storage refund of the latest call priced by :meth:`add_data`,
+        #: :meth:`add_data_refused`, :meth:`refund` or :meth:`report` (each returns the gas
+        #: after it): what the transaction's gas limit must hold, as the EVM refunds only
+        #: once the call has ended.  (Read right after the call priced: one pricer serves a
+        #: whole chain, one call at a time.)
+        self.peak = 0
 
     def _skeleton(self, key: tuple[object, ...], ops: Callable[[], Ops]
                   ) -> tuple[float, float, float]:
@@ -740,8 +746,10 @@ class Pricer:
                      + w.writes_clear * self._clear + w.writes_noop * self._noop + w.compute)
             if w.writes_clear:
                 due += w.writes_clear * self._clear_refund
-        if due:
-            due = min(due, used // self._refund_quotient)
+        self.peak = peak = int(round(used))
+        if not due:
+            return peak
+        due = min(due, used // self._refund_quotient)
         return int(round(used - due))
 
     def add_data(self, *, n_elements: int, array_nonzero_bytes: float, label: int,

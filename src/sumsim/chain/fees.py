@@ -4,12 +4,13 @@
 EIP-1559-style base fee: after every slot it moves by ``adjust * (fullness - target) / target``
 (times a log-normal shock), where a slot's fullness is the gas the simulated contract used plus
 background demand from the rest of the chain (a seeded draw around ``background``).  Slots
-without simulated transactions are not sealed as blocks, but their effect on the base fee is
-applied in one vectorised step when the next block is sealed; beyond ``AGGREGATE_SLOTS`` empty
-slots (e.g. sub-second slots over days without a transaction) their summed log change is drawn
-at once from its normal limit (mean and variance of one slot's change times the number of
-slots), so cost and memory do not grow with the gap.  A transaction bidding less than the base
-fee waits in the mempool.
+without simulated transactions are not sealed as blocks (:meth:`ConstantFees.pass_empty`): their
+effect on the base fee is applied in one vectorised step before the next block is priced, so
+that block pays the base fee those slots left; beyond ``AGGREGATE_SLOTS`` empty slots (e.g.
+sub-second slots over days without a transaction) their summed log change is drawn at once from
+its normal limit (mean and variance of one slot's change times the number of slots), so cost
+and memory do not grow with the gap.  A transaction whose max fee is under the base fee waits
+in the mempool; an EIP-1559 transaction pays the base fee plus its tip, at most its max fee.
 
 The ether price follows a seeded geometric Brownian motion (``eth_usd_volatility`` per
 sqrt(day)); it only converts figures to USD.
@@ -38,8 +39,16 @@ class ConstantFees:
         """The least gas price a transaction must bid to be included."""
         return 0
 
-    def advance(self, now: float, slots: int, used_fraction: float) -> None:
-        """Move the prices to ``now``: ``slots`` slots elapsed, the last ``used_fraction`` full."""
+    def max_fee(self, tip: int) -> int:
+        """The max fee per gas a wallet bids with the priority fee ``tip``: here the gas price
+        plus the tip, which is what it pays (the price never moves)."""
+        return self.base_fee + tip
+
+    def pass_empty(self, slots: int) -> None:
+        """Let ``slots`` slots pass without a block of this chain (before the next is priced)."""
+
+    def advance(self, now: float, used_fraction: float) -> None:
+        """Move the prices past the slot just sealed at ``now``, ``used_fraction`` full."""
 
 
 #: Empty slots between two blocks beyond which their base-fee moves are drawn as one sum (see
@@ -48,6 +57,8 @@ class ConstantFees:
 #: what the model claims, and drawing each costs time in proportion to the gap (a million
 #: draws a block made millisecond slots with a contribution every 1,000 s take minutes).
 AGGREGATE_SLOTS = 1 << 16
+#: A wallet's max fee per gas under a moving base fee, in base fees (plus its tip).
+WALLET_BASE_FEE_MULTIPLE = 2
 #: Largest log change applied at once (the fee is clamped to its bounds anyway; exp() of more
 #: would overflow).
 _MAX_LOG_CHANGE = 700.0
@@ -99,14 +110,22 @@ class BaseFeeProcess(ConstantFees):
         fee = self.base_fee * math.exp(log_change)
         self.base_fee = int(min(self.max_wei, max(self.min_wei, fee)))
 
-    def advance(self, now: float, slots: int, used_fraction: float) -> None:
-        empty = slots - 1  # the slots since the previous block
+    def max_fee(self, tip: int) -> int:
+        """Twice the base fee plus the tip, as wallets bid (a bid that stays above a base fee
+        rising by an eighth a block for six full blocks); the transaction pays the base fee
+        of its block plus the tip."""
+        return WALLET_BASE_FEE_MULTIPLE * self.base_fee + tip
+
+    def pass_empty(self, slots: int) -> None:
+        empty = slots
         if empty > AGGREGATE_SLOTS:
             mean, var = self._slot_moments()
             self._move(empty * mean + math.sqrt(empty * var) * float(self.rng.normal()), empty)
         elif empty > 0:
             self._move(float(np.sum(self._log_factors(
                 self.rng.normal(self.background, self.background_sd, size=empty)))), empty)
+
+    def advance(self, now: float, used_fraction: float) -> None:
         self._move(float(self._log_factors(np.array(
             [used_fraction + self.rng.normal(self.background, self.background_sd)]))[0]), 1)
         if self.vol:

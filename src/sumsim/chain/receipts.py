@@ -5,8 +5,10 @@ A run of a million contributions finishes a few million transactions; keeping ea
 arguments, payment tuples and boxed integers) would cost kilobytes per contribution.  The log
 keeps instead one row per transaction in typed columns (names and reasons as small codes, money
 as exact Python ints) holding what the outputs read: sender, method, the first argument when it
-is an integer (a contribution id), recipient, value, gas price, submission and inclusion times,
-status, reason, gas, result and the payments the contract made (a fee is gas times price).  The
+is an integer (a contribution id), recipient, value, the gas price paid (an EIP-1559
+transaction's effective price: the base fee plus its tip, at most its max fee), submission and
+inclusion times, status, reason, gas, result and the payments the contract made (a fee is gas
+times price).  The
 transaction objects themselves are dropped once their sender has seen the receipt.
 
 Reading: the columns directly (the results tables), or row by row as ``(LoggedTx, Receipt)``
@@ -36,6 +38,7 @@ class LoggedTx:
     method: str
     args: tuple[int, ...]
     value: int
+    #: The price paid per gas (an EIP-1559 transaction's effective gas price).
     gas_price: int
     submitted_at: float
 
@@ -131,7 +134,7 @@ class ReceiptLog:
         args = tx.args
         self.arg0.append(args[0] if args and type(args[0]) is int else None)
         self.value.append(tx.value)
-        price = tx.gas_price
+        price = tx.gas_price if r.price is None else r.price
         if price == self._price:  # one int object per distinct price, not per row
             price = self._price
         else:
@@ -142,7 +145,7 @@ class ReceiptLog:
         self.reason.append(reason)
         self.gas_used.append(r.gas_used)
         if r.fee != r.gas_used * price:
-            raise ValueError("a receipt's fee is its gas times the transaction's gas price")
+            raise ValueError("a receipt's fee is its gas times the price paid")
         self.block.append(r.block)
         self.timestamp.append(r.timestamp)
         self.result.append(r.result)

@@ -41,6 +41,9 @@ class Receipt:
     result: Any = None
     #: What the contract paid out during the call: ``(recipient, wei, memo)`` each.
     payments: tuple[tuple[str, int, str], ...] = ()
+    #: The price paid per gas, when it is not the transaction's ``gas_price`` (an EIP-1559
+    #: transaction's effective gas price: ``fee = gas_used * price``).
+    price: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -61,9 +64,15 @@ class Tx:
     args: tuple[Any, ...]
     value: int
     gas_limit: int
+    #: Wei per gas it bids: a legacy transaction's price, or (with ``priority_fee``) an
+    #: EIP-1559 transaction's max fee per gas.
     gas_price: int
     on_receipt: Callable[[Tx, Receipt], None] | None = None
     tag: str = ""
     seq: int = -1
     submitted_at: float = 0.0
     receipt: Receipt | None = field(default=None)
+    #: An EIP-1559 transaction's max priority fee (tip) per gas: it pays the base fee of its
+    #: block plus this, at most ``gas_price``.  None: a legacy transaction, paying
+    #: ``gas_price``.
+    priority_fee: int | None = None

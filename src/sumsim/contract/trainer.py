@@ -222,12 +222,14 @@ class CollaborativeTrainer:
         if not excess:
             cost = ctx.value  # the same int object as the transaction's value (memory)
         predict, update = self._work(x, plan)
-        ctx.charge_to(ctx.gas.add_data(
+        gas = ctx.gas
+        ctx.charge_to(gas.add_data(
             n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y, predict=predict,
             update=update, value_returned=excess > 0, deposit_zero=not cost,
             rewrites_deposit=None if held is None else rewrite(held.initial_deposit, cost),
             rewrite_clears_claims=held is not None and held.claims > 0,
-            mechanism_writes=self._add_write_kinds(ctx.now), mechanism=self.im.gas_work))
+            mechanism_writes=self._add_write_kinds(ctx.now), mechanism=self.im.gas_work),
+            gas.peak)
         # -- no revert past this point --
         self.im.on_add(ctx.now)
         status = _STATUS[verdict]
@@ -251,10 +253,11 @@ class CollaborativeTrainer:
     def _charge_refused(self, ctx: CallContext, stage: AddRefusal, x: np.ndarray,
                         x_nonzero: int, y: int) -> None:
         """Charge an add refused at ``stage`` what the original spends up to its revert."""
-        ctx.charge_to(ctx.gas.add_data_refused(
+        gas = ctx.gas
+        ctx.charge_to(gas.add_data_refused(
             stage, n_elements=len(x), array_nonzero_bytes=x_nonzero, label=y,
             mechanism_writes=self._add_write_kinds(ctx.now) if stage == "data_handler"
-            else None, mechanism=self.im.gas_work))
+            else None, mechanism=self.im.gas_work), gas.peak)
 
     def _add_write_kinds(self, now: int) -> tuple[SstoreKind, ...] | None:
         kinds = self.im.add_write_kinds(now)
@@ -336,9 +339,9 @@ class CollaborativeTrainer:
         try:
             amount = self._check_claim(rec, ctx.sender, ctx.now, refund)
         except Revert:  # (refused after the record's lookup, its claim marks, the prediction)
-            ctx.charge_to(self._claim_gas(ctx, rec, refund, predict, None))
+            ctx.charge_to(*self._claim_gas(ctx, rec, refund, predict, None))
             raise
-        total = self._claim_gas(ctx, rec, refund, predict, amount)
+        total, peak = self._claim_gas(ctx, rec, refund, predict, amount)
         check = "check_refund" if refund else "check_report"
         if type(amount) is not int or amount < 0:
             raise self._mechanism_bug(check, _not_wei(amount))
@@ -346,7 +349,7 @@ class CollaborativeTrainer:
             raise self._mechanism_bug(
                 check, f"gave {amount} wei for contribution {rec.id}, which holds "
                 f"{rec.claimable} wei claimable (a claim pays at most what is left)")
-        ctx.charge_to(total)
+        ctx.charge_to(total, peak)
         # -- no revert past this point --
         if self.im.per_contribution:
             rec.claimable -= amount
@@ -376,29 +379,31 @@ class CollaborativeTrainer:
         return rec.predict_work or self._work(rec.x, NO_UPDATE)[0]
 
     def _claim_gas(self, ctx: CallContext, rec: Contribution, refund: bool,
-                   predict: ModelWork, amount: int | None) -> int:
-        """Gas of a refund or report of ``rec`` paying ``amount``; None: one the mechanism
-        refused, which pays what the original spends before its checks (see
-        ``sumsim.chain.evm_gas``).  The data handler's claim counter is non-zero once anyone
-        has claimed (its write is then an update); the claimer's own flag is rewritten
-        unchanged when it claimed before."""
+                   predict: ModelWork, amount: int | None) -> tuple[int, int]:
+        """Gas of a refund or report of ``rec`` paying ``amount``, after and before its
+        storage refund (``amount`` None: one the mechanism refused, which pays what the
+        original spends before its checks; see ``sumsim.chain.evm_gas``).  The data
+        handler's claim counter is non-zero once anyone has claimed (its write is then an
+        update); the claimer's own flag is rewritten unchanged when it claimed before."""
         im, refused = self.im, amount is None
         n, nz, before = len(rec.x), rec.x_nonzero_bytes, rec.claims > 0
         again = ctx.sender in rec.claimed_by
         if refund:
             fresh = 0 if refused else im.refund_counters_new(ctx.sender)
-            return ctx.gas.refund(
+            total = ctx.gas.refund(
                 n_elements=n, array_nonzero_bytes=nz, label=rec.y, predict=predict,
                 first_refund_of_author=fresh >= 1, first_good_data=fresh >= 2,
                 amount_zero=(rec.claimable if amount is None else amount) == 0,
                 claimed_before=before, claimed_before_by_sender=again, reverted=refused,
                 mechanism=im.gas_work)
+            return total, ctx.gas.peak
         late = im.takes_without_checks(rec, ctx.sender, ctx.now, self.owner)
-        return ctx.gas.report(
+        total = ctx.gas.report(
             n_elements=n, array_nonzero_bytes=nz, label=rec.y, predict=predict,
             after_any_address_wait=late, takes_all=amount is None or amount >= rec.claimable,
             amount_zero=amount == 0, claimed_before=before, claimed_before_by_sender=again,
             reverted=refused, mechanism=im.gas_work)
+        return total, ctx.gas.peak
 
     def _model_bug(self, method: str, what: str) -> PluginBug:
         return _plugin_bug(self.model, method, what)
@@ -452,9 +457,12 @@ class CollaborativeTrainer:
         contract was made without the chain's pricer): ``(amount, gas)``, or None if it would
         revert (or is not a refund or a report: a mechanism's own claim is not estimated).
 
-        The limit must hold the transaction's base and calldata, charged first, and the
-        call's whole gas less its refund, charged last (a storage refund larger than the
-        rest, possible with overridden prices, leaves the first the larger)."""
+        The limit must hold the call's whole gas before its storage refund (the EVM refunds
+        once the call has ended), which holds the transaction's base and calldata, charged
+        first.  (The calls between the original contracts forward at most 63/64 of the gas
+        left, which this estimate does not hold back: on the EVM a limit at the estimate
+        itself can fall short by about a sixty-fourth of what those calls use; agents add a
+        quarter.)"""
         if method not in ("refund", "report"):
             return None
         at = now if at is None else at
@@ -464,12 +472,9 @@ class CollaborativeTrainer:
         rec, amount = tried
         if self.gas is None:
             return amount, None
-        refund = method == "refund"
         ctx = CallContext(sender, 0, at, 0, 0, self.gas)
-        upfront = self.gas.fork.intrinsic + _calldata_gas(
-            self.gas, "refund" if refund else "report", len(rec.x), rec.x_nonzero_bytes, rec.y)
-        return amount, max(upfront, self._claim_gas(ctx, rec, refund, self._predict_work(rec),
-                                                    amount))
+        _, peak = self._claim_gas(ctx, rec, method == "refund", self._predict_work(rec), amount)
+        return amount, peak
 
     def _try_claim(self, method: str, cid: int, sender: str, at: int
                    ) -> tuple[Contribution, int] | None:

@@ -608,18 +608,20 @@ def _provider(inc: PredictionMarketConfig, world: World,
     hashes = [piece_hash(x, y, salt) for x, y in pieces]
 
     def send(method: str, args: tuple[Any, ...], value: int = 0) -> Tx:
-        # Under a moving base fee the provider bids as wallets do, up to twice the base fee
-        # when it sends (capped at the highest the base fee can reach): a price fixed at the
-        # start, or the bare base fee, could sit under a base fee that rises before its block,
-        # and the market's phases would wait in the mempool.
-        # (never more than its balance pays for: a bid it cannot cover would be rejected)
-        price = chain.gas_price_wei
+        # Under a moving base fee the provider bids as wallets do, a max fee up to twice the
+        # base fee when it sends (capped at the highest the base fee can reach), with no tip:
+        # it pays the base fee of its block.  A bid at the bare base fee could sit under a
+        # base fee that rises before its block, and the market's phases would wait in the
+        # mempool.  (Never more than its balance pays for: a bid it cannot cover would be
+        # rejected.)
+        price, tip = chain.gas_price_wei, None
         if chain.fees.moves:
             affordable = (chain.ledger.balances.get(provider, 0) - value) // gas_limit
             price = max(price, min(2 * price, getattr(chain.fees, "max_wei", 2 * price),
                                    affordable))
+            tip = 0
         return chain.submit(Tx(provider, world.contract, method, args, value, gas_limit,
-                               price))
+                               price, priority_fee=tip))
 
     def mined(tx: Tx) -> Generator[simpy.Event, Any, None]:
         """Wait two slots, then slot by slot until ``tx`` is in a block (under a moving base
