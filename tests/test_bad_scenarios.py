@@ -275,6 +275,39 @@ def test_misspelt_fields_and_scenario_names_get_a_close_name(
     # nothing close: no guess
     line = one_line(capsys, ["validate", "quickstart", "--set", "agents[1].zzz=5"])
     assert line == "--set agents[1].zzz: unknown field"
+    # nor any bundled name close: where the names are
+    assert one_line(capsys, ["run", "nonexist"]) == (
+        "nonexist: file not found (nor is it a bundled scenario's name: `sumsim run --list` "
+        "lists them)")
+
+
+def test_report_and_invariants_say_what_they_were_given(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A folder that is not there, a search's folder given to `report`, and an option of
+    `invariants --set` the mechanism lacks: each named as what it is."""
+    gone = tmp_path / "nonexist"
+    assert one_line(capsys, ["report", str(gone)]) == (
+        f"{gone}: no such folder (a sweep's output folder is expected)")
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "search.json").write_text("{}")
+    assert one_line(capsys, ["report", str(search)]) == (
+        f"{search}: this is a search's folder: its figure is pareto.png and its table "
+        "trials.parquet (`sumsim report` draws a sweep's figures)")
+    assert one_line(capsys, ["invariants", "--mechanism", "deposit_refund_take", "--set",
+                             "foo=1"]) == (
+        "--set: mechanism 'deposit_refund_take': foo: unknown field")
+
+
+def test_version_and_one_agent(capsys: pytest.CaptureFixture[str]) -> None:
+    import sumsim
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"sumsim {sumsim.__version__}\n"
+    assert main(["validate", "quickstart", "--set", "agents=[{name=\"a\", kind=\"honest\", "
+                 "balance=1}]"]) == 0
+    assert capsys.readouterr().out == "quickstart: ok (quickstart, 1 agent)\n"
 
 
 def test_validate_and_report_word_unusable_paths_and_mixed_files(

@@ -97,8 +97,15 @@ def test_resume_continues_the_same_study_without_rerunning(tmp_path: Path) -> No
     assert whole.trials.equals(second.trials), (whole.trials, second.trials)
     # a different space cannot resume into this folder
     other = write_search(tmp_path, space={"agents[1].budget": {"low": 1, "high": 2}})
-    with pytest.raises(InputError, match="different base, space"):
+    with pytest.raises(InputError, match=r"holds another search \(differing in space\); use "
+                       r"another --out \(or the search file that made it\)"):
         run_search(load_search(other), out, executor="local")
+    bounded = write_search(tmp_path, trials=7)
+    doc = tomllib.loads(bounded.read_text())
+    doc["constraints"] = [{"metric": "attacker_spend_eth", "max": 5}]
+    bounded.write_text(tomli_w.dumps(doc))
+    with pytest.raises(InputError, match=r"\(differing in constraints\)"):
+        run_search(load_search(bounded), out, executor="local")
 
 
 @pytest.mark.parametrize("version", ["0.0.1", None])

@@ -356,6 +356,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:  # (a name too long for the file system, say)
         raise InputError(f"cannot read: {e.strerror}", source=str(folder)) from None
     if not found:
+        if not folder.is_dir():
+            raise InputError("no such folder (a sweep's output folder is expected)",
+                             source=str(folder))
+        if (folder / "trials.parquet").is_file() or (folder / "search.json").is_file():
+            raise InputError("this is a search's folder: its figure is pareto.png and its "
+                             "table trials.parquet (`sumsim report` draws a sweep's figures)",
+                             source=str(folder))
         raise InputError("no results.parquet here (run `sumsim sweep` first)", source=str(folder))
     try:
         df = pl.read_parquet(table, glob=False)
@@ -458,7 +465,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             else:
                 sc = _load(path, args.set)
                 _check_data_file(sc, path)
-                print(f"{path}: ok ({sc.scenario.name}, {len(sc.agents)} agents)")
+                n = len(sc.agents)
+                print(f"{path}: ok ({sc.scenario.name}, {n} agent{'' if n == 1 else 's'})")
         except InputError as e:
             if e.source is None and not str(e).startswith(f"{path}:"):
                 # (a --set path, say: which file it failed on)
@@ -682,8 +690,11 @@ def cmd_invariants(args: argparse.Namespace) -> int:
             raise InputError(e.message, field=f"--{e.field}") from None
         if "unknown field" in str(e) and str(e).startswith("mechanism ") and \
                 (defenses or model):  # (an option meant for the defense or the model?)
-            raise InputError(f"{e} (a defense's option is set as KIND.OPTION=VALUE, a "
+            raise InputError(f"--set: {e} (a defense's option is set as KIND.OPTION=VALUE, a "
                              "model's as model.OPTION=VALUE)") from None
+        given = {k.split(".")[0] for k in _parse_set(args.set)}
+        if e.field is not None and e.field.split(".")[0].split("[")[0] in given:
+            raise InputError(str(e), source="--set") from None  # (an option given there)
         raise
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAIL
@@ -801,6 +812,9 @@ written); 1 an unexpected failure."""
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sumsim", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from sumsim import __version__
+
+    p.add_argument("--version", action="version", version=f"sumsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run one scenario (default: the bundled quickstart)",
                        epilog=RUN_EPILOG)

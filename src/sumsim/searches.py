@@ -470,7 +470,8 @@ def _read_runs(out: Path) -> dict[str, dict[str, Any]]:
     return runs
 
 
-def _check_stamp(stamp_file: Path, stamp: str, out: Path) -> None:
+def _check_stamp(stamp_file: Path, stamp: str, out: Path,
+                 spec: dict[str, Any] | None = None) -> None:
     """Refuse a folder holding another search (or a stamp that cannot be read as one)."""
     if not stamp_file.exists():
         return
@@ -487,8 +488,9 @@ def _check_stamp(stamp_file: Path, stamp: str, out: Path) -> None:
                          "search, remove the file to resume, else use another --out",
                          source=str(stamp_file))
     if fingerprint != stamp:
-        raise InputError("this folder holds a search of a different base, space, objectives "
-                         "or seeds; use another --out", source=str(out))
+        raise InputError(f"this folder holds another search (differing in "
+                         f"{_what_differs(found, spec)}); use another --out (or the search file "
+                         "that made it)", source=str(out))
     made_by = found.get("version") if isinstance(found, dict) else None
     if made_by != __version__:
         raise InputError(
@@ -496,6 +498,24 @@ def _check_stamp(stamp_file: Path, stamp: str, out: Path) -> None:
             f"otherwise under sumsim {__version__} (rules, gas and metrics change between "
             "versions): run it into another --out to search again, or resume it with the "
             "version that made it", source=str(out))
+
+
+def _what_differs(found: dict[str, Any], spec: dict[str, Any] | None) -> str:
+    """Which parts of the search file differ from the one that made a folder, in a few words
+    (its base scenario's contents when the file's own parts are the same)."""
+    kept = found.get("spec") if isinstance(found.get("spec"), dict) else None
+    if spec is None or kept is None:
+        return "its base, overrides, space, objectives, constraints or seeds"
+    unpriced = {"trials", "max_wall_s"}  # (a resumed search may change its budgets)
+    parts = [f"search.{k}" for k in sorted(set(spec.get("search", {})) |
+                                           set(kept.get("search", {})))
+             if k not in unpriced and spec.get("search", {}).get(k)
+             != kept.get("search", {}).get(k)]
+    parts += [k for k in ("overrides", "objectives", "constraints", "space")
+              if spec.get(k) != kept.get(k)]
+    if not parts:
+        return "its base scenario's contents"
+    return ", ".join(parts)
 
 
 def _made_by(version: Any) -> str:
@@ -565,7 +585,7 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
     stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
         mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]
     stamp_file = out / "search.json"
-    _check_stamp(stamp_file, stamp, out)
+    _check_stamp(stamp_file, stamp, out, spec.model_dump(mode="json"))
     write_text(stamp_file, json.dumps({"fingerprint": stamp, "version": __version__,
                                        "source": search.source,
                                        "spec": spec.model_dump(mode="json")}, indent=2) + "\n")

@@ -263,7 +263,9 @@ def read_base(file: Path, base: str, field: str) -> tuple[dict[str, Any], str, P
 def _close_bundled(name: str) -> str:
     """"; did you mean ..." naming a bundled scenario close to ``name`` (or nothing)."""
     close = difflib.get_close_matches(Path(name).stem, sorted(BUNDLED), n=1, cutoff=0.75)
-    return f"; did you mean the bundled scenario {close[0]!r}?" if close else ""
+    if close:
+        return f"; did you mean the bundled scenario {close[0]!r}?"
+    return " (nor is it a bundled scenario's name: `sumsim run --list` lists them)"
 
 
 def bundled_text(name: str) -> str:
