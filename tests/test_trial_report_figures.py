@@ -163,3 +163,37 @@ def test_a_swept_table_is_labelled_by_its_kind_and_options() -> None:
     assert _label('{"cost_weight":"0.01","owner":"x"}') == "cost_weight=0.01, owner=x"
     assert _label(100) == "100" and _label("{not json") == "{not json"
     assert _label(None) == BASE_LABEL
+
+
+def test_a_swept_list_of_tables_is_labelled_by_their_kinds() -> None:
+    """Swept defenses (a list of tables) read as their kinds joined, none as "none"."""
+    from sumsim.report import _label
+
+    assert _label('[{"kind":"rate_limit","window_s":3600},{"kind":"review_queue"}]') == \
+        "rate_limit (window_s=3600) +\nreview_queue"
+    assert _label("[]") == "none"
+    assert _label("[1, 2]") == "[1, 2]"  # (a list of other values as written)
+
+
+def test_seed_counts_show_where_they_differ_and_a_spend_band_stays_above_zero(
+        drawn: dict[str, Any]) -> None:
+    """A mean over fewer seeds than its neighbours says so (a ratio null where nothing was
+    lost, say), an empty heatmap cell says it has no value, and the band of a metric no run
+    has below 0 is cut at 0 rather than reaching values it cannot take."""
+    rows = []
+    for i, (xv, hv, values) in enumerate([(1, "a", [5.0, 500.0]), (2, "a", [5.0, 6.0]),
+                                           (1, "b", [1.0, None]), (2, "b", [None, None])]):
+        for r, v in enumerate(values):
+            rows.append({"run_index": 2 * i + r, "replicate": r, "seed": 10 + r,
+                         "param:x": xv, "param:h": hv, "status": "ok", "spend": v})
+    sweep_figures(pl.DataFrame(rows), Path("unused"), ["spend"])
+    fig = drawn["spend_vs_x.png"]
+    ax = fig.axes[0]
+    assert "bands cut at 0" in ax.get_title()
+    notes = sorted(t.get_text() for t in ax.texts)
+    assert notes == ["n=1", "n=2", "n=2"]  # (h = b at x = 2 has no value: no point)
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.0  # (the mean 252.5 less its interval is far below 0)
+    heat = drawn["spend_heatmap.png"].axes[0]
+    cells = sorted(t.get_text() for t in heat.texts)
+    assert cells == ["1\nn=1", "252\nn=2", "5.5\nn=2", "no value"]

@@ -472,11 +472,24 @@ def _label(v: Any) -> str:
     text = str(v)
     table = _table(text)
     if table:
-        kind = table.pop("kind", None)
-        options = ", ".join(f"{k}={x if isinstance(x, str) else json.dumps(x)}"
-                            for k, x in table.items())
-        text = options if kind is None else f"{kind} ({options})" if options else str(kind)
+        text = _table_label(table)
+    elif text.startswith("[") and text.endswith("]"):  # (a list of tables: defenses, say)
+        try:
+            tables = json.loads(text)
+        except ValueError:
+            tables = None
+        if isinstance(tables, list) and all(isinstance(t, dict) for t in tables):
+            text = " + ".join(_table_label(t) for t in tables) if tables else "none"
     return _wrap(text, 30)
+
+
+def _table_label(table: dict[str, Any]) -> str:
+    """A table as its kind with its options after it."""
+    table = dict(table)
+    kind = table.pop("kind", None)
+    options = ", ".join(f"{k}={x if isinstance(x, str) else json.dumps(x)}"
+                        for k, x in table.items())
+    return options if kind is None else f"{kind} ({options})" if options else str(kind)
 
 
 def _positions(values: list[Any]) -> tuple[dict[Any, float], list[str] | None]:
@@ -558,6 +571,9 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
     for metric in metrics:
         fig, axes = _panels(Figure, len(shown))
         ns: list[int] = []  # runs behind each point, for the title
+        # (a metric no run has below 0, a spend say, keeps its band above 0)
+        floor = 0.0 if all(v >= 0 for v in ok[metric].to_list() if _finite(v)) else -np.inf
+        uneven = len(set(aggregate(ok, params, metric)["n"].to_list())) > 1
         for ax, facet in zip(axes, shown, strict=True):
             sub = _select(df, facet)
             drawn = 0
@@ -575,13 +591,20 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
                 # (no band where a point has one seed: its interval is null)
                 ci = agg["ci"].cast(pl.Float64).fill_null(float("nan")).to_numpy()[order]
                 label = None if hue is None else f"{hue.removeprefix('param:')} = {_label(h)}"
+                low = np.maximum(mean - ci, floor)
                 if ticks is None:
                     ax.plot(pos, mean, marker="o", lw=1.6, label=label)
-                    ax.fill_between(pos, mean - ci, mean + ci, alpha=0.2)
+                    ax.fill_between(pos, low, mean + ci, alpha=0.2)
                 else:  # named values: side by side within a slot, no line between slots
                     shift = 0.08 * (k - (len(hues) - 1) / 2)
-                    ax.errorbar([q + shift for q in pos], mean, yerr=np.nan_to_num(ci),
+                    pos = [q + shift for q in pos]
+                    ax.errorbar(pos, mean, yerr=np.nan_to_num([mean - low, ci]),
                                 marker="o", ls="none", capsize=3, label=label)
+                if uneven:  # (how many seeds each mean is over, where that differs)
+                    for q, m, n in zip(pos, mean, agg["n"].to_numpy()[order], strict=True):
+                        if n:  # (a point without a value is not drawn)
+                            ax.annotate(f"n={n}", (q, m), textcoords="offset points",
+                                        xytext=(4, 4 + 8 * k), fontsize=7, color="0.35")
             if ticks is not None:
                 ax.set_xticks(range(len(ticks)), ticks, rotation=20)
             if log_x and drawn:
@@ -596,7 +619,9 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
                         va="center", color="0.4")
             elif hue is not None:
                 ax.legend(fontsize=8)
-        _title(fig, axes, f"{metric} (mean, 95% CI over {_seeds(ns or [0])}{left_out})",
+        clipped = "; bands cut at 0" if floor == 0.0 else ""
+        _title(fig, axes, f"{metric} (mean, 95% CI over {_seeds(ns or [0])}{clipped}"
+               f"{left_out})",
                bool(params[2:]))
         path = out_dir / f"{_slug(metric)}_vs_{_slug(x)}.png"
         _save(fig, path)
@@ -651,10 +676,12 @@ def _panels(figure: Any, n: int) -> tuple[Any, list[Any]]:
 
 
 def _title(fig: Any, axes: list[Any], title: str, panels: bool) -> None:
+    # (on lines that fit the figure: a long metric path with its seeds would run off it)
+    width = int(fig.get_figwidth() * 11)
     if panels:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_wrap(title, width), fontsize=10)
     else:
-        axes[0].set_title(title, fontsize=10)
+        axes[0].set_title(_wrap(title, width), fontsize=10)
 
 
 def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], columns: tuple[str, list[Any]],
@@ -665,19 +692,23 @@ def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], columns: tuple[
     import numpy as np
 
     (x, xs), (hue, hs) = columns, rows
-    grids, ns = [], []
+    grids, counts, ns = [], [], []
     for facet in facets:
         agg = aggregate(_select(df, facet), [x, hue], metric)
         grid = np.full((len(hs), len(xs)), np.nan)
+        count = np.zeros((len(hs), len(xs)), dtype=int)
         for r in agg.iter_rows(named=True):
             grid[hs.index(r[hue]), xs.index(r[x])] = r["mean"]
+            count[hs.index(r[hue]), xs.index(r[x])] = r["n"]
             ns.append(r["n"])
         grids.append(grid)
+        counts.append(count)
+    uneven = len(set(ns)) > 1  # (then each cell says how many seeds its mean is over)
     finite = [v for g in grids for v in g.ravel() if v == v]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     fig, axes = _panels(figure, len(facets))
     im = None
-    for ax, facet, grid in zip(axes, facets, grids, strict=True):
+    for ax, facet, grid, count in zip(axes, facets, grids, counts, strict=True):
         im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi)
         ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=20)
         ax.set_yticks(range(len(hs)), [_label(v) for v in hs])
@@ -689,8 +720,11 @@ def _heatmap(figure: Any, df: Any, facets: list[dict[str, Any]], columns: tuple[
             if v == v:
                 r, g, b, _ = im.cmap(im.norm(v))
                 light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5  # relative luminance
-                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{v:.3g}" + (f"\nn={count[i, j]}" if uneven else ""),
+                        ha="center", va="center", fontsize=8,
                         color="black" if light else "white")
+            else:  # (no run of that cell, or none that gave the metric a value)
+                ax.text(j, i, "no value", ha="center", va="center", fontsize=7, color="0.4")
     fig.colorbar(im, ax=axes, label=_axis(metric))
     _title(fig, axes, f"{metric} (mean over {_seeds(ns or [0])}{left_out})", bool(facets[0]))
     _save(fig, path)
