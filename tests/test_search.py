@@ -501,3 +501,35 @@ def test_a_search_no_trial_of_which_meets_its_constraints_says_so(
     assert "2 trials (2 complete), 0 on the Pareto front" in out
     assert "no complete trial met the constraints" in out and "no best.toml" in out
     assert not (tmp_path / "out" / "best.toml").exists()
+
+
+def test_a_constrained_search_shows_its_infeasible_trials_and_the_constraints_per_seed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trials breaking a constraint are drawn apart on pareto.png (they cannot be chosen), and
+    best.toml's header gives the constraint's mean and each seed's value beside the
+    objective's (the bound holds for the mean, not for every seed)."""
+    import sumsim.searches as searches
+
+    figures: list[Any] = []
+    real = searches._pareto_figure
+    monkeypatch.setattr(searches, "_pareto_figure",
+                        lambda *a: (figures.append(a), real(*a))[1])
+    path = write_search(tmp_path, trials=6, sampler="random", objectives=[
+        {"metric": "counterfactual.accuracy_damage_time_avg", "direction": "maximize"}],
+        space={"agents[1].budget": {"choices": [20, 3000]}})
+    path.write_text(path.read_text() + '\n[[constraints]]\nmetric = "attacker_spend_eth"\n'
+                    'max = 3\n')
+    res = run_search(load_search(path), tmp_path / "out", executor="local")
+    feasible = res.trials["feasible"].to_list()
+    assert True in feasible and False in feasible
+    trials, front, spec, _ = figures[0]
+    fig_trials = trials.filter(pl.col("feasible").not_())["trial"].to_list()
+    assert fig_trials and res.best is not None and res.best["agents[1].budget"] == 20
+    header = [ln for ln in (res.best_toml.read_text() if res.best_toml else "").splitlines()
+              if ln.startswith("#")]
+    mean = res.pareto["mean:attacker_spend_eth"][0]
+    assert any(ln.startswith("# Constraints, on that mean: attacker_spend_eth = "
+                             f"{mean:.6g} (max 3).") for ln in header), header
+    per_seed = [ln for ln in header if ln.startswith("# sumsim run best.toml --seed")]
+    assert len(per_seed) == 2 and all("attacker_spend_eth = " in ln for ln in per_seed)
+    assert (tmp_path / "out" / "pareto.png").read_bytes()[:4] == b"\x89PNG"

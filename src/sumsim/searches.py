@@ -867,9 +867,16 @@ def _write_outputs(search: Search, study: Any, out: Path) -> SearchResult:
                  "Mean over its paired seeds: " + ", ".join(
                      f"{o.metric} = {best.values[i]:.6g} ({o.direction})"
                      for i, o in enumerate(spec.objectives)) + "."]
+        bounds = [c for c in spec.constraints
+                  if c.metric not in {o.metric for o in spec.objectives}]
+        if spec.constraints:  # (they hold for the mean over the seeds, not for each seed)
+            lines.append("Constraints, on that mean: " + ", ".join(
+                f"{c.metric} = {_g(best.user_attrs.get(f'mean:{c.metric}'))} ("
+                + " and ".join(f"{k} {v:g}" for k, v in (("min", c.min), ("max", c.max))
+                               if v is not None) + ")" for c in spec.constraints) + ".")
+        shown = [o.metric for o in spec.objectives] + [c.metric for c in bounds]
         for r, seed in enumerate(seeds):
-            got = ", ".join(f"{o.metric} = {_g(best.user_attrs[f'seeds:{o.metric}'][r])}"
-                            for o in spec.objectives)
+            got = ", ".join(f"{m} = {_g(best.user_attrs[f'seeds:{m}'][r])}" for m in shown)
             lines.append(f"sumsim run best.toml --seed {seed}   gives {got}"
                          + ("   (the seed set below)" if r == 0 else ""))
         header = "".join(f"# {ln}\n" for ln in lines)
@@ -922,6 +929,10 @@ def _pareto_figure(trials: pl.DataFrame, front: list[Any], spec: SearchFile,
         return [v if v is not None and v == v else 0.0 for v in rows[col].to_list()]
 
     bars: dict[str, Any] = {"ls": "none", "capsize": 2, "elinewidth": 0.8}
+    # Trials whose means break a constraint: drawn apart, as they cannot be chosen.
+    outside = done.filter(pl.col("feasible").not_()) if spec.constraints and \
+        "feasible" in done.columns else done.head(0)
+    done = done.filter(~pl.col("trial").is_in(outside["trial"].to_list()))
     if len(spec.objectives) > 1:
         m1 = spec.objectives[1].metric
         ax.errorbar(done[f"mean:{m1}"], done[f"mean:{m0}"], yerr=ci(done, m0),
@@ -932,15 +943,23 @@ def _pareto_figure(trials: pl.DataFrame, front: list[Any], spec: SearchFile,
                     xerr=ci(best, m1), marker="o", ms=5, color="tab:red",
                     label="Pareto front", **bars)
         ax.plot(best[f"mean:{m1}"], best[f"mean:{m0}"], "-", color="tab:red", lw=1)
+        if outside.height:
+            ax.plot(outside[f"mean:{m1}"], outside[f"mean:{m0}"], "x", ms=5, color="0.45",
+                    label="infeasible (constraints)")
         ax.set_xlabel(f"{m1} ({spec.objectives[1].direction})")
     else:
-        ax.errorbar(done["trial"], done[f"mean:{m0}"], yerr=ci(done, m0), marker="o", ms=3,
-                    color="0.65", alpha=0.6, label="trials", **bars)
-        ax.errorbar(best["trial"], best[f"mean:{m0}"], yerr=ci(best, m0), marker="o", ms=5,
-                    color="tab:red", label="best", **bars)
+        if done.height:
+            ax.errorbar(done["trial"], done[f"mean:{m0}"], yerr=ci(done, m0), marker="o",
+                        ms=3, color="0.65", alpha=0.6, label="trials", **bars)
+        if best.height:
+            ax.errorbar(best["trial"], best[f"mean:{m0}"], yerr=ci(best, m0), marker="o",
+                        ms=5, color="tab:red", label="best", **bars)
+        if outside.height:
+            ax.plot(outside["trial"], outside[f"mean:{m0}"], "x", ms=5, color="0.45",
+                    label="infeasible (constraints)")
         ax.set_xlabel("trial")
     ax.set_ylabel(f"{m0} ({spec.objectives[0].direction})")
-    ax.set_title(f"search {spec.search.name}: {done.height} trials, mean over "
+    ax.set_title(f"search {spec.search.name}: {done.height + outside.height} trials, mean over "
                  f"{spec.search.seeds} paired seeds each (bars: 95% CI)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
