@@ -1631,9 +1631,10 @@ def test_a_run_stopped_by_the_idle_guard_names_a_rejected_last_transaction() -> 
     import sumsim
     from sumsim.errors import RunCannotFinish
 
-    # (in this seed it is the run without the attackers, the counterfactual, that climbs so)
-    with pytest.raises(RunCannotFinish, match=r"the counterfactual run .* the last transaction, "
-                       r"provider's end_market at day 14\.0, was rejected: Insufficient funds"):
+    # (blocks nine-tenths full all the time: the fee climbs by a tenth a slot to its ceiling)
+    with pytest.raises(RunCannotFinish, match=r"the last transaction, provider's end_market at "
+                       r"day 14\.0, was rejected: Insufficient funds"):
         sumsim.run("mechanisms-prediction-market", seed=1, overrides={
-            "chain.gas_price_model": "base_fee", "chain.base_fee.shock_sd": 0.2,
-            "chain.block_time_s": 12, "data.max_pool": 300})
+            "chain.gas_price_model": "base_fee", "chain.base_fee.background": 0.9,
+            "chain.base_fee.background_sd": 0.0, "chain.base_fee.max_gwei": 5000,
+            "chain.block_time_s": 12, "data.max_pool": 300, "metrics.counterfactual": False})
