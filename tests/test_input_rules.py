@@ -194,6 +194,23 @@ def test_a_run_that_cannot_make_progress_stops_naming_the_guard() -> None:
     assert "cannot pay for one more transaction: good, bad" in line
 
 
+def test_agents_winding_down_far_apart_are_named_when_the_idle_guard_stops_a_run() -> None:
+    """A thousand sybil addresses acting every 1,000 hours on average: each ends at its first
+    turn once the pool is spent (progress, one by one), until the last two fall more than the
+    idle wait apart; the message says who is still to end and when."""
+    with pytest.raises(RunCannotFinish) as err:
+        sumsim.run("quickstart", overrides={
+            "data.max_pool": 120, "data.synthetic.n_train": 500, "data.synthetic.n_test": 200,
+            "metrics.counterfactual": False,
+            "agents[1]": {"kind": "sybil", "name": "syb", "balance": 10_000,
+                          "addresses": 1000, "strategy": {"kind": "label_flip"}}})
+    line = str(err.value)
+    assert "no claim closed, no agent ended since day 297.0" in line
+    assert ("1 agent(s) with nothing left to do end at their next turns, the last at day "
+            "331.7 (turns far apart: long intervals, or a sybil's addresses each acting "
+            "`addresses` times less often; see scale_interval)") in line
+
+
 def test_a_counterfactual_that_cannot_make_progress_says_so() -> None:
     with pytest.raises(RunCannotFinish, match="the counterfactual run .attackers removed. "
                                               "made no progress"):

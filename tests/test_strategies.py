@@ -351,6 +351,25 @@ def test_sybil_rejects_options_it_would_overwrite(option: dict[str, Any]) -> Non
         parse_scenario(sybil_scenario({"kind": "label_flip", **option}))
 
 
+@pytest.mark.parametrize("option", [{"interval_s": constant(86_400)}, {"max_deposit": 1},
+                                    {"start_s": 1000}, {"gas_tip_gwei": 3}, {"report": False}])
+def test_an_agent_option_set_on_the_sybil_itself_is_refused(option: dict[str, Any]) -> None:
+    """Its addresses run the wrapped strategy with the strategy's options: one set beside it
+    would do nothing, so it is refused, naming where it belongs; a scenario written back
+    (every option at its default) still loads."""
+    from sumsim.scenario.loader import dump_scenario, parse_toml
+
+    data = sybil_scenario({"kind": "label_flip"})
+    (key,) = option
+    data["agents"][1].update(option)
+    with pytest.raises(InputError, match=rf"agents\[1\]\.{key}: a sybil's addresses take their "
+                       rf"options from its strategy: set {key} inside it \(strategy\.{key}\)"):
+        parse_scenario(data)
+    sc = parse_scenario(sybil_scenario({"kind": "label_flip", **option}))
+    again = parse_scenario(parse_toml(dump_scenario(sc), "written back"))
+    assert again.agents[1] == sc.agents[1]
+
+
 # -- label flip -------------------------------------------------------------------------------
 
 LF_LABELS = [0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1]

@@ -322,3 +322,14 @@ def test_runs_of_another_sumsim_version_run_again(done: tuple[Path, Path, dict[s
     assert now[older]["elapsed_s"] > 0 and now[unnamed]["elapsed_s"] > 0
     assert all(now[k] == finished[k] for k in kept)  # (untouched: not run again)
     assert (out / RESULTS).read_bytes() == before  # (same code: the same table)
+
+
+def test_a_lock_that_is_not_a_file_is_an_input_error(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_sweep(tmp_path, seeds=1, grid={"agents[1].budget": [100]})
+    out = tmp_path / "out"
+    (out / LOCK).mkdir(parents=True)
+    assert main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"{out}: cannot open the sweep lock .lock: Is a directory (remove it if no "
+                   "sweep is running here)\n")

@@ -10,7 +10,7 @@ agents' draws unchanged.
 
 Guards: every run ends.  A run that has not ended by ``scenario.max_duration_s`` (simulated),
 or in which nothing happens (no transaction sent, no pool sample taken, no claim closed by
-an agent: :attr:`~sumsim.world.World.claims_closed`) for
+an agent: :attr:`~sumsim.world.World.claims_closed`, no agent ended) for
 ``scenario.max_idle_s`` (simulated), stops with :class:`~sumsim.errors.RunCannotFinish`
 naming the field; so does one whose clock stops (a plug-in scheduling itself again and again
 at one instant, which neither simulated-time guard would see); ``max_wall_s`` bounds the
@@ -247,7 +247,7 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
     chain, pool = world.chain, world.pool
     cap = sc.scenario.max_duration_s
     idle_s = sc.scenario.max_idle_s
-    marker = (0, pool.remaining, world.claims_closed)
+    marker = (0, pool.remaining, world.claims_closed, world.agents_finished)
     last_progress = env.now
     steps = 0
     instant, instant_from = env.now, 0
@@ -277,14 +277,14 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
                     f"without waiting{_waking_now(env, agents)})",
                     field="agents")
             now_marker = (len(chain.receipts) + chain.pending_count, pool.remaining,
-                          world.claims_closed)
+                          world.claims_closed, world.agents_finished)
             if now_marker != marker:
                 marker, last_progress = now_marker, env.now
             elif env.now - last_progress > idle_s:
                 raise RunCannotFinish(
                     f"{label}made no progress for {_span(idle_s)} of simulated time (no "
-                    f"transaction sent, no pool sample taken, no claim closed since "
-                    f"{_days(last_progress)}; "
+                    "transaction sent, no pool sample taken, no claim closed, no agent ended "
+                    f"since {_days(last_progress)}; "
                     f"{_stuck(world, agents, last_progress)}); raise max_idle_s if agents "
                     "wait longer on purpose", field="scenario.max_idle_s")
             if deadline is not None and steps % _WALL_CHECK_STEPS == 0 and \
@@ -309,6 +309,14 @@ def _waking_now(env: simpy.Environment, agents: list[Agent]) -> str:
         return ""
     shown = ", ".join(repr(n) for n in names[:5]) + (" and more" if len(names) > 5 else "")
     return f"; turns waiting at that instant: agent {shown}"
+
+
+def _next_turns(env: simpy.Environment, agents: list[Agent]) -> list[float]:
+    """When the agents' next turns are queued (for the guards' messages)."""
+    mine = {id(a) for a in agents}
+    return [t for t, _, _, event in getattr(env, "_queue", ())
+            for cb in getattr(event, "callbacks", None) or ()
+            if id(getattr(cb, "__self__", None)) in mine]
 
 
 def _names(names: list[str]) -> str:
@@ -357,7 +365,15 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
         tx, r = log[-1]
         parts.append(f"the last transaction, {tx.sender}'s {tx.method} at "
                      f"{_days(r.timestamp)}, was rejected: {r.reason}")
-    watched = sum(len(a.book) for a in agents)
+    booked = {cid for a in agents for cid in a.book.ids()}
+    watched = sum(contract.view_is_open(ts, cid, at) for cid in booked)
+    if booked and not watched:  # (each agent drops a closed one at its own next turn)
+        turns = _next_turns(world.env, [a for a in agents if len(a.book)])
+        parts.append(f"agents have yet to drop {len(booked)} contribution(s) closed meanwhile, "
+                     "which they do at their next turns" + (
+                         f", the last of them at {_days(max(turns))} (turns far apart: long "
+                         "intervals, or a sybil's addresses each acting `addresses` times less "
+                         "often; see scale_interval)" if turns else ""))
     if watched:
         nxt = min(a.book.next_due() for a in agents if len(a.book))
         # (a look again comes at most recheck_s later; one due later still waits for a claim
@@ -372,6 +388,15 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
                          "still open to a claim (a claim window that never closes "
                          "keeps them looking: set scenario.duration_s to end the run at a "
                          "fixed time)")
+    if not booked and world.pool.exhausted:  # (nothing to look at, nothing to add)
+        waiting = [a for a in agents if not a.inflight and not a.pending_adds
+                   and not a.has_material()]
+        turns = _next_turns(world.env, waiting)
+        if turns:
+            parts.append(f"{len(turns)} agent(s) with nothing left to do end at their next "
+                         f"turns, the last at {_days(max(turns))} (turns far apart: long "
+                         "intervals, or a sybil's addresses each acting `addresses` times less "
+                         "often; see scale_interval)")
     floor = chain.fees.floor
     low = [t for t in chain.pending if t.gas_price < floor]
     if low:

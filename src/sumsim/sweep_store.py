@@ -85,7 +85,11 @@ def folder_lock(out: Path) -> Iterator[None]:
         yield
         return
     path = out / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # (a folder of that name, say, or no permission)
+        raise InputError(f"cannot open the sweep lock {LOCK}: {e.strerror or e} (remove it if "
+                         "no sweep is running here)", source=str(out)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

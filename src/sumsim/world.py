@@ -211,6 +211,9 @@ class World:
     #: engine's idle guard counts (thousands of sybil addresses, each waking days apart, may
     #: take weeks to clear their books after the last transaction).
     claims_closed: int = 0
+    #: Agents that have ended (nothing left to do, seen at their last turn): progress too, as
+    #: agents acting days apart wind a run down one by one.
+    agents_finished: int = 0
     #: How long the run waits without progress (``scenario.max_idle_s``): an agent that could
     #: only go on after a longer quiet spell gives up instead of holding the run open.
     patience_s: float = math.inf

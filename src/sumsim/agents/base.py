@@ -113,6 +113,10 @@ class ClaimBook:
             out.append(heapq.heappop(heap)[1])
         return out
 
+    def ids(self) -> set[int]:
+        """The contributions it holds a look at (each once)."""
+        return {cid for _, cid in self._heap}
+
     def next_due(self) -> float:
         """When the next contribution is due for a look (inf when none is)."""
         return self._heap[0][0] if self._heap else math.inf
@@ -441,6 +445,7 @@ class Agent:
                 self.settle()
                 if self.done():
                     self._finished.succeed()
+                    self.world.agents_finished += 1
                     return
             wait = self.next_turn_s()
         except Exception as e:  # (a hook of the strategy, e.g. has_material(): say whose)

@@ -3,7 +3,12 @@
 Per-address defenses (rate limits) see N small actors, and the rule that an author cannot take
 its own deposit no longer binds: one sybil address with refunded data can take another's.  The
 balance (and budget) is split evenly; with ``scale_interval`` each address acts N times less
-often, so the strategy's total rate is unchanged.
+often, so the strategy's total rate is unchanged.  Every agent option but the sybil's own
+(name, balance, addresses, scale_interval) is the strategy's, set inside ``strategy``.
+
+A run ends once every address has taken a turn with nothing left to do: with many addresses
+each acting rarely (the default interval of an hour, times N), that can be weeks after the
+last transaction; the strategy's ``interval_s`` or ``scenario.duration_s`` shortens it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from sumsim.errors import FieldError
 from sumsim.registry import Plugin, get, plugins
 from sumsim.units import to_wei
 
+#: The sybil's own options; every other agent option belongs inside ``strategy``.
+_OWN = {"name", "kind", "balance", "addresses", "strategy", "scale_interval"}
+
 
 class SybilConfig(AgentConfig):
     kind: Literal["sybil"]
@@ -28,6 +36,14 @@ class SybilConfig(AgentConfig):
 
     @model_validator(mode="after")
     def _strategy(self) -> SybilConfig:
+        # The addresses run the wrapped strategy with its options: an agent option set on the
+        # sybil itself would do nothing (a scenario written back holds every default, which
+        # is left alone).
+        for name in sorted(self.model_fields_set - _OWN):
+            field = type(self).model_fields[name]
+            if getattr(self, name) != field.get_default(call_default_factory=True):
+                raise FieldError(f"a sybil's addresses take their options from its strategy: "
+                                 f"set {name} inside it (strategy.{name})", name)
         self.inner_configs()
         return self
 
