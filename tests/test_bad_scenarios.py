@@ -281,6 +281,15 @@ def test_misspelt_fields_and_scenario_names_get_a_close_name(
         "lists them)")
 
 
+def test_an_error_on_another_field_names_the_set_options_applied(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A check across fields that a --set broke names the field it checks, in the file, and
+    the options that were set."""
+    assert one_line(capsys, ["validate", "quickstart", "--set", "chain.block_gas_limit=21001"]) \
+        == ("<bundled quickstart.toml>: chain.tx_gas_limit: must not exceed block_gas_limit "
+            "(with --set chain.block_gas_limit applied)")
+
+
 def test_report_and_invariants_say_what_they_were_given(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A folder that is not there, a search's folder given to `report`, and an option of

@@ -128,6 +128,11 @@ def _load(path: str | None, sets: list[str]) -> Any:
         if behind is not None:  # (a value given with --set: name the option, not the file)
             raise InputError(e.message, source=f"--set {behind}",
                              field=None if e.field == behind else e.field) from None
+        if overrides and e is error and e.source is not None:  # (checked against a --set one)
+            keys = list(overrides)
+            given = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            raise InputError(f"{e.message} (with --set {given} applied)", source=e.source,
+                             field=e.field) from None
         if e is error:
             raise
         raise e from None
