@@ -533,3 +533,19 @@ def test_a_constrained_search_shows_its_infeasible_trials_and_the_constraints_pe
     per_seed = [ln for ln in header if ln.startswith("# sumsim run best.toml --seed")]
     assert len(per_seed) == 2 and all("attacker_spend_eth = " in ln for ln in per_seed)
     assert (tmp_path / "out" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_search_its_time_budget_stopped_says_so(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_search(tmp_path, trials=2, seeds=1)
+    out = tmp_path / "out"
+    assert main(["search", str(path), "--executor", "local", "--out", str(out)]) == 0
+    assert "stopped by its time budget" not in capsys.readouterr().out
+    assert main(["search", str(path), "--executor", "local", "--out", str(out), "--trials",
+                 "5", "--max-wall-s", "1e-9"]) == 0
+    printed = capsys.readouterr().out
+    assert "t: 2 trials (2 complete)" in printed
+    assert ("  stopped by its time budget (max_wall_s) with 3 trial(s) of its budget left: run "
+            "the same command again to go on") in printed
+    assert main(["search", str(path), "--out", str(out), "--trials", "100001"]) == 2
+    assert capsys.readouterr().err == "--trials: expected at most 100,000, got 100,001\n"

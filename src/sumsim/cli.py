@@ -634,8 +634,11 @@ def _type_name(annotation: Any) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from sumsim.searches import load_search, run_search
+    from sumsim.searches import MAX_TRIALS, load_search, run_search
 
+    if args.trials is not None and args.trials > MAX_TRIALS:  # (as search.trials is bounded)
+        raise InputError(f"expected at most {MAX_TRIALS:,}, got {args.trials:,}",
+                         field="--trials")
     search = load_search(args.search)
     out = Path(args.out) if args.out else Path("sumsim-out") / search.spec.search.name
     tty = sys.stderr.isatty() and not args.quiet
@@ -653,6 +656,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             if res.trials.height else 0
         print(f"{search.spec.search.name}: {res.trials.height} trials ({done} complete), "
               f"{res.pareto.height} on the Pareto front -> {out}")
+        if res.trials_left:
+            print(f"  stopped by its time budget (max_wall_s) with {res.trials_left} trial(s) "
+                  "of its budget left: run the same command again to go on")
         if res.best is not None:
             print(f"  best: {res.best}")
             print(f"  runnable: sumsim run {res.best_toml}")

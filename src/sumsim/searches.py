@@ -218,6 +218,10 @@ class Constraint(Section):
         return self
 
 
+#: The largest trial budget (``search.trials``, ``--trials``).
+MAX_TRIALS = 100_000
+
+
 class SearchSection(Section):
     """What to search from, on how many seeds, and for how long."""
 
@@ -227,7 +231,7 @@ class SearchSection(Section):
                       "bundled scenario name.")
     seeds: int = Field(3, ge=1, le=1000, description="Paired replicate seeds per candidate.")
     seed: int = Field(0, ge=0, description="The search seed (replicate seeds and sampler).")
-    trials: int = Field(50, ge=1, le=100_000, description="Trial budget (also --trials).")
+    trials: int = Field(50, ge=1, le=MAX_TRIALS, description="Trial budget (also --trials).")
     max_wall_s: float | None = Field(None, gt=0, description="Wall-clock budget in seconds "
                                      "(also --max-wall-s); the search resumes where it "
                                      "stopped.")
@@ -544,6 +548,9 @@ class SearchResult:
     pareto: pl.DataFrame
     best: dict[str, Any] | None
     best_toml: Path | None
+    #: Trials of the budget left when the time budget (``max_wall_s``) stopped the search (0:
+    #: it used its whole trial budget).
+    trials_left: int = 0
 
 
 def run_search(search: Search, out: Path, *, executor: Executor = "process",
@@ -645,6 +652,7 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
     finally:
         bar.close()
     result = _write_outputs(search, study, out)
+    result.trials_left = max(0, budget - _finished(study))
     _require_a_complete_trial(search, study, result)
     return result
 

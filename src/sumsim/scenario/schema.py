@@ -55,8 +55,8 @@ class ScenarioSection(Section):
     @model_validator(mode="after")
     def _horizon(self) -> ScenarioSection:
         if self.duration_s is not None and self.duration_s > self.max_duration_s:
-            raise FieldError(f"{self.duration_s:g} s is beyond scenario.max_duration_s "
-                             f"({self.max_duration_s:g} s, the simulated-time guard); raise "
+            raise FieldError(f"duration_s ({self.duration_s:g} s) is beyond max_duration_s "
+                             f"({self.max_duration_s:g} s, the simulated-time guard): raise "
                              "max_duration_s too", "duration_s")
         return self
 
