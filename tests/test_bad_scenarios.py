@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sumsim.cli import main
+from sumsim.errors import InputError
 
 BAD = Path(__file__).parent / "bad_scenarios"
 
@@ -344,3 +345,19 @@ def test_a_set_value_meant_as_toml_says_what_is_wrong_with_it(
     dictionary"), hiding the syntax error; text after a line break was dropped silently."""
     assert main(["validate", "quickstart", "--set", item]) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import sumsim
+
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--out", ""])
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        "sumsim run: argument --out: expected a folder path, got an empty one (see sumsim run "
+        "--help)\n")
+    assert one_line(capsys, ["validate", ""]) == (
+        "an empty path; expected a TOML file (or a bundled scenario's name)")
+    with pytest.raises(InputError, match="source: expected a path, not an empty one, got ''"):
+        sumsim.load("")
+    assert not (tmp_path / "sumsim-out").exists()

@@ -333,3 +333,14 @@ def test_a_lock_that_is_not_a_file_is_an_input_error(tmp_path: Path,
     err = capsys.readouterr().err
     assert err == (f"{out}: cannot open the sweep lock .lock: Is a directory (remove it if no "
                    "sweep is running here)\n")
+
+
+def test_records_that_are_not_a_folder_are_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_sweep(tmp_path, seeds=1, grid={"agents[1].budget": [100]})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RECORDS).write_text("not a folder")
+    assert main(["sweep", str(path), "--executor", "local", "--out", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (f"{out}: records is not a folder (a sweep keeps one "
+                                       "record a run there): remove it or use another --out\n")

@@ -111,6 +111,8 @@ def _path(value: object, field: str) -> Path:
         value = os.fspath(value)
     if not isinstance(value, str):
         raise _bad(field, "a path (str or os.PathLike)", value)
+    if not value.strip():  # (Path("") would be the current folder)
+        raise _bad(field, "a path, not an empty one", value)
     return Path(value)
 
 

@@ -763,6 +763,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _folder(text: str) -> str:
+    """A folder path option (argparse type): an empty one would silently mean the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder path, got an empty one")
+    return text
+
+
 def _count(text: str) -> int:
     """A positive integer option (argparse type)."""
     try:
@@ -835,7 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list the bundled scenarios (runnable by name) and their questions")
     r.add_argument("--force", action="store_true",
                    help="replace the output folder if it exists (default: refuse)")
-    r.add_argument("--out", help="output folder (default: sumsim-out/NAME-seedN)")
+    r.add_argument("--out", type=_folder, help="output folder (default: sumsim-out/NAME-seedN)")
     r.add_argument("--seed", type=_seed, help="override scenario.seed")
     r.add_argument("--data-path", help="dataset archive/folder/file (overrides data.path); "
                    "an error with synthetic data, which reads no file")
@@ -862,7 +869,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_schema)
     w = sub.add_parser("sweep", help="run a sweep file (grid/list of overrides x seeds)")
     w.add_argument("sweep")
-    w.add_argument("--out", help="sweep folder (default: sumsim-out/NAME)")
+    w.add_argument("--out", type=_folder, help="sweep folder (default: sumsim-out/NAME)")
     w.add_argument("--executor", choices=["local", "process", "dask"], default="process")
     w.add_argument("--workers", type=_count, help="worker processes (default: all cores)")
     w.add_argument("--max-wall-s", type=_seconds, metavar="SECONDS",
@@ -878,7 +885,8 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="optimise scenario parameters (e.g. the worst attack) "
                         "with Optuna, every candidate on the same paired seeds")
     se.add_argument("search", help="search file (TOML)")
-    se.add_argument("--out", help="search folder (default: sumsim-out/NAME); resumable")
+    se.add_argument("--out", type=_folder,
+                    help="search folder (default: sumsim-out/NAME); resumable")
     se.add_argument("--trials", type=_count, help="trial budget (overrides search.trials)")
     se.add_argument("--max-wall-s", type=_seconds, help="time budget in seconds")
     se.add_argument("--executor", choices=["local", "process", "dask"], default="process")
@@ -889,7 +897,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(fn=cmd_search)
     rp = sub.add_parser("report", help="draw the standard figures of a sweep folder")
     rp.add_argument("sweep_dir")
-    rp.add_argument("--out", help="figure folder (default: SWEEP_DIR/figures)")
+    rp.add_argument("--out", type=_folder, help="figure folder (default: SWEEP_DIR/figures)")
     rp.add_argument("--metric", action="append", help="metric column(s) to draw")
     rp.add_argument("--reference", metavar="PATH=VALUE[,PATH=VALUE]",
                     help="print paired differences of each point against the reference point "

@@ -127,6 +127,9 @@ def read_records(out: Path, expected: str | None = None) -> dict[str, dict[str, 
     folder = out / RECORDS
     rows: dict[str, dict[str, Any]] = {}
     if not folder.is_dir():
+        if folder.exists() or folder.is_symlink():  # (a file of that name: nothing to write in)
+            raise InputError(f"{RECORDS} is not a folder (a sweep keeps one record a run "
+                             "there): remove it or use another --out", source=str(out))
         return rows
     for p in sorted(folder.glob("*.json")):
         try:

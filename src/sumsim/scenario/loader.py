@@ -184,6 +184,8 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     import os
     import stat
 
+    if not str(path).strip():  # (Path("") is the current folder)
+        raise InputError("an empty path; expected a TOML file (or a bundled scenario's name)")
     p = Path(path)
     try:
         st = p.stat()
