@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from sumsim.version import __version__ as __version__
+
 __all__ = ["Result", "Scenario", "load", "run", "search", "sweep"]
 
 if TYPE_CHECKING:

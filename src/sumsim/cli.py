@@ -830,7 +830,7 @@ written); 1 an unexpected failure."""
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sumsim", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    from sumsim import __version__
+    from sumsim.version import __version__
 
     p.add_argument("--version", action="version", version=f"sumsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)

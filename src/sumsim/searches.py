@@ -61,7 +61,6 @@ import polars as pl
 import tomli_w
 from pydantic import Field, ValidationError, field_serializer, model_validator
 
-from sumsim import __version__
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError, WriteError
 from sumsim.io import check_folder, write_parquet, write_text
@@ -85,6 +84,7 @@ from sumsim.sweeps import (
     derive_seed,
     refuse_seed_path,
 )
+from sumsim.version import __version__
 
 #: System attribute of a trial a killed search left running (failed, and asked again).
 _INTERRUPTED = "sumsim:interrupted"

@@ -59,7 +59,6 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, ValidationError, model_validator
 
-from sumsim import __version__
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError, UnknownMetric, WorkerDied
 from sumsim.io import check_folder, write_json, write_parquet
@@ -80,6 +79,7 @@ from sumsim.sweep_store import (
     write_record,
 )
 from sumsim.sweep_store import read_manifest as read_manifest
+from sumsim.version import __version__
 
 RESULTS = "results.parquet"
 Executor = Literal["local", "process", "dask"]
