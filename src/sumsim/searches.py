@@ -970,7 +970,8 @@ def _pareto_figure(trials: pl.DataFrame, front: list[Any], spec: SearchFile,
     ax.set_title(f"search {spec.search.name}: {done.height + outside.height} trials, mean over "
                  f"{spec.search.seeds} paired seeds each (bars: 95% CI)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if done.height or outside.height:  # (no complete trial: nothing to name)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png",
                                              metadata={"Software": None}))

@@ -179,7 +179,8 @@ class Agent:
         plus the tip under a moving base fee, as wallets bid.  They pay the base fee of their
         block plus the tip; the wallet must hold this times the gas limit.  (Read from the fee
         process directly: this runs for every transaction.)"""
-        return self.world.chain.fees.max_fee(self.config.gas_tip_gwei)
+        fees = self.world.chain.fees
+        return fees.bid_base_fees * fees.base_fee + self.config.gas_tip_gwei
 
     def view(self, method: str, *args: Any) -> Any:
         """A free read of the contract at the latest block (what any node would answer)."""

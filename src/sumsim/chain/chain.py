@@ -208,20 +208,19 @@ class Chain:
             self._finish(tx, Receipt(REJECTED, "Insufficient funds for gas * price + value.",
                                      0, 0, -1, self.env.now))
             return tx
-        heapq.heappush(self._mempool, (-self._tip(tx), tx.seq, tx))
+        # Its place: what it offers per gas over the current base fee, the highest first, as
+        # a block builder orders them (a legacy transaction its price less the base fee, an
+        # EIP-1559 one its tip, at most its max fee less the base fee).
+        offer = tx.gas_price - self.fees.base_fee
+        tip = tx.priority_fee
+        if tip is not None and tip < offer:
+            offer = tip
+        heapq.heappush(self._mempool, (-offer, tx.seq, tx))
         if not self._slot_scheduled:
             self._schedule_slot()
         for watch in self.mempool_watchers:
             watch(tx)
         return tx
-
-    def _tip(self, tx: Tx) -> int:
-        """What ``tx`` offers per gas over the current base fee (its place in the mempool:
-        the highest first, as a block builder orders them): a legacy transaction its price
-        less the base fee, an EIP-1559 one its tip, at most its max fee less the base fee."""
-        room = tx.gas_price - self.fees.base_fee
-        tip = tx.priority_fee
-        return room if tip is None or tip > room else tip
 
     @property
     def pending_count(self) -> int:
@@ -321,7 +320,9 @@ class Chain:
         gas = ctx.gas_used
         price = tx.gas_price
         if tx.priority_fee is not None:  # (EIP-1559: the base fee plus the tip, at most this)
-            price = min(price, self.fees.base_fee + tx.priority_fee)
+            paid = self.fees.base_fee + tx.priority_fee
+            if paid < price:
+                price = paid
         fee = gas * price
         ledger.transfer(tx.sender, FEE_SINK, fee, now)
         self.total_gas += gas

@@ -39,10 +39,9 @@ class ConstantFees:
         """The least gas price a transaction must bid to be included."""
         return 0
 
-    def max_fee(self, tip: int) -> int:
-        """The max fee per gas a wallet bids with the priority fee ``tip``: here the gas price
-        plus the tip, which is what it pays (the price never moves)."""
-        return self.base_fee + tip
+    #: A wallet's max fee per gas, in base fees, before its tip (``Agent.gas_price``): here
+    #: one, the gas price, which is what it pays (the price never moves).
+    bid_base_fees = 1
 
     def pass_empty(self, slots: int) -> None:
         """Let ``slots`` slots pass without a block of this chain (before the next is priced)."""
@@ -57,8 +56,6 @@ class ConstantFees:
 #: what the model claims, and drawing each costs time in proportion to the gap (a million
 #: draws a block made millisecond slots with a contribution every 1,000 s take minutes).
 AGGREGATE_SLOTS = 1 << 16
-#: A wallet's max fee per gas under a moving base fee, in base fees (plus its tip).
-WALLET_BASE_FEE_MULTIPLE = 2
 #: Largest log change applied at once (the fee is clamped to its bounds anyway; exp() of more
 #: would overflow).
 _MAX_LOG_CHANGE = 700.0
@@ -110,11 +107,10 @@ class BaseFeeProcess(ConstantFees):
         fee = self.base_fee * math.exp(log_change)
         self.base_fee = int(min(self.max_wei, max(self.min_wei, fee)))
 
-    def max_fee(self, tip: int) -> int:
-        """Twice the base fee plus the tip, as wallets bid (a bid that stays above a base fee
-        rising by an eighth a block for six full blocks); the transaction pays the base fee
-        of its block plus the tip."""
-        return WALLET_BASE_FEE_MULTIPLE * self.base_fee + tip
+    #: Twice the base fee (plus the tip), as wallets bid: a bid that stays above a base fee
+    #: rising by an eighth a block for six full blocks; the transaction pays the base fee of
+    #: its block plus the tip.
+    bid_base_fees = 2
 
     def pass_empty(self, slots: int) -> None:
         empty = slots
