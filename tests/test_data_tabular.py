@@ -224,6 +224,21 @@ def test_non_numeric_feature_column(tmp_path: Path) -> None:
     assert load_table(path, label_column="label", feature_columns=["x"]).n_features == 1
 
 
+@pytest.mark.parametrize(("cells", "why"), [
+    (["1", "nan", "4"], "was read as text (row 1 holds 'nan', not a finite number)"),
+    (["", "", ""], "has no values (every cell is empty)"),
+    (["1", "2", "two"], "is not numeric (row 2 holds 'two')"),
+])
+def test_a_feature_column_read_as_text_says_why(tmp_path: Path, cells: list[str],
+                                                why: str) -> None:
+    rows = "".join(f"{i},{c},{'ab'[i % 2]}\n" for i, c in enumerate(cells))
+    path = write(tmp_path / "odd.csv", "x,f,label\n" + rows)
+    with pytest.raises(DataError) as info:
+        load_table(path, label_column="label")
+    assert info.value.message == (f"feature column 'f' {why}; give it as text_column or leave "
+                                  "it out of feature_columns")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "options", "message"),
     [

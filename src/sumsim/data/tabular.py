@@ -140,17 +140,31 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
     return y, names
 
 
+def _why_not_numeric(series: pl.Series) -> str:
+    """Why a feature column was not read as numbers, with a row that shows it."""
+    if series.dtype != pl.String:
+        return f"is not numeric (type {series.dtype})"
+    if series.null_count() == len(series):
+        return "has no values (every cell is empty)"
+    parsed = series.cast(pl.Float64, strict=False)
+    text = series.is_not_null() & parsed.is_null()
+    if text.any():
+        row = int(text.arg_max() or 0)
+        return f"is not numeric (row {row} holds {series[row]!r})"
+    bad = parsed.is_nan() | parsed.is_infinite()  # ('nan', 'inf' and the like, as text)
+    row = int(bad.arg_max() or 0) if bad.any() else 0
+    return (f"was read as text (row {row} holds {series[row]!r}, not a finite number)"
+            if bad.any() else "was read as text")
+
+
 def _numeric(df: pl.DataFrame, columns: list[str], src: str) -> np.ndarray:
     schema = df.schema  # (built anew on every access: once, not once per column)
     for c in columns:
         dtype = schema[c]
         if not (dtype.is_numeric() or dtype == pl.Boolean):
-            raise DataError(
-                f"feature column {c!r} is not numeric (type {dtype}); give it as "
-                "text_column or leave it out of feature_columns",
-                source=src,
-                field=c,
-            )
+            raise DataError(f"feature column {c!r} {_why_not_numeric(df.get_column(c))}; give "
+                            "it as text_column or leave it out of feature_columns",
+                            source=src, field=c)
         if df.get_column(c).null_count():
             raise DataError(
                 f"feature column {c!r} has {df.get_column(c).null_count()} missing value(s)",
