@@ -361,3 +361,16 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
     with pytest.raises(InputError, match="source: expected a path, not an empty one, got ''"):
         sumsim.load("")
     assert not (tmp_path / "sumsim-out").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "gas"])
+def test_a_data_file_error_reads_alike_in_run_validate_and_gas(
+        command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "nan.csv"
+    data.write_text("f1,f2,label\n1,2,0\n3,nan,1\n4,5,0\n6,7,1\n")
+    line = one_line(capsys, [command, "quickstart", "--set", "data.dataset=csv", "--set",
+                             f"data.path={data}", "--set", 'data.feature_columns=["f1","f2"]']
+                    + (["--out", str(tmp_path / "out")] if command == "run" else []))
+    assert line == (f"quickstart: data.path: {data}: f2: feature column 'f2' was read as text "
+                    "(row 1 holds 'nan', not a finite number); give it as text_column or leave "
+                    "it out of feature_columns")

@@ -507,8 +507,9 @@ def _check_data_file(sc: Any, path: str) -> None:
 def _data_error(e: InputError, scenario: str) -> InputError:
     """An error about a scenario's data, named after the scenario file and ``data.path`` (the
     data file, when the error names it, in the message), as ``sumsim run`` words it."""
-    what = f"{e.source}: {e.message}" if e.source and e.source != scenario else e.message
-    return InputError(what, source=scenario,
+    if e.source and e.source != scenario:  # (the data file's own error: a column, a row)
+        return InputError(str(e), source=scenario, field="data.path")
+    return InputError(e.message, source=scenario,
                       field="data.path" if e.field in (None, "data", "data.path") else e.field)
 
 
