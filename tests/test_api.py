@@ -67,3 +67,15 @@ def test_an_assignment_a_field_refuses_is_an_input_error_naming_it() -> None:
         sc.agents[1].interval_s.mean = 900  # type: ignore[misc]
     sc.agents[1].interval_s = {"dist": "normal", "mean": 900, "sd": 1.0}
     assert sc.agents[1].interval_s.mean == 900
+
+
+def test_a_value_put_in_a_list_unchecked_is_refused_without_pydantic_noise(
+        recwarn: pytest.WarningsRecorder) -> None:
+    """Lists are not watched on assignment (``sc.agents.append(5)``): the scenario is validated
+    again when it is used, and the error is sumsim's alone."""
+    sc = sumsim.load("quickstart")
+    sc.agents.append(5)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"<scenario>: agents\[2\]: Input should be a valid "
+                       r"dictionary"):
+        sumsim.load(sc)
+    assert not [w for w in recwarn.list if "Pydantic" in str(w.message)]

@@ -24,6 +24,7 @@ import os
 import reprlib
 import tempfile
 import tomllib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -251,8 +252,12 @@ def _source_data(source: ScenarioLike,
         # What was written or assigned, not the defaults filled in: overriding a kind
         # (``"model.kind": "naive_bayes"``) then works as on the file, without the old kind's
         # options left behind.
-        return source.model_dump(mode="json", exclude_none=True, exclude_unset=True), \
-            "<scenario>", source._base_dir
+        # (a value put in one of its lists unchecked, ``sc.agents.append(5)``, is refused when
+        # the table is validated again, below: pydantic's warnings while dumping it are noise)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
+            data = source.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+        return data, "<scenario>", source._base_dir
     if isinstance(source, Mapping):
         check_depth(dict(source), "<dict>")
         return copy.deepcopy(dict(source)), "<dict>", None
