@@ -374,3 +374,14 @@ def test_a_data_file_error_reads_alike_in_run_validate_and_gas(
     assert line == (f"quickstart: data.path: {data}: f2: feature column 'f2' was read as text "
                     "(row 1 holds 'nan', not a finite number); give it as text_column or leave "
                     "it out of feature_columns")
+
+
+def test_a_run_is_not_written_inside_another_runs_outputs(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    outer = tmp_path / "o2"
+    assert main(["run", "--out", str(outer), "-q", "--set", "data.max_pool=50"]) == 0
+    inner = outer / "inner"
+    assert one_line(capsys, ["run", "--out", str(inner), "-q", "--set",
+                             "data.max_pool=50"]) == (
+        f"--out: {inner} is inside another run's outputs ({outer}); choose a folder of its own")
+    assert not inner.exists()

@@ -47,6 +47,11 @@ def check_free(out: Path, force: bool) -> None:
     if out.resolve() in (here, *here.parents):
         raise InputError(f"{out} is the working folder or holds it; a run's outputs replace "
                          "their folder whole: choose a folder of their own", field="--out")
+    inside = next((p for p in out.resolve().parents if (p / "summary.json").is_file()
+                   and (p / "transactions.parquet").is_file()), None)
+    if inside is not None:  # (its --force would then refuse the folder, or delete this run)
+        raise InputError(f"{out} is inside another run's outputs ({inside}); choose a folder "
+                         "of its own", field="--out")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OutputExists(f"{out} exists and is not empty; choose another --out or pass "
                            "--force to replace it", field="--out")
