@@ -226,6 +226,10 @@ def _run_and_write(args: argparse.Namespace, sc: Any, seed: int, where: str,
             sidecar.cancel()
     if not args.quiet:
         _print_summary(summ, out)
+    unfinished = (summ.get("counterfactual") or {}).get("unfinished")
+    if unfinished:  # (the run's outputs are written; its comparison is missing)
+        print(f"{where}: warning: {unfinished} (the run's outputs are written; its "
+              "counterfactual metrics are null)", file=sys.stderr)
     if summ["contract"]["contributions"] == 0:
         print(f"{where}: warning: no contribution was accepted in {summ['days']:.1f} "
               f"simulated days ({summ['transactions']['count']} transactions, "
@@ -258,7 +262,7 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
                                      for k in ("initial", "final", "min", "time_avg"))
           + (f"  all-data baseline {_num(base)}" if base is not None else ""))
     cf = s.get("counterfactual")
-    if cf:
+    if cf and cf["horizon_s"] is not None:
         damage = cf["accuracy_damage_time_avg"]
         days = cf["horizon_s"] / 86_400
         span = (f" over {days:.1f} days (this run over the same {days:.1f} days, its model "

@@ -213,6 +213,9 @@ class RunResult:
     counterfactual: RunResult | None = None
     #: The counterfactual's timeseries rows (what the summary and the figure compare with).
     counterfactual_rows: list[dict[str, Any]] | None = None
+    #: Why the counterfactual asked for could not finish (its guard's message), when it could
+    #: not: the run itself is kept, its counterfactual metrics are null.
+    counterfactual_error: str | None = None
     #: The scenario's ``data.path`` made absolute (a relative one is relative to the scenario
     #: file): what the run's resolved scenario records, so that it runs again from anywhere.
     data_file: str | None = None
@@ -513,8 +516,11 @@ def run(sc: ScenarioBase, *, seed: int | None = None, data_path: str | None = No
     if with_attackers and wants_counterfactual(sc):
         rows = counterfactual() if counterfactual is not None else None
         if rows is None:
-            result.counterfactual = counterfactual_run(sc, seed, ds, deadline)
-            rows = result.counterfactual.recorder.rows
+            try:
+                result.counterfactual = counterfactual_run(sc, seed, ds, deadline)
+                rows = result.counterfactual.recorder.rows
+            except RunCannotFinish as e:  # (the run itself finished: it is not thrown away)
+                result.counterfactual_error = str(e)
         result.counterfactual_rows = rows
     return result
 

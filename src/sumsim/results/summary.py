@@ -164,6 +164,13 @@ def agent_accounts(res: RunResult) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: The counterfactual section's metrics (all null when the counterfactual could not finish).
+COUNTERFACTUAL_KEYS = ("horizon_s", "time_avg_accuracy_with_attackers",
+                       "time_avg_accuracy_without_attackers", "min_accuracy_without_attackers",
+                       "final_accuracy_without_attackers", "accuracy_damage_time_avg",
+                       "accuracy_damage_final", "attacker_spend_eth_per_point_lost")
+
+
 @names_plugins
 def summary(res: RunResult) -> dict[str, Any]:
     """summary.json's content.  A failure in a plug-in's own section (an agent's
@@ -285,6 +292,9 @@ def summary(res: RunResult) -> dict[str, Any]:
             "attacker_spend_eth_per_point_lost": (_eth(attacker_spend) / (100 * damage))
             if damage > 0 else None,
         }
+    elif res.counterfactual_error is not None:  # (asked for, could not finish: every key null)
+        out["counterfactual"] = {k: None for k in COUNTERFACTUAL_KEYS}
+        out["counterfactual"]["unfinished"] = res.counterfactual_error
     return json_safe(out)
 
 
