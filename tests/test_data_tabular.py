@@ -476,3 +476,11 @@ def test_columns_that_would_mislead_the_model_are_refused(tmp_path: Path, header
                     + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=message):
         load_table(path, label_column="label", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_csv_row_with_a_field_too_many_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "extra.csv", "f1,f2,label\n1,2,a\n3,4,b,9\n4,5,a\n")
+    with pytest.raises(DataError) as info:
+        load_table(path, label_column="label")
+    assert info.value.message.startswith("could not parse as CSV: ")
+    assert info.value.message.endswith("(line 3 has 4 fields, the header 3)")

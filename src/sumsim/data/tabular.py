@@ -63,7 +63,29 @@ def _read(path: Path) -> pl.DataFrame:
     except pl.exceptions.NoDataError as exc:
         raise DataError("file is empty", source=src) from exc
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise DataError(f"could not parse as {kind}: {_first_line(exc)}", source=src) from exc
+        where = _ragged_line(path) if suffix == ".csv" else None
+        raise DataError(f"could not parse as {kind}: {_first_line(exc)}"
+                        + (f" ({where})" if where else ""), source=src) from exc
+
+
+def _ragged_line(path: Path) -> str | None:
+    """The first line of a CSV file whose number of fields differs from its header's (what a
+    parser's "more fields than defined" leaves unsaid), or None."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if header is None:
+                return None
+            for row in rows:
+                if row and len(row) != len(header):
+                    return (f"line {rows.line_num} has {len(row)} fields, the header "
+                            f"{len(header)}")
+    except (OSError, csv.Error):
+        return None
+    return None
 
 
 def _require_column(df: pl.DataFrame, column: str, what: str, src: str,
