@@ -142,17 +142,31 @@ MAX_DEPTH = 32
 def check_depth(data: Any, source: str) -> None:
     """An InputError naming the first field nested deeper than :data:`MAX_DEPTH` (checked
     without recursion, before anything recursive touches the data)."""
-    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    # (a node's place is a link to its parent's and its key, spelt out only for the error:
+    # every sweep point is checked, and most nodes are scalars that need no visit)
+    Link = tuple[Any, Any, bool] | None  # (parent's link, key, whether an index)
+    stack: list[tuple[Any, int, Link]] = [(data, 0, None)]
     while stack:
-        node, where, depth = stack.pop()
+        node, depth, link = stack.pop()
         if depth > MAX_DEPTH:
             raise InputError(f"nested more than {MAX_DEPTH} levels deep", source=source,
-                             field=where)
+                             field=_place(link))
+        deeper = depth + 1 > MAX_DEPTH  # (then a scalar child is too deep as well)
         if isinstance(node, dict):
-            stack += [(v, f"{where}.{k}" if where else str(k), depth + 1)
-                      for k, v in node.items()]
+            stack += [(v, depth + 1, (link, k, False)) for k, v in node.items()
+                      if deeper or isinstance(v, dict | list | tuple)]
         elif isinstance(node, list | tuple):
-            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
+            stack += [(v, depth + 1, (link, i, True)) for i, v in enumerate(node)
+                      if deeper or isinstance(v, dict | list | tuple)]
+
+
+def _place(link: Any) -> str:
+    """A node's dotted path from its link (see :func:`check_depth`)."""
+    parts: list[str] = []
+    while link is not None:
+        link, key, index = link
+        parts.append(f"[{key}]" if index else f".{key}")
+    return "".join(reversed(parts)).lstrip(".")
 
 
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> ScenarioBase:

@@ -11,7 +11,6 @@ the two defaults.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
@@ -196,11 +195,14 @@ class ChainSection(Section):
     def _limits(self) -> ChainSection:
         if self.tx_gas_limit > self.block_gas_limit:
             raise FieldError("must not exceed block_gas_limit", "tx_gas_limit")
-        prices = {**asdict(FORKS[self.fork]), **self.gas.primitives()}
-        if prices["call_stipend"] > prices["call_value"]:
-            raise FieldError(f"{prices['call_stipend']} is more than call_value "
-                             f"({prices['call_value']}); the stipend is handed over out of "
-                             "what a value-bearing CALL costs", "gas", "call_stipend")
+        # (the two prices read directly: every scenario and sweep point is validated here)
+        fork, over = FORKS[self.fork], self.gas.primitives()
+        stipend = over.get("call_stipend", fork.call_stipend)
+        value = over.get("call_value", fork.call_value)
+        if stipend > value:
+            raise FieldError(f"{stipend} is more than call_value ({value}); the stipend is "
+                             "handed over out of what a value-bearing CALL costs", "gas",
+                             "call_stipend")
         return self
 
 
