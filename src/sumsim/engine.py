@@ -296,30 +296,31 @@ def _drive(env: simpy.Environment, until: simpy.Event, sc: ScenarioBase, world: 
                                         "the wall-clock allowance is used up")
 
 
+def _queued_turns(env: simpy.Environment, agents: list[Agent]) -> list[tuple[float, Agent]]:
+    """The turns of ``agents`` queued in SimPy's queue (time, priority, id, event), in queue
+    order, with their times (for the guards' messages)."""
+    mine = {id(a): a for a in agents}
+    return [(t, mine[id(owner)]) for t, _, _, event in getattr(env, "_queue", ())
+            for cb in getattr(event, "callbacks", None) or ()
+            if id(owner := getattr(cb, "__self__", None)) in mine]
+
+
 def _waking_now(env: simpy.Environment, agents: list[Agent]) -> str:
     """Which agents have a turn queued at the current instant (for the stuck-clock message)."""
-    mine = {id(a): a.name for a in agents}
     now = env.now
     names: list[str] = []
-    for t, _, _, event in getattr(env, "_queue", ()):  # (SimPy's queue: time, priority, id)
-        if t != now:
-            continue
-        for cb in getattr(event, "callbacks", None) or ():
-            name = mine.get(id(getattr(cb, "__self__", None)))
-            if name is not None and name not in names:
-                names.append(name)
+    for t, agent in _queued_turns(env, agents):
+        if t == now and agent.name not in names:
+            names.append(agent.name)
     if not names:
         return ""
     shown = ", ".join(repr(n) for n in names[:5]) + (" and more" if len(names) > 5 else "")
     return f"; turns waiting at that instant: agent {shown}"
 
 
-def _next_turns(env: simpy.Environment, agents: list[Agent]) -> list[float]:
-    """When the agents' next turns are queued (for the guards' messages)."""
-    mine = {id(a) for a in agents}
-    return [t for t, _, _, event in getattr(env, "_queue", ())
-            for cb in getattr(event, "callbacks", None) or ()
-            if id(getattr(cb, "__self__", None)) in mine]
+#: Why agents may take long to end (the idle guard's messages).
+_FAR_APART = ("(turns far apart: long intervals, or a sybil's addresses each acting "
+              "`addresses` times less often; see scale_interval)")
 
 
 def _names(names: list[str]) -> str:
@@ -371,12 +372,11 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
     booked = {cid for a in agents for cid in a.book.ids()}
     watched = sum(contract.view_is_open(ts, cid, at) for cid in booked)
     if booked and not watched:  # (each agent drops a closed one at its own next turn)
-        turns = _next_turns(world.env, [a for a in agents if len(a.book)])
+        turns = [t for t, _ in _queued_turns(world.env, [a for a in agents if len(a.book)])]
         parts.append(f"agents have yet to drop {len(booked)} contribution(s) closed meanwhile, "
                      "which they do at their next turns" + (
-                         f", the last of them at {_days(max(turns))} (turns far apart: long "
-                         "intervals, or a sybil's addresses each acting `addresses` times less "
-                         "often; see scale_interval)" if turns else ""))
+                         f", the last of them at {_days(max(turns))} {_FAR_APART}"
+                         if turns else ""))
     if watched:
         nxt = min(a.book.next_due() for a in agents if len(a.book))
         # (a look again comes at most recheck_s later; one due later still waits for a claim
@@ -394,12 +394,10 @@ def _stuck(world: World, agents: list[Agent], last_progress: float) -> str:
     if not booked and world.pool.exhausted:  # (nothing to look at, nothing to add)
         waiting = [a for a in agents if not a.inflight and not a.pending_adds
                    and not a.has_material()]
-        turns = _next_turns(world.env, waiting)
+        turns = [t for t, _ in _queued_turns(world.env, waiting)]
         if turns:
             parts.append(f"{len(turns)} agent(s) with nothing left to do end at their next "
-                         f"turns, the last at {_days(max(turns))} (turns far apart: long "
-                         "intervals, or a sybil's addresses each acting `addresses` times less "
-                         "often; see scale_interval)")
+                         f"turns, the last at {_days(max(turns))} {_FAR_APART}")
     floor = chain.fees.floor
     low = [t for t in chain.pending if t.gas_price < floor]
     if low:

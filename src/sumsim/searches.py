@@ -84,7 +84,7 @@ from sumsim.sweeps import (
     derive_seed,
     refuse_seed_path,
 )
-from sumsim.version import __version__
+from sumsim.version import __version__, made_by
 
 #: System attribute of a trial a killed search left running (failed, and asked again).
 _INTERRUPTED = "sumsim:interrupted"
@@ -495,10 +495,9 @@ def _check_stamp(stamp_file: Path, stamp: str, out: Path,
         raise InputError(f"this folder holds another search (differing in "
                          f"{_what_differs(found, spec)}); use another --out (or the search file "
                          "that made it)", source=str(out))
-    made_by = found.get("version") if isinstance(found, dict) else None
-    if made_by != __version__:
+    if found.get("version") != __version__:
         raise InputError(
-            f"this folder holds a search made by {_made_by(made_by)}, whose trials may score "
+            f"this folder holds a search made by {_author(found)}, whose trials may score "
             f"otherwise under sumsim {__version__} (rules, gas and metrics change between "
             "versions): run it into another --out to search again, or resume it with the "
             "version that made it", source=str(out))
@@ -522,9 +521,10 @@ def _what_differs(found: dict[str, Any], spec: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
-def _made_by(version: Any) -> str:
-    return f"sumsim {version}" if isinstance(version, str) else \
-        "an earlier sumsim (one that did not record its version)"
+def _author(found: dict[str, Any]) -> str:
+    version = found.get("version")
+    return made_by(version) + ("" if isinstance(version, str) else
+                               " (one that did not record its version)")
 
 
 def _append_run(out: Path, row: dict[str, Any]) -> None:

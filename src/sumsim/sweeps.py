@@ -79,7 +79,7 @@ from sumsim.sweep_store import (
     write_record,
 )
 from sumsim.sweep_store import read_manifest as read_manifest
-from sumsim.version import __version__
+from sumsim.version import __version__, made_by
 
 RESULTS = "results.parquet"
 Executor = Literal["local", "process", "dask"]
@@ -677,10 +677,10 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
         on_notice(f"{out}: {other} finished run(s) of points this sweep does not have are kept "
                   "in the folder's records, not in its table")
     done = {k: v for k, v in done.items() if k in known}
-    older = _made_by_other_versions(done)
+    older = [r for r in done.values() if r.get("version") != __version__]
     if older and on_notice is not None:
-        on_notice(f"{out}: {older}; they run again with sumsim {__version__} (one table "
-                  "never mixes the runs of two versions)")
+        on_notice(f"{out}: {_made_by_other_versions(older)}; they run again with sumsim "
+                  f"{__version__} (one table never mixes the runs of two versions)")
     done = {k: v for k, v in done.items() if v.get("version") == __version__}
     todo = [t for t in sweep.tasks if t.run_id not in done]
     if done and on_notice is not None:
@@ -734,19 +734,14 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
     return df
 
 
-def _made_by_other_versions(runs: dict[str, dict[str, Any]]) -> str | None:
-    """Which finished runs another sumsim version made (its rules, gas or metrics may differ),
-    in a few words; None when this version made them all.  (A run recorded before runs named
-    their version was made by an earlier one.)"""
+def _made_by_other_versions(runs: list[dict[str, Any]]) -> str:
+    """Who made finished runs of other sumsim versions (their rules, gas or metrics may
+    differ), in a few words."""
     other: dict[str, int] = {}
-    for r in runs.values():
-        v = r.get("version")
-        if v != __version__:
-            key = f"sumsim {v}" if isinstance(v, str) else "an earlier sumsim"
-            other[key] = other.get(key, 0) + 1
-    if not other:
-        return None
-    return f"{sum(other.values())} finished run(s) were made by " + ", ".join(
+    for r in runs:
+        key = made_by(r.get("version"))
+        other[key] = other.get(key, 0) + 1
+    return f"{len(runs)} finished run(s) were made by " + ", ".join(
         f"{k} ({n})" for k, n in sorted(other.items()))
 
 

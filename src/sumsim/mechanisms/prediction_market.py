@@ -617,8 +617,8 @@ def _provider(inc: PredictionMarketConfig, world: World,
         price, tip = chain.gas_price_wei, None
         if chain.fees.moves:
             affordable = (chain.ledger.balances.get(provider, 0) - value) // gas_limit
-            price = max(price, min(2 * price, getattr(chain.fees, "max_wei", 2 * price),
-                                   affordable))
+            bid = chain.fees.bid_base_fees * price  # (as a wallet bids: Agent.gas_price)
+            price = max(price, min(bid, getattr(chain.fees, "max_wei", bid), affordable))
             tip = 0
         return chain.submit(Tx(provider, world.contract, method, args, value, gas_limit,
                                price, priority_fee=tip))
