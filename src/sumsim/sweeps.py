@@ -48,10 +48,13 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Container, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -361,7 +364,10 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
         while pending:
             # (a wait with a timeout: an untimed one is not woken by Ctrl-C when the signal
             # lands on another thread of this process, and would last until a run ends)
-            done, pending = wait(pending, timeout=INTERRUPT_POLL_S, return_when=FIRST_COMPLETED)
+            with _signals_held() as held:
+                done, pending = wait(pending, timeout=INTERRUPT_POLL_S,
+                                     return_when=FIRST_COMPLETED)
+            held.deliver()  # (Ctrl-C meanwhile: raised here, with no lock of wait() held)
             for f in done:
                 yield f.result()
     except BaseException as e:  # Ctrl-C, an error, or the caller stopping early
@@ -375,6 +381,41 @@ def _process(fn: Runner, tasks: list[Task], workers: int, scheduler: str | None
                 + _script_hint()) from None
         raise
     pool.shutdown(wait=True)
+
+
+class _Held:
+    """The signals :func:`_signals_held` caught; :meth:`deliver` raises the first again once
+    its handlers are back."""
+
+    def __init__(self) -> None:
+        self.caught: list[int] = []
+
+    def hold(self, signum: int, _frame: Any) -> None:
+        self.caught.append(signum)
+
+    def deliver(self) -> None:
+        if self.caught:
+            signal.raise_signal(self.caught[0])  # (its own handler raises, here)
+
+
+@contextmanager
+def _signals_held() -> Iterator[_Held]:
+    """Hold Ctrl-C and SIGTERM back for the block, then put their handlers back.
+
+    ``concurrent.futures.wait`` takes the lock of every future it waits on; a KeyboardInterrupt
+    raised inside it can leave one taken, and the pool's manager thread, cancelling that future
+    as the sweep stops, then waits for it for ever (the sweep hung after Ctrl-C, now and then).
+    Only the main thread can set handlers; elsewhere nothing is held."""
+    held = _Held()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    before = {s: signal.signal(s, held.hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _script_hint() -> str:
