@@ -292,6 +292,14 @@ def test_a_feature_column_read_as_text_says_why(tmp_path: Path, cells: list[str]
             r"nulls\.csv: label: 2 missing label\(s\) \(first rows: \[1, 3\]\)",
             id="null_labels",
         ),
+        pytest.param(
+            "nul.csv",
+            "x,label\n1,0\n2,1\n3,0\x00\x00\n4,1\n",
+            {},
+            r"nul\.csv: label: the label on row 2 \(counting from 0: '0\\x00\\x00'\) holds "
+            r"control characters",
+            id="label_with_nul_bytes",
+        ),
         pytest.param("bare.csv", "label\na\nb\n", {}, "no feature columns", id="only_label_column"),
         pytest.param(
             "tiny.csv",
@@ -382,6 +390,17 @@ def test_naive_bayes_refuses_negative_features_before_the_run(tmp_path: Path) ->
     with pytest.raises(InputError, match="model: naive Bayes needs non-negative feature counts"):
         sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(path),
                                             "model.kind": "naive_bayes"})
+
+
+def test_a_binary_model_on_three_classes_names_the_classes(tmp_path: Path) -> None:
+    """The classes are spelt out, so a stray one (a typo, a damaged cell) shows."""
+    import sumsim
+
+    path = tmp_path / "three.csv"
+    pl.DataFrame({"a": [1.0, 2.0, 3.0] * 20, "label": ["no", "yes", "yes "] * 20}).write_csv(path)
+    with pytest.raises(InputError, match=r"model: the perceptron is a binary classifier \(the "
+                       r"dataset has 3 classes: 'no', 'yes', 'yes '; 1 feature\)"):
+        sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(path)})
 
 
 def test_the_fixed_point_perceptron_refuses_fractional_features_before_the_run(

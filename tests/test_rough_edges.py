@@ -155,6 +155,16 @@ def test_an_interrupted_write_leaves_no_folder(tmp_path: Path,
      r"\(101 characters\)\)$"),
     ({"model.chain": 1},
      r"model\.chain: unknown field here; 'chain' is a table of its own, at the top level"),
+    # (each defense's figures go under its name in summary.json, beside total_cost_wei)
+    ({"defenses": [{"kind": "rate_limit", "max_contributions": 1},
+                   {"kind": "rate_limit", "max_contributions": 9}]},
+     r"defenses\[1\]\.name: defenses\[0\] and defenses\[1\] are both called 'rate_limit' "
+     r"\(two unnamed defenses of one kind\).*set name = \"\.\.\.\" on one of them$"),
+    ({"defenses": [{"kind": "rate_limit", "name": "strict"},
+                   {"kind": "duplicate_filter", "name": "strict"}]},
+     r"defenses\[1\]\.name: .* both called 'strict' \(names must be unique\)"),
+    ({"defenses": [{"kind": "rate_limit", "name": "total_cost_wei"}]},
+     r"defenses\[0\]\.name: 'total_cost_wei' names the defenses' total in summary\.json"),
 ])
 def test_errors_a_new_user_met_say_what_was_given_and_where_it_goes(
         overrides: dict[str, object], message: str) -> None:

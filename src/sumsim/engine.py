@@ -62,8 +62,14 @@ def make_model(sc: ScenarioBase, ds: Dataset) -> Model:
 
 
 def _unfit(e: ValueError, ds: Dataset) -> InputError:
-    return InputError(f"{e} (the dataset has {ds.n_classes} classes, {ds.n_features} "
-                      "features)", field="model")
+    names = ", ".join(repr(n) for n in ds.class_names[:MAX_CLASSES_SHOWN])
+    more = ", ..." if ds.n_classes > MAX_CLASSES_SHOWN else ""
+    return InputError(f"{e} (the dataset has {ds.n_classes} classes: {names}{more}; "
+                      f"{ds.n_features} feature{'' if ds.n_features == 1 else 's'})", field="model")
+
+
+#: Class names an error about the dataset's classes spells out.
+MAX_CLASSES_SHOWN = 5
 
 
 def check_dataset(model: Model, ds: Dataset) -> None:

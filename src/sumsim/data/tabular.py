@@ -28,6 +28,9 @@ from sumsim.errors import DataError, InputError
 from sumsim.io import probe
 
 TextFeatures = Literal["top_n", "hashed"]
+#: Characters no class label holds (C0 controls but tab, line breaks; DEL): a label with one
+#: is a damaged or mis-decoded file, and would silently become a class of its own.
+_CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 #: Most distinct labels a table may have (more means the column is not a class label).
 MAX_CLASSES = 100
 SUFFIXES = (".csv", ".parquet")
@@ -139,6 +142,17 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
             raise DataError(
                 f"labels look continuous (e.g. {example!r}); a classifier needs class labels "
                 "(integers or names)",
+                source=src,
+                field=column,
+            )
+    if series.dtype == pl.String:
+        damaged = series.str.contains(_CONTROL_CHARACTERS)
+        if damaged.any():
+            row = int(damaged.arg_max())  # type: ignore[arg-type]
+            raise DataError(
+                f"the label on row {row} (counting from 0: {series[row]!r}) holds control "
+                "characters (a NUL byte, say): is the file damaged, or written in another "
+                "encoding?",
                 source=src,
                 field=column,
             )

@@ -372,6 +372,7 @@ class ScenarioBase(Section):
             first = min(owner[n] for n in clash)
             raise FieldError(f"agent names {sorted(clash)} are reserved", "agents", first,
                              "name")
+        self._defense_names()
         sections: list[tuple[Any, tuple[str | int, ...]]] = [
             (self.model, ("model",)), (self.incentive, ("incentive",))]
         sections += [(a, ("agents", i)) for i, a in enumerate(agents)]
@@ -381,6 +382,32 @@ class ScenarioBase(Section):
                 section.check_scenario(self, at)
         return self
 
+    def _defense_names(self) -> None:
+        """Each defense has an entry of its own in summary.json, under its name (default: its
+        kind), beside the defenses' ``total_cost_wei``: two under one name, or one named like
+        that total, would lose a defense's figures."""
+        seen: dict[str, int] = {}
+        defenses: list[Any] = getattr(self, "defenses", [])
+        for i, d in enumerate(defenses):
+            given = getattr(d, "name", None)
+            name = given or getattr(d, "kind", None)
+            if not isinstance(name, str):
+                continue
+            if name in RESERVED_DEFENSE_NAMES:
+                raise FieldError(f"{name!r} names the defenses' total in summary.json; give "
+                                 "this defense another name", "defenses", i, "name")
+            j = seen.setdefault(name, i)
+            if j != i:
+                why = "two unnamed defenses of one kind" if given is None and \
+                    getattr(defenses[j], "name", None) is None else "names must be unique"
+                raise FieldError(f"defenses[{j}] and defenses[{i}] are both called {name!r} "
+                                 f"({why}): each defense's figures are reported under its "
+                                 "name in summary.json; set name = \"...\" on one of them",
+                                 "defenses", i, "name")
+
+
+#: Names a defense may not take (keys of the summary's defenses section).
+RESERVED_DEFENSE_NAMES = ("total_cost_wei",)
 
 #: Addresses the engine opens itself.
 RESERVED_ADDRESSES = ("owner", "fee_sink", "contract")
