@@ -28,7 +28,8 @@ __all__ = ["DefenseConfig", "Flag", "Gate", "GateLog", "Verdict"]
 class DefenseConfig(PluginConfig):
     """Options every defense has."""
 
-    name: str | None = Field(None, description="Label in outputs (default: the kind).")
+    name: str | None = Field(None, description="Label in outputs (default: the kind); two "
+                             "defenses of one scenario need different names.")
     #: Services this defense offers other defenses (e.g. ``"review"``: it takes contributions
     #: sent to human review).
     provides: ClassVar[frozenset[str]] = frozenset()
