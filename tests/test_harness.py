@@ -203,6 +203,26 @@ def test_bad_mechanism_specs_are_named() -> None:
         check({"kind": "deposit_refund_take", "cost_weight": "x"})
 
 
+def test_invariants_require_fails_on_lines_the_examples_never_ran(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 0 means the invariants held where the examples went; ``--require`` makes a named
+    method's unrun lines a failure (as ``report.missed`` does in the API)."""
+    from sumsim.cli import main
+    from sumsim.testing import check
+
+    run = ["invariants", "--mechanism", "deposit_refund_take", "--examples", "3", "--steps", "6"]
+    left = check("deposit_refund_take", examples=3, steps=6).missed()
+    assert left and "DepositRefundTake.check_report" in left  # (too few steps to report)
+    assert main([*run, "--require", "check_report"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("--require: ") and "DepositRefundTake.check_report never ran" in err
+    assert main([*run, "--require", "on_add"]) == 0  # (every add runs its lines)
+    capsys.readouterr()
+    assert main([*run, "--require", "chek_add"]) == 2
+    assert "'chek_add': not a method of the mechanism's module; its methods: " \
+        in capsys.readouterr().err
+
+
 def test_modules_under_test_are_the_registered_ones() -> None:
     assert drt.plugin.impl is DepositRefundTake and points.plugin.impl is Points
     assert prediction_market.plugin.kind == "prediction_market"

@@ -713,7 +713,30 @@ def cmd_invariants(args: argparse.Namespace) -> int:
             raise InputError(str(e), source="--set") from None  # (an option given there)
         raise
     print(report.summary())
-    return EXIT_OK if report.ok else EXIT_FAIL
+    if not report.ok:
+        return EXIT_FAIL
+    return _required_lines(report, args.require or [])
+
+
+def _required_lines(report: Any, required: list[str]) -> int:
+    """``--require``: a method of the mechanism with a line the examples never ran fails the
+    check (the invariants held only where the examples went)."""
+    if not required or report.coverage is None:
+        return EXIT_OK
+    counted = sorted({q.split(".")[-1] for q in report.coverage.where})
+    names = () if "all" in required else tuple(required)
+    unknown = [n for n in names if n not in counted]
+    if unknown:
+        raise InputError(f"{', '.join(map(repr, unknown))}: not a method of the mechanism's "
+                         f"module; its methods: {', '.join(counted)} (or all)",
+                         field="--require")
+    left = report.missed(*names)
+    if not left:
+        return EXIT_OK
+    print(f"--require: {sum(map(len, left.values()))} line(s) of "
+          f"{', '.join(sorted(left))} never ran (more --examples or --steps may reach them)",
+          file=sys.stderr)
+    return EXIT_FAIL
 
 
 # -- sumsim gas ----------------------------------------------------------------------------
@@ -925,6 +948,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random sequences to try (default 100)")
     iv.add_argument("--random", action="store_true",
                     help="a fresh random search (default: reproducible)")
+    iv.add_argument("--require", action="append", metavar="METHOD",
+                    help="fail (exit 1) when a line of this method of the mechanism never ran, "
+                    "e.g. --require check_refund (repeatable; all: every method counted)")
     iv.set_defaults(fn=cmd_invariants)
     _add_gas_parser(sub)
     pl = sub.add_parser("plugins", help="list installed agents, defenses, models and "
