@@ -97,7 +97,8 @@ def cli_reference() -> str:
            "Generated from the command's own parser: what `sumsim COMMAND --help` prints.\n\n",
            "```text\n" + parser.format_help().rstrip() + "\n```\n\n",
            "Exit codes: 0 success, 1 a run failed unexpectedly (or `sumsim invariants` found "
-           "a violation, or with `--require` a line it never ran, or a sweep's or search's worker process was killed), 2 bad input "
+           "a violation, or with `--require` a line it never ran, or a sweep's or search's "
+           "worker process was killed), 2 bad input "
            "(the message names the file and field), 3 the wall-clock allowance "
            "(`--max-wall-s`) used up, 130 interrupted.\n\n"]
     helps = {a.dest: a.help for a in sub._choices_actions}
