@@ -48,6 +48,30 @@ def test_a_registered_strategy_is_listed_and_validated(loud_flip, capsys) -> Non
             {"name": "loud", "kind": "loud_flip", "balance": 10, "shout": "x"}]})
 
 
+class QuietFlipConfig(LabelFlipConfig):
+    kind: Literal["quiet_flip"]  # type: ignore[assignment]
+
+
+class QuietFlip(LabelFlip):
+    config: QuietFlipConfig  # type: ignore[assignment]
+
+
+def test_a_plugin_without_a_docstring_is_listed_saying_where_a_description_goes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert QuietFlip.__doc__ is None  # (a class's docstring is not inherited)
+    registry.register("agents", Plugin(QuietFlipConfig, QuietFlip), origin="example-plugin")
+    try:
+        assert main(["plugins"]) == 0
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if "quiet_flip" in ln)
+        assert "(no description: give the class a docstring, or Plugin(..., " \
+            "description=...))  [example-plugin]" in line
+        assert main(["plugins", "quiet_flip"]) == 0
+        assert capsys.readouterr().out.startswith(
+            "quiet_flip (agent, from example-plugin): (no description")
+    finally:
+        registry.unregister("agents", "quiet_flip")
+
+
 def test_unregistering_removes_the_kind_from_the_schema(loud_flip) -> None:  # type: ignore[no-untyped-def]
     registry.unregister("agents", "loud_flip")
     with pytest.raises(Exception, match=r"unknown kind 'loud_flip'"):

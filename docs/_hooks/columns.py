@@ -203,7 +203,9 @@ SUMMARY = [
      "of this run over `horizon_s` (`accuracy.time_avg` is over the run's own span)."),
     ("counterfactual.time_avg_accuracy_without_attackers", "fraction", "Time-averaged "
      "accuracy of the same seed with the attackers removed (`metrics.counterfactual`), over "
-     "`horizon_s`."),
+     "`horizon_s`.  Everything else stays, defenses included: the damage is the attackers' "
+     "against the defended contract, and what a defense costs honest users by itself shows "
+     "against a run without it (a sweep over the defense)."),
     ("counterfactual.min_accuracy_without_attackers", "fraction", "Its minimum."),
     ("counterfactual.final_accuracy_without_attackers", "fraction", "Its final accuracy."),
     ("counterfactual.accuracy_damage_time_avg", "fraction", "Time-averaged accuracy without "

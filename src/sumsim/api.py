@@ -444,6 +444,9 @@ def sweep(base: ScenarioLike | None = None, *,
     only by their parameters (common random numbers).  ``out``
     keeps the manifest and table (a killed sweep resumes there); default: a temporary folder.
     ``max_wall_s`` bounds each run's wall-clock time (a slower run is recorded as failed).
+
+    No figures are drawn here (``sumsim sweep`` draws them after its table):
+    ``sumsim.report.sweep_figures(table, folder)``, or ``sumsim report OUT``, draws them.
     """
     from pydantic import ValidationError
 

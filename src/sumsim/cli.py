@@ -554,6 +554,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: What ``sumsim plugins`` says of a plug-in without a description.
+NO_DESCRIPTION = ("(no description: give the class a docstring, or Plugin(..., "
+                  "description=...))")
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     import sumsim.registry as registry
 
@@ -561,7 +566,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for group in registry.GROUPS:
             print(f"{group}:")
             for kind, p in sorted(registry.plugins(group).items()):
-                print(f"  {kind:<22} {p.description}  [{p.origin or 'sumsim'}]")
+                print(f"  {kind:<22} {p.description or NO_DESCRIPTION}  "
+                      f"[{p.origin or 'sumsim'}]")
         return EXIT_OK
     blocks = []
     for kind in args.kinds:
@@ -582,7 +588,8 @@ def _plugin_options(group: str, plugin: Any) -> str:
 
     from pydantic_core import PydanticUndefined
 
-    head = f"{plugin.kind} ({group[:-1]}, from {plugin.origin or 'sumsim'}): {plugin.description}"
+    head = (f"{plugin.kind} ({group[:-1]}, from {plugin.origin or 'sumsim'}): "
+            f"{plugin.description or NO_DESCRIPTION}")
     rows = []
     for name, fld in plugin.config.model_fields.items():
         if name == "kind":

@@ -527,7 +527,7 @@ def _seeds(ns: list[int]) -> str:
 MAX_PANELS = 12
 
 
-def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
+def sweep_figures(df: Any, out_dir: str | Path, metrics: list[str] | None = None, *,
                   source: str | None = None) -> list[Path]:
     """Metric-vs-parameter plots with CI bands (one varying parameter, or one line per value
     of a second), and heatmaps for two-parameter grids.  Returns the files written.
@@ -556,6 +556,7 @@ def sweep_figures(df: Any, out_dir: Path, metrics: list[str] | None = None, *,
         if df[p].dtype.is_float() and df[p].is_nan().any():
             raise InputError(f"column {p!r} holds NaN; expected the values the sweep ran",
                              source=source, field=p)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x = params[0]
     hue = params[1] if len(params) > 1 else None

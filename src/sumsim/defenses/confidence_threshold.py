@@ -4,6 +4,12 @@ A contribution is flagged when the model's confidence in the submitted label is 
 ``threshold`` (with ``threshold = 1`` every contribution the model is not certain of is flagged;
 with ``0`` none is).  A flagged contribution is rejected (the call reverts), accepted without
 training, or sent to the review queue, as ``action`` says.
+
+A threshold can lock a model in: once an attack has dragged the model far from the truth,
+honest data it now disagrees with is flagged, while an online learner such as the perceptron
+learns only from data it gets wrong.  Rejected, that data cannot pull the model back, and
+accuracy may stay low long after the attack.  Compare runs with and without the defense (the
+counterfactual keeps the defense, so its damage does not show this cost).
 """
 
 from __future__ import annotations
