@@ -163,6 +163,14 @@ def test_an_interrupted_write_leaves_no_folder(tmp_path: Path,
     ({"defenses": [{"kind": "rate_limit", "name": "strict"},
                    {"kind": "duplicate_filter", "name": "strict"}]},
      r"defenses\[1\]\.name: .* both called 'strict' \(names must be unique\)"),
+    ({"agents[0].start_s": 1e308},
+     r"agents\[0\]\.start_s: the first turn \(1e\+308 s\) is not before the end of the run "
+     r"\(scenario\.max_duration_s, 3\.1536e\+07 s\): the agent would never act$"),
+    ({"agents[0].start_s": 100, "scenario.duration_s": 100},
+     r"agents\[0\]\.start_s: .*\(scenario\.duration_s, 100 s\)"),
+    ({"agents[0].balance": 10**4000},
+     r"agents\[0\]\.balance: too large: 10000000000000000000\.\.\. \(4,001 characters\) "
+     r"ether"),
     ({"defenses": [{"kind": "rate_limit", "name": "total_cost_wei"}]},
      r"defenses\[0\]\.name: 'total_cost_wei' names the defenses' total in summary\.json"),
 ])
@@ -181,3 +189,68 @@ def test_a_grid_written_inside_the_sweep_table_points_to_its_own_table(
     err = capsys.readouterr().err
     assert "sweep.grid: unknown field here; 'grid' is a table of its own, at the top level " \
         "of the file ([grid])" in err
+
+
+def test_a_sweep_or_search_file_given_as_a_scenario_says_which_command_runs_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[sweep]\nname = "x"\nbase = "quickstart"\n[grid]\n'
+                    '"agents[1].budget" = [100, 200]\n', encoding="utf-8")
+    said = f"{path}: a sweep file (it has a [sweep] table), not a scenario: run it with " \
+        "`sumsim sweep` (sumsim.sweep(...) in Python)"
+    for command in (["run", str(path), "--out", str(tmp_path / "o")], ["gas", str(path)]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.strip() == said
+    with pytest.raises(InputError) as e:
+        sumsim.run(path)
+    assert str(e.value) == said
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_output_folder_the_system_refuses_is_an_error_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A read-only or special file system (mkdir refused even where os.access allows, as for
+    root) is a one-line error, not a PermissionError's traceback."""
+    from sumsim.errors import WriteError
+    from sumsim.io import make_folder
+
+    real = Path.mkdir
+
+    def refused(self: Path, *args: object, **kwargs: object) -> None:
+        if "nope" in self.parts:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(WriteError, match=r"nope/x: --out: cannot write: Operation not "
+                       r"permitted; expected a folder that can be created and written"):
+        make_folder(tmp_path / "nope" / "x")
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[sweep]\nname = "x"\nbase = "quickstart"\n[grid]\n'
+                     '"agents[1].budget" = [100, 200]\n', encoding="utf-8")
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "nope" / "x")]) == 2
+    assert "cannot write: Operation not permitted" in capsys.readouterr().err
+
+
+def test_report_names_its_default_folder_and_refuses_metrics_that_are_not_numbers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "sw"
+    sumsim.sweep("quickstart", grid={"data.max_pool": [40, 80]}, executor="local",
+                 points=[{"metrics.counterfactual": False}], out=folder)
+    assert main(["report", str(folder), "--metric", "status"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{folder / 'results.parquet'}: --metric: metric 'status' is not a number (column type "
+        "String); a figure draws numeric metrics")
+    (folder / "figures").write_text("in the way", encoding="utf-8")
+    assert main(["report", str(folder)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"--out: {folder / 'figures'} exists and is not a folder (the default figure folder; "
+        "--out names another)")
+    assert main(["report", str(folder), "--reference", "=,=,"]) == 2
+    assert "--reference expects PATH=VALUE, got '=' (no PATH)" in capsys.readouterr().err
+
+
+def test_a_table_dataset_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"dataset 'csv' reads a \.csv file, got a folder"):
+        sumsim.run("quickstart", overrides={"data.dataset": "csv", "data.path": str(tmp_path)})

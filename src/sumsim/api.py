@@ -45,6 +45,7 @@ from sumsim.scenario.loader import (
     check_depth,
     explain_kind_switch,
     parse_scenario,
+    read_scenario_file,
     read_toml,
 )
 from sumsim.scenario.schema import ScenarioBase
@@ -271,7 +272,7 @@ def _source_data(source: ScenarioLike,
         name = "quickstart" if given is None else given.removesuffix(".toml")
         return tomllib.loads(bundled_text(name)), f"<bundled {name}.toml>", None
     path = Path(given)
-    return read_toml(path), str(path), path.parent
+    return read_scenario_file(path), str(path), path.parent
 
 
 def load(source: ScenarioLike = None, *,

@@ -394,21 +394,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(f"no metric {unknown[0]!r} in this sweep; " + (
             f"did you mean {' or '.join(map(repr, close))}?" if close else
             f"metrics: {', '.join(known)}"), source=str(table), field="--metric")
+    words = [m for m in (args.metric or []) if not df[m].dtype.is_numeric()]
+    if words:  # (a figure draws numbers: text or a flag has no mean and no band)
+        raise InputError(f"metric {words[0]!r} is not a number (column type {df[words[0]].dtype})"
+                         "; a figure draws numeric metrics", source=str(table),
+                         field="--metric")
     paired, reference = None, {}
     if args.reference is not None:  # (checked before any figure is drawn)
         from sumsim.report import paired_differences, standard_metrics
 
         items = [p for p in _split_items(args.reference) if p.strip()] or [""]
         names = [p.split("=", 1)[0].strip() for p in items]
-        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        twice = next((n for i, n in enumerate(names) if n and n in names[:i]), None)
         if twice is not None:
             raise InputError(f"{twice} is given twice; a reference names one value of each "
                              "parameter", field="--reference")
         reference = _parse_set(items, "--reference")
         paired = paired_differences(df, reference, args.metric or standard_metrics(df),
                                     source=str(folder))
-    paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
-                          args.metric or None, source=str(table))
+    try:
+        paths = sweep_figures(df, Path(args.out) if args.out else folder / "figures",
+                              args.metric or None, source=str(table))
+    except InputError as e:
+        if args.out or e.field != "--out":
+            raise
+        raise InputError(f"{e.message} (the default figure folder; --out names another)",
+                         source=e.source, field=e.field) from None
     for p in paths:
         print(p)
     if not paths:

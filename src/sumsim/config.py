@@ -154,7 +154,10 @@ def _non_negative_wei(unit: int):  # type: ignore[no-untyped-def]
         if wei < 0:
             raise ValueError("must not be negative")
         if wei > MAX_WEI and unit == WEI_PER_ETHER:  # (an amount written in wei, most likely)
-            raise ValueError(f"too large: {v} ether (at most 10**38 - 1 wei, about 1e20 "
+            text = str(v)  # (cut short: a 4,000-digit number makes an unreadable line)
+            if len(text) > 40:
+                text = f"{text[:20]}... ({len(text):,} characters)"
+            raise ValueError(f"too large: {text} ether (at most 10**38 - 1 wei, about 1e20 "
                              "ether, what a results column holds); amounts here are in ether "
                              "(write '<n>e-18' for n wei)")
         return check_wei(wei)

@@ -70,6 +70,19 @@ def check_folder(out: Path, option: str = "--out") -> None:
         return
 
 
+def make_folder(out: Path, option: str = "--out") -> None:
+    """Create the output folder ``out`` (and those above it); the system refusing (no
+    permission, a read-only or special file system, a file in the way) is a
+    :class:`~sumsim.errors.WriteError` naming the folder, not a traceback."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"{out} exists and is not a folder", field=option) from None
+    except OSError as e:
+        raise WriteError(f"{e.strerror or e}; expected a folder that can be created and "
+                         "written", source=str(out), field=option) from None
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write`` into a temporary file beside it, then rename it into
     place.  The system refusing (no space left, a read-only disk, ``path`` a folder) is a

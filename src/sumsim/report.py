@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sumsim.errors import InputError
-from sumsim.io import atomic_write
+from sumsim.io import atomic_write, make_folder
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -557,7 +557,7 @@ def sweep_figures(df: Any, out_dir: str | Path, metrics: list[str] | None = None
             raise InputError(f"column {p!r} holds NaN; expected the values the sweep ran",
                              source=source, field=p)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     x = params[0]
     hue = params[1] if len(params) > 1 else None
     facets = _facets(df, params[2:])

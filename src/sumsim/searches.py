@@ -63,7 +63,7 @@ from pydantic import Field, ValidationError, field_serializer, model_validator
 
 from sumsim.config import SafeName, Section
 from sumsim.errors import FieldError, InputError, WriteError
-from sumsim.io import check_folder, write_parquet, write_text
+from sumsim.io import check_folder, make_folder, write_parquet, write_text
 from sumsim.report import _finite, mean_ci
 from sumsim.scenario.loader import (
     apply_overrides,
@@ -588,7 +588,7 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
                             category=UserWarning)
     spec = search.spec
     check_scheduler(executor, scheduler)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
         mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]
     stamp_file = out / "search.json"

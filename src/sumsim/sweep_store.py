@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sumsim.errors import InputError
-from sumsim.io import write_json
+from sumsim.io import make_folder, write_json
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -78,7 +78,7 @@ def removed_if_made(out: Path, *errors: type[BaseException]) -> Iterator[None]:
 def folder_lock(out: Path) -> Iterator[None]:
     """Hold the sweep lock of ``out`` for the ``with`` block (InputError if another process
     holds it)."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no lock

@@ -65,6 +65,9 @@ def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
 
     if path is None:
         raise DataError(f"dataset {sec.dataset!r} needs a path", field="data.path")
+    if Path(path).is_dir():
+        raise DataError(f"dataset {sec.dataset!r} reads a .{sec.dataset} file, got a folder "
+                        f"({str(path)!r})")
     if Path(path).suffix.lower() != f".{sec.dataset}":  # (the loader goes by the suffix)
         raise DataError(f"dataset {sec.dataset!r} reads a .{sec.dataset} file, got "
                         f"{Path(path).name!r}; set data.dataset to match the file")

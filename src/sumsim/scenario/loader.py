@@ -288,6 +288,18 @@ def bundled_text(name: str) -> str:
     return resources.files("sumsim").joinpath(f"scenarios/{name}.toml").read_text("utf-8")
 
 
+def read_scenario_file(path: Path | str) -> dict[str, Any]:
+    """A scenario file's tables (a missing file close to a bundled name suggests it); a sweep
+    or search file given where a scenario is expected says so."""
+    data = read_toml(path)
+    for kind in ("sweep", "search"):  # (no scenario has such a table)
+        if isinstance(data.get(kind), dict):
+            raise InputError(f"a {kind} file (it has a [{kind}] table), not a scenario: run "
+                             f"it with `sumsim {kind}` (sumsim.{kind}(...) in Python)",
+                             source=str(path))
+    return data
+
+
 def load_scenario(path: Path | str | None = None,
                   overrides: dict[str, Any] | None = None) -> ScenarioBase:
     """Load a scenario file (None: the bundled quickstart) and apply dotted-path overrides."""
@@ -296,7 +308,7 @@ def load_scenario(path: Path | str | None = None,
         data = tomllib.loads(bundled_text(name))
         source = f"<bundled {name}.toml>"
     else:
-        data = read_toml(path)  # (a missing file close to a bundled name suggests it)
+        data = read_scenario_file(path)
         source = str(path)
     if overrides:
         data = apply_overrides(data, overrides)

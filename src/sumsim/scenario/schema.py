@@ -345,6 +345,20 @@ class ScenarioBase(Section):
         return self
 
     @model_validator(mode="after")
+    def _starts(self) -> ScenarioBase:
+        """An agent whose first turn comes after the latest time the run can reach would
+        never act (a typo, or a unit mistake: milliseconds for seconds)."""
+        horizon = self.scenario.horizon_s
+        which = "duration_s" if self.scenario.duration_s is not None else "max_duration_s"
+        for i, a in enumerate(getattr(self, "agents", [])):
+            start = getattr(a, "start_s", 0)
+            if isinstance(start, int | float) and start >= horizon:
+                raise FieldError(f"the first turn ({start:.6g} s) is not before the end of "
+                                 f"the run (scenario.{which}, {horizon:.6g} s): the agent "
+                                 "would never act", "agents", i, "start_s")
+        return self
+
+    @model_validator(mode="after")
     def _names(self) -> ScenarioBase:
         agents: list[Any] = getattr(self, "agents", [])
         names = [a.name for a in agents]
