@@ -65,7 +65,7 @@ def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
 
     if path is None:
         raise DataError(f"dataset {sec.dataset!r} needs a path", field="data.path")
-    if Path(path).is_dir():
+    if _is_folder(Path(path)):
         raise DataError(f"dataset {sec.dataset!r} reads a .{sec.dataset} file, got a folder "
                         f"({str(path)!r})")
     if Path(path).suffix.lower() != f".{sec.dataset}":  # (the loader goes by the suffix)
@@ -74,6 +74,15 @@ def _build(section_json: str, data_seed: int, path: str | None) -> Dataset:
     return load_table(path, label_column=sec.label_column, text_column=sec.text_column,
                       feature_columns=sec.feature_columns, text_features=sec.text_features,
                       num_words=sec.num_words, test_fraction=sec.test_fraction, seed=data_seed)
+
+
+def _is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder (a path the system cannot take is not: the loader's own
+    checks word that)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def check_data_path(sec: DataSection, data_path: object, option: str) -> None:
