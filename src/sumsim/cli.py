@@ -715,6 +715,7 @@ def cmd_invariants(args: argparse.Namespace) -> int:
             raise InputError(f"the {chosen} is chosen with --{chosen}, not --set kind=...",
                              field="--set")
         target[key] = value
+    _check_required(args.mechanism, args.require or [])  # (before the search, not after)
     try:
         report = check(options, defenses=list(defenses.values()), model=model,
                        examples=args.examples, steps=args.steps,
@@ -736,19 +737,31 @@ def cmd_invariants(args: argparse.Namespace) -> int:
     return _required_lines(report, args.require or [])
 
 
+def _check_required(kind: str, required: list[str]) -> None:
+    """``--require`` names methods whose lines the check counts (or ``all``)."""
+    import sumsim.registry as registry
+    from sumsim.testing import LineCoverage
+
+    if not required or "all" in required:
+        return
+    try:
+        impl = registry.get("mechanisms", kind).impl
+    except KeyError:
+        return  # (the check words an unknown kind)
+    counted = sorted({q.split(".")[-1] for q in LineCoverage.of(impl).where})
+    unknown = [n for n in required if n not in counted]
+    if unknown:
+        raise InputError(f"{', '.join(map(repr, unknown))}: not a method of the mechanism's "
+                         f"module; its methods: {', '.join(counted)} (or all)",
+                         field="--require")
+
+
 def _required_lines(report: Any, required: list[str]) -> int:
     """``--require``: a method of the mechanism with a line the examples never ran fails the
     check (the invariants held only where the examples went)."""
     if not required or report.coverage is None:
         return EXIT_OK
-    counted = sorted({q.split(".")[-1] for q in report.coverage.where})
-    names = () if "all" in required else tuple(required)
-    unknown = [n for n in names if n not in counted]
-    if unknown:
-        raise InputError(f"{', '.join(map(repr, unknown))}: not a method of the mechanism's "
-                         f"module; its methods: {', '.join(counted)} (or all)",
-                         field="--require")
-    left = report.missed(*names)
+    left = report.missed(*(() if "all" in required else required))
     if not left:
         return EXIT_OK
     print(f"--require: {sum(map(len, left.values()))} line(s) of "
