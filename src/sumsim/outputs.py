@@ -44,10 +44,11 @@ def check_free(out: Path, force: bool) -> None:
     if out.exists():  # (the outputs are made in a sibling folder, then renamed into place)
         check_folder(out.parent)
     here = Path.cwd().resolve()
-    if out.resolve() in (here, *here.parents):
+    resolved = out.resolve()
+    if resolved in (here, *here.parents):
         raise InputError(f"{out} is the working folder or holds it; a run's outputs replace "
                          "their folder whole: choose a folder of their own", field="--out")
-    inside = next((p for p in out.resolve().parents if (p / "summary.json").is_file()
+    inside = next((p for p in resolved.parents if (p / "summary.json").is_file()
                    and (p / "transactions.parquet").is_file()), None)
     if inside is not None:  # (its --force would then refuse the folder, or delete this run)
         raise InputError(f"{out} is inside another run's outputs ({inside}); choose a folder "

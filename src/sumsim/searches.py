@@ -592,10 +592,11 @@ def _run_search(search: Search, out: Path, executor: Executor, workers: int | No
     stamp = hashlib.sha256(_canonical([search.base_data, spec.model_dump(
         mode="json", exclude={"search": {"trials", "max_wall_s"}})]).encode()).hexdigest()[:16]
     stamp_file = out / "search.json"
-    _check_stamp(stamp_file, stamp, out, spec.model_dump(mode="json"))
+    written = spec.model_dump(mode="json")
+    _check_stamp(stamp_file, stamp, out, written)
     write_text(stamp_file, json.dumps({"fingerprint": stamp, "version": __version__,
-                                       "source": search.source,
-                                       "spec": spec.model_dump(mode="json")}, indent=2) + "\n")
+                                       "source": search.source, "spec": written},
+                                      indent=2) + "\n")
     study = _open_study(out, spec)
     _requeue_interrupted(study)
     budget = trials or spec.search.trials
@@ -938,9 +939,11 @@ def _pareto_figure(trials: pl.DataFrame, front: list[Any], spec: SearchFile,
 
     bars: dict[str, Any] = {"ls": "none", "capsize": 2, "elinewidth": 0.8}
     # Trials whose means break a constraint: drawn apart, as they cannot be chosen.
-    outside = done.filter(pl.col("feasible").not_()) if spec.constraints and \
-        "feasible" in done.columns else done.head(0)
-    done = done.filter(~pl.col("trial").is_in(outside["trial"].to_list()))
+    if spec.constraints and "feasible" in done.columns:
+        kept = pl.col("feasible").fill_null(True)  # (a trial not judged stays with the rest)
+        done, outside = done.filter(kept), done.filter(kept.not_())
+    else:
+        outside = done.head(0)
     if len(spec.objectives) > 1:
         m1 = spec.objectives[1].metric
         ax.errorbar(done[f"mean:{m1}"], done[f"mean:{m0}"], yerr=ci(done, m0),

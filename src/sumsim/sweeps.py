@@ -53,6 +53,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -778,10 +779,7 @@ def _run_locked(sweep: Sweep, out: Path, executor: Executor, workers: int | None
 def _made_by_other_versions(runs: list[dict[str, Any]]) -> str:
     """Who made finished runs of other sumsim versions (their rules, gas or metrics may
     differ), in a few words."""
-    other: dict[str, int] = {}
-    for r in runs:
-        key = made_by(r.get("version"))
-        other[key] = other.get(key, 0) + 1
+    other = Counter(made_by(r.get("version")) for r in runs)
     return f"{len(runs)} finished run(s) were made by " + ", ".join(
         f"{k} ({n})" for k, n in sorted(other.items()))
 

@@ -64,7 +64,7 @@ class FrontRunner(Agent):
         outbid = self.config.outbid_gwei
         # (its bid and its tip above the victim's, so it goes first in their block)
         price = max(tx.gas_price, self.gas_price) + outbid
-        tip = (tx.gas_price if tx.priority_fee is None else tx.priority_fee) + outbid
+        tip = _offer(tx) + outbid
         if not self.affordable(0) or self.balance < self.world.tx_gas_limit * price:
             return
         self.inflight.add(cid)

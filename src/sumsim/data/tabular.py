@@ -148,7 +148,7 @@ def _labels(df: pl.DataFrame, column: str, src: str) -> tuple[np.ndarray, tuple[
     if series.dtype == pl.String:
         damaged = series.str.contains(_CONTROL_CHARACTERS)
         if damaged.any():
-            row = int(damaged.arg_max())  # type: ignore[arg-type]
+            row = int(damaged.arg_max() or 0)
             raise DataError(
                 f"the label on row {row} (counting from 0: {series[row]!r}) holds control "
                 "characters (a NUL byte, say): is the file damaged, or written in another "
@@ -188,9 +188,10 @@ def _why_not_numeric(series: pl.Series) -> str:
         row = int(text.arg_max() or 0)
         return f"is not numeric (row {row} holds {series[row]!r})"
     bad = parsed.is_nan() | parsed.is_infinite()  # ('nan', 'inf' and the like, as text)
-    row = int(bad.arg_max() or 0) if bad.any() else 0
-    return (f"was read as text (row {row} holds {series[row]!r}, not a finite number)"
-            if bad.any() else "was read as text")
+    if not bad.any():
+        return "was read as text"
+    row = int(bad.arg_max() or 0)
+    return f"was read as text (row {row} holds {series[row]!r}, not a finite number)"
 
 
 def _numeric(df: pl.DataFrame, columns: list[str], src: str) -> np.ndarray:

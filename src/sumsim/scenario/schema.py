@@ -400,9 +400,8 @@ class ScenarioBase(Section):
         """Each defense has an entry of its own in summary.json, under its name (default: its
         kind), beside the defenses' ``total_cost_wei``: two under one name, or one named like
         that total, would lose a defense's figures."""
-        seen: dict[str, int] = {}
-        defenses: list[Any] = getattr(self, "defenses", [])
-        for i, d in enumerate(defenses):
+        seen: dict[str, tuple[int, bool]] = {}  # name -> (first defense so called, named)
+        for i, d in enumerate(getattr(self, "defenses", [])):
             given = getattr(d, "name", None)
             name = given or getattr(d, "kind", None)
             if not isinstance(name, str):
@@ -410,10 +409,10 @@ class ScenarioBase(Section):
             if name in RESERVED_DEFENSE_NAMES:
                 raise FieldError(f"{name!r} names the defenses' total in summary.json; give "
                                  "this defense another name", "defenses", i, "name")
-            j = seen.setdefault(name, i)
+            j, named = seen.setdefault(name, (i, given is not None))
             if j != i:
-                why = "two unnamed defenses of one kind" if given is None and \
-                    getattr(defenses[j], "name", None) is None else "names must be unique"
+                why = "names must be unique" if named or given is not None else \
+                    "two unnamed defenses of one kind"
                 raise FieldError(f"defenses[{j}] and defenses[{i}] are both called {name!r} "
                                  f"({why}): each defense's figures are reported under its "
                                  "name in summary.json; set name = \"...\" on one of them",
